@@ -1,0 +1,116 @@
+"""Write an output MS under a temporary name and rename it only when it is complete."""
+
+import logging
+import os
+import shutil
+import time
+from contextlib import contextmanager
+
+from . import casa
+from .discovery import is_ms
+
+__all__ = ["partial_name", "staged", "ms_rows", "du_bytes", "check_writable"]
+
+log = logging.getLogger(__name__)
+_PARTIAL = ".partial"
+
+
+def partial_name(final):
+    """Return the temporary name an output is written under: ``<dir>/.<name>.partial``."""
+    head, tail = os.path.split(os.path.normpath(final))
+    return os.path.join(head, "." + tail + _PARTIAL)
+
+
+def _remove_tree(path):
+    if os.path.islink(path) or os.path.isfile(path):
+        os.remove(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+def _remove_ours(tmp):
+    """Remove a leftover partial output (and its flag versions) of an earlier, interrupted run."""
+    for path in (tmp, tmp + ".flagversions"):
+        if os.path.lexists(path):
+            log.warning("removing leftover of an interrupted run: %s", path)
+            _remove_tree(path)
+
+
+def check_writable(directory):
+    """Raise PermissionError naming ``directory`` if new outputs cannot be created in it."""
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(
+            "%s: directory is not writable; fix its permissions (chmod u+w) or copy the data "
+            "somewhere writable" % directory)
+
+
+@contextmanager
+def staged(final, overwrite=False):
+    """Yield a temporary path to write ``final`` to; on success rename it (and its flag versions) into place.
+
+    On any exception the temporary output is removed and ``final`` is left
+    as it was. With ``overwrite`` an existing ``final`` is replaced only after
+    the new one is complete.
+    """
+    if os.path.lexists(final) and not overwrite:
+        raise FileExistsError("%s exists; pass overwrite=True to redo it" % final)
+    check_writable(os.path.dirname(os.path.abspath(final)))
+    tmp = partial_name(final)
+    _remove_ours(tmp)
+    try:
+        yield tmp
+    except BaseException:
+        _remove_ours(tmp)
+        raise
+    _commit(tmp, final)
+
+
+def _commit(tmp, final):
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    old = partial_name(final) + ".replaced"
+    _remove_ours(old)
+    if os.path.lexists(final):
+        os.rename(final, old)
+        if os.path.lexists(final + ".flagversions"):
+            os.rename(final + ".flagversions", old + ".flagversions")
+    elif os.path.lexists(final + ".flagversions"):
+        orphan = "%s.orphaned.%s" % (final + ".flagversions", stamp)
+        log.warning("%s.flagversions has no MS; moved aside to %s", final, orphan)
+        os.rename(final + ".flagversions", orphan)
+    if os.path.lexists(tmp + ".flagversions"):
+        os.rename(tmp + ".flagversions", final + ".flagversions")
+    os.rename(tmp, final)  # last: the final name appears only when everything is in place
+    _remove_ours(old)
+
+
+def ms_rows(vis):
+    """Return the number of rows of the main table of ``vis``.
+
+    Raises
+    ------
+    ValueError
+        If ``vis`` is not a readable measurement set.
+    """
+    if not is_ms(vis):
+        raise ValueError("%s: not a measurement set (no table.dat)" % vis)
+    tb = casa.table()
+    try:
+        tb.open(vis)
+        return int(tb.nrows())
+    except RuntimeError as exc:
+        raise ValueError("%s: cannot read this table (%s); it may be truncated or corrupted; "
+                         "restore it from the delivery" % (vis, str(exc).strip()))
+    finally:
+        tb.close()
+
+
+def du_bytes(path):
+    """Return the bytes used by the files below ``path`` (links not followed)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total

@@ -1,0 +1,214 @@
+"""Stand-in for the ALMA pipeline's h_init, hifa_restoredata and h_save (tests and demo only).
+
+The real ALMA pipeline is not shipped by any package registry (it comes only
+inside the monolithic ``casa --pipeline`` tarball), so the tests and the demo
+of ``casa_plugin`` use these three functions instead.  They behave like the
+pipeline does when a delivery's ``casa_piperestorescript`` runs them inside
+``calibrated/working/``: :func:`hifa_restoredata` checks that the raw ASDMs
+(``../rawdata/<eb>.asdm.sdm``) and the calibration products (``../products``)
+are present, then "restores" each execution block by simulating it with
+:func:`casa_plugin.synthetic_ms.make_eb_ms` from the parameters stored in the
+synthetic ASDM, and leaves ``<eb>.ms`` (DATA plus calibrated CORRECTED_DATA)
+and ``<eb>.ms.flagversions`` in the working directory.  Nothing here is the
+ALMA pipeline; never use it on real data.
+"""
+
+import json
+import logging
+import os
+import time
+
+__all__ = ['PARAMS_FILENAME', 'PipelineStandinError', 'h_init', 'h_save',
+           'hifa_restoredata', 'load_into']
+
+LOG = logging.getLogger(__name__)
+
+#: Name of the JSON file inside a synthetic ASDM holding make_eb_ms parameters.
+PARAMS_FILENAME = 'casa_plugin_synthetic.json'
+
+#: Flag version saved for every restored MS, as the real pipeline leaves one.
+FLAG_VERSION = 'Pipeline_Final'
+
+_STATE = {'context': None, 'restored': []}
+
+
+class PipelineStandinError(RuntimeError):
+    """Raised when the stand-in pipeline cannot restore the calibration."""
+
+
+def h_init(*args, **kwargs):
+    """Start a (stand-in) pipeline session.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Accepted and ignored, for call compatibility with the pipeline.
+
+    Returns
+    -------
+    str
+        Name of the (stand-in) pipeline context.
+    """
+    name = 'pipeline-%s' % time.strftime('%Y%m%dT%H%M%S')
+    _STATE['context'] = name
+    _STATE['restored'] = []
+    LOG.info('h_init (pipeline stand-in): new context %s in %s',
+             name, os.getcwd())
+    return name
+
+
+def h_save(filename=None, *args, **kwargs):
+    """Save the (stand-in) pipeline context as a small placeholder file.
+
+    Parameters
+    ----------
+    filename : str, optional
+        Context file to write; default ``<context>.context`` in the cwd.
+    *args, **kwargs
+        Accepted and ignored, for call compatibility with the pipeline.
+
+    Returns
+    -------
+    str
+        Path of the written context file.
+    """
+    name = _STATE['context'] or 'pipeline-%s' % time.strftime('%Y%m%dT%H%M%S')
+    path = filename or os.path.join(os.getcwd(), name + '.context')
+    with open(path, 'w') as handle:
+        json.dump({'standin': 'casa_plugin.pipeline_standin',
+                   'context': name, 'restored': _STATE['restored']},
+                  handle, indent=1)
+    LOG.info('h_save (pipeline stand-in): wrote %s', path)
+    return path
+
+
+def _eb_name(vis):
+    """Return the bare EB uid of ``vis`` (a path, ``uid``, ``.ms`` or ASDM)."""
+    name = os.path.basename(os.path.normpath(vis))
+    for suffix in ('.asdm.sdm', '.ms'):
+        if name.endswith(suffix):
+            name = name[:-len(suffix)]
+    return name
+
+
+def _read_params(asdm, eb):
+    """Read make_eb_ms parameters from synthetic ASDM ``asdm``."""
+    path = os.path.join(asdm, PARAMS_FILENAME)
+    if not os.path.isfile(path):
+        raise PipelineStandinError(
+            'ASDM %s is not a synthetic casa_plugin ASDM (no %s); the '
+            'pipeline stand-in cannot restore real data' % (asdm, PARAMS_FILENAME))
+    with open(path) as handle:
+        params = json.load(handle)
+    params.setdefault('eb_uid', eb)
+    return params
+
+
+def _save_flag_version(vis):
+    """Create ``<vis>.flagversions`` holding the final pipeline flags."""
+    from casatasks import flagmanager
+    flagmanager(vis=vis, mode='save', versionname=FLAG_VERSION,
+                comment='Flagging state at the end of the pipeline '
+                        '(casa_plugin pipeline stand-in)')
+
+
+def hifa_restoredata(vis, session=None, products_dir='../products',
+                     rawdata_dir='../rawdata', ocorr_mode='ca', **kwargs):
+    """Restore the calibrated visibilities of the given EBs (stand-in).
+
+    Runs in the current directory, which should be ``calibrated/working``.
+    For each EB the ASDM ``<rawdata_dir>/<eb>.asdm.sdm`` must exist and
+    ``products_dir`` must be a directory; then ``<eb>.ms`` is simulated
+    with :func:`casa_plugin.synthetic_ms.make_eb_ms` and a flag version
+    is saved in ``<eb>.ms.flagversions``.
+
+    Parameters
+    ----------
+    vis : str or list of str
+        EB uids (or ASDM / MS names) to restore.
+    session : list of str, optional
+        Session of each EB; checked for length only.
+    products_dir : str, optional
+        Directory of the calibration products (``../products``).
+    rawdata_dir : str, optional
+        Directory holding the ASDMs (``../rawdata``).
+    ocorr_mode : str, optional
+        Correlation mode; only ``'ca'`` (cross + auto) is accepted, as for ALMA.
+    **kwargs
+        Other pipeline arguments, accepted and ignored.
+
+    Returns
+    -------
+    list of str
+        Absolute paths of the restored measurement sets.
+
+    Raises
+    ------
+    PipelineStandinError
+        If products or ASDMs are missing, or an MS already exists.
+    """
+    if isinstance(vis, str):
+        vis = [vis]
+    vis = list(vis)
+    if not vis:
+        raise PipelineStandinError('hifa_restoredata: no EBs given in vis')
+    if session is not None and not isinstance(session, str) \
+            and len(session) != len(vis):
+        raise PipelineStandinError(
+            'hifa_restoredata: %d sessions given for %d EBs'
+            % (len(session), len(vis)))
+    if ocorr_mode != 'ca':
+        raise PipelineStandinError(
+            "hifa_restoredata: ocorr_mode %r not supported (ALMA uses 'ca')"
+            % (ocorr_mode,))
+    cwd = os.getcwd()
+    products = os.path.join(cwd, products_dir)
+    if not os.path.isdir(products):
+        raise PipelineStandinError(
+            'hifa_restoredata: calibration products directory %s not found '
+            '(expected %s -> ../calibration)' % (products_dir, products))
+    plan = []
+    for name in vis:
+        eb = _eb_name(name)
+        asdm = os.path.join(cwd, rawdata_dir, eb + '.asdm.sdm')
+        if not os.path.isdir(asdm):
+            raise PipelineStandinError(
+                'hifa_restoredata: ASDM for %s not found at %s' % (eb, asdm))
+        outvis = os.path.join(cwd, eb + '.ms')
+        if os.path.exists(outvis):
+            raise PipelineStandinError(
+                'hifa_restoredata: %s already exists' % outvis)
+        plan.append((eb, outvis, _read_params(asdm, eb)))
+    from . import synthetic_ms
+    restored = []
+    for eb, outvis, params in plan:
+        LOG.info('hifa_restoredata (pipeline stand-in): restoring %s', eb)
+        start = time.time()
+        synthetic_ms.make_eb_ms(outvis, **params)
+        _save_flag_version(outvis)
+        LOG.info('hifa_restoredata (pipeline stand-in): %s restored in %.1f s',
+                 outvis, time.time() - start)
+        restored.append(outvis)
+        _STATE['restored'].append(eb)
+    return restored
+
+
+def load_into(namespace):
+    """Put the stand-in pipeline functions into a CASA-like namespace.
+
+    This mimics what ``casa --pipeline`` makes available to scripts.
+
+    Parameters
+    ----------
+    namespace : dict
+        Namespace (e.g. the globals of an ``exec``) to update in place.
+
+    Returns
+    -------
+    dict
+        The same ``namespace``.
+    """
+    namespace['h_init'] = h_init
+    namespace['hifa_restoredata'] = hifa_restoredata
+    namespace['h_save'] = h_save
+    return namespace

@@ -1,0 +1,52 @@
+"""Format task results as a per-member, per-EB table for the terminal."""
+
+import os
+
+__all__ = ["summary_table"]
+
+
+def _member_of(path):
+    parts = os.path.abspath(path).split(os.sep)
+    members = [p for p in parts if p.startswith("member.")]
+    return members[-1][len("member."):] if members else os.path.dirname(os.path.abspath(path))
+
+
+def _status(result):
+    if result is None:
+        return "-"
+    status = result.get("status", "?")
+    if result.get("seconds") is not None and status == "split":
+        return "%s %.1fs" % (status, result["seconds"])
+    return status
+
+
+def summary_table(restored=None, science=None, target=None):
+    """Return a text table: member, EB, science spws, ``.split.cal`` and ``.source`` status, fields.
+
+    Parameters
+    ----------
+    restored, science, target : dict, optional
+        The results of ``restore_pi``, ``split_sci`` and ``split_tgt``.
+    """
+    rows = {}
+    for result in ((science or {}).get("ebs") or {}).values():
+        row = rows.setdefault((_member_of(result["vis"]), result["eb"]), {})
+        row["sci"] = result
+    for result in ((target or {}).get("ebs") or {}).values():
+        row = rows.setdefault((_member_of(result["vis"]), result["eb"]), {})
+        row["tgt"] = result
+    for member, plan in ((restored or {}).get("members") or {}).items():
+        for eb in plan.get("ebs") or []:
+            row = rows.setdefault((_member_of(member + os.sep + "x"), eb), {})
+            row["restore"] = plan.get("status")
+    header = ("member", "EB", "restore", "science spws", ".split.cal", ".source", "target fields")
+    lines = [header]
+    for (member, eb), row in sorted(rows.items()):
+        sci, tgt = row.get("sci"), row.get("tgt")
+        spws = ",".join(str(s) for s in (sci or {}).get("spw") or []) or "-"
+        fields = ",".join((tgt or {}).get("fields") or []) or "-"
+        lines.append((member, eb, row.get("restore", "-"), spws, _status(sci), _status(tgt), fields))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    text = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(text)

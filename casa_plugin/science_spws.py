@@ -1,0 +1,130 @@
+"""Select science spectral windows and fields of an EB by intent, and map old to new spw ids."""
+
+import fnmatch
+import re
+
+import numpy as np
+
+from .casa import msmetadata
+
+__all__ = ["match_intents", "science_spws", "fields_for_intent", "describe_spws", "spw_map"]
+
+_SEPARATORS = re.compile(r"[#._]")
+
+
+def _normal(text):
+    """Fold ALMA's intent separators (``#``, ``.``, ``_``) and case, so variants compare equal."""
+    return _SEPARATORS.sub("_", text.strip().upper())
+
+
+def match_intents(intents, pattern):
+    """Return the intents (in their MS spelling) matched by a comma-separated glob ``pattern``.
+
+    ``OBSERVE_TARGET#ON_SOURCE``, ``OBSERVE_TARGET.ON_SOURCE`` and
+    ``OBSERVE_TARGET_ON_SOURCE`` all match each other, in any case.
+    """
+    patterns = [_normal(p) for p in pattern.split(",") if p.strip()]
+    return [i for i in intents if any(fnmatch.fnmatchcase(_normal(i), p) for p in patterns)]
+
+
+def _matched_or_raise(md, vis, intent):
+    intents = list(md.intents())
+    matched = match_intents(intents, intent)
+    if not matched:
+        raise ValueError(
+            "%s: no scan has an intent matching %r; intents present: %s. Give intent= one of those "
+            "(globs allowed)" % (vis, intent, ", ".join(sorted(intents)) or "none"))
+    return matched
+
+
+def science_spws(vis, intent="OBSERVE_TARGET*", minnchan=5):
+    """Return the sorted spw ids observed with ``intent`` that have at least ``minnchan`` channels.
+
+    Raises
+    ------
+    ValueError
+        If no intent matches, or no matching spw has enough channels (the
+        message lists every spw with its channel count).
+    """
+    md = msmetadata()
+    md.open(vis)
+    try:
+        matched = _matched_or_raise(md, vis, intent)
+        observed = set()
+        for name in matched:
+            observed.update(int(s) for s in md.spwsforintent(name))
+        chosen = sorted(s for s in observed if md.nchan(s) >= minnchan)
+        if not chosen:
+            listing = ", ".join("%d (%d ch)" % (s, md.nchan(s)) for s in range(md.nspw()))
+            raise ValueError(
+                "%s: no spw observed with intent %r has >= %d channels; spws: %s. Lower minnchan "
+                "or give spw= explicitly" % (vis, intent, minnchan, listing))
+        return chosen
+    finally:
+        md.close()
+
+
+def fields_for_intent(vis, intent):
+    """Return ``(intents, field_names)`` matched by ``intent`` in ``vis``; raises ValueError if none."""
+    md = msmetadata()
+    md.open(vis)
+    try:
+        matched = _matched_or_raise(md, vis, intent)
+        ids = set()
+        for name in matched:
+            ids.update(int(f) for f in md.fieldsforintent(name))
+        names = list(md.fieldnames())
+        return matched, [names[i] for i in sorted(ids)]
+    finally:
+        md.close()
+
+
+def describe_spws(vis, spws):
+    """Return ``{spw: {'name', 'nchan', 'freq_ghz': (lo, hi)}}`` for the given spw ids."""
+    md = msmetadata()
+    md.open(vis)
+    try:
+        names = md.namesforspws(list(spws)) if len(spws) else []
+        out = {}
+        for spw, name in zip(spws, names):
+            freqs = np.asarray(md.chanfreqs(spw))
+            out[int(spw)] = {"name": str(name), "nchan": int(md.nchan(spw)),
+                             "freq_ghz": [round(float(freqs.min()) / 1e9, 6),
+                                          round(float(freqs.max()) / 1e9, 6)]}
+        return out
+    finally:
+        md.close()
+
+
+def _spectra(vis):
+    md = msmetadata()
+    md.open(vis)
+    try:
+        return [(str(md.namesforspws([s])[0]), np.asarray(md.chanfreqs(s))) for s in range(md.nspw())]
+    finally:
+        md.close()
+
+
+def spw_map(invis, outvis, spws):
+    """Map each selected input spw id to its id in ``outvis``, matching names and channel frequencies.
+
+    Returns
+    -------
+    dict
+        ``{old_id: new_id}`` (string keys, for JSON) for every id in ``spws``.
+
+    Raises
+    ------
+    ValueError
+        If a selected spw has no counterpart in ``outvis``.
+    """
+    before, after = _spectra(invis), _spectra(outvis)
+    mapping = {}
+    for old in spws:
+        name, freqs = before[old]
+        new = [i for i, (n, f) in enumerate(after)
+               if n == name and f.shape == freqs.shape and np.allclose(f, freqs, rtol=0, atol=1e-3)]
+        if not new:
+            raise ValueError("%s: spw %d of %s has no counterpart in the output" % (outvis, old, invis))
+        mapping[str(old)] = new[0] if old not in new else old
+    return mapping

@@ -1,0 +1,94 @@
+"""Remember the CASA session's namespace and run scripts in copies of it, as execfile would."""
+
+import os
+import sys
+from contextlib import contextmanager
+
+__all__ = ["remember", "namespace", "run_script"]
+
+_remembered = []
+
+
+def remember(ns):
+    """Remember ``ns`` (a dict) as the CASA prompt's namespace; ``init.py`` calls this."""
+    del _remembered[:]
+    _remembered.append(ns)
+
+
+def namespace():
+    """Return the CASA session namespace: the remembered one, else IPython's, else ``__main__``'s."""
+    if _remembered:
+        return _remembered[0]
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None:
+        return shell.user_ns
+    return vars(sys.modules["__main__"])
+
+
+def _execfile_in(ns):
+    def execfile(filename, globals=None, locals=None):
+        """Run ``filename`` in this script's namespace (like CASA's execfile)."""
+        target = ns if globals is None else globals
+        with open(filename) as f:
+            code = compile(f.read(), filename, "exec")
+        exec(code, target, locals)
+    return execfile
+
+
+@contextmanager
+def _cwd(directory):
+    previous = os.getcwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+@contextmanager
+def _celementtree_alias():
+    """Let ``import xml.etree.cElementTree`` work on Python >= 3.9 (official scriptForPIs use it)."""
+    added = False
+    if "xml.etree.cElementTree" not in sys.modules:
+        try:
+            import xml.etree.cElementTree  # noqa: F401  (present on Python < 3.9)
+        except ImportError:
+            import xml.etree.ElementTree as element_tree
+            sys.modules["xml.etree.cElementTree"] = element_tree
+            added = True
+    try:
+        yield
+    finally:
+        if added:
+            sys.modules.pop("xml.etree.cElementTree", None)
+
+
+def run_script(path, directory, ns, variables):
+    """Run a script as a user's ``execfile`` would, in a copy of ``ns``, with cwd ``directory``.
+
+    ``variables`` (e.g. ``{'SPACESAVING': 2}``) are set in the copy only; the
+    caller's namespace and cwd are unchanged afterwards, whatever happens.
+
+    Returns
+    -------
+    dict
+        The script's namespace after it ran.
+
+    Raises
+    ------
+    SystemExit
+        Whatever the script raised, including ``sys.exit('ERROR: ...')``.
+    """
+    scope = dict(ns)
+    scope.update(variables)
+    scope.update({"__name__": "__main__", "__file__": path})
+    scope["execfile"] = _execfile_in(scope)
+    with open(path) as f:
+        code = compile(f.read(), path, "exec")
+    with _cwd(directory), _celementtree_alias():
+        exec(code, scope)
+    return scope

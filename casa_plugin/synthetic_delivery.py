@@ -1,0 +1,344 @@
+"""Build a synthetic ALMA data delivery (project/science goal/group/member tree) for tests and demos."""
+
+import gzip
+import io
+import json
+import logging
+import os
+import shutil
+import tarfile
+
+from . import pipeline_standin
+
+__all__ = ['PROJECT_CODE', 'SGOUS_UID', 'GOUS_UID', 'MEMBERS',
+           'make_delivery', 'member_ebs', 'run_scriptforpi']
+
+LOG = logging.getLogger(__name__)
+
+PROJECT_CODE = '2021.1.00690.S'
+SGOUS_UID = 'uid___A001_X15a2_Xb69'
+GOUS_UID = 'uid___A001_X15a2_Xb6a'
+#: (MOUS uid, EB uids, sessions) of the full delivery: TM1 (6 EBs), TM2 (2 EBs).
+MEMBERS = (
+    ('uid___A001_X15a2_Xb6b',
+     ('uid___A002_Xf9a1c3_X1b2e', 'uid___A002_Xf9a1c3_X2f71',
+      'uid___A002_Xf9b2d4_X8c1', 'uid___A002_Xf9c0e5_X4a37',
+      'uid___A002_Xf9c0e5_X59d0', 'uid___A002_Xf9d7a2_Xe15'),
+     ('session_1', 'session_1', 'session_2', 'session_3', 'session_3',
+      'session_4')),
+    ('uid___A001_X15a2_Xb6d',
+     ('uid___A002_Xf7ad58_Xd406', 'uid___A002_Xf8f6a9_X15c79'),
+     ('session_1', 'session_1')),
+)
+#: Per-EB departures from the default make_eb_ms parameters.
+_EB_VARIANTS = {
+    'uid___A002_Xf9a1c3_X1b2e': {'ntargets': 2},
+    'uid___A002_Xf9c0e5_X4a37': {'off_source_scan': True},
+    'uid___A002_Xf8f6a9_X15c79': {'off_source_scan': True},
+}
+_SMALL = {'nant': 4, 'nchan': 16, 'nint': 2}
+_FULL = {'nant': 6, 'nchan': 64, 'nint': None}
+_TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates')
+_RAW_PARAMS = pipeline_standin.PARAMS_FILENAME
+_PIPESCRIPT_HEADER = ('# This CASA pipescript is meant for use with CASA 6.2.1 '
+                      'and pipeline 2021.2.0.128')
+
+
+def _entity(uid):
+    """Return the ``uid://A002/X.../X...`` form of an ``uid___A002_X_X`` name."""
+    return 'uid://' + uid[len('uid___'):].replace('_', '/')
+
+
+def _next_uid(uid):
+    """Return ``uid`` with its last (hex) part incremented (the SB of a MOUS)."""
+    head, tail = uid.rsplit('_X', 1)
+    return '%s_X%x' % (head, int(tail, 16) + 1)
+
+
+def _template(name, **subs):
+    """Read template ``name`` and replace each ``@KEY@`` by ``subs[KEY]``."""
+    with open(os.path.join(_TEMPLATES, name)) as handle:
+        text = handle.read()
+    for key, value in subs.items():
+        text = text.replace('@%s@' % key, value)
+    return text
+
+
+def _write(path, text):
+    """Write ``text`` to ``path``."""
+    with open(path, 'w') as handle:
+        handle.write(text)
+
+
+def _write_tgz(path, members):
+    """Write a deterministic tar.gz holding ``{name: text}`` members."""
+    with open(path, 'wb') as raw:
+        with gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=0) as gz:
+            with tarfile.open(fileobj=gz, mode='w') as tar:
+                for name in sorted(members):
+                    data = members[name].encode('utf-8')
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    info.mtime = 1640995200
+                    tar.addfile(info, io.BytesIO(data))
+
+
+def _write_fits(path, obj):
+    """Write a minimal valid (header-only) FITS file."""
+    cards = ['SIMPLE  =                    T', 'BITPIX  =                    8',
+             'NAXIS   =                    0', "OBJECT  = '%s'" % obj,
+             "ORIGIN  = 'casa_plugin synthetic delivery (placeholder)'", 'END']
+    header = ''.join(card.ljust(80) for card in cards)
+    with open(path, 'wb') as handle:
+        handle.write(header.ljust(2880).encode('ascii'))
+
+
+def _eb_params(eb, index, small, eb_bytes, seed, nant):
+    """Return the make_eb_ms parameters of EB ``eb`` (number ``index``)."""
+    params = dict(_SMALL if small else _FULL)
+    if nant is not None:
+        params['nant'] = int(nant)
+    params.update({'eb_uid': eb, 'seed': int(seed) * 1000 + index,
+                   'target_bytes': eb_bytes, 'ntargets': 1,
+                   'off_source_scan': False, 'intent_separator': '#'})
+    if eb_bytes is not None:
+        params['nint'] = None
+    params.update(_EB_VARIANTS.get(eb, {}))
+    return params
+
+
+def member_ebs(small=False):
+    """Return the (MOUS uid, EB uids, sessions) of each member of the delivery.
+
+    Parameters
+    ----------
+    small : bool, optional
+        If True, member ``uid___A001_X15a2_Xb6b`` keeps only its first EB.
+
+    Returns
+    -------
+    list of tuple
+        ``(mous_uid, [eb_uid, ...], [session, ...])`` per member.
+    """
+    out = []
+    for mous, ebs, sessions in MEMBERS:
+        ebs, sessions = list(ebs), list(sessions)
+        if small and len(ebs) > 2:
+            ebs, sessions = ebs[:1], sessions[:1]
+        out.append((mous, ebs, sessions))
+    return out
+
+
+def _ppr_xml(mous, ebs, sessions, subs):
+    """Return a pipeline processing request (PPR) XML listing the EBs."""
+    sets = ''.join(
+        '        <AsdmIdentifier>\n'
+        '          <AsdmRef><ExecBlockId>%s</ExecBlockId></AsdmRef>\n'
+        '          <AsdmDiskName>%s</AsdmDiskName>\n'
+        '          <SessionName>%s</SessionName>\n'
+        '        </AsdmIdentifier>\n' % (_entity(eb), eb, session)
+        for eb, session in zip(ebs, sessions))
+    return _template('pprequest.xml', ASDM_IDENTIFIERS=sets,
+                     SGOUS_ENTITY=_entity(SGOUS_UID), MOUS_ENTITY=_entity(mous),
+                     SB_ENTITY=_entity(_next_uid(mous)), **subs)
+
+
+def _restore_script(ebs, sessions):
+    """Return the casa_piperestorescript text for the EBs."""
+    return ('__rethrow_casa_exceptions = True\n'
+            'h_init()\n'
+            'try:\n'
+            "    hifa_restoredata (vis=%r, session=%r, ocorr_mode='ca')\n"
+            'finally:\n'
+            '    h_save()\n' % (list(ebs), list(sessions)))
+
+
+def _asdm_xml(eb):
+    """Return the ASDM.xml stub of a synthetic ASDM."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<!-- casa_plugin synthetic ASDM: no raw data; the pipeline stand-in '
+            'simulates the MS from %s -->\n'
+            '<ASDM xmlns="http://Alma/XASDM/ASDM" schemaVersion="3">\n'
+            '  <Entity entityId="%s" entityIdEncrypted="na" '
+            'entityTypeName="ASDM" schemaVersion="3" documentVersion="1"/>\n'
+            '  <Table><Name>Main</Name><NumberRows>0</NumberRows></Table>\n'
+            '</ASDM>\n' % (_RAW_PARAMS, _entity(eb)))
+
+
+def _calapply(eb):
+    """Return a plausible ``<eb>.ms.calapply.txt``."""
+    tables = ['hifa_bandpass.s16_5.spw1_3_5_7.channel.solintinf.tbl',
+              'hifa_timegaincal.s18_2.spw1_3_5_7.solintint.gpcal.tbl',
+              'hifa_gfluxscale.s17_3.spw1_3_5_7.solintinf.gacal.tbl']
+    gaintable = ', '.join("'%s.ms.%s'" % (eb, tbl) for tbl in tables)
+    return ''.join("applycal(vis='%s.ms', field='%s', intent='', spw='1,3,5,7', "
+                   "antenna='0~5', gaintable=[%s], calwt=[True, True, True])\n"
+                   % (eb, field, gaintable)
+                   for field in ('J1924-2914', 'J1733-1304', 'NGC6334I'))
+
+
+def _write_member(member, mous, ebs, sessions, params):
+    """Create all files of one member OUS directory."""
+    for sub in ('script', 'raw', 'calibration', 'product', 'qa', 'log'):
+        os.makedirs(os.path.join(member, sub))
+    prefix = 'member.' + mous
+    subs = {'MOUS_UID': mous, 'PROJECT_CODE': PROJECT_CODE, 'GOUS_UID': GOUS_UID,
+            'SGOUS_UID': SGOUS_UID,
+            'EB_LIST': '\n'.join('                   %s.asdm.sdm' % eb for eb in ebs),
+            'EB_VIS_LIST': repr(list(ebs)), 'SESSION_LIST': repr(list(sessions))}
+    _write(os.path.join(member, 'README'), _template('README.txt', **subs))
+    script = os.path.join(member, 'script')
+    _write(os.path.join(script, prefix + '.scriptForPI.py'),
+           _template('scriptForPI.py', **subs))
+    _write(os.path.join(script, prefix + '.hifa_calimage.pprequest.xml'),
+           _ppr_xml(mous, ebs, sessions, subs))
+    _write(os.path.join(script, prefix + '.hifa_calimage.casa_piperestorescript.py'),
+           _restore_script(ebs, sessions))
+    pipescript = _template('casa_pipescript.txt', **subs)
+    if not pipescript.startswith(_PIPESCRIPT_HEADER + '\n'):
+        raise RuntimeError('casa_pipescript template lost its first line')
+    _write(os.path.join(script, prefix + '.hifa_calimage.casa_pipescript.py'),
+           pipescript)
+    calib = os.path.join(member, 'calibration')
+    for eb in ebs:
+        asdm = os.path.join(member, 'raw', eb + '.asdm.sdm')
+        os.mkdir(asdm)
+        _write(os.path.join(asdm, 'ASDM.xml'), _asdm_xml(eb))
+        with open(os.path.join(asdm, _RAW_PARAMS), 'w') as handle:
+            json.dump(params[eb], handle, indent=1, sort_keys=True)
+        _write(os.path.join(calib, eb + '.ms.calapply.txt'), _calapply(eb))
+        _write_tgz(os.path.join(calib, eb + '.ms.flagversions.tgz'), {
+            eb + '.ms.flagversions/FLAG_VERSION_LIST':
+                'Pipeline_Final : Flagging state at the end of the pipeline\n',
+            eb + '.ms.flagversions/flags.Pipeline_Final/table.info':
+                'Type = Measurement Set flag version\n'})
+    for session in sorted(set(sessions)):
+        _write_tgz(os.path.join(calib, '%s.%s.caltables.tgz' % (prefix, session)), {
+            '%s.ms.hifa_bandpass.s16_5.spw1_3_5_7.channel.solintinf.tbl/table.info'
+            % eb: 'Type = Calibration\nSubType = B Jones\n'
+            for eb, sess in zip(ebs, sessions) if sess == session})
+    _write_tgz(os.path.join(calib, prefix + '.hifa_calimage.auxproducts.tgz'), {
+        'cont.dat': 'Field: NGC6334I\n\nSpectralWindow: 1\n231.0~231.2GHz LSRK\n',
+        'flux.csv': 'ms,field,spw,I,Q,U,V,spix,uvmin,uvmax,comment\n' + ''.join(
+            '%s.ms,0,1,3.0,0,0,0,-0.6,0,0,"# synthetic"\n' % eb for eb in ebs),
+        'antennapos.csv': 'name,antenna,xoff,yoff,zoff,comment\n'})
+    product = os.path.join(member, 'product')
+    for kind in ('cont', 'cube'):
+        _write_fits(os.path.join(product, '%s.NGC6334I_sci.spw1_3_5_7.%s.I.pbcor.fits'
+                                 % (prefix, kind)), 'NGC6334I')
+    qa = os.path.join(member, 'qa')
+    _write(os.path.join(qa, prefix + '.qa2_report.pdf'),
+           'Placeholder QA2 report of %s (synthetic delivery; not a PDF).\n' % mous)
+    _write_tgz(os.path.join(qa, prefix + '.hifa_calimage.weblog.tgz'), {
+        'pipeline-20211201T000000/html/index.html':
+            '<html><body>Synthetic weblog of %s</body></html>\n' % mous})
+    _write(os.path.join(member, 'log', prefix + '.hifa_calimage.casa_commands.log'),
+           ''.join("importasdm(asdm='../rawdata/%s', vis='%s.ms', ocorr_mode='ca')\n"
+                   % (eb, eb) for eb in ebs) + ''.join(_calapply(eb) for eb in ebs))
+
+
+def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None):
+    """Build a synthetic ALMA delivery of project 2021.1.00690.S under ``root``.
+
+    The tree is ``root/2021.1.00690.S/science_goal.*/group.*/member.*/`` with
+    members ``uid___A001_X15a2_Xb6b`` (6 EBs) and ``uid___A001_X15a2_Xb6d``
+    (2 EBs), each with README, script/, raw/, calibration/, product/, qa/ and
+    log/ like a real download.  The ASDMs in raw/ are stubs holding the
+    :func:`casa_plugin.synthetic_ms.make_eb_ms` parameters; the measurement
+    sets are only simulated when the scriptForPI runs the pipeline stand-in,
+    so building a delivery is instant.
+
+    Parameters
+    ----------
+    root : str
+        Directory to build in (created if missing).
+    small : bool, optional
+        If True, member Xb6b has a single EB and all EBs are tiny.
+    eb_bytes : float, optional
+        Approximate size of each restored MS (make_eb_ms ``target_bytes``).
+    seed : int, optional
+        Base seed; EB number ``i`` of the delivery uses ``seed * 1000 + i``.
+    nant : int, optional
+        Number of antennas (default 4 if ``small`` else 6).
+
+    Returns
+    -------
+    dict
+        ``{'project': project_path, 'members': {member_path: [eb_uid, ...]}}``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``root/2021.1.00690.S`` already exists.
+    """
+    project = os.path.join(os.path.abspath(root), PROJECT_CODE)
+    if os.path.lexists(project):
+        raise FileExistsError('delivery already exists: %s' % project)
+    group = os.path.join(project, 'science_goal.' + SGOUS_UID, 'group.' + GOUS_UID)
+    members = {}
+    index = 0
+    try:
+        for mous, ebs, sessions in member_ebs(small):
+            member = os.path.join(group, 'member.' + mous)
+            params = {}
+            for eb in ebs:
+                params[eb] = _eb_params(eb, index, small, eb_bytes, seed, nant)
+                index += 1
+            _write_member(member, mous, ebs, sessions, params)
+            members[member] = list(ebs)
+    except Exception:
+        shutil.rmtree(project, ignore_errors=True)
+        raise
+    LOG.info('built synthetic delivery %s (%d members, %d EBs)', project,
+             len(members), index)
+    return {'project': project,
+            'members': dict((key, members[key]) for key in sorted(members))}
+
+
+def run_scriptforpi(member_dir, namespace=None, **globals_):
+    """Run a member's scriptForPI like ``execfile`` in ``casa --pipeline`` would.
+
+    Parameters
+    ----------
+    member_dir : str
+        The ``member.<mous_uid>`` directory.
+    namespace : dict, optional
+        Namespace to run in, used as given (load the pipeline into it
+        yourself).  By default a fresh namespace with the pipeline stand-in
+        loaded (:func:`casa_plugin.pipeline_standin.load_into`).
+    **globals_
+        Extra globals such as ``SPACESAVING=2``, ``DOSPLIT=True``.
+
+    Returns
+    -------
+    dict
+        The namespace after the run.
+
+    Raises
+    ------
+    SystemExit
+        When the scriptForPI stops with an ``ERROR:`` message.
+    """
+    member_dir = os.path.abspath(member_dir)
+    if namespace is None:
+        namespace = pipeline_standin.load_into({'__name__': '__main__'})
+    namespace.update(globals_)
+
+    def execfile(filename, globals=None, locals=None):
+        """Execute ``filename`` in the CASA-like namespace (like casashell)."""
+        with open(filename) as handle:
+            code = compile(handle.read(), filename, 'exec')
+        exec(code, namespace if globals is None else globals, locals)
+
+    namespace.setdefault('execfile', execfile)
+    mous = os.path.basename(member_dir)[len('member.'):]
+    script = 'member.%s.scriptForPI.py' % mous
+    cwd = os.getcwd()
+    os.chdir(os.path.join(member_dir, 'script'))
+    try:
+        with open(script) as handle:
+            code = compile(handle.read(), script, 'exec')
+        exec(code, namespace)
+    finally:
+        os.chdir(cwd)
+    return namespace

@@ -1,0 +1,445 @@
+"""Build small, deterministic ALMA-like execution-block measurement sets for tests."""
+
+import logging
+import math
+import os
+import time
+
+import numpy as np
+
+__all__ = ['make_eb_ms', 'estimate_bytes', 'corrected_gain', 'scan_plan',
+           'SCIENCE_SPWS', 'WVR_SPW']
+
+logger = logging.getLogger(__name__)
+
+WVR_SPW = 0
+SCIENCE_SPWS = [1, 3, 5, 7]
+
+_DEFAULT_EB_UID = 'uid___A002_Xf7ad58_Xd406'
+_DEFAULT_NINT = 8
+_INTEGRATION_S = 6.048
+_SCAN_GAP_S = 12.0
+_ATM_NINT = 3
+_REFERENCE_TIME = '2022/06/01/05:00:00'
+_ALMA_CENTRE_ITRF = (2225142.18, -5440307.37, -2481029.85)
+_DISH_DIAMETER_M = 12.0
+_PROJECT_CODE = '2019.1.00000.S'
+_WVR_NAME = 'WVR#NOMINAL'
+_SCIENCE_CENTRES_GHZ = (231.0, 233.0, 245.0, 247.0)
+_SCIENCE_BANDWIDTH_HZ = 1.875e9
+_FIELDS = (  # name, RA, Dec, flux density [Jy], role
+    ('J1924-2914', '19h24m51.056s', '-29d14m30.12s', 3.0, 'bandpass'),
+    ('J1733-1304', '17h33m02.706s', '-13d04m49.55s', 1.2, 'phase'),
+    ('NGC6334I', '17h20m53.4s', '-35d47m00s', 0.4, 'target'),
+    ('NGC6334I_N', '17h20m54.6s', '-35d45m08s', 0.25, 'target'),
+)
+_INTENTS = {
+    'atm': 'CALIBRATE_ATMOSPHERE#ON_SOURCE,CALIBRATE_WVR#ON_SOURCE',
+    'bandpass': 'CALIBRATE_BANDPASS#ON_SOURCE,CALIBRATE_FLUX#ON_SOURCE,'
+                'CALIBRATE_WVR#ON_SOURCE',
+    'phase': 'CALIBRATE_PHASE#ON_SOURCE,CALIBRATE_WVR#ON_SOURCE',
+    'target': 'OBSERVE_TARGET#ON_SOURCE',
+    'off': 'OBSERVE_TARGET#OFF_SOURCE',
+}
+_NOISE_JY = 0.05
+_ROW_FLAG_FRACTION = 0.04
+_EDGE_CHANNELS = 1
+_CHUNK_BYTES = 32 * 1024 * 1024
+# Empirical on-disk size model (casacore storage managers as used by simulator).
+_FIXED_BYTES = 700000
+_ROW_OVERHEAD_BYTES = 62
+
+
+def corrected_gain(spw_id):
+    """Return the known complex factor relating CORRECTED_DATA to DATA.
+
+    Parameters
+    ----------
+    spw_id : int
+        Spectral window id (0 ... 8 in a :func:`make_eb_ms` measurement set).
+
+    Returns
+    -------
+    complex
+        ``g`` such that ``CORRECTED_DATA == DATA * g`` (to complex64
+        precision) for every row of that spectral window; never equal to 1.
+    """
+    spw_id = int(spw_id)
+    return complex(np.complex64(
+        (1.25 + 0.05 * spw_id) * np.exp(1j * 0.15 * (spw_id + 1))))
+
+
+def _intent(key, separator):
+    return _INTENTS[key].replace('#', separator)
+
+
+def _science_spw_names(nbb=4):
+    names = []
+    for i in range(nbb):
+        stem = 'X0000000000#ALMA_RB_06#BB_%d#SW-01' % (i + 1)
+        names.extend([stem + '#FULL_RES', stem + '#CH_AVG'])
+    return names
+
+
+def scan_plan(ntargets=1, nint=_DEFAULT_NINT, off_source_scan=False,
+              intent_separator='#'):
+    """Describe the scan sequence :func:`make_eb_ms` observes.
+
+    Parameters
+    ----------
+    ntargets : int
+        Number of science targets (1 or 2).
+    nint : int
+        Integrations per science-target scan.
+    off_source_scan : bool
+        Append one ``OBSERVE_TARGET#OFF_SOURCE`` scan on the first target.
+    intent_separator : str
+        Character put between intent and sub-intent ('#', '.' or '_').
+
+    Returns
+    -------
+    list of dict
+        One dict per scan (in time order) with keys ``field``, ``intent``,
+        ``spws`` (spw ids observed) and ``nint``.
+    """
+    sci = list(range(1, 9))
+    targets = [f[0] for f in _FIELDS if f[4] == 'target'][:ntargets]
+    bpcal, phcal = _FIELDS[0][0], _FIELDS[1][0]
+    nphase = max(2, nint // 4)
+
+    def scan(field, key, spws, n):
+        return {'field': field, 'intent': _intent(key, intent_separator),
+                'spws': spws, 'nint': n}
+
+    plan = [scan(bpcal, 'atm', [WVR_SPW], _ATM_NINT),
+            scan(bpcal, 'bandpass', sci, max(3, nint // 2)),
+            scan(phcal, 'phase', sci, nphase)]
+    for _ in range(2):
+        for target in targets:
+            plan.append(scan(target, 'target', sci, nint))
+        plan.append(scan(phcal, 'phase', sci, nphase))
+    if off_source_scan:
+        plan.insert(-1, scan(targets[0], 'off', sci, nint))
+    return plan
+
+
+def estimate_bytes(nant=6, nchan=64, nint=_DEFAULT_NINT, ntargets=1,
+                   off_source_scan=False):
+    """Estimate the on-disk size of the measurement set :func:`make_eb_ms` builds.
+
+    Parameters
+    ----------
+    nant, nchan, nint, ntargets, off_source_scan
+        As for :func:`make_eb_ms`.
+
+    Returns
+    -------
+    int
+        Approximate size in bytes (typically within ~10 %).
+    """
+    nbl = nant * (nant - 1) // 2
+    total = float(_FIXED_BYTES)
+    for scan in scan_plan(ntargets, nint, off_source_scan):
+        for spw in scan['spws']:
+            nch = 4 if spw == WVR_SPW else (nchan if spw % 2 else 1)
+            per_row = 3 * 2 * nch * 8 + 2 * nch / 8.0 + _ROW_OVERHEAD_BYTES
+            total += scan['nint'] * nbl * per_row
+    return int(total)
+
+
+def _nint_for_bytes(target_bytes, nant, nchan, ntargets, off_source_scan):
+    def est(n):
+        return estimate_bytes(nant, nchan, n, ntargets, off_source_scan)
+    lo, hi = 1, 2
+    while est(hi) < target_bytes:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if est(mid) < target_bytes:
+            lo = mid
+        else:
+            hi = mid
+    return min((lo, hi), key=lambda n: abs(est(n) - target_bytes))
+
+
+def _antenna_layout(nant, rng):
+    """Deterministic names, pads and ITRF positions around the ALMA centre."""
+    prefixes = ['DA', 'DV', 'DA', 'DV', 'PM']
+    start = {'DA': 41, 'DV': 1, 'PM': 1}
+    count = {'DA': 0, 'DV': 0, 'PM': 0}
+    names, pads = [], []
+    for i in range(nant):
+        pre = prefixes[i % 5]
+        names.append('%s%02d' % (pre, start[pre] + count[pre]))
+        count[pre] += 1
+        pads.append('A%03d' % (1 + (i * 44) % 137))
+    x0, y0, z0 = _ALMA_CENTRE_ITRF
+    lon = math.atan2(y0, x0)
+    lat = math.atan2(z0, math.hypot(x0, y0))
+    east = np.array([-math.sin(lon), math.cos(lon), 0.0])
+    north = np.array([-math.sin(lat) * math.cos(lon),
+                      -math.sin(lat) * math.sin(lon), math.cos(lat)])
+    up = np.array([math.cos(lat) * math.cos(lon),
+                   math.cos(lat) * math.sin(lon), math.sin(lat)])
+    idx = np.arange(nant)
+    radius = 30.0 + 35.0 * idx + rng.uniform(-5.0, 5.0, nant)
+    angle = idx * 2.399963 + rng.uniform(-0.1, 0.1, nant)
+    height = rng.uniform(-2.0, 2.0, nant)
+    xyz = (np.array(_ALMA_CENTRE_ITRF)[None, :]
+           + (radius * np.sin(angle))[:, None] * east[None, :]
+           + (radius * np.cos(angle))[:, None] * north[None, :]
+           + height[:, None] * up[None, :])
+    return names, pads, xyz
+
+
+def _simulate(vis, eb_uid, nant, nchan, plan, rng):
+    """Run casatools.simulator; returns antenna names and scan start offsets."""
+    import casatools
+    me = casatools.measures()
+    sm = casatools.simulator()
+    names, pads, xyz = _antenna_layout(nant, rng)
+    starts = []
+    try:
+        sm.open(vis)
+        centre = me.position('ITRF', *['%.3fm' % v for v in _ALMA_CENTRE_ITRF])
+        sm.setconfig(telescopename='ALMA', x=list(xyz[:, 0]), y=list(xyz[:, 1]),
+                     z=list(xyz[:, 2]), dishdiameter=[_DISH_DIAMETER_M] * nant,
+                     mount=['ALT-AZ'], antname=names, padname=pads,
+                     coordsystem='global', referencelocation=centre)
+        sm.setspwindow(spwname=_WVR_NAME, freq='184.55GHz', deltafreq='1.5GHz',
+                       freqresolution='1.5GHz', nchannels=4, stokes='XX YY')
+        width = _SCIENCE_BANDWIDTH_HZ / nchan
+        for i, name in enumerate(_science_spw_names()):
+            centre_hz = _SCIENCE_CENTRES_GHZ[i // 2] * 1e9
+            if name.endswith('#FULL_RES'):
+                first, step, nch = centre_hz - _SCIENCE_BANDWIDTH_HZ / 2 + width / 2, width, nchan
+            else:
+                first, step, nch = centre_hz, _SCIENCE_BANDWIDTH_HZ, 1
+            sm.setspwindow(spwname=name, freq='%.1fHz' % first,
+                           deltafreq='%.1fHz' % step, freqresolution='%.1fHz' % step,
+                           nchannels=nch, stokes='XX YY')
+        sm.setfeed(mode='perfect X Y', pol=[''])
+        for fname, ra, dec, _, _ in _FIELDS:
+            sm.setfield(sourcename=fname, sourcedirection=me.direction('J2000', ra, dec))
+        sm.setlimits(shadowlimit=0.001, elevationlimit='3deg')
+        sm.setauto(autocorrwt=0.0)
+        sm.settimes(integrationtime='%.3fs' % _INTEGRATION_S, usehourangle=False,
+                    referencetime=me.epoch('UTC', _REFERENCE_TIME))
+        spw_names = [_WVR_NAME] + _science_spw_names()
+        project = 'uid://' + eb_uid.replace('uid___', '').replace('_', '/')
+        offset = 0.0
+        for scan in plan:
+            starts.append(offset)
+            stop = offset + scan['nint'] * _INTEGRATION_S
+            off = 'OFF_SOURCE' in scan['intent']
+            for spw in scan['spws']:
+                sm.observe(sourcename=scan['field'], spwname=spw_names[spw],
+                           starttime='%.3fs' % offset, stoptime='%.3fs' % stop,
+                           state_sig=not off, state_ref=off,
+                           state_obs_mode=scan['intent'],
+                           observer='casa_plugin', project=_PROJECT_CODE)
+            offset = stop + _SCAN_GAP_S
+    finally:
+        sm.close()
+        me.done()
+    logger.debug('simulated %d scans into %s (%s)', len(plan), vis, project)
+    return names, np.array(starts)
+
+
+def _fix_metadata(vis, eb_uid, scan_starts):
+    """Give all spws of a scan one SCAN_NUMBER; write the EB uid to OBSERVATION."""
+    import casatools
+    tb = casatools.table()
+    try:
+        tb.open(vis, nomodify=False)
+        nrows = tb.nrows()
+        step = 1000000
+        tmin = min(tb.getcol('TIME', s, min(step, nrows - s)).min()
+                   for s in range(0, nrows, step))
+        for s in range(0, nrows, step):
+            n = min(step, nrows - s)
+            rel = tb.getcol('TIME', s, n) - tmin + _INTEGRATION_S / 2.0
+            scans = np.searchsorted(scan_starts, rel + 1e-3, side='right')
+            tb.putcol('SCAN_NUMBER', scans.astype(np.int32), s, n)
+        tb.close()
+        tb.open(vis + '/OBSERVATION', nomodify=False)
+        uid = 'uid://' + eb_uid.replace('uid___', '').replace('_', '/')
+        for row in range(tb.nrows()):
+            tb.putcell('SCHEDULE', row, ['SchedulingBlock uid://A001/X0/X0',
+                                         'ExecBlock ' + uid])
+            tb.putcell('SCHEDULE_TYPE', row, 'ALMA')
+        tb.putkeyword('EB_UID', eb_uid)
+    finally:
+        tb.close()
+    return nrows
+
+
+def _fill(vis, nant, rng):
+    """Write DATA, CORRECTED_DATA, WEIGHT, SIGMA and flags chunk by chunk."""
+    import casatools
+    tb = casatools.table()
+    flux = np.array([f[3] for f in _FIELDS])
+    try:
+        tb.open(vis + '/DATA_DESCRIPTION')
+        dd_spw = tb.getcol('SPECTRAL_WINDOW_ID')
+        tb.close()
+        tb.open(vis + '/SPECTRAL_WINDOW')
+        nspw = tb.nrows()
+        freqs = [tb.getcell('CHAN_FREQ', i) for i in range(nspw)]
+        tb.close()
+        gains = (rng.uniform(0.85, 1.15, (nant, nspw))
+                 * np.exp(1j * rng.uniform(-np.pi, np.pi, (nant, nspw))))
+        tb.open(vis, nomodify=False)
+        for ddid, spw in enumerate(dd_spw):
+            sub = tb.query('DATA_DESC_ID==%d' % ddid)
+            try:
+                nrows = sub.nrows()
+                nchan = len(freqs[spw])
+                spectrum = (freqs[spw] / 230e9) ** -0.7
+                gfac = np.complex64(corrected_gain(spw))
+                chunk = max(1, _CHUNK_BYTES // (2 * nchan * 8 * 4))
+                for s in range(0, nrows, chunk):
+                    n = min(chunk, nrows - s)
+                    a1 = sub.getcol('ANTENNA1', s, n)
+                    a2 = sub.getcol('ANTENNA2', s, n)
+                    fld = sub.getcol('FIELD_ID', s, n)
+                    weight = rng.uniform(0.5, 1.5, (2, n)).astype(np.float32)
+                    sigma = 1.0 / np.sqrt(weight)
+                    model = (flux[fld] * gains[a1, spw] * np.conj(gains[a2, spw]))
+                    data = (model[None, None, :] * spectrum[None, :, None]
+                            + _NOISE_JY * sigma[:, None, :]
+                            * (rng.standard_normal((2, nchan, n))
+                               + 1j * rng.standard_normal((2, nchan, n))))
+                    data = data.astype(np.complex64)
+                    flag_row = rng.uniform(size=n) < _ROW_FLAG_FRACTION
+                    flag = np.zeros((2, nchan, n), dtype=bool)
+                    if spw in SCIENCE_SPWS and nchan > 2 * _EDGE_CHANNELS:
+                        flag[:, :_EDGE_CHANNELS, :] = True
+                        flag[:, nchan - _EDGE_CHANNELS:, :] = True
+                    flag[:, :, flag_row] = True
+                    sub.putcol('DATA', data, s, n)
+                    sub.putcol('CORRECTED_DATA', data * gfac, s, n)
+                    sub.putcol('WEIGHT', weight, s, n)
+                    sub.putcol('SIGMA', sigma.astype(np.float32), s, n)
+                    sub.putcol('FLAG', flag, s, n)
+                    sub.putcol('FLAG_ROW', flag_row, s, n)
+            finally:
+                sub.close()
+    finally:
+        tb.close()
+
+
+def _ensure_scratch_columns(vis):
+    import casatools
+    tb = casatools.table()
+    try:
+        tb.open(vis)
+        cols = tb.colnames()
+    finally:
+        tb.close()
+    if 'MODEL_DATA' not in cols or 'CORRECTED_DATA' not in cols:
+        cb = casatools.calibrater()
+        try:
+            cb.open(vis, addcorr=True, addmodel=True)
+        finally:
+            cb.close()
+
+
+def _disk_usage(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            st = os.lstat(os.path.join(root, name))
+            total += getattr(st, 'st_blocks', 0) * 512 or st.st_size
+    return total
+
+
+def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
+               target_bytes=None, ntargets=1, intent_separator='#',
+               off_source_scan=False):
+    """Create one synthetic ALMA execution-block measurement set.
+
+    Spw 0 (4-channel WVR) is observed only in an atmosphere-calibration scan on
+    the bandpass calibrator; spws 1, 3, 5, 7 are science windows of ``nchan``
+    channels (Band 6), each followed by its 1-channel ``#CH_AVG`` twin (2, 4,
+    6, 8).  Scans: ATM, bandpass, phase, then (targets, phase) twice, with an
+    optional off-source target scan before the last phase-calibrator scan.
+    DATA is a point source with antenna gains plus seeded noise;
+    CORRECTED_DATA = DATA * :func:`corrected_gain` (spw); WEIGHT is uniform
+    random in [0.5, 1.5), SIGMA = 1/sqrt(WEIGHT); ~4 % of rows and the edge
+    channels of the science spws are flagged.
+
+    Parameters
+    ----------
+    vis : str
+        Path of the measurement set to create (must not exist).
+    eb_uid : str
+        Execution-block uid, written to OBSERVATION/SCHEDULE and to the
+        OBSERVATION table keyword ``EB_UID``.
+    seed : int
+        Seed for numpy.random.RandomState; same seed gives identical contents.
+    nant : int
+        Number of 12 m antennas (>= 2).
+    nchan : int
+        Channels of each full-resolution science spw (>= 4).
+    nint : int or None
+        Integrations per science-target scan (default 8).
+    target_bytes : float or None
+        If given, overrides ``nint`` so the MS is roughly this size on disk.
+    ntargets : int
+        Number of science targets, 1 or 2.
+    intent_separator : str
+        '#', '.' or '_' between intent and sub-intent in STATE/OBS_MODE.
+    off_source_scan : bool
+        Add one scan with intent ``OBSERVE_TARGET<sep>OFF_SOURCE``.
+
+    Returns
+    -------
+    dict
+        ``vis``, ``eb_uid``, ``science_spws`` ([1, 3, 5, 7]), ``fields``
+        (field name -> list of intents), ``nint``, ``nrows``, ``bytes`` (disk
+        usage of the MS) and ``seconds`` (build time).
+
+    Raises
+    ------
+    FileExistsError
+        If ``vis`` already exists.
+    ValueError
+        If an argument is out of range.
+    """
+    t0 = time.time()
+    if os.path.exists(vis):
+        raise FileExistsError('measurement set already exists: %s' % vis)
+    if ntargets not in (1, 2):
+        raise ValueError('ntargets must be 1 or 2, got %r' % (ntargets,))
+    if intent_separator not in ('#', '.', '_'):
+        raise ValueError('intent_separator must be "#", "." or "_"')
+    if nant < 2 or nchan < 4:
+        raise ValueError('need nant >= 2 and nchan >= 4')
+    if target_bytes is not None:
+        nint = _nint_for_bytes(float(target_bytes), nant, nchan, ntargets,
+                               off_source_scan)
+    elif nint is None:
+        nint = _DEFAULT_NINT
+    if nint < 1:
+        raise ValueError('nint must be >= 1')
+    plan = scan_plan(ntargets, nint, off_source_scan, intent_separator)
+    rng = np.random.RandomState(seed)
+    logger.info('building %s: %d antennas, %d channels, %d integrations/target '
+                'scan, %d scans', vis, nant, nchan, nint, len(plan))
+    _, starts = _simulate(vis, eb_uid, nant, nchan, plan, rng)
+    nrows = _fix_metadata(vis, eb_uid, starts)
+    _ensure_scratch_columns(vis)
+    _fill(vis, nant, rng)
+    fields = {}
+    for scan in plan:
+        intents = fields.setdefault(scan['field'], [])
+        for intent in scan['intent'].split(','):
+            if intent not in intents:
+                intents.append(intent)
+    result = {'vis': vis, 'eb_uid': eb_uid, 'science_spws': list(SCIENCE_SPWS),
+              'fields': fields, 'nint': nint, 'nrows': nrows,
+              'bytes': _disk_usage(vis), 'seconds': time.time() - t0}
+    logger.info('built %s: %d rows, %.1f MB in %.2f s', vis, nrows,
+                result['bytes'] / 1e6, result['seconds'])
+    return result
