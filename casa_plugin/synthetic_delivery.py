@@ -257,7 +257,8 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None):
     eb_bytes : float, optional
         Approximate size of each restored MS (make_eb_ms ``target_bytes``).
     seed : int, optional
-        Base seed; EB number ``i`` of the delivery uses ``seed * 1000 + i``.
+        Base seed; EB number ``i`` (0-7, in the full delivery's order) uses
+        ``seed * 1000 + i``, in both variants.
     nant : int, optional
         Number of antennas (default 4 if ``small`` else 6).
 
@@ -276,21 +277,21 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None):
         raise FileExistsError('delivery already exists: %s' % project)
     group = os.path.join(project, 'science_goal.' + SGOUS_UID, 'group.' + GOUS_UID)
     members = {}
-    index = 0
+    # EB number in the full delivery: an EB gets the same seed in both variants.
+    numbers = dict((eb, i) for i, eb in enumerate(
+        eb for _, ebs, _ in MEMBERS for eb in ebs))
     try:
         for mous, ebs, sessions in member_ebs(small):
             member = os.path.join(group, 'member.' + mous)
-            params = {}
-            for eb in ebs:
-                params[eb] = _eb_params(eb, index, small, eb_bytes, seed, nant)
-                index += 1
+            params = dict((eb, _eb_params(eb, numbers[eb], small, eb_bytes,
+                                          seed, nant)) for eb in ebs)
             _write_member(member, mous, ebs, sessions, params)
             members[member] = list(ebs)
     except Exception:
         shutil.rmtree(project, ignore_errors=True)
         raise
     LOG.info('built synthetic delivery %s (%d members, %d EBs)', project,
-             len(members), index)
+             len(members), sum(len(ebs) for ebs in members.values()))
     return {'project': project,
             'members': dict((key, members[key]) for key in sorted(members))}
 

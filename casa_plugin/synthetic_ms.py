@@ -7,8 +7,7 @@ import time
 
 import numpy as np
 
-__all__ = ['make_eb_ms', 'estimate_bytes', 'corrected_gain', 'scan_plan',
-           'SCIENCE_SPWS', 'WVR_SPW']
+__all__ = ['make_eb_ms', 'estimate_bytes', 'corrected_gain', 'SCIENCE_SPWS', 'WVR_SPW']
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +45,9 @@ _ROW_FLAG_FRACTION = 0.04
 _EDGE_CHANNELS = 1
 _CHUNK_BYTES = 32 * 1024 * 1024
 # Empirical on-disk size model (casacore storage managers as used by simulator).
-_FIXED_BYTES = 700000
+_FIXED_BYTES = 600000
 _ROW_OVERHEAD_BYTES = 62
+_DATA_OVERHEAD = 1.03
 
 
 def corrected_gain(spw_id):
@@ -69,54 +69,26 @@ def corrected_gain(spw_id):
         (1.25 + 0.05 * spw_id) * np.exp(1j * 0.15 * (spw_id + 1))))
 
 
-def _intent(key, separator):
-    return _INTENTS[key].replace('#', separator)
+def _science_spw_names():
+    stems = ['X0000000000#ALMA_RB_06#BB_%d#SW-01' % (i + 1) for i in range(4)]
+    return [stem + suffix for stem in stems for suffix in ('#FULL_RES', '#CH_AVG')]
 
 
-def _science_spw_names(nbb=4):
-    names = []
-    for i in range(nbb):
-        stem = 'X0000000000#ALMA_RB_06#BB_%d#SW-01' % (i + 1)
-        names.extend([stem + '#FULL_RES', stem + '#CH_AVG'])
-    return names
-
-
-def scan_plan(ntargets=1, nint=_DEFAULT_NINT, off_source_scan=False,
-              intent_separator='#'):
-    """Describe the scan sequence :func:`make_eb_ms` observes.
-
-    Parameters
-    ----------
-    ntargets : int
-        Number of science targets (1 or 2).
-    nint : int
-        Integrations per science-target scan.
-    off_source_scan : bool
-        Append one ``OBSERVE_TARGET#OFF_SOURCE`` scan on the first target.
-    intent_separator : str
-        Character put between intent and sub-intent ('#', '.' or '_').
-
-    Returns
-    -------
-    list of dict
-        One dict per scan (in time order) with keys ``field``, ``intent``,
-        ``spws`` (spw ids observed) and ``nint``.
-    """
+def _scan_plan(ntargets, nint, off_source_scan, separator='#'):
+    """Scans in time order as dicts: field, intent, spws, nint."""
     sci = list(range(1, 9))
     targets = [f[0] for f in _FIELDS if f[4] == 'target'][:ntargets]
-    bpcal, phcal = _FIELDS[0][0], _FIELDS[1][0]
-    nphase = max(2, nint // 4)
+    bpcal, phcal, nphase = _FIELDS[0][0], _FIELDS[1][0], max(2, nint // 4)
 
     def scan(field, key, spws, n):
-        return {'field': field, 'intent': _intent(key, intent_separator),
+        return {'field': field, 'intent': _INTENTS[key].replace('#', separator),
                 'spws': spws, 'nint': n}
 
     plan = [scan(bpcal, 'atm', [WVR_SPW], _ATM_NINT),
             scan(bpcal, 'bandpass', sci, max(3, nint // 2)),
             scan(phcal, 'phase', sci, nphase)]
     for _ in range(2):
-        for target in targets:
-            plan.append(scan(target, 'target', sci, nint))
+        plan.extend(scan(target, 'target', sci, nint) for target in targets)
         plan.append(scan(phcal, 'phase', sci, nphase))
     if off_source_scan:
         plan.insert(-1, scan(targets[0], 'off', sci, nint))
@@ -135,70 +107,59 @@ def estimate_bytes(nant=6, nchan=64, nint=_DEFAULT_NINT, ntargets=1,
     Returns
     -------
     int
-        Approximate size in bytes (typically within ~10 %).
+        Approximate size in bytes (within ~5 % above a few MB).
     """
     nbl = nant * (nant - 1) // 2
     total = float(_FIXED_BYTES)
-    for scan in scan_plan(ntargets, nint, off_source_scan):
+    for scan in _scan_plan(ntargets, nint, off_source_scan):
         for spw in scan['spws']:
             nch = 4 if spw == WVR_SPW else (nchan if spw % 2 else 1)
-            per_row = 3 * 2 * nch * 8 + 2 * nch / 8.0 + _ROW_OVERHEAD_BYTES
+            per_row = _DATA_OVERHEAD * (6 * nch * 8 + nch / 4.0) + _ROW_OVERHEAD_BYTES
             total += scan['nint'] * nbl * per_row
     return int(total)
 
 
 def _nint_for_bytes(target_bytes, nant, nchan, ntargets, off_source_scan):
-    def est(n):
-        return estimate_bytes(nant, nchan, n, ntargets, off_source_scan)
+    """Integrations per target scan whose estimated size is closest to target_bytes."""
+    def error(n):
+        return estimate_bytes(nant, nchan, n, ntargets, off_source_scan) - target_bytes
     lo, hi = 1, 2
-    while est(hi) < target_bytes:
-        lo, hi = hi, hi * 2
+    while error(hi) < 0:
+        lo, hi = hi, 2 * hi
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if est(mid) < target_bytes:
-            lo = mid
-        else:
-            hi = mid
-    return min((lo, hi), key=lambda n: abs(est(n) - target_bytes))
+        lo, hi = (mid, hi) if error(mid) < 0 else (lo, mid)
+    return min((lo, hi), key=lambda n: abs(error(n)))
 
 
 def _antenna_layout(nant, rng):
     """Deterministic names, pads and ITRF positions around the ALMA centre."""
-    prefixes = ['DA', 'DV', 'DA', 'DV', 'PM']
-    start = {'DA': 41, 'DV': 1, 'PM': 1}
-    count = {'DA': 0, 'DV': 0, 'PM': 0}
-    names, pads = [], []
+    counters = {'DA': 41, 'DV': 1, 'PM': 1}
+    names = []
     for i in range(nant):
-        pre = prefixes[i % 5]
-        names.append('%s%02d' % (pre, start[pre] + count[pre]))
-        count[pre] += 1
-        pads.append('A%03d' % (1 + (i * 44) % 137))
-    x0, y0, z0 = _ALMA_CENTRE_ITRF
-    lon = math.atan2(y0, x0)
-    lat = math.atan2(z0, math.hypot(x0, y0))
-    east = np.array([-math.sin(lon), math.cos(lon), 0.0])
-    north = np.array([-math.sin(lat) * math.cos(lon),
-                      -math.sin(lat) * math.sin(lon), math.cos(lat)])
-    up = np.array([math.cos(lat) * math.cos(lon),
-                   math.cos(lat) * math.sin(lon), math.sin(lat)])
-    idx = np.arange(nant)
-    radius = 30.0 + 35.0 * idx + rng.uniform(-5.0, 5.0, nant)
-    angle = idx * 2.399963 + rng.uniform(-0.1, 0.1, nant)
-    height = rng.uniform(-2.0, 2.0, nant)
-    xyz = (np.array(_ALMA_CENTRE_ITRF)[None, :]
-           + (radius * np.sin(angle))[:, None] * east[None, :]
-           + (radius * np.cos(angle))[:, None] * north[None, :]
-           + height[:, None] * up[None, :])
-    return names, pads, xyz
+        prefix = ('DA', 'DV', 'DA', 'DV', 'PM')[i % 5]
+        names.append('%s%02d' % (prefix, counters[prefix]))
+        counters[prefix] += 1
+    pads = ['A%03d' % (1 + (i * 44) % 137) for i in range(nant)]
+    centre = np.array(_ALMA_CENTRE_ITRF)
+    lon = math.atan2(centre[1], centre[0])
+    lat = math.atan2(centre[2], math.hypot(centre[0], centre[1]))
+    sla, cla, slo, clo = math.sin(lat), math.cos(lat), math.sin(lon), math.cos(lon)
+    enu = np.array([[-slo, clo, 0.0], [-sla * clo, -sla * slo, cla],
+                    [cla * clo, cla * slo, sla]])
+    radius = 30.0 + 35.0 * np.arange(nant) + rng.uniform(-5.0, 5.0, nant)
+    angle = 2.399963 * np.arange(nant) + rng.uniform(-0.1, 0.1, nant)
+    local = np.stack([radius * np.sin(angle), radius * np.cos(angle),
+                      rng.uniform(-2.0, 2.0, nant)], axis=1)
+    return names, pads, centre[None, :] + local.dot(enu)
 
 
-def _simulate(vis, eb_uid, nant, nchan, plan, rng):
-    """Run casatools.simulator; returns antenna names and scan start offsets."""
+def _simulate(vis, nant, nchan, plan, rng):
+    """Run casatools.simulator (one observe per scan and spw); return scan starts."""
     import casatools
-    me = casatools.measures()
-    sm = casatools.simulator()
+    me, sm = casatools.measures(), casatools.simulator()
     names, pads, xyz = _antenna_layout(nant, rng)
-    starts = []
+    starts, offset = [], 0.0
     try:
         sm.open(vis)
         centre = me.position('ITRF', *['%.3fm' % v for v in _ALMA_CENTRE_ITRF])
@@ -206,18 +167,14 @@ def _simulate(vis, eb_uid, nant, nchan, plan, rng):
                      z=list(xyz[:, 2]), dishdiameter=[_DISH_DIAMETER_M] * nant,
                      mount=['ALT-AZ'], antname=names, padname=pads,
                      coordsystem='global', referencelocation=centre)
-        sm.setspwindow(spwname=_WVR_NAME, freq='184.55GHz', deltafreq='1.5GHz',
-                       freqresolution='1.5GHz', nchannels=4, stokes='XX YY')
-        width = _SCIENCE_BANDWIDTH_HZ / nchan
+        spws = [(_WVR_NAME, 184.55e9, 1.5e9, 4)]
         for i, name in enumerate(_science_spw_names()):
-            centre_hz = _SCIENCE_CENTRES_GHZ[i // 2] * 1e9
-            if name.endswith('#FULL_RES'):
-                first, step, nch = centre_hz - _SCIENCE_BANDWIDTH_HZ / 2 + width / 2, width, nchan
-            else:
-                first, step, nch = centre_hz, _SCIENCE_BANDWIDTH_HZ, 1
-            sm.setspwindow(spwname=name, freq='%.1fHz' % first,
-                           deltafreq='%.1fHz' % step, freqresolution='%.1fHz' % step,
-                           nchannels=nch, stokes='XX YY')
+            mid, width = _SCIENCE_CENTRES_GHZ[i // 2] * 1e9, _SCIENCE_BANDWIDTH_HZ / nchan
+            spws.append((name, mid - _SCIENCE_BANDWIDTH_HZ / 2 + width / 2, width, nchan)
+                        if i % 2 == 0 else (name, mid, _SCIENCE_BANDWIDTH_HZ, 1))
+        for name, first, step, nch in spws:
+            sm.setspwindow(spwname=name, freq='%.1fHz' % first, deltafreq='%.1fHz' % step,
+                           freqresolution='%.1fHz' % step, nchannels=nch, stokes='XX YY')
         sm.setfeed(mode='perfect X Y', pol=[''])
         for fname, ra, dec, _, _ in _FIELDS:
             sm.setfield(sourcename=fname, sourcedirection=me.direction('J2000', ra, dec))
@@ -225,15 +182,12 @@ def _simulate(vis, eb_uid, nant, nchan, plan, rng):
         sm.setauto(autocorrwt=0.0)
         sm.settimes(integrationtime='%.3fs' % _INTEGRATION_S, usehourangle=False,
                     referencetime=me.epoch('UTC', _REFERENCE_TIME))
-        spw_names = [_WVR_NAME] + _science_spw_names()
-        project = 'uid://' + eb_uid.replace('uid___', '').replace('_', '/')
-        offset = 0.0
         for scan in plan:
             starts.append(offset)
             stop = offset + scan['nint'] * _INTEGRATION_S
             off = 'OFF_SOURCE' in scan['intent']
             for spw in scan['spws']:
-                sm.observe(sourcename=scan['field'], spwname=spw_names[spw],
+                sm.observe(sourcename=scan['field'], spwname=spws[spw][0],
                            starttime='%.3fs' % offset, stoptime='%.3fs' % stop,
                            state_sig=not off, state_ref=off,
                            state_obs_mode=scan['intent'],
@@ -242,102 +196,93 @@ def _simulate(vis, eb_uid, nant, nchan, plan, rng):
     finally:
         sm.close()
         me.done()
-    logger.debug('simulated %d scans into %s (%s)', len(plan), vis, project)
-    return names, np.array(starts)
+    return np.array(starts)
 
 
 def _fix_metadata(vis, eb_uid, scan_starts):
     """Give all spws of a scan one SCAN_NUMBER; write the EB uid to OBSERVATION."""
     import casatools
-    tb = casatools.table()
+    tb, tobs = casatools.table(), casatools.table()
     try:
         tb.open(vis, nomodify=False)
-        nrows = tb.nrows()
-        step = 1000000
-        tmin = min(tb.getcol('TIME', s, min(step, nrows - s)).min()
-                   for s in range(0, nrows, step))
-        for s in range(0, nrows, step):
-            n = min(step, nrows - s)
+        nrows, step = tb.nrows(), 1000000
+        chunks = [(s, min(step, nrows - s)) for s in range(0, nrows, step)]
+        tmin = min(tb.getcol('TIME', s, n).min() for s, n in chunks)
+        for s, n in chunks:  # the simulator numbers scans per observe call
             rel = tb.getcol('TIME', s, n) - tmin + _INTEGRATION_S / 2.0
             scans = np.searchsorted(scan_starts, rel + 1e-3, side='right')
             tb.putcol('SCAN_NUMBER', scans.astype(np.int32), s, n)
-        tb.close()
-        tb.open(vis + '/OBSERVATION', nomodify=False)
+        tobs.open(vis + '/OBSERVATION', nomodify=False)
         uid = 'uid://' + eb_uid.replace('uid___', '').replace('_', '/')
-        for row in range(tb.nrows()):
-            tb.putcell('SCHEDULE', row, ['SchedulingBlock uid://A001/X0/X0',
-                                         'ExecBlock ' + uid])
-            tb.putcell('SCHEDULE_TYPE', row, 'ALMA')
-        tb.putkeyword('EB_UID', eb_uid)
+        for row in range(tobs.nrows()):
+            tobs.putcell('SCHEDULE', row, ['SchedulingBlock uid://A001/X0/X0',
+                                           'ExecBlock ' + uid])
+            tobs.putcell('SCHEDULE_TYPE', row, 'ALMA')
+        tobs.putkeyword('EB_UID', eb_uid)
     finally:
+        tobs.close()
         tb.close()
     return nrows
 
 
 def _fill(vis, nant, rng):
-    """Write DATA, CORRECTED_DATA, WEIGHT, SIGMA and flags chunk by chunk."""
+    """Write DATA, CORRECTED_DATA, WEIGHT, SIGMA and flags, per DDID and chunk."""
     import casatools
-    tb = casatools.table()
+    tb, sub = casatools.table(), None
     flux = np.array([f[3] for f in _FIELDS])
     try:
         tb.open(vis + '/DATA_DESCRIPTION')
         dd_spw = tb.getcol('SPECTRAL_WINDOW_ID')
         tb.close()
         tb.open(vis + '/SPECTRAL_WINDOW')
-        nspw = tb.nrows()
-        freqs = [tb.getcell('CHAN_FREQ', i) for i in range(nspw)]
+        freqs = [tb.getcell('CHAN_FREQ', i) for i in range(tb.nrows())]
         tb.close()
-        gains = (rng.uniform(0.85, 1.15, (nant, nspw))
-                 * np.exp(1j * rng.uniform(-np.pi, np.pi, (nant, nspw))))
+        shape = (nant, len(freqs))
+        gains = rng.uniform(0.85, 1.15, shape) * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
         tb.open(vis, nomodify=False)
         for ddid, spw in enumerate(dd_spw):
             sub = tb.query('DATA_DESC_ID==%d' % ddid)
-            try:
-                nrows = sub.nrows()
-                nchan = len(freqs[spw])
-                spectrum = (freqs[spw] / 230e9) ** -0.7
-                gfac = np.complex64(corrected_gain(spw))
-                chunk = max(1, _CHUNK_BYTES // (2 * nchan * 8 * 4))
-                for s in range(0, nrows, chunk):
-                    n = min(chunk, nrows - s)
-                    a1 = sub.getcol('ANTENNA1', s, n)
-                    a2 = sub.getcol('ANTENNA2', s, n)
-                    fld = sub.getcol('FIELD_ID', s, n)
-                    weight = rng.uniform(0.5, 1.5, (2, n)).astype(np.float32)
-                    sigma = 1.0 / np.sqrt(weight)
-                    model = (flux[fld] * gains[a1, spw] * np.conj(gains[a2, spw]))
-                    data = (model[None, None, :] * spectrum[None, :, None]
-                            + _NOISE_JY * sigma[:, None, :]
-                            * (rng.standard_normal((2, nchan, n))
-                               + 1j * rng.standard_normal((2, nchan, n))))
-                    data = data.astype(np.complex64)
-                    flag_row = rng.uniform(size=n) < _ROW_FLAG_FRACTION
-                    flag = np.zeros((2, nchan, n), dtype=bool)
-                    if spw in SCIENCE_SPWS and nchan > 2 * _EDGE_CHANNELS:
-                        flag[:, :_EDGE_CHANNELS, :] = True
-                        flag[:, nchan - _EDGE_CHANNELS:, :] = True
-                    flag[:, :, flag_row] = True
-                    sub.putcol('DATA', data, s, n)
-                    sub.putcol('CORRECTED_DATA', data * gfac, s, n)
-                    sub.putcol('WEIGHT', weight, s, n)
-                    sub.putcol('SIGMA', sigma.astype(np.float32), s, n)
-                    sub.putcol('FLAG', flag, s, n)
-                    sub.putcol('FLAG_ROW', flag_row, s, n)
-            finally:
-                sub.close()
+            nrows, nchan = sub.nrows(), len(freqs[spw])
+            spectrum = (freqs[spw] / 230e9) ** -0.7
+            chunk = max(1, _CHUNK_BYTES // (2 * nchan * 16 * 2))
+            for s in range(0, nrows, chunk):
+                n = min(chunk, nrows - s)
+                a1, a2 = sub.getcol('ANTENNA1', s, n), sub.getcol('ANTENNA2', s, n)
+                model = flux[sub.getcol('FIELD_ID', s, n)] * gains[a1, spw] * np.conj(gains[a2, spw])
+                weight = rng.uniform(0.5, 1.5, (2, n)).astype(np.float32)
+                sigma = (1.0 / np.sqrt(weight)).astype(np.float32)
+                noise = rng.standard_normal((2, nchan, n)) + 1j * rng.standard_normal((2, nchan, n))
+                data = (model[None, None, :] * spectrum[None, :, None]
+                        + _NOISE_JY * sigma[:, None, :] * noise).astype(np.complex64)
+                flag_row = rng.uniform(size=n) < _ROW_FLAG_FRACTION
+                flag = np.zeros((2, nchan, n), dtype=bool)
+                if spw in SCIENCE_SPWS and nchan > 2 * _EDGE_CHANNELS:
+                    flag[:, :_EDGE_CHANNELS, :] = True
+                    flag[:, nchan - _EDGE_CHANNELS:, :] = True
+                flag[:, :, flag_row] = True
+                sub.putcol('DATA', data, s, n)
+                sub.putcol('CORRECTED_DATA', data * np.complex64(corrected_gain(spw)), s, n)
+                for col, val in (('WEIGHT', weight), ('SIGMA', sigma), ('FLAG', flag),
+                                 ('FLAG_ROW', flag_row)):
+                    sub.putcol(col, val, s, n)
+            sub.close()
+            sub = None
     finally:
+        if sub is not None:
+            sub.close()
         tb.close()
 
 
 def _ensure_scratch_columns(vis):
+    """Add MODEL_DATA/CORRECTED_DATA if this CASA's simulator did not."""
     import casatools
     tb = casatools.table()
     try:
         tb.open(vis)
-        cols = tb.colnames()
+        missing = not {'MODEL_DATA', 'CORRECTED_DATA'}.issubset(tb.colnames())
     finally:
         tb.close()
-    if 'MODEL_DATA' not in cols or 'CORRECTED_DATA' not in cols:
+    if missing:
         cb = casatools.calibrater()
         try:
             cb.open(vis, addcorr=True, addmodel=True)
@@ -397,8 +342,9 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
     -------
     dict
         ``vis``, ``eb_uid``, ``science_spws`` ([1, 3, 5, 7]), ``fields``
-        (field name -> list of intents), ``nint``, ``nrows``, ``bytes`` (disk
-        usage of the MS) and ``seconds`` (build time).
+        (field name -> list of intents), ``scans`` (list of dicts with keys
+        scan, field, intent, spws, nint), ``nint`` (per target scan),
+        ``nrows``, ``bytes`` (disk usage of the MS), ``seconds`` (build time).
 
     Raises
     ------
@@ -423,22 +369,21 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
         nint = _DEFAULT_NINT
     if nint < 1:
         raise ValueError('nint must be >= 1')
-    plan = scan_plan(ntargets, nint, off_source_scan, intent_separator)
+    plan = _scan_plan(ntargets, nint, off_source_scan, intent_separator)
     rng = np.random.RandomState(seed)
     logger.info('building %s: %d antennas, %d channels, %d integrations/target '
                 'scan, %d scans', vis, nant, nchan, nint, len(plan))
-    _, starts = _simulate(vis, eb_uid, nant, nchan, plan, rng)
+    starts = _simulate(vis, nant, nchan, plan, rng)
     nrows = _fix_metadata(vis, eb_uid, starts)
     _ensure_scratch_columns(vis)
     _fill(vis, nant, rng)
     fields = {}
-    for scan in plan:
+    for number, scan in enumerate(plan, 1):
+        scan['scan'] = number
         intents = fields.setdefault(scan['field'], [])
-        for intent in scan['intent'].split(','):
-            if intent not in intents:
-                intents.append(intent)
+        intents.extend(i for i in scan['intent'].split(',') if i not in intents)
     result = {'vis': vis, 'eb_uid': eb_uid, 'science_spws': list(SCIENCE_SPWS),
-              'fields': fields, 'nint': nint, 'nrows': nrows,
+              'fields': fields, 'scans': plan, 'nint': nint, 'nrows': nrows,
               'bytes': _disk_usage(vis), 'seconds': time.time() - t0}
     logger.info('built %s: %d rows, %.1f MB in %.2f s', vis, nrows,
                 result['bytes'] / 1e6, result['seconds'])

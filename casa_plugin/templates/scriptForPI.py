@@ -9,8 +9,9 @@
 #     CASA> execfile('member.@MOUS_UID@.scriptForPI.py')
 #
 # The calibrated data end up in ../calibrated.  The script is written as flat
-# top-level code (no functions) so it behaves the same whatever namespace the
-# CASA session hands to execfile/exec.
+# top-level code (no functions, comprehensions or generator expressions, which
+# would not see these names if exec'd with separate globals and locals) so it
+# behaves the same whatever namespace the CASA session hands to execfile/exec.
 import glob
 import os
 import shutil
@@ -91,12 +92,14 @@ _sfpi_raw = os.path.join(_sfpi_member, 'raw')
 if not os.path.isdir(_sfpi_raw):
     sys.exit('ERROR: the directory "raw" with the ASDMs is missing: %s'
              % _sfpi_raw)
-_sfpi_missing = [_sfpi_eb for _sfpi_eb in _sfpi_ebs if not os.path.exists(
-    os.path.join(_sfpi_raw, _sfpi_eb + '.asdm.sdm'))]
+_sfpi_missing = []
+for _sfpi_eb in _sfpi_ebs:
+    if not os.path.exists(os.path.join(_sfpi_raw, _sfpi_eb + '.asdm.sdm')):
+        _sfpi_missing.append(_sfpi_eb + '.asdm.sdm')
 if _sfpi_missing:
     sys.exit('ERROR: ASDM(s) missing from %s: %s (download and untar the raw '
              'data of all EBs first)'
-             % (_sfpi_raw, ', '.join(_sfpi_eb + '.asdm.sdm' for _sfpi_eb in _sfpi_missing)))
+             % (_sfpi_raw, ', '.join(_sfpi_missing)))
 if not os.path.isdir(os.path.join(_sfpi_member, 'calibration')):
     sys.exit('ERROR: the directory "calibration" is missing from %s'
              % _sfpi_member)
@@ -160,9 +163,11 @@ if _sfpi_dosplit or _sfpi_docontsub:
         _sfpi_msmd = _sfpi_msmetadata()
         try:
             _sfpi_msmd.open(os.path.join(_sfpi_working, _sfpi_eb + '.ms'))
-            _sfpi_scispws[_sfpi_eb] = sorted(
-                int(_sfpi_spw) for _sfpi_spw in _sfpi_msmd.spwsforintent('OBSERVE_TARGET*')
-                if _sfpi_msmd.nchan(_sfpi_spw) > 4)
+            _sfpi_scispws[_sfpi_eb] = []
+            for _sfpi_spw in _sfpi_msmd.spwsforintent('OBSERVE_TARGET*'):
+                if _sfpi_msmd.nchan(_sfpi_spw) > 4:
+                    _sfpi_scispws[_sfpi_eb].append(int(_sfpi_spw))
+            _sfpi_scispws[_sfpi_eb].sort()
         finally:
             _sfpi_msmd.done()
         print('# %s: science spws %s' % (_sfpi_eb, _sfpi_scispws[_sfpi_eb]))
@@ -173,11 +178,13 @@ if _sfpi_docontsub:
     _sfpi_eb = _sfpi_ebs[0]
     _sfpi_names = [_sfpi_mous + '_targets.ms', _sfpi_mous + '_targets_line.ms',
                    _sfpi_mous + '_cont.ms']
-    _sfpi_outs = [os.path.join(_sfpi_working, _sfpi_name) for _sfpi_name in _sfpi_names]
+    _sfpi_outs = []
+    for _sfpi_name in _sfpi_names:
+        _sfpi_outs.append(os.path.join(_sfpi_working, _sfpi_name))
     print('# DOCONTSUB: making %s' % ', '.join(_sfpi_names))
     _sfpi_split(vis=os.path.join(_sfpi_working, _sfpi_eb + '.ms'),
                 outputvis=_sfpi_outs[0], intent='OBSERVE_TARGET*',
-                spw=','.join(str(_sfpi_spw) for _sfpi_spw in _sfpi_scispws[_sfpi_eb]),
+                spw=','.join(map(str, _sfpi_scispws[_sfpi_eb])),
                 datacolumn='corrected')
     _sfpi_split(vis=_sfpi_outs[0], outputvis=_sfpi_outs[1], datacolumn='data')
     _sfpi_split(vis=_sfpi_outs[0], outputvis=_sfpi_outs[2], datacolumn='data',
@@ -190,11 +197,14 @@ if _sfpi_docontsub:
 if _sfpi_dosplit:
     from casatasks import mstransform as _sfpi_mstransform
     from casatasks import split as _sfpi_split
-    _sfpi_same = len(set(tuple(_sfpi_scispws[_sfpi_eb]) for _sfpi_eb in _sfpi_ebs)) == 1
+    _sfpi_same = True
+    for _sfpi_eb in _sfpi_ebs:
+        if _sfpi_scispws[_sfpi_eb] != _sfpi_scispws[_sfpi_ebs[0]]:
+            _sfpi_same = False
     for _sfpi_eb in _sfpi_ebs:
         _sfpi_vis = os.path.join(_sfpi_working, _sfpi_eb + '.ms')
         _sfpi_out = os.path.join(_sfpi_calibrated, _sfpi_eb + '.ms.split.cal')
-        _sfpi_spw = ','.join(str(_sfpi_s) for _sfpi_s in _sfpi_scispws[_sfpi_eb])
+        _sfpi_spw = ','.join(map(str, _sfpi_scispws[_sfpi_eb]))
         print('# splitting spws %s of %s into %s (%s)'
               % (_sfpi_spw, _sfpi_eb, _sfpi_out,
                  'original spw ids' if _sfpi_same else 're-indexed spw ids'))
