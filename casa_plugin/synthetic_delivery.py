@@ -36,7 +36,7 @@ _EB_VARIANTS = {
     'uid___A002_Xf9c0e5_X4a37': {'off_source_scan': True},
     'uid___A002_Xf8f6a9_X15c79': {'off_source_scan': True},
 }
-_SMALL = {'nant': 4, 'nchan': 16, 'nint': 2}
+_SMALL = {'nant': 4, 'nchan': 64, 'nint': 2}
 _FULL = {'nant': 6, 'nchan': 64, 'nint': None}
 _TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates')
 _RAW_PARAMS = pipeline_standin.PARAMS_FILENAME

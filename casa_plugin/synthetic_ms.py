@@ -3,6 +3,7 @@
 import logging
 import math
 import os
+import shutil
 import time
 
 import numpy as np
@@ -47,7 +48,7 @@ _CHUNK_BYTES = 32 * 1024 * 1024
 # Empirical on-disk size model (casacore storage managers as used by simulator).
 _FIXED_BYTES = 600000
 _ROW_OVERHEAD_BYTES = 62
-_DATA_OVERHEAD = 1.03
+_DATA_OVERHEAD = 1.055
 
 
 def corrected_gain(spw_id):
@@ -64,9 +65,7 @@ def corrected_gain(spw_id):
         ``g`` such that ``CORRECTED_DATA == DATA * g`` (to complex64
         precision) for every row of that spectral window; never equal to 1.
     """
-    spw_id = int(spw_id)
-    return complex(np.complex64(
-        (1.25 + 0.05 * spw_id) * np.exp(1j * 0.15 * (spw_id + 1))))
+    return complex(np.complex64((1.25 + 0.05 * spw_id) * np.exp(0.15j * (spw_id + 1))))
 
 
 def _science_spw_names():
@@ -82,7 +81,7 @@ def _scan_plan(ntargets, nint, off_source_scan, separator='#'):
 
     def scan(field, key, spws, n):
         return {'field': field, 'intent': _INTENTS[key].replace('#', separator),
-                'spws': spws, 'nint': n}
+                'spws': list(spws), 'nint': n}
 
     plan = [scan(bpcal, 'atm', [WVR_SPW], _ATM_NINT),
             scan(bpcal, 'bandpass', sci, max(3, nint // 2)),
@@ -291,12 +290,9 @@ def _ensure_scratch_columns(vis):
 
 
 def _disk_usage(path):
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            st = os.lstat(os.path.join(root, name))
-            total += getattr(st, 'st_blocks', 0) * 512 or st.st_size
-    return total
+    stats = [os.lstat(os.path.join(root, name))
+             for root, _, files in os.walk(path) for name in files]
+    return sum(getattr(st, 'st_blocks', 0) * 512 or st.st_size for st in stats)
 
 
 def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
@@ -304,15 +300,14 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
                off_source_scan=False):
     """Create one synthetic ALMA execution-block measurement set.
 
-    Spw 0 (4-channel WVR) is observed only in an atmosphere-calibration scan on
-    the bandpass calibrator; spws 1, 3, 5, 7 are science windows of ``nchan``
-    channels (Band 6), each followed by its 1-channel ``#CH_AVG`` twin (2, 4,
-    6, 8).  Scans: ATM, bandpass, phase, then (targets, phase) twice, with an
-    optional off-source target scan before the last phase-calibrator scan.
-    DATA is a point source with antenna gains plus seeded noise;
-    CORRECTED_DATA = DATA * :func:`corrected_gain` (spw); WEIGHT is uniform
-    random in [0.5, 1.5), SIGMA = 1/sqrt(WEIGHT); ~4 % of rows and the edge
-    channels of the science spws are flagged.
+    Writes the directory ``vis``: ``nant`` 12 m ALMA antennas, XX/YY, spw 0 =
+    4-channel WVR (ATM scan on the bandpass calibrator only), spws 1, 3, 5, 7 =
+    ``nchan``-channel Band 6 science windows, each followed by its 1-channel
+    ``#CH_AVG`` twin.  Scans: ATM, bandpass, phase, (targets, phase) x 2, plus
+    an optional off-source target scan before the last phase scan.  DATA =
+    point source x antenna gains + seeded noise; CORRECTED_DATA = DATA *
+    :func:`corrected_gain`; WEIGHT uniform in [0.5, 1.5), SIGMA = WEIGHT**-0.5;
+    ~4 % of rows and the edge channels of spws 1, 3, 5, 7 are flagged.
 
     Parameters
     ----------
@@ -352,6 +347,10 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
         If ``vis`` already exists.
     ValueError
         If an argument is out of range.
+
+    Notes
+    -----
+    On any error during the build the partially written ``vis`` is removed.
     """
     t0 = time.time()
     if os.path.exists(vis):
@@ -373,10 +372,14 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
     rng = np.random.RandomState(seed)
     logger.info('building %s: %d antennas, %d channels, %d integrations/target '
                 'scan, %d scans', vis, nant, nchan, nint, len(plan))
-    starts = _simulate(vis, nant, nchan, plan, rng)
-    nrows = _fix_metadata(vis, eb_uid, starts)
-    _ensure_scratch_columns(vis)
-    _fill(vis, nant, rng)
+    try:
+        nrows = _fix_metadata(vis, eb_uid, _simulate(vis, nant, nchan, plan, rng))
+        _ensure_scratch_columns(vis)
+        _fill(vis, nant, rng)
+    except Exception:
+        logger.error('building %s failed; removing the partial measurement set', vis)
+        shutil.rmtree(vis, ignore_errors=True)
+        raise
     fields = {}
     for number, scan in enumerate(plan, 1):
         scan['scan'] = number
