@@ -35,8 +35,7 @@ _FIELDS = (  # name, RA, Dec, flux density [Jy], role
 )
 _INTENTS = {
     'atm': 'CALIBRATE_ATMOSPHERE#ON_SOURCE,CALIBRATE_WVR#ON_SOURCE',
-    'bandpass': 'CALIBRATE_BANDPASS#ON_SOURCE,CALIBRATE_FLUX#ON_SOURCE,'
-                'CALIBRATE_WVR#ON_SOURCE',
+    'bandpass': 'CALIBRATE_BANDPASS#ON_SOURCE,CALIBRATE_FLUX#ON_SOURCE,CALIBRATE_WVR#ON_SOURCE',
     'phase': 'CALIBRATE_PHASE#ON_SOURCE,CALIBRATE_WVR#ON_SOURCE',
     'target': 'OBSERVE_TARGET#ON_SOURCE',
     'off': 'OBSERVE_TARGET#OFF_SOURCE',
@@ -119,26 +118,16 @@ def estimate_bytes(nant=6, nchan=64, nint=_DEFAULT_NINT, ntargets=1,
 
 
 def _nint_for_bytes(target_bytes, nant, nchan, ntargets, off_source_scan):
-    """Integrations per target scan whose estimated size is closest to target_bytes."""
-    def error(n):
-        return estimate_bytes(nant, nchan, n, ntargets, off_source_scan) - target_bytes
-    lo, hi = 1, 2
-    while error(hi) < 0:
-        lo, hi = hi, 2 * hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if error(mid) < 0 else (lo, mid)
-    return min((lo, hi), key=lambda n: abs(error(n)))
+    """Integrations per target scan for an estimated size of target_bytes (size ~ linear)."""
+    lo, hi = (estimate_bytes(nant, nchan, n, ntargets, off_source_scan) for n in (1000, 2000))
+    return max(1, int(round(1000 + (target_bytes - lo) * 1000.0 / (hi - lo))))
 
 
 def _antenna_layout(nant, rng):
     """Deterministic names, pads and ITRF positions around the ALMA centre."""
-    counters = {'DA': 41, 'DV': 1, 'PM': 1}
-    names = []
-    for i in range(nant):
-        prefix = ('DA', 'DV', 'DA', 'DV', 'PM')[i % 5]
-        names.append('%s%02d' % (prefix, counters[prefix]))
-        counters[prefix] += 1
+    kinds = [('DA', 'DV', 'DA', 'DV', 'PM')[i % 5] for i in range(nant)]
+    first = {'DA': 41, 'DV': 1, 'PM': 1}
+    names = ['%s%02d' % (k, first[k] + kinds[:i].count(k)) for i, k in enumerate(kinds)]
     pads = ['A%03d' % (1 + (i * 44) % 137) for i in range(nant)]
     centre = np.array(_ALMA_CENTRE_ITRF)
     lon = math.atan2(centre[1], centre[0])
@@ -247,10 +236,12 @@ def _fill(vis, nant, rng):
             for s in range(0, nrows, chunk):
                 n = min(chunk, nrows - s)
                 a1, a2 = sub.getcol('ANTENNA1', s, n), sub.getcol('ANTENNA2', s, n)
-                model = flux[sub.getcol('FIELD_ID', s, n)] * gains[a1, spw] * np.conj(gains[a2, spw])
+                model = (flux[sub.getcol('FIELD_ID', s, n)]
+                         * gains[a1, spw] * np.conj(gains[a2, spw]))
                 weight = rng.uniform(0.5, 1.5, (2, n)).astype(np.float32)
                 sigma = (1.0 / np.sqrt(weight)).astype(np.float32)
-                noise = rng.standard_normal((2, nchan, n)) + 1j * rng.standard_normal((2, nchan, n))
+                noise = (rng.standard_normal((2, nchan, n))
+                         + 1j * rng.standard_normal((2, nchan, n)))
                 data = (model[None, None, :] * spectrum[None, :, None]
                         + _NOISE_JY * sigma[:, None, :] * noise).astype(np.complex64)
                 flag_row = rng.uniform(size=n) < _ROW_FLAG_FRACTION
@@ -318,10 +309,8 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
         OBSERVATION table keyword ``EB_UID``.
     seed : int
         Seed for numpy.random.RandomState; same seed gives identical contents.
-    nant : int
-        Number of 12 m antennas (>= 2).
-    nchan : int
-        Channels of each full-resolution science spw (>= 4).
+    nant, nchan : int
+        Number of 12 m antennas (>= 2); channels per full-resolution science spw (>= 4).
     nint : int or None
         Integrations per science-target scan (default 8).
     target_bytes : float or None
@@ -346,11 +335,8 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
     FileExistsError
         If ``vis`` already exists.
     ValueError
-        If an argument is out of range.
-
-    Notes
-    -----
-    On any error during the build the partially written ``vis`` is removed.
+        If an argument is out of range.  (On any error while building, the
+        partially written ``vis`` is removed before the error propagates.)
     """
     t0 = time.time()
     if os.path.exists(vis):

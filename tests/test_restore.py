@@ -1,0 +1,168 @@
+"""restore_pi on the synthetic delivery: preflight, running the scriptForPI as a user would, postflight."""
+
+import glob
+import os
+import shutil
+
+import pytest
+
+from casa_helpers import snapshot
+from casa_plugin import RestoreError, restore_pi, split_sci, split_tgt
+
+pytestmark = pytest.mark.casa
+
+XB6B = "member.uid___A001_X15a2_Xb6b"
+XB6D = "member.uid___A001_X15a2_Xb6d"
+
+
+def _member(info, name):
+    (member,) = [m for m in info["members"] if m.endswith(name)]
+    return member
+
+
+def test_restores_every_member_like_the_tutorial(delivery, casa_session):
+    result = restore_pi(member=delivery["project"])
+    assert [os.path.basename(m) for m in result["members"]] == [XB6B, XB6D]
+    assert result["counts"] == {"restored": 2}
+    cal = os.path.join(_member(delivery, XB6D), "calibrated")
+    assert sorted(os.listdir(cal)) == [
+        "products", "rawdata",
+        "uid___A002_Xf7ad58_Xd406.ms", "uid___A002_Xf7ad58_Xd406.ms.flagversions",
+        "uid___A002_Xf8f6a9_X15c79.ms", "uid___A002_Xf8f6a9_X15c79.ms.flagversions", "working"]
+    assert os.readlink(os.path.join(cal, "uid___A002_Xf7ad58_Xd406.ms")) == "working/uid___A002_Xf7ad58_Xd406.ms"
+    products = result["members"][_member(delivery, XB6D)]["products"]
+    assert sorted(products) == ["uid___A002_Xf7ad58_Xd406", "uid___A002_Xf8f6a9_X15c79"]
+
+
+def test_member_may_be_its_script_dir_and_cwd_is_kept(delivery, casa_session, tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    result = restore_pi(member=os.path.join(_member(delivery, XB6D), "script"))
+    assert list(result["members"]) == [_member(delivery, XB6D)]
+    assert os.getcwd() == str(tmp_path)
+
+
+def test_already_restored_member_is_skipped(restored, casa_session):
+    before = snapshot(restored["project"])
+    result = restore_pi(member=restored["project"])
+    assert result["counts"] == {"already restored": 2}
+    assert snapshot(restored["project"]) == before
+
+
+def test_options_reach_the_script_and_never_leak(delivery, casa_session):
+    casa_session["SPACESAVING"] = 3  # a session global must not be taken silently
+    member = _member(delivery, XB6D)
+    result = restore_pi(member=member, dosplit=True)
+    cal = os.path.join(member, "calibrated")
+    assert sorted(glob.glob(os.path.join(cal, "uid*"))) == [
+        os.path.join(cal, "uid___A002_Xf7ad58_Xd406.ms.split.cal"),
+        os.path.join(cal, "uid___A002_Xf8f6a9_X15c79.ms.split.cal")]
+    assert os.path.isdir(os.path.join(cal, "working", "uid___A002_Xf7ad58_Xd406.ms"))  # SPACESAVING 3 ignored
+    assert casa_session["SPACESAVING"] == 3 and "DOSPLIT" not in casa_session
+    assert result["members"][member]["status"] == "restored"
+    # split_sci treats the script's splits as done and saves original_flags on them
+    split = split_sci(vis=cal)
+    assert split["counts"] == {"done": 2}
+    assert all(r["flagversion_saved"] for r in split["ebs"].values())
+    assert split_tgt(vis=cal)["counts"] == {"split": 2}
+
+
+def test_spacesaving_2_leaves_only_the_splits(delivery, casa_session):
+    member = _member(delivery, XB6D)
+    restore_pi(member=member, spacesaving=2)
+    assert glob.glob(os.path.join(member, "calibrated", "working", "uid*.ms")) == []
+    assert split_sci(vis=delivery["project"] + "/*/*/" + XB6D)["counts"] == {"done": 2}
+
+
+def test_docontsub_products_are_not_taken_as_ebs(delivery, casa_session):
+    member = _member(delivery, XB6D)
+    restore_pi(member=member, docontsub=True)
+    cal = os.path.join(member, "calibrated")
+    assert glob.glob(os.path.join(cal, "*_targets.ms")) and glob.glob(os.path.join(cal, "*_cont.ms"))
+    result = split_sci(vis=cal, dryrun=True)
+    assert sorted(os.path.basename(v) for v in result["ebs"]) == [
+        "uid___A002_Xf7ad58_Xd406.ms", "uid___A002_Xf8f6a9_X15c79.ms"]
+
+
+def test_dryrun_runs_nothing(delivery, casa_session):
+    before = snapshot(delivery["project"])
+    result = restore_pi(member=delivery["project"], dryrun=True)
+    assert result["counts"] == {"planned": 2}
+    assert snapshot(delivery["project"]) == before
+
+
+def _break(delivery, casa_session, cause):
+    member = _member(delivery, XB6D)
+    if cause == "no pipeline":
+        for name in ("h_init", "hifa_restoredata", "h_save"):
+            casa_session.pop(name)
+    elif cause == "missing ASDM":
+        shutil.rmtree(os.path.join(member, "raw", "uid___A002_Xf8f6a9_X15c79.asdm.sdm"))
+    elif cause == "no calibration":
+        shutil.rmtree(os.path.join(member, "calibration"))
+    elif cause == "calibrated exists":
+        os.mkdir(os.path.join(member, "calibrated"))
+    elif cause == "two scripts":
+        shutil.copy(glob.glob(os.path.join(member, "script", "*scriptForPI.py"))[0],
+                    os.path.join(member, "script", "copy.scriptForPI.py"))
+    elif cause == "no script dir":
+        shutil.rmtree(os.path.join(member, "script"))
+    return member
+
+
+@pytest.mark.parametrize("cause, message", [
+    ("no pipeline", r"Xb6d: pipeline-calibrated .* not loaded .*casa --pipeline"),
+    ("missing ASDM", r"Xb6d: raw/ lacks the ASDM of uid___A002_Xf8f6a9_X15c79; download"),
+    ("no calibration", r"Xb6d: no calibration/ directory; download"),
+    ("calibrated exists", r"Xb6d: calibrated/ exists but has no calibrated MS for .*move calibrated/ aside"),
+    ("two scripts", r"Xb6d/script: expected one \*scriptForPI.py, found .*keep only"),
+    ("no script dir", r"Xb6d: no script/ directory"),
+])
+def test_preflight_failures_name_member_and_fix_and_run_nothing(delivery, casa_session, cause, message):
+    _break(delivery, casa_session, cause)
+    before = snapshot(delivery["project"])
+    with pytest.raises(RestoreError, match=message) as info:
+        restore_pi(member=delivery["project"])
+    assert "nothing was run" in str(info.value)
+    assert snapshot(delivery["project"]) == before  # the healthy member was not restored either
+    statuses = {os.path.basename(m): r["status"] for m, r in info.value.results["members"].items()}
+    healthy = "failed" if cause == "no pipeline" else "not run"  # no pipeline fails every member
+    assert statuses == {XB6B: healthy, XB6D: "failed"}
+
+
+def test_script_sys_exit_becomes_an_error_with_its_message(delivery, casa_session, tmp_path, monkeypatch):
+    member = _member(delivery, XB6D)
+    script = glob.glob(os.path.join(member, "script", "*scriptForPI.py"))[0]
+    with open(script, "w") as f:
+        f.write("import sys\nsys.exit('ERROR: the scriptForPI refuses: disk full')\n")
+    monkeypatch.chdir(str(tmp_path))
+    with pytest.raises(RestoreError, match=r"Xb6d: the scriptForPI stopped: ERROR: the scriptForPI refuses"):
+        restore_pi(member=member)
+    assert os.getcwd() == str(tmp_path)
+
+
+def test_script_exception_is_reported_and_other_members_still_run(delivery, casa_session):
+    member = _member(delivery, XB6B)
+    script = glob.glob(os.path.join(member, "script", "*scriptForPI.py"))[0]
+    with open(script, "w") as f:
+        f.write("raise KeyError('no such table')\n")
+    with pytest.raises(RestoreError, match=r"failed for 1 of 2 members") as info:
+        restore_pi(member=delivery["project"])
+    results = info.value.results["members"]
+    assert results[member]["status"] == "failed" and "KeyError" in results[member]["traceback"]
+    assert results[_member(delivery, XB6D)]["status"] == "restored"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"spacesaving": "3"}, r"spacesaving must be None or an integer 0-3"),
+    ({"spacesaving": True}, r"spacesaving must be None or an integer 0-3"),
+    ({"dosplit": "yes"}, r"dosplit must be None, True or False"),
+    ({"dryrun": 1}, r"dryrun must be True or False"),
+])
+def test_bad_option_types(delivery, casa_session, kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        restore_pi(member=delivery["project"], **kwargs)
+
+
+def test_not_a_delivery(tmp_path, casa_session):
+    with pytest.raises(FileNotFoundError, match=r"no member.uid___\* directory found"):
+        restore_pi(member=str(tmp_path))
