@@ -1,90 +1,38 @@
 """restore_pi: run each member's scriptForPI as a user would, with preflight and postflight checks."""
 
-import glob
 import logging
 import os
 import time
 import traceback
 from collections import OrderedDict
 
-from . import session
-from .discovery import find_members, is_ms, member_ebs
+from . import run_record, session
+from .casa_versions import running_version
+from .discovery import find_members
 from .errors import RestoreError
+from .external_casa import restore_in_casa
 from .logs import progress_line, task_logging
+from .preflight import calibrated_products, check_member
 
-__all__ = ["restore_pi", "preflight", "calibrated_products"]
+__all__ = ["restore_pi"]
 
 log = logging.getLogger(__name__)
 _OPTIONS = (("spacesaving", "SPACESAVING"), ("dosplit", "DOSPLIT"), ("docontsub", "DOCONTSUB"))
 
 
-def calibrated_products(member, ebs):
-    """Return ``(found, missing)``: per EB the calibrated MS (or ``.ms.split.cal``) in ``calibrated/``."""
-    calibrated = os.path.join(member, "calibrated")
-    found, missing = OrderedDict(), []
-    for eb in ebs:
-        for name in (eb + ".ms", eb + ".ms.split.cal"):
-            if is_ms(os.path.join(calibrated, name)):
-                found[eb] = os.path.join(calibrated, name)
-                break
-        else:
-            missing.append(eb)
-    return found, missing
-
-
-def preflight(member, ns):
-    """Check one member before a restore; return its plan with a list of ``problems`` (empty if fine)."""
-    name = os.path.basename(member)
-    plan = {"member": member, "status": "restore", "problems": []}
-    problems = plan["problems"]
-    script_dir = os.path.join(member, "script")
-    if not os.path.isdir(script_dir):
-        problems.append("%s: no script/ directory; this is not a complete ALMA member download "
-                        "(expected script/, raw/, calibration/)" % member)
-        return plan
-    scripts = sorted(glob.glob(os.path.join(script_dir, "*scriptForPI.py")))
-    if len(scripts) != 1:
-        problems.append("%s: expected one *scriptForPI.py, found %s; keep only the member's own "
-                        "member.uid___*.scriptForPI.py" % (script_dir, ", ".join(scripts) or "none"))
-    else:
-        plan["script"] = scripts[0]
-    ebs, source = member_ebs(member)
-    plan["ebs"] = ebs
-    plan["pipeline_calibrated"] = source.endswith(".xml")
-    if not ebs:
-        problems.append("%s: no EB found (no *pprequest.xml in script/, no *.asdm.sdm in raw/)" % member)
-    if os.path.lexists(os.path.join(member, "calibrated")):
-        found, missing = calibrated_products(member, ebs)
-        if ebs and not missing:
-            plan.update({"status": "already restored", "products": found, "problems": []})
-        else:
-            problems.append("%s: calibrated/ exists but has no calibrated MS for %s; an earlier restore "
-                            "did not finish: move calibrated/ aside (mv calibrated calibrated.failed) "
-                            "and run again" % (name, ", ".join(missing) or "any EB"))
-        return plan
-    if plan["pipeline_calibrated"] and "h_init" not in ns:
-        problems.append("%s: pipeline-calibrated (%s) but the ALMA pipeline is not loaded (no h_init); "
-                        "start CASA with the pipeline: casa --pipeline" % (name, os.path.basename(source)))
-    raw = os.path.join(member, "raw")
-    absent = [eb for eb in ebs if not os.path.exists(os.path.join(raw, eb + ".asdm.sdm"))]
-    if absent:
-        problems.append("%s: raw/ lacks the ASDM of %s; download the raw data of these EBs into %s"
-                        % (name, ", ".join(absent), raw))
-    if not os.path.isdir(os.path.join(member, "calibration")):
-        problems.append("%s: no calibration/ directory; download the member's calibration products "
-                        "into %s" % (name, os.path.join(member, "calibration")))
-    return plan
-
-
-def _check_options(spacesaving, dosplit, docontsub, dryrun):
+def _check_options(options):
+    spacesaving = options["spacesaving"]
     if spacesaving is not None and (isinstance(spacesaving, bool) or not isinstance(spacesaving, int)
                                     or not 0 <= spacesaving <= 3):
         raise TypeError("spacesaving must be None or an integer 0-3 (as SPACESAVING), not %r" % (spacesaving,))
-    for name, value in (("dosplit", dosplit), ("docontsub", docontsub)):
-        if value is not None and not isinstance(value, bool):
-            raise TypeError("%s must be None, True or False, not %r" % (name, value))
-    if not isinstance(dryrun, bool):
-        raise TypeError("dryrun must be True or False, not %r" % (dryrun,))
+    for name in ("dosplit", "docontsub"):
+        if options[name] is not None and not isinstance(options[name], bool):
+            raise TypeError("%s must be None, True or False, not %r" % (name, options[name]))
+    for name in ("dryrun", "overwrite", "checkdisk", "versioncheck"):
+        if not isinstance(options[name], bool):
+            raise TypeError("%s must be True or False, not %r" % (name, options[name]))
+    if options["casa"] is not None and not isinstance(options["casa"], str):
+        raise TypeError("casa must be None, 'auto' or the path of a CASA executable, not %r" % (options["casa"],))
 
 
 def _script_namespace(ns, options):
@@ -98,21 +46,64 @@ def _script_namespace(ns, options):
     return scope, variables
 
 
-def _restore_member(plan, scope, variables):
+def _move_aside(member):
+    calibrated = os.path.join(member, "calibrated")
+    aside = "%s.%s" % (calibrated, time.strftime("%Y%m%dT%H%M%S"))
+    os.rename(calibrated, aside)
+    log.warning("%s: moved the existing calibrated/ aside to %s (overwrite=True); nothing was deleted",
+                os.path.basename(member), os.path.basename(aside))
+    return aside
+
+
+def _run_here(plan, scope, variables):
     script = plan["script"]
     try:
         session.run_script(script, os.path.dirname(script), scope, variables)
     except SystemExit as exc:
         if exc.code not in (None, 0):
             raise RestoreError("%s: the scriptForPI stopped: %s" % (os.path.basename(plan["member"]), exc.code))
+    return running_version()
+
+
+def _restore(plan, scope, variables, options):
+    if plan.get("move_aside"):
+        plan["moved_aside"] = _move_aside(plan["member"])
+    if plan.get("casa"):
+        child_options = dict((k, options[k]) for k in ("spacesaving", "dosplit", "docontsub", "checkdisk",
+                                                        "versioncheck"))
+        child_options["overwrite"] = False  # an old calibrated/ was moved aside here already
+        child = restore_in_casa(plan["casa"], plan["member"], child_options)
+        plan["casa_version"] = child["casa_version"]
+    else:
+        plan["casa_version"] = _run_here(plan, scope, variables)
     found, missing = calibrated_products(plan["member"], plan["ebs"])
     if missing:
         raise RestoreError("%s: the scriptForPI finished but calibrated/ has no MS for %s; see the CASA log"
                            % (os.path.basename(plan["member"]), ", ".join(missing)))
-    return found
+    plan["products"] = found
 
 
-def restore_pi(member=".", spacesaving=None, dosplit=None, docontsub=None, dryrun=False):
+def _record(plan):
+    calibrated = os.path.join(plan["member"], "calibrated")
+    if not os.path.isdir(calibrated):
+        return
+    entry = dict((k, plan.get(k)) for k in ("status", "seconds", "casa_version", "delivery_versions",
+                                            "options", "error", "products", "moved_aside", "casa"))
+    try:
+        run_record.update(calibrated, "restore", "restore_pi", entry)
+    except OSError as exc:
+        log.warning("could not write the run record in %s: %s", calibrated, exc)
+
+
+def _warn_spacesaving(options):
+    if options["spacesaving"] is not None and options["spacesaving"] >= 2:
+        log.warning("SPACESAVING=%d: the scriptForPI deletes each restored MS after its own split; "
+                    "split_sci will then only reuse the script's .split.cal and cannot redo it with "
+                    "other spws or options", options["spacesaving"])
+
+
+def restore_pi(member=".", spacesaving=None, dosplit=None, docontsub=None, dryrun=False, overwrite=False,
+               checkdisk=True, versioncheck=True, casa=None):
     """Restore the pipeline calibration of every member at or below ``member`` by running its scriptForPI.
 
     Parameters
@@ -125,14 +116,28 @@ def restore_pi(member=".", spacesaving=None, dosplit=None, docontsub=None, dryru
         only when given (the session's own globals of those names are ignored).
     dryrun : bool
         Run the preflight checks and report the plan; run nothing.
+    overwrite : bool
+        Restore again a member that has a ``calibrated/`` (complete or not):
+        the old one is moved aside as ``calibrated.<date>``, never deleted.
+    checkdisk : bool
+        Refuse a member whose restore would not fit on its filesystem (the
+        scriptForPI's estimate: raw/ x 11, 7 or 3 for SPACESAVING 0, 1, >= 2).
+    versioncheck : bool
+        Refuse a member made with another CASA version than the running one.
+    casa : str, optional
+        Restore in a separate CASA process: the path (or command line) of a
+        CASA executable, or ``'auto'`` to pick, per member, the executable that
+        the user's configuration (``casa_versions.config_path()``) maps to the
+        delivery's CASA version.
 
     Returns
     -------
     dict
         ``{'task', 'members': {member: result}, 'counts'}``; each result has
-        ``status`` (restored, already restored, planned, failed), ``ebs`` and
-        ``products`` (EB -> calibrated MS). The scriptForPI writes
-        ``<member>/calibrated/``.
+        ``status`` (restored, already restored, planned, failed), ``ebs``,
+        ``products`` (EB -> calibrated MS) and ``casa_version``. The
+        scriptForPI writes ``<member>/calibrated/``; the run record there
+        notes the restore.
 
     Raises
     ------
@@ -142,11 +147,12 @@ def restore_pi(member=".", spacesaving=None, dosplit=None, docontsub=None, dryru
         Before anything runs if any member fails its preflight (all problems
         listed); after all members ran if any restore failed.
     """
+    options = {"spacesaving": spacesaving, "dosplit": dosplit, "docontsub": docontsub, "dryrun": dryrun,
+               "overwrite": overwrite, "checkdisk": checkdisk, "versioncheck": versioncheck, "casa": casa}
     with task_logging("restore_pi"):
-        options = {"spacesaving": spacesaving, "dosplit": dosplit, "docontsub": docontsub}
-        _check_options(spacesaving, dosplit, docontsub, dryrun)
+        _check_options(options)
         ns = session.namespace()
-        plans = [preflight(m, ns) for m in find_members(member)]
+        plans = [check_member(m, ns, options) for m in find_members(member)]
         results = OrderedDict((p["member"], p) for p in plans)
         summary = {"task": "restore_pi", "members": results}
         problems = [text for p in plans for text in p["problems"]]
@@ -155,30 +161,9 @@ def restore_pi(member=".", spacesaving=None, dosplit=None, docontsub=None, dryru
                 p["status"] = "failed" if p["problems"] else "not run"
             raise RestoreError("restore_pi: preflight failed; nothing was run:\n" + "\n".join(
                 "  " + text for text in problems), results=summary)
+        _warn_spacesaving(options)
         scope, variables = _script_namespace(ns, options)
-        total = len(plans)
-        for index, plan in enumerate(plans, 1):
-            name = os.path.basename(plan["member"])
-            if plan["status"] == "already restored":
-                log.info(progress_line(index, total, name, "calibrated/", "already restored", None))
-                continue
-            if dryrun:
-                plan["status"] = "planned"
-                log.info(progress_line(index, total, name, "calibrated/", "planned: %d EBs with %s%s" % (
-                    len(plan["ebs"]), os.path.basename(plan["script"]),
-                    "".join(", %s=%r" % kv for kv in sorted(variables.items()))), None))
-                continue
-            start = time.time()
-            try:
-                plan["products"] = _restore_member(plan, scope, variables)
-                plan["status"] = "restored"
-            except Exception as exc:
-                plan.update({"status": "failed", "error": str(exc), "traceback": traceback.format_exc()})
-            plan["seconds"] = time.time() - start
-            detail = ("%d EBs" % len(plan["ebs"]) if plan["status"] == "restored"
-                      else "FAILED: %s" % plan["error"])
-            (log.info if plan["status"] == "restored" else log.error)(
-                progress_line(index, total, name, "calibrated/", detail, plan["seconds"]))
+        _run_members(plans, scope, variables, options)
         counts = {}
         for p in plans:
             counts[p["status"]] = counts.get(p["status"], 0) + 1
@@ -186,5 +171,38 @@ def restore_pi(member=".", spacesaving=None, dosplit=None, docontsub=None, dryru
         failed = [p for p in plans if p["status"] == "failed"]
         if failed:
             raise RestoreError("restore_pi failed for %d of %d members:\n%s" % (
-                len(failed), total, "\n".join("  %s" % p["error"] for p in failed)), results=summary)
+                len(failed), len(plans), "\n".join("  %s" % p["error"] for p in failed)), results=summary)
         return summary
+
+
+def _run_members(plans, scope, variables, options):
+    total = len(plans)
+    for index, plan in enumerate(plans, 1):
+        name = os.path.basename(plan["member"])
+        plan["options"] = variables
+        if plan["status"] == "already restored":
+            log.info(progress_line(index, total, name, "calibrated/", "already restored", None))
+            continue
+        if options["dryrun"]:
+            plan["status"] = "planned"
+            log.info(progress_line(index, total, name, "calibrated/", "planned: %d EBs with %s%s%s" % (
+                len(plan["ebs"]), os.path.basename(plan["script"]),
+                "".join(", %s=%r" % kv for kv in sorted(variables.items())),
+                " in %s" % plan["casa"] if plan.get("casa") else ""), None))
+            continue
+        start = time.time()
+        try:
+            _restore(plan, scope, variables, options)
+            plan["status"] = "restored"
+        except KeyboardInterrupt:
+            plan.update({"status": "interrupted", "error": "interrupted (Ctrl-C)", "seconds": time.time() - start})
+            _record(plan)
+            raise
+        except Exception as exc:
+            plan.update({"status": "failed", "error": str(exc), "traceback": traceback.format_exc()})
+        plan["seconds"] = time.time() - start
+        _record(plan)
+        detail = ("%d EBs, CASA %s" % (len(plan["ebs"]), plan["casa_version"]) if plan["status"] == "restored"
+                  else "FAILED: %s" % plan["error"])
+        (log.info if plan["status"] == "restored" else log.error)(
+            progress_line(index, total, name, "calibrated/", detail, plan["seconds"]))

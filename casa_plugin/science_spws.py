@@ -7,7 +7,7 @@ import numpy as np
 
 from .casa import msmetadata
 
-__all__ = ["match_intents", "science_spws", "fields_for_intent", "describe_spws", "spw_map"]
+__all__ = ["match_intents", "science_spws", "fields_for_intent", "main_table_fields", "describe_spws", "spw_map"]
 
 _SEPARATORS = re.compile(r"[#._]")
 
@@ -79,11 +79,24 @@ def fields_for_intent(vis, intent):
         md.close()
 
 
-def describe_spws(vis, spws):
-    """Return ``{spw: {'name', 'nchan', 'freq_ghz': (lo, hi)}}`` for the given spw ids."""
+def main_table_fields(vis):
+    """Return the sorted names of the fields that have rows in the main table of ``vis``."""
     md = msmetadata()
     md.open(vis)
     try:
+        names = list(md.fieldnames())
+        return sorted(names[int(i)] for i in md.fieldsforscans(md.scannumbers()))
+    finally:
+        md.close()
+
+
+def describe_spws(vis, spws):
+    """Return ``{spw: {'name', 'nchan', 'freq_ghz': (lo, hi)}}`` for the given spw ids (None: all)."""
+    md = msmetadata()
+    md.open(vis)
+    try:
+        if spws is None:
+            spws = list(range(md.nspw()))
         names = md.namesforspws(list(spws)) if len(spws) else []
         out = {}
         for spw, name in zip(spws, names):

@@ -2,17 +2,19 @@
 
 import logging
 import os
+import shutil
 import time
 
 from . import casa
 from .discovery import is_ms
 from .flag_versions import list_versions, save_once
 from .outputs import du_bytes, ms_rows, staged
-from .science_spws import describe_spws, fields_for_intent, science_spws, spw_map
+from .science_spws import describe_spws, fields_for_intent, main_table_fields, science_spws, spw_map
 
 __all__ = ["science_job", "target_job", "chain_job"]
 
 log = logging.getLogger(__name__)
+_COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
 
 
 def _columns(vis):
@@ -30,12 +32,13 @@ def _check_input(vis, datacolumn):
     if not is_ms(vis):
         raise ValueError("%s: not a measurement set (no table.dat inside); give a uid___*.ms directory" % vis)
     ms_rows(vis)  # raises ValueError naming the path if the table cannot be read
-    wanted = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}.get(datacolumn.lower())
+    wanted = _COLUMN.get(datacolumn.lower())
     if wanted and wanted not in _columns(vis):
         hint = ("this MS holds no calibrated data: restore the calibration first (restore_pi), "
                 "or pass datacolumn='data' if DATA is already calibrated"
                 if wanted == "CORRECTED_DATA" else "choose a datacolumn this MS has")
         raise ValueError("%s has no %s column; %s" % (vis, wanted, hint))
+    return du_bytes(os.path.realpath(vis))
 
 
 def _existing(job):
@@ -47,51 +50,26 @@ def _existing(job):
     rows = ms_rows(out)
     if rows == 0:
         raise FileExistsError("%s exists but has no rows; move it away or pass overwrite=True" % out)
+    missing = job["flagversion"] not in list_versions(out)
+    if job["dryrun"]:
+        return {"status": "done", "nrows": rows, "flagversion_saved": False,
+                "note": "would save flag version %s" % job["flagversion"] if missing else ""}
     saved = save_once(out, job["flagversion"], "saved by casa_plugin on an existing output")
-    return {"status": "done", "nrows": rows, "flagversion_saved": saved,
-            "flagversions": list_versions(out)}
+    return {"status": "done", "nrows": rows, "flagversion_saved": saved, "flagversions": list_versions(out)}
 
 
 def _plan_science(job):
     vis = job["vis"]
-    spw = job.get("spw") or ""
-    spws = ([int(s) for s in spw.split(",")] if spw
-            else science_spws(vis, job["intent"], job["minnchan"]))
+    if not job.get("spw"):
+        spws = science_spws(vis, job["intent"], job["minnchan"])
+    else:
+        spws = [int(s) for s in job["spw"].split(",")]
+        available = describe_spws(vis, None)
+        unknown = [s for s in spws if s not in available]
+        if unknown:
+            raise ValueError("%s has no spw %s; its spws are %s" % (
+                vis, ",".join(map(str, unknown)), ",".join(map(str, sorted(available)))))
     return spws, describe_spws(vis, spws)
-
-
-def science_job(job):
-    """Split the science spws of one EB into ``<vis>.split.cal`` and save its flag version."""
-    start = time.time()
-    vis, out = job["vis"], job["outputvis"]
-    result = {"vis": vis, "outputvis": out}
-    if os.path.lexists(out) and not job["overwrite"]:
-        result.update(_existing(job))
-        result["seconds"] = time.time() - start
-        return result
-    _check_input(vis, job["datacolumn"])
-    spws, spectra = _plan_science(job)
-    selection = ",".join(str(s) for s in spws)
-    result.update({"spw": spws, "spectra": spectra, "datacolumn": job["datacolumn"]})
-    if job["dryrun"]:
-        result.update({"status": "planned", "fields": fields_for_intent(vis, "*")[1]})
-        return result
-    with staged(out, overwrite=job["overwrite"]) as tmp:
-        kwargs = {"vis": vis, "outputvis": tmp, "spw": selection, "datacolumn": job["datacolumn"]}
-        if job.get("width", 1) not in (1, "1"):
-            kwargs["width"] = job["width"]
-        if job.get("timebin", "0s") not in ("0s", ""):
-            kwargs["timebin"] = job["timebin"]
-        if job["reindex"]:
-            casa.split(**kwargs)
-        else:
-            casa.mstransform(reindex=False, **kwargs)
-        rows = _check_output(tmp, vis)
-        mapping = spw_map(vis, tmp, spws)
-        save_once(tmp, job["flagversion"], "flags after split_sci")
-    result.update({"status": "split", "nrows": rows, "spw_map": mapping, "bytes": du_bytes(out),
-                   "flagversions": list_versions(out), "seconds": time.time() - start})
-    return result
 
 
 def _check_output(tmp, vis):
@@ -103,6 +81,44 @@ def _check_output(tmp, vis):
     return rows
 
 
+def _split_args(job, vis, tmp, selection):
+    kwargs = {"vis": vis, "outputvis": tmp, "spw": selection, "datacolumn": job["datacolumn"]}
+    if str(job.get("width", 1)) != "1":
+        kwargs["width"] = job["width"]
+    if str(job.get("timebin", "0s")) not in ("0s", "0", ""):
+        kwargs["timebin"] = job["timebin"]
+    return kwargs
+
+
+def science_job(job):
+    """Split the science spws of one EB into ``<vis>.split.cal`` and save its flag version."""
+    start = time.time()
+    vis, out = job["vis"], job["outputvis"]
+    result = {"vis": vis, "outputvis": out}
+    if os.path.lexists(out) and not job["overwrite"]:
+        result.update(_existing(job))
+        result["seconds"] = time.time() - start
+        return result
+    result["input_bytes"] = _check_input(vis, job["datacolumn"])
+    spws, spectra = _plan_science(job)
+    result.update({"spw": spws, "spectra": spectra, "datacolumn": job["datacolumn"]})
+    if job["dryrun"]:
+        result.update({"status": "planned", "fields": fields_for_intent(vis, "*")[1]})
+        return result
+    with staged(out, overwrite=job["overwrite"]) as tmp:
+        kwargs = _split_args(job, vis, tmp, ",".join(str(s) for s in spws))
+        if job["reindex"]:
+            casa.split(**kwargs)
+        else:
+            casa.mstransform(reindex=False, **kwargs)
+        rows = _check_output(tmp, vis)
+        mapping = spw_map(vis, tmp, spws)  # raises if a selected spw is missing from the output
+        save_once(tmp, job["flagversion"], "flags after split_sci")
+    result.update({"status": "split", "nrows": rows, "spw_map": mapping, "bytes": du_bytes(out),
+                   "flagversions": list_versions(out), "seconds": time.time() - start})
+    return result
+
+
 def target_job(job):
     """Split the target fields of one ``.split.cal`` into ``<vis>.source`` and save its flag version."""
     start = time.time()
@@ -112,7 +128,10 @@ def target_job(job):
         result.update(_existing(job))
         result["seconds"] = time.time() - start
         return result
-    _check_input(vis, job["datacolumn"])
+    if job["dryrun"] and not os.path.lexists(vis):
+        result.update({"status": "planned", "note": "after split_sci makes %s" % os.path.basename(vis)})
+        return result
+    result["input_bytes"] = _check_input(vis, job["datacolumn"])
     intents, fields = fields_for_intent(vis, job["intent"])
     result.update({"intents": intents, "fields": fields, "datacolumn": job["datacolumn"]})
     if job["dryrun"]:
@@ -121,8 +140,10 @@ def target_job(job):
     with staged(out, overwrite=job["overwrite"]) as tmp:
         casa.split(vis=vis, outputvis=tmp, intent=",".join(intents), datacolumn=job["datacolumn"])
         rows = _check_output(tmp, vis)
+        kept = main_table_fields(tmp)
+        if sorted(kept) != sorted(fields):
+            raise RuntimeError("the split of %s kept fields %s, planned %s" % (vis, kept, fields))
         if os.path.lexists(tmp + ".flagversions"):  # never carry flag versions over from the input
-            import shutil
             shutil.rmtree(tmp + ".flagversions")
         save_once(tmp, job["flagversion"], "flags after split_tgt")
     result.update({"status": "split", "nrows": rows, "bytes": du_bytes(out),
@@ -131,9 +152,16 @@ def target_job(job):
 
 
 def chain_job(job):
-    """Run one EB's whole chain (science split, then target split) and return both results."""
-    sci = science_job(job["sci"])
-    tgt = None
-    if sci["status"] in ("split", "done") or job["sci"]["dryrun"]:
-        tgt = target_job(job["tgt"])
-    return {"status": tgt["status"] if tgt else sci["status"], "sci": sci, "tgt": tgt}
+    """Run one EB's whole chain on one process: science split, then target split of its output.
+
+    ``job`` holds ``{'sci': science job, 'tgt': target job}``; the result holds
+    both results under the same keys. A failed science split skips the target split.
+    """
+    from .mapper import call_job
+    sci = call_job("casa_plugin.split_jobs:science_job", job["sci"])
+    if sci["status"] == "failed":
+        tgt = {"status": "skipped", "error": "the science split failed"}
+    else:
+        tgt = call_job("casa_plugin.split_jobs:target_job", job["tgt"])
+    return {"status": "failed" if "failed" in (sci["status"], tgt["status"]) else tgt["status"],
+            "sci": sci, "tgt": tgt, "seconds": sci.get("seconds", 0) + tgt.get("seconds", 0)}

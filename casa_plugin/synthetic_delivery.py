@@ -40,8 +40,15 @@ _SMALL = {'nant': 4, 'nchan': 64, 'nint': 2}
 _FULL = {'nant': 6, 'nchan': 64, 'nint': None}
 _TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates')
 _RAW_PARAMS = pipeline_standin.PARAMS_FILENAME
-_PIPESCRIPT_HEADER = ('# This CASA pipescript is meant for use with CASA 6.2.1 '
-                      'and pipeline 2021.2.0.128')
+_PIPESCRIPT_HEADER = ('# This CASA pipescript is meant for use with CASA %s '
+                      'and pipeline %s')
+_PIPELINE_VERSION = '2021.2.0.128'
+
+
+def running_casa_version():
+    """Return the running casatools version as ``X.Y.Z`` (what a delivery made for it would state)."""
+    from casatools import version_string
+    return '.'.join(str(version_string()).replace('-', '.').split('.')[:3])
 
 
 def _entity(uid):
@@ -177,12 +184,13 @@ def _calapply(eb):
                    for field in ('J1924-2914', 'J1733-1304', 'NGC6334I'))
 
 
-def _write_member(member, mous, ebs, sessions, params):
+def _write_member(member, mous, ebs, sessions, params, versions):
     """Create all files of one member OUS directory."""
     for sub in ('script', 'raw', 'calibration', 'product', 'qa', 'log'):
         os.makedirs(os.path.join(member, sub))
     prefix = 'member.' + mous
     subs = {'MOUS_UID': mous, 'PROJECT_CODE': PROJECT_CODE, 'GOUS_UID': GOUS_UID,
+            'CASA_VERSION': versions[0], 'PIPELINE_VERSION': versions[1],
             'SGOUS_UID': SGOUS_UID,
             'EB_LIST': '\n'.join('                   %s.asdm.sdm' % eb for eb in ebs),
             'EB_VIS_LIST': repr(list(ebs)), 'SESSION_LIST': repr(list(sessions))}
@@ -195,8 +203,8 @@ def _write_member(member, mous, ebs, sessions, params):
     _write(os.path.join(script, prefix + '.hifa_calimage.casa_piperestorescript.py'),
            _restore_script(ebs, sessions))
     pipescript = _template('casa_pipescript.txt', **subs)
-    if not pipescript.startswith(_PIPESCRIPT_HEADER + '\n'):
-        raise RuntimeError('casa_pipescript template lost its first line')
+    header = _PIPESCRIPT_HEADER % (subs['CASA_VERSION'], subs['PIPELINE_VERSION'])
+    pipescript = header + '\n' + pipescript.split('\n', 1)[1]
     _write(os.path.join(script, prefix + '.hifa_calimage.casa_pipescript.py'),
            pipescript)
     calib = os.path.join(member, 'calibration')
@@ -237,7 +245,8 @@ def _write_member(member, mous, ebs, sessions, params):
                    % (eb, eb) for eb in ebs) + ''.join(_calapply(eb) for eb in ebs))
 
 
-def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None):
+def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_version=None,
+                  pipeline_version=_PIPELINE_VERSION):
     """Build a synthetic ALMA delivery of project 2021.1.00690.S under ``root``.
 
     The tree is ``root/2021.1.00690.S/science_goal.*/group.*/member.*/`` with
@@ -261,6 +270,9 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None):
         ``seed * 1000 + i``, in both variants.
     nant : int, optional
         Number of antennas (default 4 if ``small`` else 6).
+    casa_version, pipeline_version : str, optional
+        The versions the delivery's ``*casa_pipescript.py`` says it was made
+        with; by default the running CASA's version (so it restores here).
 
     Returns
     -------
@@ -276,6 +288,7 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None):
     if os.path.lexists(project):
         raise FileExistsError('delivery already exists: %s' % project)
     group = os.path.join(project, 'science_goal.' + SGOUS_UID, 'group.' + GOUS_UID)
+    versions = (casa_version or running_casa_version(), pipeline_version)
     members = {}
     # EB number in the full delivery: an EB gets the same seed in both variants.
     numbers = dict((eb, i) for i, eb in enumerate(
@@ -285,7 +298,7 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None):
             member = os.path.join(group, 'member.' + mous)
             params = dict((eb, _eb_params(eb, numbers[eb], small, eb_bytes,
                                           seed, nant)) for eb in ebs)
-            _write_member(member, mous, ebs, sessions, params)
+            _write_member(member, mous, ebs, sessions, params, versions)
             members[member] = list(ebs)
     except Exception:
         shutil.rmtree(project, ignore_errors=True)

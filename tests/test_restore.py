@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from casa_helpers import snapshot
-from casa_plugin import RestoreError, restore_pi, split_sci, split_tgt
+from casa_plugin import RestoreError, restore_pi, run_record, split_sci, split_tgt
+from casa_plugin.casa_versions import running_version
 
 pytestmark = pytest.mark.casa
 
@@ -26,12 +27,15 @@ def test_restores_every_member_like_the_tutorial(delivery, casa_session):
     assert result["counts"] == {"restored": 2}
     cal = os.path.join(_member(delivery, XB6D), "calibrated")
     assert sorted(os.listdir(cal)) == [
-        "products", "rawdata",
+        "casa_plugin_record.json", "products", "rawdata",
         "uid___A002_Xf7ad58_Xd406.ms", "uid___A002_Xf7ad58_Xd406.ms.flagversions",
         "uid___A002_Xf8f6a9_X15c79.ms", "uid___A002_Xf8f6a9_X15c79.ms.flagversions", "working"]
     assert os.readlink(os.path.join(cal, "uid___A002_Xf7ad58_Xd406.ms")) == "working/uid___A002_Xf7ad58_Xd406.ms"
     products = result["members"][_member(delivery, XB6D)]["products"]
     assert sorted(products) == ["uid___A002_Xf7ad58_Xd406", "uid___A002_Xf8f6a9_X15c79"]
+    record = run_record.load(cal)["ebs"]["restore"]["restore_pi"]
+    assert record["status"] == "restored" and record["casa_version"] == running_version()
+    assert record["delivery_versions"]["casa"] == ".".join(running_version().split(".")[:3])
 
 
 def test_member_may_be_its_script_dir_and_cwd_is_kept(delivery, casa_session, tmp_path, monkeypatch):
@@ -113,7 +117,7 @@ def _break(delivery, casa_session, cause):
     ("no pipeline", r"Xb6d: pipeline-calibrated .* not loaded .*casa --pipeline"),
     ("missing ASDM", r"Xb6d: raw/ lacks the ASDM of uid___A002_Xf8f6a9_X15c79; download"),
     ("no calibration", r"Xb6d: no calibration/ directory; download"),
-    ("calibrated exists", r"Xb6d: calibrated/ exists but has no calibrated MS for .*move calibrated/ aside"),
+    ("calibrated exists", r"Xb6d: calibrated/ exists but has no calibrated MS for .*overwrite=True to move it aside"),
     ("two scripts", r"Xb6d/script: expected one \*scriptForPI.py, found .*keep only"),
     ("no script dir", r"Xb6d: no script/ directory"),
 ])
