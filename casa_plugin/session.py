@@ -49,22 +49,27 @@ def _cwd(directory):
         os.chdir(previous)
 
 
+_CELEMENTTREE = "xml.etree.cElementTree"
+_ABSENT = object()
+
+
 @contextmanager
 def _celementtree_alias():
-    """Let ``import xml.etree.cElementTree`` work on Python >= 3.9 (official scriptForPIs use it)."""
-    added = False
-    if "xml.etree.cElementTree" not in sys.modules:
-        try:
-            import xml.etree.cElementTree  # noqa: F401  (present on Python < 3.9)
-        except ImportError:
-            import xml.etree.ElementTree as element_tree
-            sys.modules["xml.etree.cElementTree"] = element_tree
-            added = True
+    """Let ``import xml.etree.cElementTree`` work where Python lacks it (official scriptForPIs use it)."""
+    aliased, previous = False, _ABSENT
+    try:
+        import xml.etree.cElementTree  # noqa: F401  (present up to Python 3.8 and in some later builds)
+    except ImportError:
+        import xml.etree.ElementTree as element_tree
+        aliased, previous = True, sys.modules.get(_CELEMENTTREE, _ABSENT)
+        sys.modules[_CELEMENTTREE] = element_tree
     try:
         yield
     finally:
-        if added:
-            sys.modules.pop("xml.etree.cElementTree", None)
+        if aliased and previous is _ABSENT:
+            sys.modules.pop(_CELEMENTTREE, None)
+        elif aliased:
+            sys.modules[_CELEMENTTREE] = previous
 
 
 def run_script(path, directory, ns, variables):
