@@ -1,6 +1,15 @@
-"""Import CASA tools and tasks lazily, in the way that is safe on casampi servers."""
+"""Import CASA tools and tasks lazily, in the way that is safe on casampi servers, and feed them safe paths."""
 
-__all__ = ["msmetadata", "table", "split", "mstransform", "flagmanager", "casa_version"]
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+
+__all__ = ["msmetadata", "table", "split", "mstransform", "flagmanager", "casa_version", "safe_path"]
+
+# CASA tasks build TaQL from paths; a quote in a path breaks them ("Error creating output MS structure").
+_SAFE = re.compile(r"^[A-Za-z0-9_./+\-]*$")
 
 
 def msmetadata():
@@ -15,22 +24,55 @@ def table():
     return tool()
 
 
+@contextmanager
+def safe_path(path):
+    """Yield a path CASA tasks can digest for ``path``: itself, or a symlink alias in a temporary directory.
+
+    Works for existing MSs and for outputs still to be written (whose parent is aliased).
+    """
+    path = os.path.abspath(path)
+    if _SAFE.match(path):
+        yield path
+        return
+    tmp = tempfile.mkdtemp(prefix="casa_plugin-path-")
+    try:
+        base = os.path.basename(path)
+        if _SAFE.match(base):
+            os.symlink(os.path.dirname(path), os.path.join(tmp, "dir"))
+            yield os.path.join(tmp, "dir", base)
+        else:
+            os.symlink(path, os.path.join(tmp, "alias.ms"))
+            yield os.path.join(tmp, "alias.ms")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(task, kwargs):
+    with safe_path(kwargs["vis"]) as vis:
+        kwargs = dict(kwargs, vis=vis)
+        if "outputvis" not in kwargs:
+            return task(**kwargs)
+        with safe_path(kwargs["outputvis"]) as outputvis:
+            kwargs["outputvis"] = outputvis
+            return task(**kwargs)
+
+
 def split(**kwargs):
     """Run CASA's ``split`` task (imported as a submodule: ``import casatasks`` deadlocks on MPI servers)."""
     from casatasks.split import split as task
-    return task(**kwargs)
+    return _run(task, kwargs)
 
 
 def mstransform(**kwargs):
     """Run CASA's ``mstransform`` task."""
     from casatasks.mstransform import mstransform as task
-    return task(**kwargs)
+    return _run(task, kwargs)
 
 
 def flagmanager(**kwargs):
     """Run CASA's ``flagmanager`` task."""
     from casatasks.flagmanager import flagmanager as task
-    return task(**kwargs)
+    return _run(task, kwargs)
 
 
 def casa_version():

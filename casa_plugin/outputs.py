@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -9,16 +10,19 @@ from contextlib import contextmanager
 from . import casa
 from .discovery import is_ms
 
-__all__ = ["partial_name", "staged", "ms_rows", "du_bytes", "check_writable"]
+__all__ = ["partial_name", "staged", "ms_rows", "du_bytes", "check_writable", "check_space"]
 
 log = logging.getLogger(__name__)
 _PARTIAL = ".partial"
 
 
 def partial_name(final):
-    """Return the temporary name an output is written under: ``<dir>/.<name>.partial``."""
+    """Return the temporary name an output is written under: ``<dir>/.<name>.partial``.
+
+    Characters CASA tasks cannot take in a name (quotes, spaces, ...) become ``_``.
+    """
     head, tail = os.path.split(os.path.normpath(final))
-    return os.path.join(head, "." + tail + _PARTIAL)
+    return os.path.join(head, "." + re.sub(r"[^A-Za-z0-9_.+\-]", "_", tail) + _PARTIAL)
 
 
 def _remove_tree(path):
@@ -42,6 +46,19 @@ def check_writable(directory):
         raise PermissionError(
             "%s: directory is not writable; fix its permissions (chmod u+w) or copy the data "
             "somewhere writable" % directory)
+
+
+def check_space(directory, needed):
+    """Raise OSError naming ``directory`` and the figures if ``needed`` bytes will not fit there.
+
+    CASA cannot recover from a full disk (casacore aborts the process), so
+    this is checked before writing.
+    """
+    free = shutil.disk_usage(directory).free
+    if needed > free:
+        raise OSError("%s: the output needs about %.1f MB but only %.1f MB is free there; free some space "
+                      "or write elsewhere (outputvis=)" % (directory, needed / 1e6, free / 1e6))
+    return free
 
 
 @contextmanager

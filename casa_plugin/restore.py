@@ -90,7 +90,7 @@ def _record(plan):
     entry = dict((k, plan.get(k)) for k in ("status", "seconds", "casa_version", "delivery_versions",
                                             "options", "error", "products", "moved_aside", "casa"))
     try:
-        run_record.update(calibrated, "restore", "restore_pi", entry)
+        run_record.update_restore(calibrated, entry)
     except OSError as exc:
         log.warning("could not write the run record in %s: %s", calibrated, exc)
 

@@ -1,4 +1,4 @@
-"""Keep a JSON run record per output directory, updated atomically after each EB."""
+"""Keep a JSON run record per output directory, rewritten atomically after each EB."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import time
 
 from . import casa
 
-__all__ = ["RECORD_NAME", "record_path", "load", "update"]
+__all__ = ["RECORD_NAME", "record_path", "load", "update", "update_restore"]
 
 RECORD_NAME = "casa_plugin_record.json"
 
@@ -26,24 +26,16 @@ def load(directory):
         return json.load(f)
 
 
-def update(directory, eb, task, result):
-    """Store ``result`` as ``record['ebs'][eb][task]`` and rewrite the record atomically.
-
-    The record is written to a temporary file and renamed over the old one, so
-    it is complete after a crash at any point.
-    """
+def _stamp(result):
     from . import __version__
-    record = load(directory)
     entry = dict(result)
-    entry.update({"recorded": time.strftime("%Y-%m-%dT%H:%M:%S"), "casa_version": casa.casa_version(),
-                  "casa_plugin_version": __version__, "host": socket.gethostname()})
-    tasks = record.setdefault("ebs", {}).setdefault(eb, {})
-    previous = tasks.get(task)
-    if result.get("status") == "done" and previous and previous.get("status") == "split":
-        previous["checked"] = entry["recorded"]  # keep what the run that made the output recorded
-        previous["flagversions"] = entry.get("flagversions", previous.get("flagversions"))
-        entry = previous
-    tasks[task] = entry
+    entry.update({"recorded": time.strftime("%Y-%m-%dT%H:%M:%S"), "casa_version": result.get("casa_version")
+                  or casa.casa_version(), "casa_plugin_version": __version__, "host": socket.gethostname()})
+    return entry
+
+
+def _rewrite(directory, record):
+    """Write the record to a temporary file and rename it over the old one: complete after any crash."""
     path = record_path(directory)
     tmp = "%s.%d.tmp" % (path, os.getpid())
     with open(tmp, "w") as f:
@@ -52,3 +44,24 @@ def update(directory, eb, task, result):
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return record
+
+
+def update(directory, eb, task, result):
+    """Store ``result`` as ``record['ebs'][eb][task]``; a 'done' result keeps the entry that made the output."""
+    record = load(directory)
+    entry = _stamp(result)
+    tasks = record.setdefault("ebs", {}).setdefault(eb, {})
+    previous = tasks.get(task)
+    if result.get("status") == "done" and previous and previous.get("status") == "split":
+        previous["checked"] = entry["recorded"]
+        previous["flagversions"] = entry.get("flagversions", previous.get("flagversions"))
+        entry = previous
+    tasks[task] = entry
+    return _rewrite(directory, record)
+
+
+def update_restore(directory, result):
+    """Store how ``calibrated/`` was made (restore_pi's member result) as ``record['restore']``."""
+    record = load(directory)
+    record["restore"] = _stamp(result)
+    return _rewrite(directory, record)

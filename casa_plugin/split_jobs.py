@@ -8,7 +8,7 @@ import time
 from . import casa
 from .discovery import is_ms
 from .flag_versions import list_versions, save_once
-from .outputs import du_bytes, ms_rows, staged
+from .outputs import check_space, check_writable, du_bytes, ms_rows, staged
 from .science_spws import describe_spws, fields_for_intent, main_table_fields, science_spws, spw_map
 
 __all__ = ["science_job", "target_job", "chain_job"]
@@ -72,6 +72,38 @@ def _plan_science(job):
     return spws, describe_spws(vis, spws)
 
 
+def _estimate_bytes(vis, spws=None, fields=None):
+    """Estimate the bytes of a split of ``vis`` keeping ``spws`` (ids) or ``fields`` (names), one data column."""
+    import numpy as np
+    md = casa.msmetadata()
+    md.open(vis)
+    try:
+        ddids = [int(d) for d in md.datadescids()]
+        spw_of = dict((d, int(md.spwfordatadesc(d))) for d in ddids)
+        cells = dict((d, md.nchan(spw_of[d]) * md.ncorrforpol(md.polidfordatadesc(d))) for d in ddids)
+        field_ids = [i for i, n in enumerate(md.fieldnames()) if fields is None or n in fields]
+    finally:
+        md.close()
+    tb = casa.table()
+    tb.open(vis)
+    try:
+        ddid, field = tb.getcol("DATA_DESC_ID"), tb.getcol("FIELD_ID")
+    finally:
+        tb.close()
+    keep = np.isin(field, field_ids)
+    total = 0
+    for d in ddids:
+        if spws is None or spw_of[d] in spws:
+            total += int(np.count_nonzero(keep & (ddid == d))) * (cells[d] * 9 + 250)  # complex64, flag, row
+    return int(total * 1.3) + 2000000  # margin and subtables
+
+
+def _check_destination(out, needed):
+    directory = os.path.dirname(os.path.abspath(out))
+    check_writable(directory)
+    check_space(directory, needed)
+
+
 def _check_output(tmp, vis):
     if not is_ms(tmp):
         raise RuntimeError("CASA wrote no measurement set for %s (see the CASA log)" % vis)
@@ -105,6 +137,7 @@ def science_job(job):
     if job["dryrun"]:
         result.update({"status": "planned", "fields": fields_for_intent(vis, "*")[1]})
         return result
+    _check_destination(out, _estimate_bytes(vis, spws=spws))
     with staged(out, overwrite=job["overwrite"]) as tmp:
         kwargs = _split_args(job, vis, tmp, ",".join(str(s) for s in spws))
         if job["reindex"]:
@@ -137,6 +170,7 @@ def target_job(job):
     if job["dryrun"]:
         result["status"] = "planned"
         return result
+    _check_destination(out, _estimate_bytes(vis, fields=fields))
     with staged(out, overwrite=job["overwrite"]) as tmp:
         casa.split(vis=vis, outputvis=tmp, intent=",".join(intents), datacolumn=job["datacolumn"])
         rows = _check_output(tmp, vis)

@@ -173,6 +173,19 @@ def _detail(result):
     return "; ".join(parts)
 
 
+def _record_interrupted(task, unfinished):
+    """Note in the run records which EBs a Ctrl-C left unfinished (their partial outputs are gone)."""
+    for job in unfinished:
+        log.warning("%s: interrupted before %s was finished; run again to finish it", task, job["vis"])
+        if job["dryrun"]:
+            continue
+        try:
+            run_record.update(os.path.dirname(os.path.abspath(job["outputvis"])), eb_of(job["vis"]), task,
+                              {"status": "interrupted", "vis": job["vis"], "outputvis": job["outputvis"]})
+        except OSError:
+            pass
+
+
 def _run(task, func_path, jobs):
     results = OrderedDict()
     total = len(jobs)
@@ -193,7 +206,11 @@ def _run(task, func_path, jobs):
             except OSError as exc:
                 log.warning("could not update the run record in %s: %s", record_dir, exc)
 
-    mapper.run_jobs(func_path, jobs, on_result=on_result)
+    try:
+        mapper.run_jobs(func_path, jobs, on_result=on_result)
+    except KeyboardInterrupt:
+        _record_interrupted(task, [j for j in jobs if j["vis"] not in results])
+        raise
     counts = {}
     for result in results.values():
         counts[result["status"]] = counts.get(result["status"], 0) + 1

@@ -228,8 +228,10 @@ def _fill(vis, nant, rng):
         shape = (nant, len(freqs))
         gains = rng.uniform(0.85, 1.15, shape) * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
         tb.open(vis, nomodify=False)
+        ddid_of_row = tb.getcol('DATA_DESC_ID')
         for ddid, spw in enumerate(dd_spw):
-            sub = tb.query('DATA_DESC_ID==%d' % ddid)
+            # selectrows, not query: TaQL quotes the table path, which breaks on paths with quotes
+            sub = tb.selectrows(np.flatnonzero(ddid_of_row == ddid).tolist())
             nrows, nchan = sub.nrows(), len(freqs[spw])
             spectrum = (freqs[spw] / 230e9) ** -0.7
             chunk = max(1, _CHUNK_BYTES // (2 * nchan * 16 * 2))

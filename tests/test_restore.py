@@ -33,7 +33,7 @@ def test_restores_every_member_like_the_tutorial(delivery, casa_session):
     assert os.readlink(os.path.join(cal, "uid___A002_Xf7ad58_Xd406.ms")) == "working/uid___A002_Xf7ad58_Xd406.ms"
     products = result["members"][_member(delivery, XB6D)]["products"]
     assert sorted(products) == ["uid___A002_Xf7ad58_Xd406", "uid___A002_Xf8f6a9_X15c79"]
-    record = run_record.load(cal)["ebs"]["restore"]["restore_pi"]
+    record = run_record.load(cal)["restore"]
     assert record["status"] == "restored" and record["casa_version"] == running_version()
     assert record["delivery_versions"]["casa"] == ".".join(running_version().split(".")[:3])
 

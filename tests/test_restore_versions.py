@@ -107,7 +107,7 @@ def test_restore_in_another_casa_process(delivery, tmp_path, casa_session):
     plan = result["members"][member]
     assert plan["status"] == "restored" and plan["casa_version"] == running_version()
     assert sorted(plan["products"]) == ["uid___A002_Xf7ad58_Xd406", "uid___A002_Xf8f6a9_X15c79"]
-    record = run_record.load(os.path.join(member, "calibrated"))["ebs"]["restore"]["restore_pi"]
+    record = run_record.load(os.path.join(member, "calibrated"))["restore"]
     assert record["casa"].endswith("casa") and record["casa_version"] == running_version()
 
 
