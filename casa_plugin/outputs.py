@@ -101,7 +101,7 @@ def _commit(tmp, final):
 
 
 def ms_rows(vis):
-    """Return the number of rows of the main table of ``vis``.
+    """Return the number of rows of the main table of ``vis``, after reading its scalar columns.
 
     Raises
     ------
@@ -113,7 +113,11 @@ def ms_rows(vis):
     tb = casa.table()
     try:
         tb.open(vis)
-        return int(tb.nrows())
+        rows = int(tb.nrows())
+        for column in ("TIME", "FIELD_ID", "DATA_DESC_ID"):  # reads the data files, not just table.dat
+            if column in tb.colnames():
+                tb.getcol(column)
+        return rows
     except RuntimeError as exc:
         raise ValueError("%s: cannot read this table (%s); it may be truncated or corrupted; "
                          "restore it from the delivery" % (vis, str(exc).strip()))
