@@ -2,12 +2,10 @@
 
 import logging
 import os
-from collections import OrderedDict
 
-from . import mapper, run_record
-from .discovery import eb_of, expand_vis
-from .errors import SplitError
-from .logs import progress_line, task_logging
+from .discovery import expand_vis
+from .logs import task_logging
+from .task_runner import run_eb_jobs
 
 __all__ = ["split_sci", "split_tgt"]
 
@@ -115,7 +113,7 @@ def split_sci(vis="", outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw=""
                  "datacolumn": datacolumn, "reindex": reindex, "flagversion": flagversion,
                  "overwrite": overwrite, "dryrun": dryrun}
                 for v, o in zip(paths, _outputs(paths, outputvis, ".split.cal"))]
-        return _run("split_sci", "casa_plugin.split_jobs:science_job", jobs)
+        return run_eb_jobs("split_sci", "casa_plugin.split_jobs:science_job", jobs)
 
 
 def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn="data", flagversion="original_flags",
@@ -155,70 +153,4 @@ def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn="data", flagve
         jobs = [{"vis": v, "outputvis": o, "intent": intent, "datacolumn": datacolumn,
                  "flagversion": flagversion, "overwrite": overwrite, "dryrun": dryrun}
                 for v, o in zip(paths, _outputs(paths, outputvis, ".source"))]
-        return _run("split_tgt", "casa_plugin.split_jobs:target_job", jobs)
-
-
-def _detail(result):
-    if result.get("status") == "failed":
-        return "FAILED: %s" % result.get("error")
-    if result.get("status") == "done":
-        return "already done" + (", flag version saved" if result.get("flagversion_saved") else "")
-    parts = []
-    if result.get("spw"):
-        parts.append("spw %s" % ",".join(str(s) for s in result["spw"]))
-    if result.get("fields"):
-        parts.append("fields %s" % ",".join(result["fields"]))
-    if result.get("status") == "planned":
-        parts.append("planned")
-    return "; ".join(parts)
-
-
-def _record_interrupted(task, unfinished):
-    """Note in the run records which EBs a Ctrl-C left unfinished (their partial outputs are gone)."""
-    for job in unfinished:
-        log.warning("%s: interrupted before %s was finished; run again to finish it", task, job["vis"])
-        if job["dryrun"]:
-            continue
-        try:
-            run_record.update(os.path.dirname(os.path.abspath(job["outputvis"])), eb_of(job["vis"]), task,
-                              {"status": "interrupted", "vis": job["vis"], "outputvis": job["outputvis"]})
-        except OSError:
-            pass
-
-
-def _run(task, func_path, jobs):
-    results = OrderedDict()
-    total = len(jobs)
-
-    def on_result(job, result):
-        index = len(results) + 1
-        result.setdefault("vis", job["vis"])
-        result.setdefault("outputvis", job["outputvis"])
-        result["eb"] = eb_of(job["vis"])
-        results[job["vis"]] = result
-        line = progress_line(index, total, os.path.basename(job["vis"]), os.path.basename(job["outputvis"]),
-                             _detail(result), result.get("seconds"))
-        (log.error if result["status"] == "failed" else log.info)(line)
-        if not job["dryrun"]:
-            record_dir = os.path.dirname(os.path.abspath(job["outputvis"]))
-            try:
-                run_record.update(record_dir, result["eb"], task, result)
-            except OSError as exc:
-                log.warning("could not update the run record in %s: %s", record_dir, exc)
-
-    try:
-        mapper.run_jobs(func_path, jobs, on_result=on_result)
-    except KeyboardInterrupt:
-        _record_interrupted(task, [j for j in jobs if j["vis"] not in results])
-        raise
-    counts = {}
-    for result in results.values():
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-    summary = {"task": task, "ebs": results, "counts": counts}
-    log.info("%s: %s", task, ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())))
-    failed = [r for r in results.values() if r["status"] == "failed"]
-    if failed:
-        raise SplitError("%s failed for %d of %d EBs:\n%s" % (
-            task, len(failed), total, "\n".join("  %s: %s" % (r["vis"], r["error"]) for r in failed)),
-            results=summary)
-    return summary
+        return run_eb_jobs("split_tgt", "casa_plugin.split_jobs:target_job", jobs)
