@@ -4,6 +4,6 @@ __version__ = "0.1.0"
 
 from .errors import RestoreError, SplitError  # noqa: E402
 from .restore import restore_pi  # noqa: E402
-from .split_tasks import split_sci, split_tgt  # noqa: E402
+from .split_tasks import split_sci, split_sci_tgt, split_tgt  # noqa: E402
 
-__all__ = ["restore_pi", "split_sci", "split_tgt", "RestoreError", "SplitError", "__version__"]
+__all__ = ["restore_pi", "split_sci", "split_tgt", "split_sci_tgt", "RestoreError", "SplitError", "__version__"]

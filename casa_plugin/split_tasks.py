@@ -5,9 +5,9 @@ import os
 
 from .discovery import expand_vis
 from .logs import task_logging
-from .task_runner import run_eb_jobs
+from .task_runner import run_chain_jobs, run_eb_jobs
 
-__all__ = ["split_sci", "split_tgt"]
+__all__ = ["split_sci", "split_tgt", "split_sci_tgt"]
 
 log = logging.getLogger(__name__)
 _DATACOLUMNS = ("corrected", "data", "model", "data,model,corrected", "all", "float_data", "lag_data")
@@ -56,7 +56,8 @@ def _outputs(paths, outputvis, suffix):
 
 
 def split_sci(vis="", outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected",
-              reindex=True, flagversion="original_flags", overwrite=False, dryrun=False):
+              reindex=True, flagversion="original_flags", overwrite=False, dryrun=False, width=1, timebin="0s",
+              parallel=None, maxjobs=None):
     """Split the science spectral windows of each EB into ``<vis>.split.cal`` and save its flags.
 
     Parameters
@@ -86,6 +87,15 @@ def split_sci(vis="", outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw=""
         is reported as done (its flag version is saved if missing).
     dryrun : bool
         Report the plan and write nothing.
+    width, timebin : int or str, str
+        CASA split's channel and time averaging, done while splitting
+        (``width=8, timebin='12s'``); no averaging by default.
+    parallel : bool or None
+        None: spread the EBs over the casampi servers when started under MPI
+        (``mpicasa``/``mpirun``), else serial. True forces MPI (an error
+        outside it); False forces serial.
+    maxjobs : int, optional
+        Under MPI, EBs run at once per host; default adaptive.
 
     Returns
     -------
@@ -103,21 +113,43 @@ def split_sci(vis="", outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw=""
         After every EB was processed, if any failed; ``.results`` holds the per-EB results.
     """
     with task_logging("split_sci"):
-        _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun)
-        _require("intent", intent, str, "a string")
-        _require("minnchan", minnchan, int, "an integer")
-        _require("reindex", reindex, bool, "True or False")
-        spw = _normal_spw(spw)
-        paths = expand_vis(vis)
-        jobs = [{"vis": v, "outputvis": o, "intent": intent, "minnchan": minnchan, "spw": spw,
-                 "datacolumn": datacolumn, "reindex": reindex, "flagversion": flagversion,
-                 "overwrite": overwrite, "dryrun": dryrun}
-                for v, o in zip(paths, _outputs(paths, outputvis, ".split.cal"))]
-        return run_eb_jobs("split_sci", "casa_plugin.split_jobs:science_job", jobs)
+        jobs = _science_jobs(vis, outputvis, intent, minnchan, spw, datacolumn, reindex, flagversion,
+                             overwrite, dryrun, width, timebin)
+        _check_parallel(parallel)
+        return run_eb_jobs("split_sci", "casa_plugin.split_jobs:science_job", jobs, parallel, maxjobs)
+
+
+def _science_jobs(vis, outputvis, intent, minnchan, spw, datacolumn, reindex, flagversion, overwrite, dryrun,
+                  width, timebin):
+    _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun)
+    _require("intent", intent, str, "a string")
+    _require("minnchan", minnchan, int, "an integer")
+    _require("reindex", reindex, bool, "True or False")
+    _require("width", width, (int, str), "a channel count (int) or CASA width string")
+    _require("timebin", timebin, str, "a CASA time string such as '12s'")
+    spw = _normal_spw(spw)
+    paths = expand_vis(vis)
+    return [{"vis": v, "outputvis": o, "intent": intent, "minnchan": minnchan, "spw": spw,
+             "datacolumn": datacolumn, "reindex": reindex, "flagversion": flagversion, "overwrite": overwrite,
+             "dryrun": dryrun, "width": width, "timebin": timebin}
+            for v, o in zip(paths, _outputs(paths, outputvis, ".split.cal"))]
+
+
+def _target_jobs(paths, outputvis, intent, datacolumn, flagversion, overwrite, dryrun):
+    _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun)
+    _require("intent", intent, str, "a string")
+    return [{"vis": v, "outputvis": o, "intent": intent, "datacolumn": datacolumn,
+             "flagversion": flagversion, "overwrite": overwrite, "dryrun": dryrun}
+            for v, o in zip(paths, _outputs(paths, outputvis, ".source"))]
+
+
+def _check_parallel(parallel):
+    if parallel is not None and not isinstance(parallel, bool):
+        raise TypeError("parallel must be None (auto), True or False, not %r" % (parallel,))
 
 
 def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn="data", flagversion="original_flags",
-              overwrite=False, dryrun=False):
+              overwrite=False, dryrun=False, parallel=None, maxjobs=None):
     """Split the science target fields of each ``.split.cal`` into ``<vis>.source`` and save its flags.
 
     Parameters
@@ -131,7 +163,7 @@ def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn="data", flagve
         Fields observed with this intent are kept (globs; separator variants match).
     datacolumn : str
         Column to split; ``'data'``, since a ``.split.cal`` holds calibrated DATA.
-    flagversion, overwrite, dryrun
+    flagversion, overwrite, dryrun, parallel, maxjobs
         As for ``split_sci``. Flag versions of the input are never carried over.
 
     Returns
@@ -147,10 +179,39 @@ def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn="data", flagve
         After every EB was processed, if any failed.
     """
     with task_logging("split_tgt"):
-        _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun)
-        _require("intent", intent, str, "a string")
-        paths = expand_vis(vis, suffix=".split.cal")
-        jobs = [{"vis": v, "outputvis": o, "intent": intent, "datacolumn": datacolumn,
-                 "flagversion": flagversion, "overwrite": overwrite, "dryrun": dryrun}
-                for v, o in zip(paths, _outputs(paths, outputvis, ".source"))]
-        return run_eb_jobs("split_tgt", "casa_plugin.split_jobs:target_job", jobs)
+        jobs = _target_jobs(expand_vis(vis, suffix=".split.cal"), outputvis, intent, datacolumn, flagversion,
+                            overwrite, dryrun)
+        _check_parallel(parallel)
+        return run_eb_jobs("split_tgt", "casa_plugin.split_jobs:target_job", jobs, parallel, maxjobs)
+
+
+def split_sci_tgt(vis="", intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=True,
+                  target_intent="*TARGET*", flagversion="original_flags", overwrite=False, dryrun=False, width=1,
+                  timebin="0s", parallel=None, maxjobs=None):
+    """Run split_sci and then split_tgt on each EB as one job: the chain the recipes use.
+
+    Each EB's science split, flag version, target split and flag version run
+    one after the other in the same process (an MPI server under MPI), so no
+    EB waits for the slowest EB of the previous step and the target split
+    reads a ``.split.cal`` still in that host's page cache. EBs of all members
+    below ``vis`` form one queue. Parameters are those of ``split_sci`` (with
+    ``target_intent`` as ``split_tgt``'s ``intent``; ``datacolumn`` is
+    ``split_sci``'s, the target split always reads ``'data'``).
+
+    Returns
+    -------
+    dict
+        ``{'sci': split_sci's result, 'tgt': split_tgt's result}``.
+
+    Raises
+    ------
+    SplitError
+        After every EB was processed, if any step failed.
+    """
+    with task_logging("split_sci_tgt"):
+        sci = _science_jobs(vis, "", intent, minnchan, spw, datacolumn, reindex, flagversion, overwrite, dryrun,
+                            width, timebin)
+        tgt = _target_jobs([j["outputvis"] for j in sci], "", target_intent, "data", flagversion, overwrite,
+                           dryrun)
+        _check_parallel(parallel)
+        return run_chain_jobs([{"sci": a, "tgt": b} for a, b in zip(sci, tgt)], parallel, maxjobs)

@@ -9,7 +9,7 @@ from .discovery import eb_of
 from .errors import SplitError
 from .logs import progress_line
 
-__all__ = ["run_eb_jobs"]
+__all__ = ["run_eb_jobs", "run_chain_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,52 @@ def _record(task, job, result):
         log.warning("could not update the run record in %s: %s", directory, exc)
 
 
-def run_eb_jobs(task, func_path, jobs, parallel=False):
+class _Report(object):
+    """Collect one task's per-EB results in order, logging and recording each as it comes."""
+
+    def __init__(self, task, jobs):
+        self.task, self.jobs, self.results = task, jobs, OrderedDict()
+        self.previous = _previous(task, jobs)
+
+    def add(self, job, result):
+        result.setdefault("vis", job["vis"])
+        result.setdefault("outputvis", job["outputvis"])
+        result["eb"] = eb_of(job["vis"])
+        if job["vis"] in self.previous:
+            result["previous"] = self.previous[job["vis"]]
+        self.results[job["vis"]] = result
+        line = progress_line(len(self.results), len(self.jobs), os.path.basename(job["vis"]),
+                             os.path.basename(job["outputvis"]), _detail(result), result.get("seconds"))
+        (log.error if result["status"] == "failed" else log.info)(line)
+        if not job["dryrun"]:
+            _record(self.task, job, result)
+
+    def interrupted(self):
+        for job in self.jobs:
+            if job["vis"] not in self.results and not job["dryrun"]:
+                log.warning("%s: interrupted before %s was finished; run again to finish it", self.task, job["vis"])
+                _record(self.task, job, {"status": "interrupted", "vis": job["vis"], "outputvis": job["outputvis"]})
+
+    def summary(self):
+        counts = {}
+        for result in self.results.values():
+            counts[result["status"]] = counts.get(result["status"], 0) + 1
+        log.info("%s: %s", self.task, ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())))
+        return {"task": self.task, "ebs": self.results, "counts": counts}
+
+    def failures(self):
+        return ["  %s: %s" % (r["vis"], r["error"]) for r in self.results.values() if r["status"] == "failed"]
+
+
+def _raise_failures(reports, summary):
+    lines = [line for report in reports for line in report.failures()]
+    if lines:
+        raise SplitError("%s failed for %d EB step(s) of %d EBs:\n%s" % (
+            " and ".join(r.task for r in reports), len(lines), len(reports[0].jobs), "\n".join(lines)),
+            results=summary)
+
+
+def run_eb_jobs(task, func_path, jobs, parallel=False, maxjobs=None):
     """Run ``func_path`` on every job, log ``[i/n]`` lines, update run records, and summarise.
 
     Returns
@@ -79,39 +124,41 @@ def run_eb_jobs(task, func_path, jobs, parallel=False):
     KeyboardInterrupt
         After noting the unfinished EBs as interrupted in their run records.
     """
-    results = OrderedDict()
-    total = len(jobs)
-    previous = _previous(task, jobs)
+    report = _Report(task, jobs)
+    try:
+        mapper.run_jobs(func_path, jobs, on_result=report.add, parallel=parallel, maxjobs=maxjobs)
+    except KeyboardInterrupt:
+        report.interrupted()
+        raise
+    summary = report.summary()
+    _raise_failures([report], summary)
+    return summary
+
+
+def run_chain_jobs(jobs, parallel=False, maxjobs=None):
+    """Run each EB's science split and then its target split as one job (one process per EB).
+
+    ``jobs`` are ``{'sci': job, 'tgt': job}``. Returns ``{'sci': summary, 'tgt': summary}``.
+    """
+    sci = _Report("split_sci", [j["sci"] for j in jobs])
+    tgt = _Report("split_tgt", [j["tgt"] for j in jobs])
 
     def on_result(job, result):
-        result.setdefault("vis", job["vis"])
-        result.setdefault("outputvis", job["outputvis"])
-        result["eb"] = eb_of(job["vis"])
-        if job["vis"] in previous:
-            result["previous"] = previous[job["vis"]]
-        results[job["vis"]] = result
-        line = progress_line(len(results), total, os.path.basename(job["vis"]),
-                             os.path.basename(job["outputvis"]), _detail(result), result.get("seconds"))
-        (log.error if result["status"] == "failed" else log.info)(line)
-        if not job["dryrun"]:
-            _record(task, job, result)
+        for report, key in ((sci, "sci"), (tgt, "tgt")):
+            step = dict(result.get(key) or result)  # a lost worker fails both steps
+            if result.get("mpi"):
+                step.setdefault("mpi", result["mpi"])
+            report.add(job[key], step)
 
+    for job in jobs:
+        job.setdefault("vis", job["sci"]["vis"])  # what the dispatcher sizes and names jobs by
     try:
-        mapper.run_jobs(func_path, jobs, on_result=on_result, parallel=parallel)
+        mapper.run_jobs("casa_plugin.split_jobs:chain_job", jobs, on_result=on_result, parallel=parallel,
+                        maxjobs=maxjobs)
     except KeyboardInterrupt:
-        for job in jobs:
-            if job["vis"] not in results and not job["dryrun"]:
-                log.warning("%s: interrupted before %s was finished; run again to finish it", task, job["vis"])
-                _record(task, job, {"status": "interrupted", "vis": job["vis"], "outputvis": job["outputvis"]})
+        sci.interrupted()
+        tgt.interrupted()
         raise
-    counts = {}
-    for result in results.values():
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-    summary = {"task": task, "ebs": results, "counts": counts}
-    log.info("%s: %s", task, ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())))
-    failed = [r for r in results.values() if r["status"] == "failed"]
-    if failed:
-        raise SplitError("%s failed for %d of %d EBs:\n%s" % (
-            task, len(failed), total, "\n".join("  %s: %s" % (r["vis"], r["error"]) for r in failed)),
-            results=summary)
+    summary = {"sci": sci.summary(), "tgt": tgt.summary()}
+    _raise_failures([sci, tgt], summary)
     return summary

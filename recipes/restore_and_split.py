@@ -24,20 +24,24 @@ REINDEX = _settings.get("REINDEX", True)  # False keeps the original spw ids
 TARGET_INTENT = _settings.get("TARGET_INTENT", "*TARGET*")
 OVERWRITE = _settings.get("OVERWRITE", False)
 DRYRUN = _settings.get("DRYRUN", False)
+WIDTH = _settings.get("WIDTH", 1)  # channel averaging while splitting the science spws (e.g. 8)
+TIMEBIN = _settings.get("TIMEBIN", "0s")  # time averaging while splitting (e.g. '12s')
+PARALLEL = _settings.get("PARALLEL", None)  # None: on the casampi servers when run under mpicasa/mpirun
+MAXJOBS = _settings.get("MAXJOBS", None)  # EBs at once per host under MPI; None: adaptive
 
 try:
-    restore_pi, split_sci, split_tgt  # put at the prompt by init.py
+    restore_pi  # put at the prompt by init.py
 except NameError:
     _init = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "init.py")
     exec(compile(open(_init).read(), _init, "exec"))
+from casa_plugin import split_sci_tgt  # noqa: E402  (split_sci then split_tgt per EB, as one job)
 from casa_plugin.report import summary_table  # noqa: E402
 
 restored = restore_pi(member=PROJECT, spacesaving=SPACESAVING, dosplit=DOSPLIT, docontsub=DOCONTSUB,
                       dryrun=DRYRUN)
-science = target = None
+split = {}
 if not DRYRUN or all(m["status"] == "already restored" for m in restored["members"].values()):
-    science = split_sci(vis=PROJECT, intent=INTENT, minnchan=MINNCHAN, reindex=REINDEX,
-                        overwrite=OVERWRITE, dryrun=DRYRUN)
-    if not DRYRUN:
-        target = split_tgt(vis=PROJECT, intent=TARGET_INTENT, overwrite=OVERWRITE)
-print(summary_table(restored, science, target))
+    split = split_sci_tgt(vis=PROJECT, intent=INTENT, minnchan=MINNCHAN, reindex=REINDEX,
+                          target_intent=TARGET_INTENT, overwrite=OVERWRITE, dryrun=DRYRUN, width=WIDTH,
+                          timebin=TIMEBIN, parallel=PARALLEL, maxjobs=MAXJOBS)
+print(summary_table(restored, split.get("sci"), split.get("tgt")))

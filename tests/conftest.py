@@ -109,13 +109,39 @@ def calibrated_dirs(restored):
     return [os.path.join(m, "calibrated") for m in sorted(restored["members"])]
 
 
+def _casashell_has_startupfile():
+    """Whether this casashell takes --startupfile (6.6+); older ones read startup.py from --rcdir."""
+    import importlib.util
+    spec = importlib.util.find_spec("casashell")
+    if spec is None or not spec.origin:
+        return True  # no casashell: let the command fail as before
+    with open(spec.origin) as f:
+        return "--startupfile" in f.read()
+
+
+def casashell_startup_args(startup, workdir):
+    """casashell arguments that run ``startup`` (None: no startup file) when CASA starts, on any casashell.
+
+    casashell 6.6+ takes --startupfile/--nostartupfile; 6.2-6.5 read <rcdir>/startup.py and keep their
+    ipython/ there, so they get a private --rcdir under ``workdir`` (never ~/.casa).
+    """
+    if _casashell_has_startupfile():
+        return ["--nostartupfile"] if startup is None else ["--startupfile", str(startup)]
+    name = "none" if startup is None else os.path.splitext(os.path.basename(str(startup)))[0]
+    rcdir = os.path.join(str(workdir), "casa-rcdir-" + name)
+    if not os.path.isdir(rcdir):
+        os.makedirs(rcdir)
+    if startup is not None:
+        shutil.copy(str(startup), os.path.join(rcdir, "startup.py"))
+    elif os.path.exists(os.path.join(rcdir, "startup.py")):
+        os.remove(os.path.join(rcdir, "startup.py"))
+    return ["--rcdir", rcdir]
+
+
 def run_casa(script, cwd, startup=None, args=(), timeout=600):
     """Run ``script`` at the real CASA prompt (casashell) and return the CompletedProcess."""
     cmd = [sys.executable, "-m", "casashell", "--nologger", "--nogui", "--log2term", "--nologfile"]
-    if startup is None:
-        cmd += ["--nostartupfile"]
-    else:
-        cmd += ["--startupfile", str(startup)]
+    cmd += casashell_startup_args(startup, cwd)
     cmd += ["-c", str(script)] + [str(a) for a in args]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)

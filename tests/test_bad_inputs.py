@@ -124,7 +124,7 @@ def test_restore_overwrite_moves_an_incomplete_calibrated_aside(restored, casa_s
     assert os.path.isdir(os.path.join(cal, "uid___A002_Xf8f6a9_X15c79.ms"))
 
 
-def test_spacesaving_2_warns_that_splits_cannot_be_redone(delivery, casa_session, caplog):
+def test_spacesaving_2_warns_that_splits_cannot_be_redone(delivery, casa_session, capsys):
     member = sorted(delivery["members"])[1]
     restore_pi(member=member, spacesaving=2)
-    assert "SPACESAVING=2: the scriptForPI deletes each restored MS" in caplog.text
+    assert "WARNING: SPACESAVING=2: the scriptForPI deletes each restored MS" in capsys.readouterr().out

@@ -67,10 +67,14 @@ def test_init_works_without_pip_install(tmp_path, restored):
 
 
 def test_recipe_by_execfile_twice(delivery, tmp_path):
+    """In a script (a copy of the prompt's namespace) the settings reach the recipe via execfile(f, globals())."""
     recipe = os.path.join(REPO, "recipes", "restore_and_split.py")
+    elsewhere = tmp_path / "elsewhere"  # the cwd holds no data: only PROJECT can point at it
+    elsewhere.mkdir()
     script = tmp_path / "twice.py"
-    script.write_text("PROJECT = %r\nexecfile(%r)\nexecfile(%r)\n" % (delivery["project"], recipe, recipe))
-    proc = run_casa(script, tmp_path, startup=_startup(tmp_path))
+    script.write_text("PROJECT = %r\nexecfile(%r, globals())\nexecfile(%r, globals())\n"
+                      "assert split['sci']['counts'] == {'done': 3}\n" % (delivery["project"], recipe, recipe))
+    proc = run_casa(script, elsewhere, startup=_startup(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "split_sci: 3 split" in proc.stdout and "split_sci: 3 done" in proc.stdout
     assert "split_tgt: 3 split" in proc.stdout and "split_tgt: 3 done" in proc.stdout

@@ -12,7 +12,7 @@ import pytest
 
 from casa_helpers import assert_same_ms, flag_versions
 from casa_plugin import SplitError, run_record, split_sci, split_tgt
-from conftest import REPO, run_casa
+from conftest import REPO, casashell_startup_args, run_casa
 
 pytestmark = pytest.mark.casa
 
@@ -159,8 +159,8 @@ def test_ctrl_c_at_the_prompt(restored, tmp_path):
         "    print('SESSION SURVIVED, cwd kept:', os.getcwd() == start)\n"
         "print('PROMPT STILL ALIVE', split_sci(vis=%r, dryrun=True)['counts'])\n"
         % (restored["project"], restored["project"]))
-    cmd = [sys.executable, "-m", "casashell", "--nologger", "--nogui", "--nologfile", "--startupfile",
-           str(startup), "-c", str(script)]
+    cmd = ([sys.executable, "-m", "casashell", "--nologger", "--nogui", "--nologfile"]
+           + casashell_startup_args(startup, tmp_path) + ["-c", str(script)])
     code, out, seen = _kill_when_partial(cmd, restored["project"], signal.SIGINT, cwd=str(tmp_path))
     assert seen and "SESSION SURVIVED, cwd kept: True" in out, out[-3000:]
     assert "PROMPT STILL ALIVE" in out

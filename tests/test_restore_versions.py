@@ -11,7 +11,7 @@ import pytest
 from casa_plugin import RestoreError, restore_pi, run_record
 from casa_plugin.casa_versions import delivery_versions, running_version, same_version
 from casa_plugin.synthetic_delivery import make_delivery
-from conftest import REPO
+from conftest import REPO, casashell_startup_args
 
 pytestmark = pytest.mark.casa
 
@@ -93,8 +93,8 @@ def _casa_wrapper(tmp_path):
     startup = tmp_path / "child_startup.py"
     startup.write_text("from casa_plugin.pipeline_standin import load_into; load_into(globals())\n")
     wrapper = tmp_path / "casa"
-    wrapper.write_text("#!/bin/sh\nexec %s -m casashell --nologfile --startupfile %s \"$@\"\n"
-                       % (sys.executable, startup))
+    wrapper.write_text("#!/bin/sh\nexec %s -m casashell --nologfile %s \"$@\"\n"
+                       % (sys.executable, " ".join(casashell_startup_args(startup, tmp_path))))
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     return str(wrapper)
 

@@ -1,0 +1,261 @@
+"""Spread per-EB jobs over casampi servers: fast polling, adaptive EBs at once per host, isolated workers."""
+
+import logging
+import os
+import sys
+import time
+
+from .mapper import _apply, failure
+
+__all__ = ["NoServers", "server_ranks", "want_parallel", "run_parallel"]
+
+log = logging.getLogger(__name__)
+
+# casampi polls with 0.1 s sleeps (~0.2-0.3 s per command). It reads these class attributes at
+# each loop, so a command can change them on running servers: no startup file or env var needed.
+_RESPONSE_SLEEP = "mpi_command_response_handler_service_sleep_time"
+_FAST_CLIENT = {"mpi_monitor_status_service_timeout": 15}  # a dead server: ~15 s, not ~45 s; restored after
+_FAST_SERVER = {"mpi_command_request_handler_service_sleep_time": 0.002}  # restored: it polls while idle
+_KEEP = {"mpi_stop_service_sleep_time": 0.2, "mpi_monitor_status_service_heartbeat": 1,  # exit in ~3 s, not ~14
+         "mpi_ping_status_request_handler_service_sleep_time": 0.5,
+         "mpi_ping_status_response_handler_service_sleep_time": 0.5,
+         _RESPONSE_SLEEP: 0.002, "mpi_command_request_queue_service_sleep_time": 0.002}  # they wait while idle
+_POLL = 0.002          # the client's own polling of responses
+_QUIET_POLL = 0.01     # the same after 1 s without a response: ~0.5 % of a core, not ~3.5 %
+_HELLO_TIMEOUT = 300   # a server must start its worker (import casatasks) within this
+_GRACE = 60            # a server must answer within the job timeout + this, or it is given up
+_MIN_RISE = 1.10       # one more EB at once per host while the aggregate MB/s rises this much
+_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # servers import casa_plugin from here
+_original = {}         # casampi's settings on the client before the first run
+_CMD = ("((lambda s, p: p in s.path or s.path.insert(0, p))(__import__('sys'), _cp_req['path']), "
+        "__import__('importlib').import_module('casa_plugin.mapper').%s(_cp_req))[1]")
+
+
+class NoServers(RuntimeError):
+    """No casampi server could take jobs; nothing was run."""
+
+
+def server_ranks():
+    """Return the casampi server ranks if this process is the MPI client, else ``[]``."""
+    if "OMPI_COMM_WORLD_RANK" not in os.environ:  # casampi's own test; importing it then starts MPI
+        return []
+    try:
+        from casampi.MPIEnvironment import MPIEnvironment as env
+    except ImportError:
+        return []
+    return list(env.mpi_server_rank_list()) if env.is_mpi_enabled and env.is_mpi_client else []
+
+
+def want_parallel(parallel):
+    """Resolve ``parallel`` (None: auto, True, False) to a bool; True without servers is a ValueError."""
+    if parallel not in (None, True, False):
+        raise TypeError("parallel must be None (auto), True or False, not %r" % (parallel,))
+    if parallel is False:
+        return False
+    if server_ranks():
+        return True
+    if parallel:
+        raise ValueError("parallel=True needs casampi servers: start CASA under MPI, e.g. 'mpicasa -n 5 casa "
+                         "...' or 'mpirun -n 5 python -m casashell ...' (rank 0 is the client, ranks 1.. run "
+                         "the EBs), or pass parallel=None or False")
+    return False
+
+
+class _Host(object):
+    """EBs run at once on one host: 1, then one more while the aggregate MB/s rises by >= 10 %."""
+
+    def __init__(self, name, ranks, maxjobs):
+        self.name, self.ranks, self.rates = name, ranks, {}
+        self.level = min(maxjobs, len(ranks)) if maxjobs else 1
+        self.settled = bool(maxjobs) or len(ranks) == 1
+
+    def aggregate(self, level):
+        rates = self.rates.get(level)
+        return level * sum(rates) / len(rates) if rates else 0.0
+
+    def record(self, level, mb_s):
+        self.rates.setdefault(level, []).append(mb_s)
+        if self.settled or level != self.level or len(self.rates[level]) < level:
+            return
+        now, before = self.aggregate(level), self.aggregate(level - 1)
+        what = "host %s: %.1f MB/s with %d EB(s) at once (%.1f with %d)" % (self.name, now, level, before, level - 1)
+        if (level == 1 or now >= _MIN_RISE * before) and level < len(self.ranks):
+            self.level += 1
+            return log.info("mpi: %s: trying %d", what, self.level)
+        self.settled = True
+        if now < before:
+            self.level -= 1
+        log.info("mpi: %s: settled at %d", what, self.level)
+
+
+def _input_bytes(job):
+    if job.get("input_bytes") is not None:
+        return int(job["input_bytes"])
+    from .outputs import du_bytes
+    return du_bytes(job["vis"]) if job.get("vis") else 0
+
+
+def _push(client, name, ranks, req):
+    return client.push_command_request(_CMD % name, block=False, target_server=list(ranks),
+                                       parameters={"_cp_req": req}) or []
+
+
+def _wait(client, ids, seconds):
+    deadline, got = time.time() + seconds, []
+    while ids and len(got) < len(ids) and time.time() < deadline:
+        time.sleep(_POLL)
+        got = client.get_command_response(ids, block=False, verbose=False)
+    return got
+
+
+def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None):
+    """Run the jobs on the casampi servers, a worker process per server; return the results in job order.
+
+    Parameters
+    ----------
+    func_path, jobs, on_result
+        As for ``mapper.run_jobs``.
+    maxjobs : int, optional
+        EBs run at once per host. Default adaptive: 1, then one more while the
+        aggregate input MB/s of the host rises by 10 % or more.
+    timeout : float, optional
+        Seconds one job may take before its worker is killed and the EB
+        reported failed; default 3600 + 1 s per MB of input.
+
+    Raises
+    ------
+    NoServers
+        If no server could take jobs (nothing was run).
+    """
+    __import__("casatasks")  # on the client this sets up casampi's client side
+    from casampi.MPICommandClient import MPICommandClient
+    client = MPICommandClient()
+    client.start_services()
+    if client.get_lifecyle_state() != 1:
+        raise NoServers("casampi's client has been stopped in this session")
+    for key, value in _apply(_FAST_CLIENT).items():
+        _original.setdefault(key, value)
+    servers = {}
+    _apply(_KEEP)
+    try:
+        req = {"path": _PARENT, "timeout": _HELLO_TIMEOUT, "sleeps": _FAST_SERVER, "keep": _KEEP}
+        for resp in _wait(client, _push(client, "server_hello", server_ranks(), req), _HELLO_TIMEOUT + _GRACE):
+            ret = resp.get("ret")
+            if resp.get("successful") and isinstance(ret, dict) and not ret["error"]:
+                servers[resp["server"]] = ret
+            else:
+                log.warning("mpi: casampi server %s cannot run EBs:\n%s", resp.get("server"),
+                            ret["error"] if isinstance(ret, dict) else resp.get("traceback"))
+        if not servers:
+            raise NoServers("no casampi server could start a worker process (see the warnings above)")
+        return _Run(client, servers, func_path, jobs, on_result, maxjobs, timeout).loop()
+    except KeyboardInterrupt:  # Ctrl-C the running EBs too: a control signal runs beside the busy command
+        servers, stop = {}, "import sys\nif 'casa_plugin.mapper' in sys.modules:\n    " \
+            "sys.modules['casa_plugin.mapper'].interrupt_worker()"
+        try:
+            client._MPICommandClientImpl__send_control_signal({"command": stop, "signal": "process_control"}, False)
+        except Exception as exc:  # a private casampi method: may change
+            log.warning("mpi: could not interrupt the EBs running on the servers: %s", exc)
+        raise
+    finally:
+        ids = [i for rank in sorted(servers) for i in _push(client, "server_restore", [rank], {"path": _PARENT})]
+        _wait(client, ids, 10)
+        _apply(dict(_original, **{_RESPONSE_SLEEP: _QUIET_POLL}))  # it polls while a lost request is pending
+
+
+class _Run(object):
+    """One parallel run: dispatch, collect, adapt, and report each EB as it finishes."""
+
+    def __init__(self, client, servers, func_path, jobs, on_result, maxjobs, timeout):
+        self.client, self.servers, self.jobs, self.on_result = client, servers, jobs, on_result
+        self.func_path, self.timeout = func_path, timeout
+        names = sorted(set(s["host"] for s in servers.values()))
+        self.hosts = [_Host(n, sorted(r for r in servers if servers[r]["host"] == n), maxjobs) for n in names]
+        self.usable, self.running, self.pending = set(servers), {}, list(range(len(jobs)))
+        self.results, self.errors = [None] * len(jobs), []
+        log.info("mpi: %d EB(s) on %d casampi server(s) (%s); EBs at once per host: %s", len(jobs), len(servers),
+                 "; ".join("%s: %s" % (h.name, ",".join(str(r) for r in h.ranks)) for h in self.hosts),
+                 maxjobs or "adaptive from 1")
+
+    def loop(self):
+        start = last = time.time()
+        while self.pending or self.running:
+            self.dispatch()
+            if not self.running:  # every server is lost
+                for index in self.pending:
+                    self.deliver(index, failure("NoServer", "no casampi server left to run this EB"))
+                break
+            quiet = time.time() - last > 1  # poll less (here and casampi's thread) while EBs run long
+            _apply({_RESPONSE_SLEEP: _QUIET_POLL if quiet else _POLL})
+            time.sleep(_QUIET_POLL if quiet else _POLL)
+            byid = dict((e["id"], rank) for rank, e in self.running.items())
+            for resp in self.client.get_command_response(list(byid), block=False, verbose=False):
+                self.finish(byid[resp["id"]], resp)
+                last = time.time()
+            for rank, entry in list(self.running.items()):
+                if time.time() > entry["deadline"]:
+                    self.usable.discard(rank)
+                    self.deliver(entry["index"], failure("ServerTimeout", "casampi server %d gave no answer within "
+                                 "%d s; it is not used again" % (rank, entry["deadline"] - entry["start"])),
+                                 self.running.pop(rank), rank)
+        log.info("mpi: %d EB(s) in %.1f s; EBs at once: %s", len(self.jobs), time.time() - start,
+                 ", ".join("%s %d" % (h.name, h.level) for h in self.hosts))
+        if self.errors:
+            raise self.errors[0][1].with_traceback(self.errors[0][2])
+        return self.results
+
+    def dispatch(self):
+        for host in self.hosts:
+            busy = [r for r in self.running if r in host.ranks]
+            idle = [r for r in host.ranks if r in self.usable and r not in self.running]
+            while self.pending and idle and len(busy) < host.level:
+                rank, index = idle.pop(0), self.pending.pop(0)
+                size = _input_bytes(self.jobs[index])
+                limit = self.timeout or 3600 + size / 1e6
+                ids = _push(self.client, "server_run", [rank], {"path": _PARENT, "func": self.func_path,
+                            "job": self.jobs[index], "cwd": os.getcwd(), "timeout": limit})
+                if not ids:
+                    log.warning("mpi: casampi refused server %d (timed out?); it is not used again", rank)
+                    self.usable.discard(rank)
+                    self.pending.insert(0, index)
+                    continue
+                now = time.time()
+                self.running[rank] = {"index": index, "id": ids[0], "start": now, "deadline": now + limit + _GRACE,
+                                      "level": host.level, "bytes": size, "host": host}
+                busy.append(rank)
+
+    def finish(self, rank, resp):
+        entry, ret, seconds = self.running.pop(rank), resp.get("ret"), None
+        if resp.get("successful") and isinstance(ret, dict):
+            result, seconds = ret["result"], ret["seconds"]
+        elif resp.get("status") == "timeout":  # casampi's pings: the server process died or hangs
+            self.usable.discard(rank)
+            result = failure("ServerLost", "casampi server %d on %s (pid %s) stopped answering while running "
+                             "this EB" % (rank, self.servers[rank]["host"], self.servers[rank]["pid"]),
+                             resp.get("traceback"))
+        else:
+            tb = resp.get("traceback") or "no traceback"
+            result = failure("ServerError", "casampi server %d could not run the job: %s"
+                             % (rank, tb.strip().splitlines()[-1]), tb)
+        self.deliver(entry["index"], result, entry, rank, seconds)
+
+    def deliver(self, index, result, entry=None, rank=None, seconds=None):
+        if entry:
+            host = entry["host"]
+            mb_s = entry["bytes"] / 1e6 / max(seconds, 1e-3) if seconds else None
+            result.setdefault("host", host.name)
+            result["mpi"] = {"server": rank, "host": host.name, "concurrency": entry["level"],
+                             "throughput_mb_s": mb_s, "input_bytes": entry["bytes"], "seconds": seconds}
+            log.info("mpi: %s on server %d (%s): %s in %.1f s, %s MB/s, %d EB(s) at once",
+                     os.path.basename(str(self.jobs[index].get("vis", index))), rank, host.name,
+                     result.get("status"), seconds or time.time() - entry["start"],
+                     "?" if mb_s is None else "%.1f" % mb_s, entry["level"])
+            if seconds and result.get("status") not in ("failed", "done", "planned"):  # not real work
+                host.record(entry["level"], max(entry["bytes"], 1) / 1e6 / max(seconds, 1e-3))
+        self.results[index] = result
+        if self.on_result is not None:
+            try:
+                self.on_result(self.jobs[index], result)
+            except Exception:
+                log.exception("mpi: on_result failed for job %d; raising after all EBs", index)
+                self.errors.append(sys.exc_info())

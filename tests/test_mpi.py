@@ -1,0 +1,229 @@
+"""Per-EB jobs on casampi servers under mpirun: same outputs as serially, failures reported per EB, no hang."""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from casa_helpers import assert_same_ms, flag_versions
+from conftest import REPO, casashell_startup_args
+
+pytestmark = [pytest.mark.mpi, pytest.mark.casa]
+
+MPIRUN = os.path.join(os.path.dirname(sys.executable), "mpirun")
+TIMEOUT = 600  # seconds for one mpirun; the runs take ~20-50 s
+
+
+def _have_mpi():
+    import importlib.util
+    return all(importlib.util.find_spec(m) for m in ("casampi", "mpi4py")) and os.path.exists(MPIRUN)
+
+
+if not _have_mpi():  # pragma: no cover - CI must never skip these
+    if os.environ.get("CI"):
+        raise RuntimeError("casampi, mpi4py or %s missing: pip install -e '.[all]'" % MPIRUN)
+    pytestmark.append(pytest.mark.skip(reason="casampi/mpirun not installed (outside CI only)"))
+
+
+def _mpirun(args, cwd, nproc=3):
+    """Run ``args`` on ``nproc`` MPI ranks (rank 0 the client); kill the whole group on timeout."""
+    cmd = [MPIRUN] + (["--allow-run-as-root"] if os.geteuid() == 0 else []) + ["--oversubscribe", "-n", str(nproc)]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.Popen(cmd + [str(a) for a in args], cwd=str(cwd), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True, start_new_session=True)
+    try:
+        out = proc.communicate(timeout=TIMEOUT)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out = proc.communicate()[0]
+        pytest.fail("mpirun hung for %d s:\n%s" % (TIMEOUT, out[-5000:]))
+    return proc.returncode, out
+
+
+def _copy(project, dest):
+    shutil.copytree(project, str(dest), symlinks=True)
+    return str(dest)
+
+
+def _products(project):
+    return sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated", "uid___*.ms.split.cal*")))
+
+
+def test_parallel_recipe_matches_serial_from_an_unpacked_copy(restored, restored_delivery, tmp_path):
+    """recipes/split_only.py at a CASA prompt under mpirun -n 3 (init.py from the startup file, no pip install)."""
+    from casa_plugin import split_sci, split_tgt
+    serial = _copy(restored_delivery["project"], tmp_path / "serial")
+    split_sci(vis=serial)
+    split_tgt(vis=serial)
+
+    unpacked = tmp_path / "unpacked"  # as a monolithic CASA user has it: servers never run the startup file
+    shutil.copytree(os.path.join(REPO, "casa_plugin"), str(unpacked / "casa_plugin"))
+    shutil.copy(os.path.join(REPO, "init.py"), str(unpacked / "init.py"))
+    (unpacked / "where_job.py").write_text(
+        "import os\ndef where(job):\n    import casa_plugin\n"
+        "    return {'status': 'ok', 'package': casa_plugin.__file__, 'pid': os.getpid()}\n")
+    init = str(unpacked / "init.py")
+    (tmp_path / "startup.py").write_text("exec(compile(open(%r).read(), %r, 'exec'))\n" % (init, init))
+    report = tmp_path / "report.json"
+    (tmp_path / "run.py").write_text(
+        "import json, os, casa_plugin\n"
+        "from casa_plugin import mapper\n"
+        "PROJECT = %r\n"
+        "execfile(%r, globals())  # the recipe: each EB's science + target split as one job on a server\n"
+        "w = mapper.run_jobs('where_job:where', [{}, {}], parallel=True, maxjobs=2)\n"
+        "json.dump({'sci': split['sci']['ebs'], 'tgt': split['tgt']['ebs'], 'where': w,\n"
+        "           'client': casa_plugin.__file__, 'pid': os.getpid()}, open(%r, 'w'))\n"
+        % (restored["project"], os.path.join(REPO, "recipes", "split_only.py"), str(report)))
+    code, out = _mpirun([sys.executable, "-m", "casashell", "--nologger", "--nogui", "--log2term", "--nologfile"]
+                        + casashell_startup_args(tmp_path / "startup.py", tmp_path) + ["-c", tmp_path / "run.py"],
+                        tmp_path)
+    assert code == 0, out[-5000:]
+    result = json.loads(report.read_text())
+
+    assert result["client"].startswith(str(unpacked))
+    assert [w["package"] for w in result["where"]] == [str(unpacked / "casa_plugin" / "__init__.py")] * 2
+    for task in ("sci", "tgt"):
+        assert len(result[task]) == 3
+        for eb in result[task].values():
+            assert eb["status"] == "split", eb
+            assert eb["mpi"]["server"] in (1, 2) and eb["mpi"]["concurrency"] in (1, 2), eb["mpi"]
+            assert eb["mpi"]["input_bytes"] > 0 and eb["mpi"]["throughput_mb_s"] > 0
+        assert [eb["mpi"]["concurrency"] for eb in result[task].values()] == [1, 2, 2]  # adaptive: 1, then 2
+    assert "trying 2" in out and "split_sci: 3 split" in out
+
+    ours, theirs = _products(restored["project"]), _products(serial)
+    assert [os.path.relpath(p, restored["project"]) for p in ours] == [os.path.relpath(p, serial) for p in theirs]
+    compared = 0
+    for a, b in zip(ours, theirs):
+        if a.endswith((".split.cal", ".source")):
+            assert_same_ms(a, b)
+            assert flag_versions(a) == flag_versions(b) == ["original_flags"]
+            compared += 1
+    assert compared == 6
+
+
+_FLAKY = '''
+import os, time
+from casa_plugin.split_jobs import science_job
+
+def flaky(job):
+    """A science split, except for the injected failures."""
+    if job["inject"] == "raise":
+        raise RuntimeError("injected failure for " + os.path.basename(job["vis"]))
+    if job["inject"] == "kill":
+        os.kill(os.getpid(), 9)
+    if job["inject"] == "hang":
+        time.sleep(3600)
+    return science_job(job)
+'''
+
+_DRIVER = '''
+import casatasks  # ranks >= 1 become casampi servers here and never come back
+import json, sys
+from casa_plugin import mapper
+from casa_plugin.discovery import expand_vis
+
+paths = expand_vis(%(project)r)
+common = {"intent": "OBSERVE_TARGET*", "minnchan": 5, "spw": "", "datacolumn": "corrected", "reindex": True,
+          "flagversion": "original_flags", "overwrite": False, "dryrun": False}
+plan = [("hang", paths[0], "/dev/null/never"), ("raise", paths[0], paths[0] + ".split.cal"),
+        ("kill", paths[1], paths[1] + ".split.cal"), (None, paths[2], paths[2] + ".split.cal")]
+jobs = [dict(common, vis=vis, outputvis=out, inject=inject) for inject, vis, out in plan]
+seen = []
+results = mapper.run_jobs("flaky_job:flaky", jobs, on_result=lambda job, r: seen.append(job["inject"]),
+                          parallel=True, maxjobs=2, timeout=20)
+json.dump({"results": results, "seen": seen, "jobs": jobs}, open(%(report)r, "w"))
+sys.exit(1 if any(r["status"] == "failed" for r in results) else 0)
+'''
+
+
+def test_failures_are_reported_per_eb(restored, tmp_path):
+    """An exception, a killed process and a hang each fail only their EB; the run ends non-zero, no hang."""
+    report = tmp_path / "report.json"
+    (tmp_path / "flaky_job.py").write_text(_FLAKY)
+    (tmp_path / "driver.py").write_text(_DRIVER % {"project": restored["project"], "report": str(report)})
+    code, out = _mpirun([sys.executable, tmp_path / "driver.py"], tmp_path)
+    assert code != 0, out[-5000:]
+    result = json.loads(report.read_text())
+    hang, boom, kill, fine = result["results"]
+
+    assert boom["status"] == "failed" and boom["error"].startswith("RuntimeError: injected failure")
+    assert "Traceback" in boom["traceback"] and "flaky_job.py" in boom["traceback"]
+    assert kill["status"] == "failed" and kill["error_type"] == "WorkerDied" and "SIGKILL" in kill["error"]
+    assert hang["status"] == "failed" and hang["error_type"] == "Timeout" and "timeout=20 s" in hang["error"]
+    assert "flaky_job.py" in hang["traceback"]  # where it hung, from the worker's stack dump
+    assert fine["status"] == "split" and fine["nrows"] > 0
+    for r in (hang, boom, kill, fine):
+        assert r["mpi"]["server"] in (1, 2)
+    assert sorted(result["seen"], key=str) == sorted([None, "hang", "kill", "raise"], key=str)
+    assert result["seen"][-1] == "hang"  # reported as they finish, returned in job order
+    assert os.path.isdir(fine["outputvis"]) and not os.path.exists(result["jobs"][1]["outputvis"])
+
+
+_SERVER_KILLER = '''
+import casatasks  # ranks >= 1 become casampi servers here
+import json, os, sys, time
+from casa_plugin import mapper
+open("killer_job.py", "w").write(
+    "import os, time\\n"
+    "def run(job):\\n"
+    "    if job['i'] == 0:\\n"
+    "        os.kill(os.getppid(), 9)  # the casampi server itself, not just its worker\\n"
+    "    time.sleep(0.5)\\n"
+    "    return {'status': 'ok'}\\n")
+sys.path.insert(0, os.getcwd())
+results = mapper.run_jobs("killer_job:run", [{"i": i, "input_bytes": 0} for i in range(4)], parallel=True, maxjobs=2)
+json.dump(results, open("report.json", "w"))
+sys.exit(1 if any(r["status"] == "failed" for r in results) else 0)
+'''
+
+
+def test_a_dead_server_is_reported_with_enable_recovery(tmp_path):
+    """A casampi server process that dies: its EB fails, the others run (OpenMPI needs --enable-recovery)."""
+    (tmp_path / "driver.py").write_text(_SERVER_KILLER)
+    code, out = _mpirun(["--enable-recovery", sys.executable, tmp_path / "driver.py"], tmp_path)
+    # no exit-code check: casampi then calls MPI_Abort at exit, and prterun --enable-recovery returns 0
+    assert (tmp_path / "report.json").exists(), out[-5000:]
+    lost, *others = json.loads((tmp_path / "report.json").read_text())
+    assert lost["status"] == "failed" and lost["error_type"] == "ServerLost", lost
+    assert [r["status"] for r in others] == ["ok"] * 3
+    assert {r["mpi"]["server"] for r in others} == {3 - lost["mpi"]["server"]}  # the survivor did the rest
+
+
+def test_outside_mpi_serial_and_parallel_true_is_an_error():
+    from casa_plugin import mapper
+    jobs = [{"vis": "a"}, {"vis": "b"}]
+    results = mapper.run_jobs("casa_plugin.split_jobs:no_such_job", jobs)  # auto: serial here
+    assert [r["status"] for r in results] == ["failed", "failed"] and "mpi" not in results[0]
+    with pytest.raises(ValueError, match="mpirun"):
+        mapper.run_jobs("casa_plugin.split_jobs:science_job", jobs, parallel=True)
+    with pytest.raises(ValueError, match="maxjobs"):
+        mapper.run_jobs("casa_plugin.split_jobs:science_job", jobs, maxjobs=0)
+
+
+def test_adaptive_concurrency_per_host():
+    from casa_plugin.mpi_dispatch import _Host
+    host = _Host("h", [1, 2, 3, 4], None)
+    assert host.level == 1
+    host.record(1, 10.0)                          # 10 MB/s alone
+    assert host.level == 2
+    host.record(2, 9.0)
+    host.record(2, 9.0)                           # 18 MB/s >= 11: one more
+    assert host.level == 3
+    for _ in range(3):
+        host.record(3, 6.2)                       # 18.6 MB/s: < 10 % more, keep 3
+    assert host.level == 3 and host.settled
+    falling = _Host("h", [1, 2, 3], None)
+    falling.record(1, 10.0)
+    falling.record(2, 4.0)
+    falling.record(2, 4.0)                        # 8 MB/s < 10: back to 1
+    assert falling.level == 1 and falling.settled
+    fixed = _Host("h", [1, 2, 3], 2)
+    fixed.record(2, 1.0)
+    assert fixed.level == 2 and fixed.settled
