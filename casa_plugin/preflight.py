@@ -7,6 +7,7 @@ import shutil
 
 from . import casa_versions
 from .discovery import is_ms, member_ebs
+from .outputs import du_bytes
 
 __all__ = ["calibrated_products", "disk_needed", "check_member"]
 
@@ -29,21 +30,10 @@ def calibrated_products(member, ebs):
     return found, missing
 
 
-def _apparent_bytes(path):
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
 def disk_needed(member, spacesaving):
     """Return ``(needed, raw, factor)`` bytes for restoring ``member`` with ``spacesaving`` (None = 1)."""
     level = 1 if spacesaving is None else min(int(spacesaving), 2)
-    raw = _apparent_bytes(os.path.join(member, "raw"))
+    raw = du_bytes(os.path.join(member, "raw"))  # file sizes: a sparse file counts in full
     return raw * _DISK_FACTOR[level], raw, _DISK_FACTOR[level]
 
 

@@ -2,6 +2,7 @@
 
 import fnmatch
 import re
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -27,6 +28,17 @@ def match_intents(intents, pattern):
     return [i for i in intents if any(fnmatch.fnmatchcase(_normal(i), p) for p in patterns)]
 
 
+@contextmanager
+def _opened(vis):
+    """Yield an msmetadata tool opened on ``vis``; always closed afterwards."""
+    md = msmetadata()
+    md.open(vis)
+    try:
+        yield md
+    finally:
+        md.close()
+
+
 def _matched_or_raise(md, vis, intent):
     intents = list(md.intents())
     matched = match_intents(intents, intent)
@@ -46,9 +58,7 @@ def science_spws(vis, intent="OBSERVE_TARGET*", minnchan=5):
         If no intent matches, or no matching spw has enough channels (the
         message lists every spw with its channel count).
     """
-    md = msmetadata()
-    md.open(vis)
-    try:
+    with _opened(vis) as md:
         matched = _matched_or_raise(md, vis, intent)
         observed = set()
         for name in matched:
@@ -60,41 +70,29 @@ def science_spws(vis, intent="OBSERVE_TARGET*", minnchan=5):
                 "%s: no spw observed with intent %r has >= %d channels; spws: %s. Lower minnchan "
                 "or give spw= explicitly" % (vis, intent, minnchan, listing))
         return chosen
-    finally:
-        md.close()
 
 
 def fields_for_intent(vis, intent):
     """Return ``(intents, field_names)`` matched by ``intent`` in ``vis``; raises ValueError if none."""
-    md = msmetadata()
-    md.open(vis)
-    try:
+    with _opened(vis) as md:
         matched = _matched_or_raise(md, vis, intent)
         ids = set()
         for name in matched:
             ids.update(int(f) for f in md.fieldsforintent(name))
         names = list(md.fieldnames())
         return matched, [names[i] for i in sorted(ids)]
-    finally:
-        md.close()
 
 
 def main_table_fields(vis):
     """Return the sorted names of the fields that have rows in the main table of ``vis``."""
-    md = msmetadata()
-    md.open(vis)
-    try:
+    with _opened(vis) as md:
         names = list(md.fieldnames())
         return sorted(names[int(i)] for i in md.fieldsforscans(md.scannumbers()))
-    finally:
-        md.close()
 
 
 def describe_spws(vis, spws):
     """Return ``{spw: {'name', 'nchan', 'freq_ghz': (lo, hi)}}`` for the given spw ids (None: all)."""
-    md = msmetadata()
-    md.open(vis)
-    try:
+    with _opened(vis) as md:
         if spws is None:
             spws = list(range(md.nspw()))
         names = md.namesforspws(list(spws)) if len(spws) else []
@@ -105,17 +103,11 @@ def describe_spws(vis, spws):
                              "freq_ghz": [round(float(freqs.min()) / 1e9, 6),
                                           round(float(freqs.max()) / 1e9, 6)]}
         return out
-    finally:
-        md.close()
 
 
 def _spectra(vis):
-    md = msmetadata()
-    md.open(vis)
-    try:
+    with _opened(vis) as md:
         return [(str(md.namesforspws([s])[0]), np.asarray(md.chanfreqs(s))) for s in range(md.nspw())]
-    finally:
-        md.close()
 
 
 def spw_map(invis, outvis, spws):

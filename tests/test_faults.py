@@ -79,23 +79,24 @@ def test_sigkill_mid_split_then_rerun_gives_identical_outputs(restored, restored
             assert flag_versions(a) == ["original_flags"]
 
 
+def _tmpfs(path, options):
+    """Mount a tmpfs at ``path`` (root only, as on the project's machines and CI) and return it."""
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
+    return path
+
+
 @pytest.fixture
 def small_fs(tmp_path):
     """A 1 MB filesystem: too small for a .split.cal."""
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=True)
+    yield _tmpfs(tmp_path / "full", "size=1m")
+    subprocess.run(["umount", str(tmp_path / "full")], check=True)
 
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    mnt = tmp_path / "ro"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=100m", "tmpfs", str(mnt)], check=True)
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=True)
+    yield _tmpfs(tmp_path / "ro", "ro,size=100m")
+    subprocess.run(["umount", str(tmp_path / "ro")], check=True)
 
 
 def test_full_filesystem_is_refused_before_writing(restored, calibrated_dirs, small_fs):
