@@ -11,7 +11,7 @@ import tarfile
 from . import pipeline_standin
 
 __all__ = ['PROJECT_CODE', 'SGOUS_UID', 'GOUS_UID', 'MEMBERS',
-           'make_delivery', 'member_ebs', 'run_scriptforpi']
+           'make_delivery', 'member_ebs']
 
 LOG = logging.getLogger(__name__)
 
@@ -307,52 +307,3 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
              len(members), sum(len(ebs) for ebs in members.values()))
     return {'project': project,
             'members': dict((key, members[key]) for key in sorted(members))}
-
-
-def run_scriptforpi(member_dir, namespace=None, **globals_):
-    """Run a member's scriptForPI like ``execfile`` in ``casa --pipeline`` would.
-
-    Parameters
-    ----------
-    member_dir : str
-        The ``member.<mous_uid>`` directory.
-    namespace : dict, optional
-        Namespace to run in, used as given (load the pipeline into it
-        yourself).  By default a fresh namespace with the pipeline stand-in
-        loaded (:func:`casa_plugin.pipeline_standin.load_into`).
-    **globals_
-        Extra globals such as ``SPACESAVING=2``, ``DOSPLIT=True``.
-
-    Returns
-    -------
-    dict
-        The namespace after the run.
-
-    Raises
-    ------
-    SystemExit
-        When the scriptForPI stops with an ``ERROR:`` message.
-    """
-    member_dir = os.path.abspath(member_dir)
-    if namespace is None:
-        namespace = pipeline_standin.load_into({'__name__': '__main__'})
-    namespace.update(globals_)
-
-    def execfile(filename, globals=None, locals=None):
-        """Execute ``filename`` in the CASA-like namespace (like casashell)."""
-        with open(filename) as handle:
-            code = compile(handle.read(), filename, 'exec')
-        exec(code, namespace if globals is None else globals, locals)
-
-    namespace.setdefault('execfile', execfile)
-    mous = os.path.basename(member_dir)[len('member.'):]
-    script = 'member.%s.scriptForPI.py' % mous
-    cwd = os.getcwd()
-    os.chdir(os.path.join(member_dir, 'script'))
-    try:
-        with open(script) as handle:
-            code = compile(handle.read(), script, 'exec')
-        exec(code, namespace)
-    finally:
-        os.chdir(cwd)
-    return namespace
