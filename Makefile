@@ -5,8 +5,17 @@ PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.casa_plugin-installed
 WORKDIR   ?= work
 PYTEST_ARGS ?=
+# CASA version matrix (issue 4): venvs under $(COMPAT_DIR)/; `make test` also runs check36 and one old line.
+COMPAT_DIR      ?= .compat
+COMPAT_PY       ?= $(PYTHON311)
+COMPAT_ARGS     ?=
+COMPAT_OLD      ?= casa-6.2.0-py38
+COMPAT_OLD_ARGS ?= -- -m 'not mpi'
+COMPAT_IN_TEST  ?= check36 compat-old
+COMPAT_SOURCES   = $(wildcard casa_plugin/*.py casa_plugin/templates/* init.py recipes/*.py tests/*.py) \
+                   setup.cfg pyproject.toml
 
-.PHONY: setup demo test check36 clean-work
+.PHONY: setup demo test check36 clean-work compat compat-old clean-compat
 
 setup: $(STAMP)
 
@@ -19,8 +28,36 @@ $(STAMP): setup.cfg pyproject.toml tools/write_casasiteconfig.py
 demo: setup
 	$(PY) tools/demo.py --workdir $(WORKDIR)/demo
 
-test: setup
+test: setup $(COMPAT_IN_TEST)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean-work:
 	rm -rf $(WORKDIR)
+
+# Benchmark of issue 5 (not part of `make test`; ~25 min, root drops the page cache): manual loop vs the plugin
+# serially and on 1/2 casampi servers. BENCH_ARGS='--reuse' reuses the built EBs, '--quick' checks the script.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: setup
+	$(PY) bench/run_bench.py $(BENCH_ARGS)
+
+# The whole CASA matrix (not part of `make test`): every line, a table at the end. COMPAT_ARGS=--list etc.
+compat:
+	COMPAT_DIR=$(COMPAT_DIR) $(COMPAT_PY) tools/compat.py $(COMPAT_ARGS)
+
+# One old CASA line (Cycle 8's 6.2), rerun only when the code or tests change.
+compat-old: $(COMPAT_DIR)/$(COMPAT_OLD).passed
+
+$(COMPAT_DIR)/$(COMPAT_OLD).passed: $(COMPAT_SOURCES) tools/compat.py
+	COMPAT_DIR=$(COMPAT_DIR) $(COMPAT_PY) tools/compat.py --only $(COMPAT_OLD) $(COMPAT_OLD_ARGS)
+	touch $@
+
+# Python 3.6 (CASA 6.2): everything compiles, imports and the pure tests pass; rerun only on changes.
+check36: $(COMPAT_DIR)/py36.passed
+
+$(COMPAT_DIR)/py36.passed: $(COMPAT_SOURCES) tools/check_py36.py
+	COMPAT_DIR=$(COMPAT_DIR) $(COMPAT_PY) tools/check_py36.py
+	touch $@
+
+clean-compat:
+	rm -rf $(COMPAT_DIR)

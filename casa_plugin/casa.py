@@ -78,7 +78,10 @@ def flagmanager(**kwargs):
 def casa_version():
     """Return the running casatools version as ``'6.7.0.31'``, or ``'unknown'``."""
     try:
-        from casatools import version_string
-        return str(version_string()).replace("-", ".")
+        import casatools
+        text = str(casatools.version_string()).replace("-", ".")
+        if not re.match(r"\d+\.\d+", text):  # casatools 6.5.6 returns '' here; version() is [6, 5, 6, 22]
+            text = ".".join(str(n) for n in casatools.version())
+        return text or "unknown"
     except Exception:
         return "unknown"

@@ -82,11 +82,14 @@ def _check_version(plan, options, problems):
     found = casa_versions.delivery_versions(plan["member"])
     plan["delivery_versions"] = found
     name = os.path.basename(plan["member"])
+    casa = options["casa"]
+    if casa and casa != "auto":  # an explicit CASA is used whatever the delivery states (or not)
+        plan["casa"] = casa
+        return
     if found["casa"] is None:
         log.warning("%s: no CASA version found in script/*casa_pipescript.py, a pipeline manifest or the "
                     "weblog; going on with this CASA", name)
         return
-    casa = options["casa"]
     if casa == "auto":
         mapping = casa_versions.casa_executables()
         plan["casa"] = casa_versions.executable_for(found["casa"], mapping)
@@ -94,9 +97,6 @@ def _check_version(plan, options, problems):
             problems.append("%s: made with CASA %s, and %s maps no executable to that version; add "
                             "\"%s\": \"/path/to/casa\" there, or pass casa='/path/to/casa'"
                             % (name, found["casa"], casa_versions.config_path(), found["casa"]))
-        return
-    if casa:
-        plan["casa"] = casa
         return
     running = casa_versions.running_version()
     if not casa_versions.same_version(found["casa"], running) and options["versioncheck"]:

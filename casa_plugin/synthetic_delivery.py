@@ -47,8 +47,8 @@ _PIPELINE_VERSION = '2021.2.0.128'
 
 def running_casa_version():
     """Return the running casatools version as ``X.Y.Z`` (what a delivery made for it would state)."""
-    from casatools import version_string
-    return '.'.join(str(version_string()).replace('-', '.').split('.')[:3])
+    from .casa import casa_version  # not casatools.version_string(): '' in casatools 6.5.6 and 6.6.0
+    return '.'.join(casa_version().split('.')[:3])
 
 
 def _entity(uid):
