@@ -110,8 +110,18 @@ def _spectra(vis):
         return [(str(md.namesforspws([s])[0]), np.asarray(md.chanfreqs(s))) for s in range(md.nspw())]
 
 
+def _same_band(freqs, out):
+    """True if ``out`` are the channels ``freqs``, or channel averages of them (split with ``width``)."""
+    if out.shape == freqs.shape:
+        return bool(np.allclose(out, freqs, rtol=0, atol=1e-3))
+    slack = abs(freqs[-1] - freqs[0]) / max(len(freqs) - 1, 1)  # one input channel
+    return 0 < len(out) < len(freqs) and out.min() >= freqs.min() - slack and out.max() <= freqs.max() + slack
+
+
 def spw_map(invis, outvis, spws):
     """Map each selected input spw id to its id in ``outvis``, matching names and channel frequencies.
+
+    Channel-averaged outputs match when their channels lie within the input spw's band.
 
     Returns
     -------
@@ -127,8 +137,7 @@ def spw_map(invis, outvis, spws):
     mapping = {}
     for old in spws:
         name, freqs = before[old]
-        new = [i for i, (n, f) in enumerate(after)
-               if n == name and f.shape == freqs.shape and np.allclose(f, freqs, rtol=0, atol=1e-3)]
+        new = [i for i, (n, f) in enumerate(after) if n == name and _same_band(freqs, f)]
         if not new:
             raise ValueError("%s: spw %d of %s has no counterpart in the output" % (outvis, old, invis))
         mapping[str(old)] = new[0] if old not in new else old

@@ -9,7 +9,7 @@ from . import casa
 from .discovery import is_ms
 from .flag_versions import list_versions, save_once
 from .outputs import check_space, check_writable, du_bytes, ms_rows, staged
-from .science_spws import describe_spws, fields_for_intent, main_table_fields, science_spws, spw_map
+from .science_spws import describe_spws, fields_for_intent, science_spws, spw_map
 
 __all__ = ["science_job", "target_job", "chain_job"]
 
@@ -17,28 +17,46 @@ log = logging.getLogger(__name__)
 _COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
 
 
-def _columns(vis):
+def _read_main(vis):
+    """Open the main table once: ``(column names, DATA_DESC_ID, FIELD_ID)``, TIME read too (the data files are read).
+
+    Raises ValueError naming the path, as ``ms_rows``, if the table cannot be read.
+    """
     tb = casa.table()
     try:
         tb.open(vis)
-        return list(tb.colnames())
+        tb.getcol("TIME")
+        return list(tb.colnames()), tb.getcol("DATA_DESC_ID"), tb.getcol("FIELD_ID")
+    except RuntimeError:
+        ms_rows(vis)  # raises the ValueError that names the path and what to do
+        raise
+    finally:
+        tb.close()
+
+
+def _subtable(vis, name, *columns):
+    tb = casa.table()
+    tb.open(os.path.join(vis, name))
+    try:
+        return [list(tb.getcol(c)) if tb.nrows() else [] for c in columns]
     finally:
         tb.close()
 
 
 def _check_input(vis, datacolumn):
+    """Check ``vis`` can be split; return ``(bytes, DATA_DESC_ID, FIELD_ID)`` (the columns, for the estimate)."""
     if not os.path.lexists(vis):
         raise FileNotFoundError("%s: no such measurement set; check the path or run restore_pi first" % vis)
     if not is_ms(vis):
         raise ValueError("%s: not a measurement set (no table.dat inside); give a uid___*.ms directory" % vis)
-    ms_rows(vis)  # raises ValueError naming the path if the table cannot be read
+    columns, ddid, field = _read_main(vis)  # raises ValueError naming the path if the table cannot be read
     wanted = _COLUMN.get(datacolumn.lower())
-    if wanted and wanted not in _columns(vis):
+    if wanted and wanted not in columns:
         hint = ("this MS holds no calibrated data: restore the calibration first (restore_pi), "
                 "or pass datacolumn='data' if DATA is already calibrated"
                 if wanted == "CORRECTED_DATA" else "choose a datacolumn this MS has")
         raise ValueError("%s has no %s column; %s" % (vis, wanted, hint))
-    return du_bytes(os.path.realpath(vis))
+    return du_bytes(os.path.realpath(vis)), ddid, field
 
 
 def _existing(job):
@@ -72,29 +90,23 @@ def _plan_science(job):
     return spws, describe_spws(vis, spws)
 
 
-def _estimate_bytes(vis, spws=None, fields=None):
-    """Estimate the bytes of a split of ``vis`` keeping ``spws`` (ids) or ``fields`` (names), one data column."""
+def _estimate_bytes(vis, ddid, field, spws=None, fields=None):
+    """Estimate the bytes of a split of ``vis`` keeping ``spws`` (ids) or ``fields`` (names), one data column.
+
+    ``ddid`` and ``field`` are its DATA_DESC_ID and FIELD_ID columns; the rest comes from small subtables.
+    """
     import numpy as np
-    md = casa.msmetadata()
-    md.open(vis)
-    try:
-        ddids = [int(d) for d in md.datadescids()]
-        spw_of = dict((d, int(md.spwfordatadesc(d))) for d in ddids)
-        cells = dict((d, md.nchan(spw_of[d]) * md.ncorrforpol(md.polidfordatadesc(d))) for d in ddids)
-        field_ids = [i for i, n in enumerate(md.fieldnames()) if fields is None or n in fields]
-    finally:
-        md.close()
-    tb = casa.table()
-    tb.open(vis)
-    try:
-        ddid, field = tb.getcol("DATA_DESC_ID"), tb.getcol("FIELD_ID")
-    finally:
-        tb.close()
+    spw_of, pol_of = _subtable(vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID", "POLARIZATION_ID")
+    nchan, = _subtable(vis, "SPECTRAL_WINDOW", "NUM_CHAN")
+    ncorr, = _subtable(vis, "POLARIZATION", "NUM_CORR")
+    names, = _subtable(vis, "FIELD", "NAME")
+    field_ids = [i for i, n in enumerate(names) if fields is None or n in fields]
     keep = np.isin(field, field_ids)
     total = 0
-    for d in ddids:
-        if spws is None or spw_of[d] in spws:
-            total += int(np.count_nonzero(keep & (ddid == d))) * (cells[d] * 9 + 250)  # complex64, flag, row
+    for d, (spw, pol) in enumerate(zip(spw_of, pol_of)):
+        if spws is None or spw in spws:
+            cells = int(nchan[spw]) * int(ncorr[pol])
+            total += int(np.count_nonzero(keep & (ddid == d))) * (cells * 9 + 250)  # complex64, flag, row
     return int(total * 1.3) + 2000000  # margin and subtables
 
 
@@ -105,12 +117,15 @@ def _check_destination(out, needed):
 
 
 def _check_output(tmp, vis):
+    """Check CASA wrote a readable MS with rows; return ``(rows, names of the fields in its main table)``."""
     if not is_ms(tmp):
         raise RuntimeError("CASA wrote no measurement set for %s (see the CASA log)" % vis)
-    rows = ms_rows(tmp)
-    if rows == 0:
+    field = _read_main(tmp)[2]
+    if len(field) == 0:
         raise RuntimeError("the split of %s selected no rows; check the selection" % vis)
-    return rows
+    import numpy as np
+    names, = _subtable(tmp, "FIELD", "NAME")
+    return len(field), sorted(str(names[int(i)]) for i in np.unique(field))
 
 
 def _split_args(job, vis, tmp, selection):
@@ -131,20 +146,20 @@ def science_job(job):
         result.update(_existing(job))
         result["seconds"] = time.time() - start
         return result
-    result["input_bytes"] = _check_input(vis, job["datacolumn"])
+    result["input_bytes"], ddid, field = _check_input(vis, job["datacolumn"])
     spws, spectra = _plan_science(job)
     result.update({"spw": spws, "spectra": spectra, "datacolumn": job["datacolumn"]})
     if job["dryrun"]:
         result.update({"status": "planned", "fields": fields_for_intent(vis, "*")[1]})
         return result
-    _check_destination(out, _estimate_bytes(vis, spws=spws))
+    _check_destination(out, _estimate_bytes(vis, ddid, field, spws=spws))
     with staged(out, overwrite=job["overwrite"]) as tmp:
         kwargs = _split_args(job, vis, tmp, ",".join(str(s) for s in spws))
         if job["reindex"]:
             casa.split(**kwargs)
         else:
             casa.mstransform(reindex=False, **kwargs)
-        rows = _check_output(tmp, vis)
+        rows = _check_output(tmp, vis)[0]
         mapping = spw_map(vis, tmp, spws)  # raises if a selected spw is missing from the output
         save_once(tmp, job["flagversion"], "flags after split_sci")
     result.update({"status": "split", "nrows": rows, "spw_map": mapping, "bytes": du_bytes(out),
@@ -164,17 +179,16 @@ def target_job(job):
     if job["dryrun"] and not os.path.lexists(vis):
         result.update({"status": "planned", "note": "after split_sci makes %s" % os.path.basename(vis)})
         return result
-    result["input_bytes"] = _check_input(vis, job["datacolumn"])
+    result["input_bytes"], ddid, field = _check_input(vis, job["datacolumn"])
     intents, fields = fields_for_intent(vis, job["intent"])
     result.update({"intents": intents, "fields": fields, "datacolumn": job["datacolumn"]})
     if job["dryrun"]:
         result["status"] = "planned"
         return result
-    _check_destination(out, _estimate_bytes(vis, fields=fields))
+    _check_destination(out, _estimate_bytes(vis, ddid, field, fields=fields))
     with staged(out, overwrite=job["overwrite"]) as tmp:
         casa.split(vis=vis, outputvis=tmp, intent=",".join(intents), datacolumn=job["datacolumn"])
-        rows = _check_output(tmp, vis)
-        kept = main_table_fields(tmp)
+        rows, kept = _check_output(tmp, vis)
         if sorted(kept) != sorted(fields):
             raise RuntimeError("the split of %s kept fields %s, planned %s" % (vis, kept, fields))
         if os.path.lexists(tmp + ".flagversions"):  # never carry flag versions over from the input

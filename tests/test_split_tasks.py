@@ -185,3 +185,12 @@ def test_bad_arguments(restored, calibrated_dirs, kwargs, error, message):
 def test_split_tgt_needs_split_cal(restored, calibrated_dirs):
     with pytest.raises(FileNotFoundError, match=r"no uid___\*.ms.split.cal products found.*split_sci"):
         split_tgt(vis=calibrated_dirs[0])
+
+
+def test_averaging_while_splitting(restored, calibrated_dirs):
+    result = split_sci(vis=calibrated_dirs[0], width=8, timebin="12s")
+    (eb,) = result["ebs"].values()
+    assert eb["status"] == "split" and eb["spw_map"] == {"1": 0, "3": 1, "5": 2, "7": 3}
+    nchan = subtable_column(eb["outputvis"], "SPECTRAL_WINDOW", "NUM_CHAN")
+    assert list(nchan) == [64 // 8] * 4
+    assert flag_versions(eb["outputvis"]) == ["original_flags"]
