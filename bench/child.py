@@ -1,0 +1,211 @@
+"""One measured process of the benchmark: build, manual loop, plugin (serial or under mpirun), or compare."""
+
+import argparse
+import glob
+import importlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+
+_T0 = time.time()  # interpreter start (approximately): start-up is reported apart from the timed work
+MARK = "BENCH_RESULT "
+MAIN_COLUMNS = ("DATA", "FLAG", "WEIGHT", "SIGMA", "UVW", "TIME", "FIELD_ID", "DATA_DESC_ID")
+
+
+def emit(payload):
+    """Print the result line the driver parses."""
+    sys.stdout.write(MARK + json.dumps(payload, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def calibrated_dirs(project):
+    """Return the sorted ``calibrated/`` directories of a delivery."""
+    return sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated")))
+
+
+def restore_all(project):
+    """restore_pi on every member with the pipeline stand-in loaded (as tests/conftest.py does)."""
+    from casa_plugin import pipeline_standin, restore_pi, session
+    saved = list(session._remembered)
+    session.remember(pipeline_standin.load_into({"__name__": "__main__"}))
+    try:
+        restore_pi(member=project)
+    finally:
+        session._remembered[:] = saved
+
+
+def build(args):
+    """Build the 2 + 6 EB synthetic delivery and restore it."""
+    from casa_plugin.synthetic_delivery import make_delivery
+    start = time.time()
+    info = make_delivery(args.root, eb_bytes=args.eb_bytes)
+    restore_all(info["project"])
+    emit({"project": info["project"], "seconds": time.time() - start})
+
+
+def manual_loop(calibrated):
+    """The tutorial's loop (msmd + split + flagmanager), as tests/casa_helpers.manual_loop."""
+    from casatasks import flagmanager, split
+    from casatools import msmetadata
+    msmd = msmetadata()
+    here = os.getcwd()
+    os.chdir(calibrated)
+    try:
+        vislist = glob.glob("*[!_t].ms")
+        for myvis in vislist:
+            msmd.open(myvis)
+            targetspws = msmd.spwsforintent("OBSERVE_TARGET*")
+            sciencespws = []
+            for myspw in targetspws:
+                if msmd.nchan(myspw) > 4:
+                    sciencespws.append(myspw)
+            sciencespws = ",".join(map(str, sciencespws))
+            msmd.close()
+            split(vis=myvis, outputvis=myvis + ".split.cal", spw=sciencespws)
+        vislist = glob.glob("*.ms.split.cal")
+        for vis in vislist:
+            flagmanager(vis=vis, mode="save", versionname="original_flags")
+        for vis in vislist:
+            outputvis = vis + ".source"
+            split(vis=vis, intent="*TARGET*", outputvis=outputvis, datacolumn="data")
+            shutil.rmtree(outputvis + ".flagversions", ignore_errors=True)
+            flagmanager(vis=outputvis, mode="save", versionname="original_flags")
+    finally:
+        os.chdir(here)
+
+
+def start_casa(parallel=False):
+    """CASA start-up, not timed: import casatasks (under mpirun ranks >= 1 become casampi servers there and never
+    return) and, for a parallel run, start casampi's client services (what its first parallel command does).
+
+    Returns the seconds casampi's start took (None if not started).
+    """
+    importlib.import_module("casatasks")
+    if not parallel:
+        return None
+    from casampi.MPICommandClient import MPICommandClient
+    start = time.time()
+    MPICommandClient().start_services()
+    return time.time() - start
+
+
+def manual(args):
+    """Time the manual loop over every calibrated/ directory."""
+    start_casa()
+    ready = time.time()
+    for calibrated in calibrated_dirs(args.project):
+        manual_loop(calibrated)
+    emit({"seconds": time.time() - ready, "startup": ready - _T0})
+
+
+def _concurrency(summary):
+    """Return the EBs-at-once level of each EB's science split, in the order they finished."""
+    return [eb.get("mpi", {}).get("concurrency") for eb in summary["sci"]["ebs"].values()]
+
+
+class _Moments(logging.Handler):
+    """Note when the dispatcher logs its first and last lines: its set-up (servers' workers) and its EB loop."""
+
+    def __init__(self):
+        super(_Moments, self).__init__()
+        self.first = self.last = None
+
+    def emit(self, record):
+        self.first = self.first or record.created
+        self.last = record.created
+
+
+def plugin(args):
+    """Time split_sci_tgt on the project, serially or (under mpirun) on the casampi servers."""
+    casampi_start = start_casa(args.parallel)
+    from casa_plugin import split_sci_tgt
+    moments = _Moments()
+    logging.getLogger("casa_plugin.mpi_dispatch").addHandler(moments)
+    ready = time.time()
+    result = split_sci_tgt(vis=args.project, parallel=args.parallel, width=args.width, timebin=args.timebin,
+                           maxjobs=args.maxjobs)
+    done = time.time()
+    sci = result["sci"]["ebs"].values()
+    emit({"seconds": done - ready, "startup": ready - _T0, "casampi_start": casampi_start,
+          "concurrency": _concurrency(result),
+          "mpi_setup": moments.first - ready if moments.first else None,
+          "mpi_loop": moments.last - moments.first if moments.first else None,
+          "counts": [result["sci"]["counts"], result["tgt"]["counts"]],
+          "eb_seconds": [eb.get("mpi", {}).get("seconds") for eb in sci],
+          "servers": sorted(set(eb.get("mpi", {}).get("server") for eb in sci if eb.get("mpi"))),
+          "done_at": done})
+
+
+def _columns(vis):
+    from casatools import table
+    tb = table()
+    tb.open(vis)
+    try:
+        return dict((n, tb.getcol(n)) for n in MAIN_COLUMNS)
+    finally:
+        tb.close()
+
+
+def _chan_freqs(vis):
+    from casatools import table
+    tb = table()
+    tb.open(os.path.join(vis, "SPECTRAL_WINDOW"))
+    try:
+        return [tb.getcell("CHAN_FREQ", i) for i in range(tb.nrows())]
+    finally:
+        tb.close()
+
+
+def _differences(a, b):
+    import numpy as np
+    if not os.path.isdir(b):
+        return ["%s: missing" % b]
+    found = []
+    ca, cb = _columns(a), _columns(b)
+    for name in MAIN_COLUMNS:
+        if ca[name].shape != cb[name].shape or not np.array_equal(ca[name], cb[name]):
+            found.append("%s: %s differs from %s" % (b, name, a))
+    fa, fb = _chan_freqs(a), _chan_freqs(b)
+    if len(fa) != len(fb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(fa, fb)):
+        found.append("%s: SPECTRAL_WINDOW CHAN_FREQ differs from %s" % (b, a))
+    return found
+
+
+def compare(args):
+    """Compare every .split.cal and .split.cal.source below ``reference`` with its twin below ``project``."""
+    problems, compared = [], 0
+    for ref in sorted(glob.glob(os.path.join(args.reference, "**", "*.split.cal*"), recursive=True)):
+        if not ref.endswith((".split.cal", ".split.cal.source")):
+            continue
+        twin = os.path.join(args.project, os.path.relpath(ref, args.reference))
+        problems.extend(_differences(ref, twin))
+        compared += 1
+    emit({"compared": compared, "problems": problems})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="mode")
+    p = sub.add_parser("build")
+    p.add_argument("root")
+    p.add_argument("--eb-bytes", type=float, required=True)
+    p = sub.add_parser("manual")
+    p.add_argument("project")
+    p = sub.add_parser("plugin")
+    p.add_argument("project")
+    p.add_argument("--parallel", action="store_true")
+    p.add_argument("--width", type=int, default=1)
+    p.add_argument("--timebin", default="0s")
+    p.add_argument("--maxjobs", type=int)
+    p = sub.add_parser("compare")
+    p.add_argument("reference")
+    p.add_argument("project")
+    args = parser.parse_args()
+    {"build": build, "manual": manual, "plugin": plugin, "compare": compare}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
