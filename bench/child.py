@@ -6,13 +6,13 @@ import importlib
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 
 _T0 = time.time()  # interpreter start (approximately): start-up is reported apart from the timed work
 MARK = "BENCH_RESULT "
-MAIN_COLUMNS = ("DATA", "FLAG", "WEIGHT", "SIGMA", "UVW", "TIME", "FIELD_ID", "DATA_DESC_ID")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from casa_helpers import manual_loop, ms_differences  # noqa: E402  the tests' manual loop and comparison
 
 
 def emit(payload):
@@ -26,55 +26,14 @@ def calibrated_dirs(project):
     return sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated")))
 
 
-def restore_all(project):
-    """restore_pi on every member with the pipeline stand-in loaded (as tests/conftest.py does)."""
-    from casa_plugin import pipeline_standin, restore_pi, session
-    saved = list(session._remembered)
-    session.remember(pipeline_standin.load_into({"__name__": "__main__"}))
-    try:
-        restore_pi(member=project)
-    finally:
-        session._remembered[:] = saved
-
-
 def build(args):
     """Build the 2 + 6 EB synthetic delivery and restore it."""
+    from casa_plugin.pipeline_standin import restore_with_standin
     from casa_plugin.synthetic_delivery import make_delivery
     start = time.time()
     info = make_delivery(args.root, eb_bytes=args.eb_bytes)
-    restore_all(info["project"])
+    restore_with_standin(info["project"])
     emit({"project": info["project"], "seconds": time.time() - start})
-
-
-def manual_loop(calibrated):
-    """The tutorial's loop (msmd + split + flagmanager), as tests/casa_helpers.manual_loop."""
-    from casatasks import flagmanager, split
-    from casatools import msmetadata
-    msmd = msmetadata()
-    here = os.getcwd()
-    os.chdir(calibrated)
-    try:
-        vislist = glob.glob("*[!_t].ms")
-        for myvis in vislist:
-            msmd.open(myvis)
-            targetspws = msmd.spwsforintent("OBSERVE_TARGET*")
-            sciencespws = []
-            for myspw in targetspws:
-                if msmd.nchan(myspw) > 4:
-                    sciencespws.append(myspw)
-            sciencespws = ",".join(map(str, sciencespws))
-            msmd.close()
-            split(vis=myvis, outputvis=myvis + ".split.cal", spw=sciencespws)
-        vislist = glob.glob("*.ms.split.cal")
-        for vis in vislist:
-            flagmanager(vis=vis, mode="save", versionname="original_flags")
-        for vis in vislist:
-            outputvis = vis + ".source"
-            split(vis=vis, intent="*TARGET*", outputvis=outputvis, datacolumn="data")
-            shutil.rmtree(outputvis + ".flagversions", ignore_errors=True)
-            flagmanager(vis=outputvis, mode="save", versionname="original_flags")
-    finally:
-        os.chdir(here)
 
 
 def start_casa(parallel=False):
@@ -139,41 +98,6 @@ def plugin(args):
           "done_at": done})
 
 
-def _columns(vis):
-    from casatools import table
-    tb = table()
-    tb.open(vis)
-    try:
-        return dict((n, tb.getcol(n)) for n in MAIN_COLUMNS)
-    finally:
-        tb.close()
-
-
-def _chan_freqs(vis):
-    from casatools import table
-    tb = table()
-    tb.open(os.path.join(vis, "SPECTRAL_WINDOW"))
-    try:
-        return [tb.getcell("CHAN_FREQ", i) for i in range(tb.nrows())]
-    finally:
-        tb.close()
-
-
-def _differences(a, b):
-    import numpy as np
-    if not os.path.isdir(b):
-        return ["%s: missing" % b]
-    found = []
-    ca, cb = _columns(a), _columns(b)
-    for name in MAIN_COLUMNS:
-        if ca[name].shape != cb[name].shape or not np.array_equal(ca[name], cb[name]):
-            found.append("%s: %s differs from %s" % (b, name, a))
-    fa, fb = _chan_freqs(a), _chan_freqs(b)
-    if len(fa) != len(fb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(fa, fb)):
-        found.append("%s: SPECTRAL_WINDOW CHAN_FREQ differs from %s" % (b, a))
-    return found
-
-
 def compare(args):
     """Compare every .split.cal and .split.cal.source below ``reference`` with its twin below ``project``."""
     problems, compared = [], 0
@@ -181,7 +105,7 @@ def compare(args):
         if not ref.endswith((".split.cal", ".split.cal.source")):
             continue
         twin = os.path.join(args.project, os.path.relpath(ref, args.reference))
-        problems.extend(_differences(ref, twin))
+        problems.extend(ms_differences(ref, twin))
         compared += 1
     emit({"compared": compared, "problems": problems})
 

@@ -188,14 +188,20 @@ def others(procs, me):
     return dict((pid, v) for pid, v in procs.items() if pid not in mine)
 
 
-class OtherLoad(threading.Thread):
-    """Sum the CPU seconds used by processes outside this benchmark while it runs (sampled every 0.25 s)."""
+def steal_ticks():
+    """CPU time the hypervisor gave to other guests (all vCPUs), from /proc/stat."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8])
+
+
+class Load(threading.Thread):
+    """While a measurement runs (sampled every 0.25 s): CPU seconds of other processes, of the measured ones, stolen."""
 
     def __init__(self):
-        super(OtherLoad, self).__init__(daemon=True)
+        super(Load, self).__init__(daemon=True)
         self.seen = dict((pid, (start, cpu)) for pid, (_, start, cpu) in others(processes(), os.getpid()).items())
-        self.boot = self.ticks_now()
-        self.ticks, self.done, self.mine = 0, threading.Event(), set()
+        self.boot, self.steal = self.ticks_now(), steal_ticks()
+        self.ticks, self.done, self.mine = 0, threading.Event(), {}
 
     @staticmethod
     def ticks_now():
@@ -205,7 +211,9 @@ class OtherLoad(threading.Thread):
     def sample(self):
         procs = processes()
         rest = others(procs, os.getpid())
-        self.mine.update((pid, procs[pid][1]) for pid in procs if pid not in rest)
+        for pid in procs:
+            if pid not in rest and pid != os.getpid():
+                self.mine[(pid, procs[pid][1])] = procs[pid][2]
         for pid, (_, start, cpu) in rest.items():
             if (pid, start) in self.mine:  # one of ours, orphaned while it exits
                 continue
@@ -221,20 +229,22 @@ class OtherLoad(threading.Thread):
             self.sample()
 
     def stop(self):
+        """Return ``{'other_cpu', 'own_cpu', 'steal'}`` in CPU seconds."""
         self.done.set()
         self.join()
         self.sample()
-        return self.ticks / float(HZ)
+        return {"other_cpu": self.ticks / float(HZ), "own_cpu": sum(self.mine.values()) / float(HZ),
+                "steal": (steal_ticks() - self.steal) / float(HZ)}
 
 
 def wait_for_quiet(limit, threshold=0.05):
     """Wait (up to ``limit`` s) until other processes use < ``threshold`` of a CPU over 2 s; return the wait."""
     start = time.time()
     while True:
-        probe = OtherLoad()
+        probe = Load()
         probe.start()
         time.sleep(2)
-        busy = probe.stop() / 2.0
+        busy = probe.stop()["other_cpu"] / 2.0
         if busy < threshold or time.time() - start > limit:
             return time.time() - start
         if time.time() - start < 2.5:
@@ -333,16 +343,17 @@ def run_child(cmd, data, name):
 def measure(data, key, kind, servers, extra, run, quiet_wait):
     """Run one measurement after the common preconditions; return its result dict (``seconds`` = timed work).
 
-    ``other_cpu`` is the CPU time other processes of the machine used meanwhile (a shared machine).
+    ``other_cpu``: CPU seconds other processes of the machine used meanwhile (it may be shared); ``own_cpu``: those
+    of the measured processes (start-up and exit included); ``steal``: CPU seconds the hypervisor took away.
     """
     dropped = prepare(data, warm=(kind != "cold"), quiet_wait=quiet_wait)
-    load = OtherLoad()
+    load = Load()
     load.start()
     try:
         result = _measure(data, key, kind, servers, extra, run)
     finally:
-        other = load.stop()
-    result.update(dropped=dropped, other_cpu=other)
+        result_load = load.stop()
+    result.update(result_load, dropped=dropped)
     return result
 
 
@@ -416,15 +427,15 @@ def concurrency_text(result):
 
 def table(results, keys):
     lines = ["| measurement | median s | runs (s) | of which MPI set-up s | start-up s | of which casampi start s "
-             "| exit s | others' CPU s | EBs at once (per EB, each run) |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| exit s | own CPU s | others' CPU s | stolen CPU s | EBs at once (per EB, each run) |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for key, label, _, _, _ in MEASUREMENTS:
         if key not in keys or not results.get(key):
             continue
         runs = results[key]
         secs = [r["seconds"] for r in runs]
         extra = [median([r[k] for r in runs if r.get(k) is not None])
-                 for k in ("mpi_setup", "startup", "casampi_start", "exit", "other_cpu")]
+                 for k in ("mpi_setup", "startup", "casampi_start", "exit", "own_cpu", "other_cpu", "steal")]
         conc = " / ".join(concurrency_text(r) for r in runs if concurrency_text(r))
         lines.append("| %s | %.2f | %s | %s | %s |" % (
             label, median(secs), ", ".join("%.2f%s" % (r["seconds"], "*" if r.get("noisy") else "") for r in runs),
@@ -471,12 +482,12 @@ def write_results(path, args, info, data, results, keys, wall, dropped):
 
 
 def run_line(run, label, result, checked):
-    return "run %d %-42s %7.2f s%s%s%s  others %.1f CPU s%s%s" % (
+    return "run %d %-42s %7.2f s%s%s%s  own %.1f, others %.1f, stolen %.1f CPU s%s%s" % (
         run + 1, label, result["seconds"],
         "  start-up %.1f s, exit %.1f s" % (result["startup"], result["exit"]) if "startup" in result else "",
         "  MPI set-up %.1f s" % result["mpi_setup"] if result.get("mpi_setup") is not None else "",
         "  EBs at once %s" % concurrency_text(result) if concurrency_text(result) else "",
-        result["other_cpu"], " (NOISY)" if result["noisy"] else "",
+        result["own_cpu"], result["other_cpu"], result["steal"], " (NOISY)" if result["noisy"] else "",
         "" if checked is None else ("  (reference kept)" if checked == 0 else "  (%d MSs identical)" % checked))
 
 

@@ -181,10 +181,10 @@ def _apply(values):
 
 
 def server_hello(req):
-    """On a server: take the polling sleeps in ``req``, start the worker, say who this server is."""
-    for key, value in _apply(req["sleeps"]).items():
+    """On a server: take the polling sleeps in ``req`` (if any), start the worker, say who this server is."""
+    for key, value in _apply(req.get("sleeps", {})).items():
         _original.setdefault(key, value)
-    _apply(req["keep"])
+    _apply(req.get("keep", {}))
     error = None
     try:
         _ensure_worker(time.time() + req["timeout"])

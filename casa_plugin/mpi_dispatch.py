@@ -7,7 +7,7 @@ import time
 
 from .mapper import _apply, failure
 
-__all__ = ["NoServers", "server_ranks", "want_parallel", "run_parallel"]
+__all__ = ["NoServers", "server_ranks", "want_parallel", "start_workers", "run_parallel"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ _GRACE = 60            # a server must answer within the job timeout + this, or 
 _MIN_RISE = 1.10       # one more EB at once per host while the aggregate MB/s rises this much
 _PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # servers import casa_plugin from here
 _original = {}         # casampi's settings on the client before the first run
+_started = []          # the ids of the server_hello commands start_workers pushed ahead of the first run
 _CMD = ("((lambda s, p: p in s.path or s.path.insert(0, p))(__import__('sys'), _cp_req['path']), "
         "__import__('importlib').import_module('casa_plugin.mapper').%s(_cp_req))[1]")
 
@@ -59,6 +60,36 @@ def want_parallel(parallel):
                          "...' or 'mpirun -n 5 python -m casashell ...' (rank 0 is the client, ranks 1.. run "
                          "the EBs), or pass parallel=None or False")
     return False
+
+
+def _client():
+    from casampi.MPICommandClient import MPICommandClient
+    client = MPICommandClient()
+    client.start_services()
+    return client
+
+
+def start_workers():
+    """Under MPI, have each casampi server start its worker process now, without waiting for it.
+
+    A worker imports casatasks (~2 s); started when casa_plugin is imported
+    (CASA's startup file, or a recipe), it is ready by the first parallel
+    split. Does nothing outside an MPI client, before casatasks is imported
+    (the servers are not listening yet), or after the first call. Returns
+    True if the workers were asked to start.
+    """
+    if _started or "casatasks" not in sys.modules or not server_ranks():
+        return False
+    try:
+        client = _client()
+        if client.get_lifecyle_state() != 1:
+            return False
+        _started.extend(_push(client, "server_hello", server_ranks(), {"path": _PARENT, "timeout": _HELLO_TIMEOUT}))
+    except Exception as exc:  # only an early start: the first run starts the workers anyway
+        log.warning("mpi: could not start the servers' workers early (%s); the first parallel run will", exc)
+        return False
+    log.info("mpi: starting a worker process on each of %d casampi server(s)", len(_started))
+    return True
 
 
 class _Host(object):
@@ -128,9 +159,7 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None):
         If no server could take jobs (nothing was run).
     """
     __import__("casatasks")  # on the client this sets up casampi's client side
-    from casampi.MPICommandClient import MPICommandClient
-    client = MPICommandClient()
-    client.start_services()
+    client = _client()
     if client.get_lifecyle_state() != 1:
         raise NoServers("casampi's client has been stopped in this session")
     for key, value in _apply(_FAST_CLIENT).items():
@@ -138,6 +167,7 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None):
     servers = {}
     _apply(_KEEP)
     try:
+        # a server runs one command at a time: where start_workers' hello is still running, this one follows it
         req = {"path": _PARENT, "timeout": _HELLO_TIMEOUT, "sleeps": _FAST_SERVER, "keep": _KEEP}
         for resp in _wait(client, _push(client, "server_hello", server_ranks(), req), _HELLO_TIMEOUT + _GRACE):
             ret = resp.get("ret")

@@ -19,7 +19,7 @@ import os
 import time
 
 __all__ = ['PARAMS_FILENAME', 'PipelineStandinError', 'h_init', 'h_save',
-           'hifa_restoredata', 'load_into']
+           'hifa_restoredata', 'load_into', 'restore_with_standin']
 
 LOG = logging.getLogger(__name__)
 
@@ -212,3 +212,19 @@ def load_into(namespace):
     namespace['hifa_restoredata'] = hifa_restoredata
     namespace['h_save'] = h_save
     return namespace
+
+
+def restore_with_standin(member, **kwargs):
+    """Run ``restore_pi(member=member, **kwargs)`` with this stand-in as the loaded pipeline.
+
+    For the synthetic deliveries of the tests, benchmark and demo only: the
+    namespace restore_pi looks in is put back afterwards.
+    """
+    from . import session
+    from .restore import restore_pi
+    saved = list(session._remembered)
+    session.remember(load_into({'__name__': '__main__'}))
+    try:
+        return restore_pi(member=member, **kwargs)
+    finally:
+        session._remembered[:] = saved

@@ -8,7 +8,7 @@ import numpy as np
 
 from .casa import msmetadata
 
-__all__ = ["match_intents", "science_spws", "fields_for_intent", "main_table_fields", "describe_spws", "spw_map"]
+__all__ = ["match_intents", "science_spws", "plan_science", "fields_for_intent", "main_table_fields", "describe_spws", "spw_map"]
 
 _SEPARATORS = re.compile(r"[#._]")
 
@@ -59,17 +59,46 @@ def science_spws(vis, intent="OBSERVE_TARGET*", minnchan=5):
         message lists every spw with its channel count).
     """
     with _opened(vis) as md:
-        matched = _matched_or_raise(md, vis, intent)
-        observed = set()
-        for name in matched:
-            observed.update(int(s) for s in md.spwsforintent(name))
-        chosen = sorted(s for s in observed if md.nchan(s) >= minnchan)
-        if not chosen:
-            listing = ", ".join("%d (%d ch)" % (s, md.nchan(s)) for s in range(md.nspw()))
-            raise ValueError(
-                "%s: no spw observed with intent %r has >= %d channels; spws: %s. Lower minnchan "
-                "or give spw= explicitly" % (vis, intent, minnchan, listing))
-        return chosen
+        return _science(md, vis, intent, minnchan)
+
+
+def _science(md, vis, intent, minnchan):
+    matched = _matched_or_raise(md, vis, intent)
+    observed = set()
+    for name in matched:
+        observed.update(int(s) for s in md.spwsforintent(name))
+    chosen = sorted(s for s in observed if md.nchan(s) >= minnchan)
+    if not chosen:
+        listing = ", ".join("%d (%d ch)" % (s, md.nchan(s)) for s in range(md.nspw()))
+        raise ValueError(
+            "%s: no spw observed with intent %r has >= %d channels; spws: %s. Lower minnchan "
+            "or give spw= explicitly" % (vis, intent, minnchan, listing))
+    return chosen
+
+
+def plan_science(vis, intent="OBSERVE_TARGET*", minnchan=5, spws=None):
+    """Choose the science spws of ``vis`` (or check the given ``spws`` exist), reading its metadata once.
+
+    Returns
+    -------
+    tuple
+        ``(spw ids, describe_spws of them, spectra of every spw)``; the
+        spectra go to ``spw_map(..., before=)``.
+
+    Raises
+    ------
+    ValueError
+        As ``science_spws``, or if a given spw id is not in ``vis``.
+    """
+    with _opened(vis) as md:
+        if spws is None:
+            spws = _science(md, vis, intent, minnchan)
+        else:
+            unknown = [s for s in spws if not 0 <= s < md.nspw()]
+            if unknown:
+                raise ValueError("%s has no spw %s; its spws are %s" % (
+                    vis, ",".join(map(str, unknown)), ",".join(map(str, range(md.nspw())))))
+        return spws, _describe(md, spws), _spectra_of(md)
 
 
 def fields_for_intent(vis, intent):
@@ -93,21 +122,26 @@ def main_table_fields(vis):
 def describe_spws(vis, spws):
     """Return ``{spw: {'name', 'nchan', 'freq_ghz': (lo, hi)}}`` for the given spw ids (None: all)."""
     with _opened(vis) as md:
-        if spws is None:
-            spws = list(range(md.nspw()))
-        names = md.namesforspws(list(spws)) if len(spws) else []
-        out = {}
-        for spw, name in zip(spws, names):
-            freqs = np.asarray(md.chanfreqs(spw))
-            out[int(spw)] = {"name": str(name), "nchan": int(md.nchan(spw)),
-                             "freq_ghz": [round(float(freqs.min()) / 1e9, 6),
-                                          round(float(freqs.max()) / 1e9, 6)]}
-        return out
+        return _describe(md, list(range(md.nspw())) if spws is None else spws)
+
+
+def _describe(md, spws):
+    names = md.namesforspws(list(spws)) if len(spws) else []
+    out = {}
+    for spw, name in zip(spws, names):
+        freqs = np.asarray(md.chanfreqs(spw))
+        out[int(spw)] = {"name": str(name), "nchan": int(md.nchan(spw)),
+                         "freq_ghz": [round(float(freqs.min()) / 1e9, 6), round(float(freqs.max()) / 1e9, 6)]}
+    return out
 
 
 def _spectra(vis):
     with _opened(vis) as md:
-        return [(str(md.namesforspws([s])[0]), np.asarray(md.chanfreqs(s))) for s in range(md.nspw())]
+        return _spectra_of(md)
+
+
+def _spectra_of(md):
+    return [(str(md.namesforspws([s])[0]), np.asarray(md.chanfreqs(s))) for s in range(md.nspw())]
 
 
 def _same_band(freqs, out):
@@ -118,10 +152,11 @@ def _same_band(freqs, out):
     return 0 < len(out) < len(freqs) and out.min() >= freqs.min() - slack and out.max() <= freqs.max() + slack
 
 
-def spw_map(invis, outvis, spws):
+def spw_map(invis, outvis, spws, before=None):
     """Map each selected input spw id to its id in ``outvis``, matching names and channel frequencies.
 
     Channel-averaged outputs match when their channels lie within the input spw's band.
+    ``before``: the spectra of ``invis`` from ``plan_science``, if read already.
 
     Returns
     -------
@@ -133,7 +168,7 @@ def spw_map(invis, outvis, spws):
     ValueError
         If a selected spw has no counterpart in ``outvis``.
     """
-    before, after = _spectra(invis), _spectra(outvis)
+    before, after = before or _spectra(invis), _spectra(outvis)
     mapping = {}
     for old in spws:
         name, freqs = before[old]

@@ -9,7 +9,7 @@ from . import casa
 from .discovery import is_ms
 from .flag_versions import list_versions, save_once
 from .outputs import check_space, check_writable, du_bytes, ms_rows, staged
-from .science_spws import describe_spws, fields_for_intent, science_spws, spw_map
+from .science_spws import fields_for_intent, plan_science, spw_map
 
 __all__ = ["science_job", "target_job", "chain_job"]
 
@@ -77,17 +77,9 @@ def _existing(job):
 
 
 def _plan_science(job):
-    vis = job["vis"]
-    if not job.get("spw"):
-        spws = science_spws(vis, job["intent"], job["minnchan"])
-    else:
-        spws = [int(s) for s in job["spw"].split(",")]
-        available = describe_spws(vis, None)
-        unknown = [s for s in spws if s not in available]
-        if unknown:
-            raise ValueError("%s has no spw %s; its spws are %s" % (
-                vis, ",".join(map(str, unknown)), ",".join(map(str, sorted(available)))))
-    return spws, describe_spws(vis, spws)
+    """Return ``(spw ids, their description, spectra of the input)`` for a science job."""
+    spws = [int(s) for s in job["spw"].split(",")] if job.get("spw") else None
+    return plan_science(job["vis"], job["intent"], job["minnchan"], spws)
 
 
 def _estimate_bytes(vis, ddid, field, spws=None, fields=None):
@@ -139,15 +131,12 @@ def _split_args(job, vis, tmp, selection):
 
 def science_job(job):
     """Split the science spws of one EB into ``<vis>.split.cal`` and save its flag version."""
-    start = time.time()
-    vis, out = job["vis"], job["outputvis"]
+    start, vis, out = time.time(), job["vis"], job["outputvis"]
     result = {"vis": vis, "outputvis": out}
     if os.path.lexists(out) and not job["overwrite"]:
-        result.update(_existing(job))
-        result["seconds"] = time.time() - start
-        return result
+        return dict(result, seconds=time.time() - start, **_existing(job))
     result["input_bytes"], ddid, field = _check_input(vis, job["datacolumn"])
-    spws, spectra = _plan_science(job)
+    spws, spectra, before = _plan_science(job)
     result.update({"spw": spws, "spectra": spectra, "datacolumn": job["datacolumn"]})
     if job["dryrun"]:
         result.update({"status": "planned", "fields": fields_for_intent(vis, "*")[1]})
@@ -160,7 +149,7 @@ def science_job(job):
         else:
             casa.mstransform(reindex=False, **kwargs)
         rows = _check_output(tmp, vis)[0]
-        mapping = spw_map(vis, tmp, spws)  # raises if a selected spw is missing from the output
+        mapping = spw_map(vis, tmp, spws, before)  # raises if a selected spw is missing from the output
         save_once(tmp, job["flagversion"], "flags after split_sci")
     result.update({"status": "split", "nrows": rows, "spw_map": mapping, "bytes": du_bytes(out),
                    "flagversions": list_versions(out), "seconds": time.time() - start})
@@ -169,13 +158,10 @@ def science_job(job):
 
 def target_job(job):
     """Split the target fields of one ``.split.cal`` into ``<vis>.source`` and save its flag version."""
-    start = time.time()
-    vis, out = job["vis"], job["outputvis"]
+    start, vis, out = time.time(), job["vis"], job["outputvis"]
     result = {"vis": vis, "outputvis": out}
     if os.path.lexists(out) and not job["overwrite"]:
-        result.update(_existing(job))
-        result["seconds"] = time.time() - start
-        return result
+        return dict(result, seconds=time.time() - start, **_existing(job))
     if job["dryrun"] and not os.path.lexists(vis):
         result.update({"status": "planned", "note": "after split_sci makes %s" % os.path.basename(vis)})
         return result

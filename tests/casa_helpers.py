@@ -1,4 +1,7 @@
-"""Test helpers that read measurement sets with casatools (never with the code under test)."""
+"""Test helpers that read measurement sets with casatools (never with the code under test).
+
+bench/child.py uses them too: the manual loop and the output comparison are the same there.
+"""
 
 import glob
 import os
@@ -48,14 +51,24 @@ def flag_versions(vis):
     return sorted(v["name"] for k, v in listing.items() if k != "MS")
 
 
-def assert_same_ms(a, b):
+def ms_differences(a, b):
+    """Return what differs between MSs ``a`` and ``b`` (main columns, spw CHAN_FREQ); ``[]`` if identical."""
+    if not os.path.isdir(b):
+        return ["%s: missing" % b]
+    found = []
     ca, cb = columns(a), columns(b)
     for name in MAIN_COLUMNS:
-        np.testing.assert_array_equal(ca[name], cb[name], err_msg="%s differs: %s vs %s" % (name, a, b))
+        if ca[name].shape != cb[name].shape or not np.array_equal(ca[name], cb[name]):
+            found.append("%s: %s differs from %s" % (b, name, a))
     fa, fb = subtable_column(a, "SPECTRAL_WINDOW", "CHAN_FREQ"), subtable_column(b, "SPECTRAL_WINDOW", "CHAN_FREQ")
-    assert len(fa) == len(fb)
-    for x, y in zip(fa, fb):
-        np.testing.assert_array_equal(x, y)
+    if len(fa) != len(fb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(fa, fb)):
+        found.append("%s: SPECTRAL_WINDOW CHAN_FREQ differs from %s" % (b, a))
+    return found
+
+
+def assert_same_ms(a, b):
+    problems = ms_differences(a, b)
+    assert not problems, "\n".join(problems)
 
 
 def manual_loop(calibrated):

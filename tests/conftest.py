@@ -57,13 +57,8 @@ def casa_session():
 
 
 def _restore_all(project):
-    from casa_plugin import pipeline_standin, restore_pi, session
-    saved = list(session._remembered)
-    session.remember(pipeline_standin.load_into({"__name__": "__main__"}))
-    try:
-        restore_pi(member=project)
-    finally:
-        session._remembered[:] = saved
+    from casa_plugin.pipeline_standin import restore_with_standin
+    restore_with_standin(project)
 
 
 @pytest.fixture(scope="session")

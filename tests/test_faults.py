@@ -12,7 +12,7 @@ import pytest
 
 from casa_helpers import assert_same_ms, flag_versions
 from casa_plugin import SplitError, run_record, split_sci, split_tgt
-from conftest import REPO, casashell_startup_args, run_casa
+from conftest import REPO, casashell_startup_args
 
 pytestmark = pytest.mark.casa
 
@@ -172,7 +172,6 @@ def test_ctrl_c_at_the_prompt(restored, tmp_path):
 
 
 def test_paths_with_spaces_quotes_and_non_ascii(restored_delivery, tmp_path, casa_session):
-    import shutil
     from casa_plugin import restore_pi
     from casa_plugin.synthetic_delivery import make_delivery
     odd = tmp_path / "my data's \"ALMA\" Ü dir"

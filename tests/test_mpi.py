@@ -227,3 +227,36 @@ def test_adaptive_concurrency_per_host():
     fixed = _Host("h", [1, 2, 3], 2)
     fixed.record(2, 1.0)
     assert fixed.level == 2 and fixed.settled
+
+
+_EARLY_START = '''
+import casatasks  # ranks >= 1 become casampi servers here
+import json, os, sys, time
+open("pid_job.py", "w").write(
+    "import os\\n"
+    "def run(job):\\n"
+    "    ticks = int(open('/proc/self/stat').read().rsplit(')', 1)[1].split()[19])\\n"
+    "    return {'status': 'ok', 'pid': os.getpid(), 'started_ticks': ticks}\\n")
+sys.path.insert(0, os.getcwd())
+import casa_plugin  # asks each server to start its worker, without waiting
+from casa_plugin import mapper, mpi_dispatch
+again = mpi_dispatch.start_workers()  # only once
+time.sleep(8)  # the workers import casatasks meanwhile
+uptime_ticks = float(open("/proc/uptime").read().split()[0]) * os.sysconf("SC_CLK_TCK")
+results = mapper.run_jobs("pid_job:run", [{"i": i, "input_bytes": 0} for i in range(4)], parallel=True, maxjobs=2)
+json.dump({"again": again, "early": len(mpi_dispatch._started), "called_ticks": uptime_ticks, "results": results},
+          open("report.json", "w"))
+'''
+
+
+def test_workers_start_when_the_plugin_is_imported(tmp_path):
+    """Importing casa_plugin on the MPI client starts the servers' workers; the first run finds them running."""
+    (tmp_path / "driver.py").write_text(_EARLY_START)
+    code, out = _mpirun([sys.executable, tmp_path / "driver.py"], tmp_path)
+    assert code == 0, out[-5000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["early"] == 2 and report["again"] is False
+    results = report["results"]
+    assert [r["status"] for r in results] == ["ok"] * 4
+    assert len({r["pid"] for r in results}) == 2  # one worker per server, reused
+    assert all(r["started_ticks"] < report["called_ticks"] - 100 for r in results)  # up > 1 s before the run

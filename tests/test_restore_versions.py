@@ -11,7 +11,7 @@ import pytest
 from casa_plugin import RestoreError, restore_pi, run_record
 from casa_plugin.casa_versions import delivery_versions, running_version, same_version
 from casa_plugin.synthetic_delivery import make_delivery
-from conftest import REPO, casashell_startup_args
+from conftest import casashell_startup_args
 
 pytestmark = pytest.mark.casa
 
