@@ -52,7 +52,7 @@ def parse_args():
     parser.add_argument("--data-dir", help="dataset and scratch space (default work/bench, --quick: work/bench-quick)")
     parser.add_argument("--eb-bytes", type=float, help="size of each EB when building (default 0.7e9; quick 30e6)")
     parser.add_argument("--reuse", action="store_true", help="use the dataset already built in --data-dir")
-    parser.add_argument("--runs", type=int, help="runs per measurement, the median is reported (default 3)")
+    parser.add_argument("--runs", type=int, help="runs per measurement, the median is reported (default 4: even, see main())")
     parser.add_argument("--quick", action="store_true", help="small EBs and 1 run: checks the script itself")
     parser.add_argument("--only", help="comma-separated measurement keys (%s)" % ",".join(m[0] for m in MEASUREMENTS))
     parser.add_argument("--quiet-wait", type=float, default=600,
@@ -62,7 +62,7 @@ def parse_args():
     parser.add_argument("--retries", type=int, default=2, help="redos of a noisy run (default 2)")
     parser.add_argument("--results", help="write the table there (default bench/RESULTS.md; not with --quick)")
     args = parser.parse_args()
-    args.runs = args.runs or (1 if args.quick else 3)
+    args.runs = args.runs or (1 if args.quick else 4)
     args.data_dir = os.path.abspath(args.data_dir or os.path.join(REPO, "work", "bench-quick" if args.quick else "bench"))
     if args.results is None and not args.quick:
         args.results = os.path.join(BENCH, "RESULTS.md")
@@ -449,16 +449,28 @@ def figure(results, key):
     return median([r["seconds"] - (r.get("mpi_setup") or 0 if less else 0) for r in results[key]])
 
 
+def paired(results, num, den):
+    """The ratio within each round (the two measurements of run i ran minutes apart): drift shows here."""
+    def seconds(key, run):
+        key, _, less = key.partition("-")
+        return run["seconds"] - (run.get("mpi_setup") or 0 if less else 0)
+    nums, dens = results[num.partition("-")[0]], results[den.partition("-")[0]]
+    return [seconds(num, a) / seconds(den, b) for a, b in zip(nums, dens)]
+
+
 def ratios(results):
+    """The ratios of the medians, judged against the targets; then the same ratio within each round."""
     lines = []
     for name, num, den, op, target in TARGETS:
         if results.get(num.split("-")[0]) and results.get(den.split("-")[0]):
             value = figure(results, num) / figure(results, den)
+            rounds = "  rounds: %s" % ", ".join("%.3f" % r for r in paired(results, num, den))
             if op is None:
-                lines.append("%-62s %.3f" % (name, value))
+                lines.append("%-62s %.3f%s" % (name, value, rounds))
                 continue
             ok = value <= target if op == "<=" else value >= target
-            lines.append("%-62s %.3f  (target %s %.2f)  %s" % (name, value, op, target, "OK" if ok else "MISSED"))
+            lines.append("%-62s %.3f  (target %s %.2f)  %s%s" % (name, value, op, target, "OK" if ok else "MISSED",
+                                                                 rounds))
     return lines
 
 
@@ -501,7 +513,9 @@ def main():
     remove(data.reference)
     results, dropped = dict((k, []) for k in args.only), True
     for run in range(args.runs):
-        for key, label, kind, servers, extra in MEASUREMENTS:
+        # the VM slows down under sustained load, so a fixed order would favour the first measurements of a
+        # round: every other round runs in reverse order (with an even --runs each one is first as often as last)
+        for key, label, kind, servers, extra in MEASUREMENTS if run % 2 == 0 else MEASUREMENTS[::-1]:
             if key not in args.only:
                 continue
             for attempt in range(args.retries + 1):
@@ -520,7 +534,9 @@ def main():
     print("\nwhole benchmark: %.0f s%s" % (wall, "" if dropped else " (page cache NOT dropped: not root)"))
     if args.results:
         write_results(args.results, args, info, data, results, args.only, wall, dropped)
-        print("written to %s" % args.results)
+        with open(os.path.splitext(args.results)[0] + ".json", "w") as f:  # every run's figures, to look again
+            json.dump({"machine": machine(), "results": results}, f, indent=1, default=str)
+        print("written to %s (every run: %s.json)" % (args.results, os.path.splitext(args.results)[0]))
 
 
 if __name__ == "__main__":
