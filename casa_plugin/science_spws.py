@@ -8,7 +8,8 @@ import numpy as np
 
 from .casa import msmetadata
 
-__all__ = ["match_intents", "science_spws", "plan_science", "fields_for_intent", "main_table_fields", "describe_spws", "spw_map"]
+__all__ = ["match_intents", "science_spws", "plan_science", "fields_for_intent", "main_table_fields", "describe_spws",
+           "spw_map"]
 
 _SEPARATORS = re.compile(r"[#._]")
 
