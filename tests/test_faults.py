@@ -37,17 +37,20 @@ def _finals(project, pattern="uid*.ms.split.cal"):
 
 
 def _kill_when_partial(cmd, project, sig, env=None, cwd=None, deadline=120):
-    """Start ``cmd``; send ``sig`` as soon as a partial output exists; return (proc output, seen partial)."""
+    """Start ``cmd``; send ``sig`` as soon as a partial output exists; return (code, output, partial signalled).
+
+    CASA 6.2 can swallow a SIGINT that lands inside a task (the EB then finishes): a partial that
+    appears after that, the next EB's, gets the signal too, as a user would press Ctrl-C again.
+    """
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
                             env=env, cwd=cwd)
     seen = None
     stop = time.time() + deadline
     while proc.poll() is None and time.time() < stop:
-        found = _partials(project)
+        found = [p for p in _partials(project) if p != seen]
         if found:
             seen = found[0]
             proc.send_signal(sig)
-            break
         time.sleep(0.002)
     out, _ = proc.communicate(timeout=deadline)
     return proc.returncode, out, seen
