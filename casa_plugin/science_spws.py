@@ -8,8 +8,7 @@ import numpy as np
 
 from .casa import msmetadata
 
-__all__ = ["match_intents", "science_spws", "plan_science", "fields_for_intent", "main_table_fields", "describe_spws",
-           "spw_map"]
+__all__ = ["match_intents", "science_spws", "plan_science", "fields_for_intent", "describe_spws", "spw_map"]
 
 _SEPARATORS = re.compile(r"[#._]")
 
@@ -111,13 +110,6 @@ def fields_for_intent(vis, intent):
             ids.update(int(f) for f in md.fieldsforintent(name))
         names = list(md.fieldnames())
         return matched, [names[i] for i in sorted(ids)]
-
-
-def main_table_fields(vis):
-    """Return the sorted names of the fields that have rows in the main table of ``vis``."""
-    with _opened(vis) as md:
-        names = list(md.fieldnames())
-        return sorted(names[int(i)] for i in md.fieldsforscans(md.scannumbers()))
 
 
 def describe_spws(vis, spws):
