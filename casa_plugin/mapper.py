@@ -45,7 +45,7 @@ def failure(kind, message, tb=None):
             "traceback": tb or message, "host": socket.gethostname()}
 
 
-def run_jobs(func_path, jobs, on_result=None, parallel=None, maxjobs=None, timeout=None):
+def run_jobs(func_path, jobs, on_result=None, parallel=None, maxjobs=None, timeout=None, on_start=None):
     """Run each job with ``func_path`` and return the results in job order.
 
     Parameters
@@ -57,6 +57,8 @@ def run_jobs(func_path, jobs, on_result=None, parallel=None, maxjobs=None, timeo
         of ``'vis'``) gives the throughput under MPI.
     on_result : callable, optional
         Called as ``on_result(job, result)`` as soon as each job finishes.
+    on_start : callable, optional
+        Called as ``on_start(job)`` when a job starts (serially) or is handed to a server.
     parallel : bool or None
         None: on the casampi servers if this is an MPI client with servers,
         else serially here. True: on the servers (ValueError outside MPI).
@@ -73,13 +75,16 @@ def run_jobs(func_path, jobs, on_result=None, parallel=None, maxjobs=None, timeo
         raise ValueError("maxjobs=%r: give a whole number of EBs run at once per host, or None" % (maxjobs,))
     if mpi_dispatch.want_parallel(parallel) and jobs:
         try:
-            return mpi_dispatch.run_parallel(func_path, jobs, on_result, maxjobs=maxjobs, timeout=timeout)
+            return mpi_dispatch.run_parallel(func_path, jobs, on_result, maxjobs=maxjobs, timeout=timeout,
+                                             on_start=on_start)
         except mpi_dispatch.NoServers as exc:
             if parallel:
                 raise RuntimeError("parallel=True, but %s" % exc)
             log.warning("%s; running the %d job(s) serially on the client", exc, len(jobs))
     results = []
     for job in jobs:
+        if on_start is not None:
+            on_start(job)
         result = call_job(func_path, job)
         if on_result is not None:
             on_result(job, result)

@@ -139,12 +139,12 @@ def _wait(client, ids, seconds):
     return got
 
 
-def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None):
+def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on_start=None):
     """Run the jobs on the casampi servers, a worker process per server; return the results in job order.
 
     Parameters
     ----------
-    func_path, jobs, on_result
+    func_path, jobs, on_result, on_start
         As for ``mapper.run_jobs``.
     maxjobs : int, optional
         EBs run at once per host. Default adaptive: 1, then one more while the
@@ -178,7 +178,7 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None):
                             ret["error"] if isinstance(ret, dict) else resp.get("traceback"))
         if not servers:
             raise NoServers("no casampi server could start a worker process (see the warnings above)")
-        return _Run(client, servers, func_path, jobs, on_result, maxjobs, timeout).loop()
+        return _Run(client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start).loop()
     except KeyboardInterrupt:  # Ctrl-C the running EBs too: a control signal runs beside the busy command
         servers, stop = {}, "import sys\nif 'casa_plugin.mapper' in sys.modules:\n    " \
             "sys.modules['casa_plugin.mapper'].interrupt_worker()"
@@ -196,8 +196,9 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None):
 class _Run(object):
     """One parallel run: dispatch, collect, adapt, and report each EB as it finishes."""
 
-    def __init__(self, client, servers, func_path, jobs, on_result, maxjobs, timeout):
+    def __init__(self, client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start=None):
         self.client, self.servers, self.jobs, self.on_result = client, servers, jobs, on_result
+        self.on_start = on_start
         self.func_path, self.timeout = func_path, timeout
         names = sorted(set(s["host"] for s in servers.values()))
         self.hosts = [_Host(n, sorted(r for r in servers if servers[r]["host"] == n), maxjobs) for n in names]
@@ -253,6 +254,10 @@ class _Run(object):
                 self.running[rank] = {"index": index, "id": ids[0], "start": now, "deadline": now + limit + _GRACE,
                                       "level": host.level, "bytes": size, "host": host}
                 busy.append(rank)
+                if self.on_start is not None:
+                    self.on_start(self.jobs[index])
+                    log.info("mpi: %s -> casampi server %d (%s)", os.path.basename(str(self.jobs[index].get(
+                        "vis", index))), rank, host.name)
 
     def finish(self, rank, resp):
         entry, ret, seconds = self.running.pop(rank), resp.get("ret"), None

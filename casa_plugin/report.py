@@ -2,19 +2,29 @@
 
 import os
 
-__all__ = ["summary_table"]
+__all__ = ["summary_table", "member_of", "project_of", "TaskResult"]
 
 
-def _member_of(path):
+def member_of(path):
+    """Return the member (MOUS) uid a path lies in, e.g. ``uid___A001_X3_X5``, else its directory."""
     parts = os.path.abspath(path).split(os.sep)
     members = [p for p in parts if p.startswith("member.")]
     return members[-1][len("member."):] if members else os.path.dirname(os.path.abspath(path))
+
+
+def project_of(path):
+    """Return the project directory name a path lies in (the one above ``science_goal.*``), else ''."""
+    parts = os.path.abspath(path).split(os.sep)
+    goals = [i for i, p in enumerate(parts) if p.startswith("science_goal.")]
+    return parts[goals[-1] - 1] if goals and goals[-1] > 0 else ""
 
 
 def _status(result):
     if result is None:
         return "-"
     status = result.get("status", "?")
+    if status == "done" and result.get("made_by") == "scriptForPI":
+        return "done (scriptForPI)"
     if result.get("seconds") is not None and status == "split":
         return "%s %.1fs" % (status, result["seconds"])
     return status
@@ -30,14 +40,14 @@ def summary_table(restored=None, science=None, target=None):
     """
     rows = {}
     for result in ((science or {}).get("ebs") or {}).values():
-        row = rows.setdefault((_member_of(result["vis"]), result["eb"]), {})
+        row = rows.setdefault((member_of(result["vis"]), result["eb"]), {})
         row["sci"] = result
     for result in ((target or {}).get("ebs") or {}).values():
-        row = rows.setdefault((_member_of(result["vis"]), result["eb"]), {})
+        row = rows.setdefault((member_of(result["vis"]), result["eb"]), {})
         row["tgt"] = result
     for member, plan in ((restored or {}).get("members") or {}).items():
         for eb in plan.get("ebs") or []:
-            row = rows.setdefault((_member_of(member + os.sep + "x"), eb), {})
+            row = rows.setdefault((member_of(member + os.sep + "x"), eb), {})
             row["restore"] = plan.get("status")
     header = ("member", "EB", "restore", "science spws", ".split.cal", ".source", "target fields")
     lines = [header]
@@ -50,3 +60,24 @@ def summary_table(restored=None, science=None, target=None):
     text = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text)
+
+
+class TaskResult(dict):
+    """A task's result: a plain dict, shown at the prompt as its short per-member, per-EB table."""
+
+    def _table(self):
+        if "members" in self:
+            return summary_table(restored=self)
+        if "sci" in self or "tgt" in self:
+            return summary_table(science=self.get("sci"), target=self.get("tgt"))
+        if self.get("task") == "split_tgt":
+            return summary_table(target=self)
+        return summary_table(science=self)
+
+    def __repr__(self):
+        return "%s\n(a dict with keys %s)" % (self._table(), ", ".join(repr(k) for k in self))
+
+    __str__ = __repr__
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(repr(self))

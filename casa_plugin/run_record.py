@@ -46,17 +46,48 @@ def _rewrite(directory, record):
     return record
 
 
+#: What an entry knows about the output on disk; a later failed or interrupted run never loses it.
+_OUTPUT_KEYS = ("vis", "outputvis", "request", "contents", "made_by", "made", "spw", "spw_map", "input_spws",
+                "fields", "intents", "nrows", "bytes", "flagversions", "casa_version", "casa_plugin_version", "host")
+_RUN_KEYS = ("status", "error", "error_type", "traceback", "seconds", "recorded", "mpi", "previous")
+
+
+def _same_output(entry, result):
+    out = entry.get("outputvis")
+    return bool(out) and out == result.get("outputvis") and os.path.isdir(out)
+
+
+def _merge(previous, result, entry):
+    """The new entry of an EB's task: what is known of its output, and how the last run went."""
+    status = result.get("status")
+    if status == "split" or not previous or not _same_output(previous, result):
+        if status == "split":
+            entry["made"] = entry["recorded"]
+        return entry
+    merged = dict((k, v) for k, v in previous.items() if k not in _RUN_KEYS + ("last_run", "checked"))
+    if status == "done":  # checked against this request: keep how it was made, refresh what it holds
+        for key in ("request", "made_by"):
+            merged.setdefault(key, result.get(key))
+        merged.update(dict((k, result[k]) for k in ("contents", "nrows", "flagversions") if k in result))
+        merged.update({"status": "done", "checked": entry["recorded"], "recorded": entry["recorded"],
+                       "seconds": result.get("seconds")})
+        return merged
+    merged.update(dict((k, entry[k]) for k in _RUN_KEYS if k in entry))  # failed or interrupted
+    merged["last_run"] = entry
+    return merged
+
+
 def update(directory, eb, task, result):
-    """Store ``result`` as ``record['ebs'][eb][task]``; a 'done' result keeps the entry that made the output."""
+    """Store ``result`` as ``record['ebs'][eb][task]``, keeping what was known of a still valid output.
+
+    A ``split`` result describes a new output; a ``done`` result keeps the
+    entry of the run that made the output (its request) and refreshes what
+    it holds; a failed or interrupted run keeps both and adds its status,
+    error and ``last_run``.
+    """
     record = load(directory)
-    entry = _stamp(result)
     tasks = record.setdefault("ebs", {}).setdefault(eb, {})
-    previous = tasks.get(task)
-    if result.get("status") == "done" and previous and previous.get("status") == "split":
-        previous["checked"] = entry["recorded"]
-        previous["flagversions"] = entry.get("flagversions", previous.get("flagversions"))
-        entry = previous
-    tasks[task] = entry
+    tasks[task] = _merge(tasks.get(task), result, _stamp(result))
     return _rewrite(directory, record)
 
 

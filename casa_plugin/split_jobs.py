@@ -1,79 +1,150 @@
-"""The per-EB work of split_sci and split_tgt: one job dict in, one result dict out."""
+"""The per-EB work of split_sci and split_tgt: one job dict in, one result dict out.
+
+Every output is checked against its request before it gets its final name,
+and an existing output counts as done only if it holds what the request asks
+for (``contents.differences``); the result and the run record hold the
+request and what the output holds, read from the output itself.
+"""
 
 import logging
 import os
 import shutil
 import time
 
-from . import casa
-from .discovery import is_ms
+from . import casa, run_record
+from .contents import (column_of, differences, expected_science, read_contents, science_request,
+                       subtable_columns, target_request)
+from .discovery import eb_of, is_ms
 from .flag_versions import list_versions, save_once
-from .outputs import check_space, check_writable, du_bytes, ms_rows, staged
-from .science_spws import fields_for_intent, plan_science, spw_map
+from .outputs import check_space, check_writable, du_bytes, staged
+from .progress import watch
+from .science_spws import fields_for_intent, plan_science, science_spws, spw_map
 
 __all__ = ["science_job", "target_job", "chain_job"]
 
 log = logging.getLogger(__name__)
-_COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
+#: What ALMA's scriptForPI asks of the .split.cal it makes with DOSPLIT (science spws, no averaging).
+_SCRIPT_REQUEST = {"datacolumn": "corrected", "width": 1, "timebin": "0s"}
+_WHO = {"casa_plugin": "by casa_plugin", "scriptForPI": "by the delivery's scriptForPI",
+        "unknown": "outside casa_plugin"}
+_PRODUCTS = (".split.cal", ".source")
 
 
-def _read_main(vis):
-    """Open the main table once: ``(column names, DATA_DESC_ID, FIELD_ID)``, TIME read too (the data files are read).
+def _check_input(vis, datacolumn, task):
+    """Check ``vis`` can be split; return its ``read_contents`` with the main table's ids (for the estimate).
 
-    Raises ValueError naming the path, as ``ms_rows``, if the table cannot be read.
+    Raises FileNotFoundError or ValueError naming the path and what to do instead.
     """
-    tb = casa.table()
-    try:
-        tb.open(vis)
-        tb.getcol("TIME")
-        return list(tb.colnames()), tb.getcol("DATA_DESC_ID"), tb.getcol("FIELD_ID")
-    except RuntimeError:
-        ms_rows(vis)  # raises the ValueError that names the path and what to do
-        raise
-    finally:
-        tb.close()
-
-
-def _subtable(vis, name, *columns):
-    tb = casa.table()
-    tb.open(os.path.join(vis, name))
-    try:
-        return [list(tb.getcol(c)) if tb.nrows() else [] for c in columns]
-    finally:
-        tb.close()
-
-
-def _check_input(vis, datacolumn):
-    """Check ``vis`` can be split; return ``(bytes, DATA_DESC_ID, FIELD_ID)`` (the columns, for the estimate)."""
     if not os.path.lexists(vis):
         raise FileNotFoundError("%s: no such measurement set; check the path or run restore_pi first" % vis)
+    if not os.path.exists(vis):
+        raise FileNotFoundError("%s: a link to %s, which does not exist; restore the member again "
+                                "(restore_pi(overwrite=True))" % (vis, os.readlink(vis)))
     if not is_ms(vis):
         raise ValueError("%s: not a measurement set (no table.dat inside); give a uid___*.ms directory" % vis)
-    columns, ddid, field = _read_main(vis)  # raises ValueError naming the path if the table cannot be read
-    wanted = _COLUMN.get(datacolumn.lower())
-    if wanted and wanted not in columns:
-        hint = ("this MS holds no calibrated data: restore the calibration first (restore_pi), "
-                "or pass datacolumn='data' if DATA is already calibrated"
-                if wanted == "CORRECTED_DATA" else "choose a datacolumn this MS has")
-        raise ValueError("%s has no %s column; %s" % (vis, wanted, hint))
-    return du_bytes(os.path.realpath(vis)), ddid, field
+    source = read_contents(vis, ids=True)  # raises ValueError naming the path if the table cannot be read
+    wanted = column_of(datacolumn)
+    if wanted and wanted not in source["columns"]:
+        raise ValueError("%s has no %s column; %s" % (vis, wanted, _column_hint(vis, wanted, task)))
+    return source
 
 
-def _existing(job):
-    """Report an existing complete output as done, saving the flag version on it if missing."""
+def _column_hint(vis, wanted, task):
+    name = os.path.basename(os.path.normpath(vis))
+    if wanted == "CORRECTED_DATA" and name.endswith(_PRODUCTS):
+        return ("it is already a science split (its DATA is calibrated): split its targets with "
+                "split_tgt(vis=%r), or split_sci the restored EB %s" % (vis, name.split(".ms")[0] + ".ms"))
+    if wanted == "CORRECTED_DATA":
+        return ("this MS holds no calibrated data: restore the calibration first (restore_pi), or pass "
+                "datacolumn='data' if its DATA is already calibrated")
+    return "choose a datacolumn this MS has"
+
+
+def _target_column(job, source):
+    """split_tgt's datacolumn: 'data' for a science split; a restored EB needs it given explicitly."""
+    if job["datacolumn"]:
+        return job["datacolumn"]
+    if "CORRECTED_DATA" in source["columns"]:
+        raise ValueError(
+            "%s is a restored EB (it has CORRECTED_DATA), not a science split: split_tgt would copy its "
+            "uncalibrated DATA and every spw. Run split_sci(vis=%r) first and split_tgt on its .split.cal, "
+            "or pass datacolumn='corrected' (or 'data') to split this MS as it is" % (job["vis"], job["vis"]))
+    return "data"
+
+
+def _made_by(job, task):
+    """Return ``(who, request)``: who made the existing output of ``job`` and with what request, where known.
+
+    ``who`` is ``'casa_plugin'`` (its run record), ``'scriptForPI'`` (the restore
+    record lists it as the delivery's own product) or ``'unknown'``.
+    """
+    out = os.path.abspath(job["outputvis"])
+    try:
+        record = run_record.load(os.path.dirname(out))
+    except (OSError, ValueError):
+        record = {}
+    entry = record.get("ebs", {}).get(eb_of(job["vis"]), {}).get(task) or {}
+    if entry.get("outputvis") and os.path.abspath(entry["outputvis"]) == out and entry.get("made_by"):
+        return entry["made_by"], entry.get("request")
+    if entry.get("outputvis") and os.path.abspath(entry["outputvis"]) == out and entry.get("datacolumn"):
+        return "casa_plugin", {"datacolumn": entry["datacolumn"]}  # a record of casa_plugin 0.1
+    products = (record.get("restore") or {}).get("products") or {}
+    if task == "split_sci" and any(os.path.abspath(p) == out for p in products.values()):
+        return "scriptForPI", dict(_SCRIPT_REQUEST)
+    return "unknown", None
+
+
+def _existing(job, task, expected):
+    """Report an existing output as done if it holds what ``job`` asks for; else raise, touching nothing.
+
+    ``expected`` is what the request gives (None when the input is gone, e.g.
+    SPACESAVING >= 2). A matching output gets the flag version if it lacks it.
+    """
     out = job["outputvis"]
     if not is_ms(out):
         raise FileExistsError("%s exists but is not a complete measurement set; move it away or "
                               "pass overwrite=True" % out)
-    rows = ms_rows(out)
-    if rows == 0:
+    actual = read_contents(out)
+    if actual["nrows"] == 0:
         raise FileExistsError("%s exists but has no rows; move it away or pass overwrite=True" % out)
+    who, made = _made_by(job, task)
+    request = job["request"]
+    diffs = differences(request, actual, expected, made)
+    if expected is None and task == "split_sci" and who != "casa_plugin":
+        diffs += _selection_differences(out, request, actual)
+    if diffs:
+        ways = ("pass overwrite=True to redo it from %s, or outputvis='...' to write this request elsewhere"
+                % os.path.basename(job["vis"]) if expected is not None or os.path.lexists(job["vis"]) else
+                "its input %s is gone (SPACESAVING >= 2 deletes it), so it cannot be redone: ask for what it "
+                "holds" % os.path.basename(job["vis"]))
+        raise ValueError("%s exists but was made %sfor another request: %s. It is left as it is; %s" % (
+            out, _WHO.get(who, "") + " ", "; ".join(diffs), ways))
+    result = {"status": "done", "nrows": actual["nrows"], "contents": actual, "made_by": who,
+              "request": made if who == "scriptForPI" else request}
     missing = job["flagversion"] not in list_versions(out)
     if job["dryrun"]:
-        return {"status": "done", "nrows": rows, "flagversion_saved": False,
-                "note": "would save flag version %s" % job["flagversion"] if missing else ""}
+        return dict(result, flagversion_saved=False,
+                    note="would save flag version %s" % job["flagversion"] if missing else "")
     saved = save_once(out, job["flagversion"], "saved by casa_plugin on an existing output")
-    return {"status": "done", "nrows": rows, "flagversion_saved": saved, "flagversions": list_versions(out)}
+    return dict(result, flagversion_saved=saved, flagversions=list_versions(out))
+
+
+def _selection_differences(out, request, actual):
+    """Without the input: does the request select every spw the output holds (and only those)?"""
+    if request["spw"]:
+        asked = sorted(request["spw"].split(","), key=int)
+        return [] if asked == sorted(actual["spws"], key=int) else [
+            "it holds spw %s; this request asks for spw %s" % (",".join(sorted(actual["spws"], key=int)),
+                                                                ",".join(asked))]
+    chosen = [str(s) for s in science_spws(out, request["intent"], request["minnchan"])]
+    extra = sorted(set(actual["spws"]) - set(chosen), key=int)
+    diffs = ["it holds spw %s, which intent=%r and minnchan=%d do not select" % (
+        ",".join(extra), request["intent"], request["minnchan"])] if extra else []
+    ids = sorted(int(s) for s in actual["spws"])
+    if request["reindex"] and ids != list(range(len(ids))):
+        diffs.append("its spw ids %s are the input's (kept); this request has reindex=True (pass "
+                     "reindex=False to accept them)" % ",".join(str(i) for i in ids))
+    return diffs
 
 
 def _plan_science(job):
@@ -88,10 +159,10 @@ def _estimate_bytes(vis, ddid, field, spws=None, fields=None):
     ``ddid`` and ``field`` are its DATA_DESC_ID and FIELD_ID columns; the rest comes from small subtables.
     """
     import numpy as np
-    spw_of, pol_of = _subtable(vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID", "POLARIZATION_ID")
-    nchan, = _subtable(vis, "SPECTRAL_WINDOW", "NUM_CHAN")
-    ncorr, = _subtable(vis, "POLARIZATION", "NUM_CORR")
-    names, = _subtable(vis, "FIELD", "NAME")
+    spw_of, pol_of = subtable_columns(vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID", "POLARIZATION_ID")
+    nchan, = subtable_columns(vis, "SPECTRAL_WINDOW", "NUM_CHAN")
+    ncorr, = subtable_columns(vis, "POLARIZATION", "NUM_CORR")
+    names, = subtable_columns(vis, "FIELD", "NAME")
     field_ids = [i for i, n in enumerate(names) if fields is None or n in fields]
     keep = np.isin(field, field_ids)
     total = 0
@@ -108,16 +179,29 @@ def _check_destination(out, needed):
     check_space(directory, needed)
 
 
-def _check_output(tmp, vis):
-    """Check CASA wrote a readable MS with rows; return ``(rows, names of the fields in its main table)``."""
+def _check_destination(out, needed):
+    directory = os.path.dirname(os.path.abspath(out))
+    check_writable(directory)
+    check_space(directory, needed)
+
+
+def _checked(tmp, vis, request, expected):
+    """Read what CASA wrote to ``tmp`` and check it is what ``request`` asks for; return its contents."""
     if not is_ms(tmp):
         raise RuntimeError("CASA wrote no measurement set for %s (see the CASA log)" % vis)
-    field = _read_main(tmp)[2]
-    if len(field) == 0:
+    actual = read_contents(tmp)
+    if actual["nrows"] == 0:
         raise RuntimeError("the split of %s selected no rows; check the selection" % vis)
-    import numpy as np
-    names, = _subtable(tmp, "FIELD", "NAME")
-    return len(field), sorted(str(names[int(i)]) for i in np.unique(field))
+    diffs = differences(request, actual, expected)
+    if diffs:
+        raise RuntimeError("the split of %s does not hold what was asked: %s" % (vis, "; ".join(diffs)))
+    return actual
+
+
+def _written(result, out, actual, start):
+    result.update({"status": "split", "made_by": "casa_plugin", "nrows": actual["nrows"], "contents": actual,
+                   "bytes": du_bytes(out), "flagversions": list_versions(out), "seconds": time.time() - start})
+    return result
 
 
 def _split_args(job, vis, tmp, selection):
@@ -132,57 +216,67 @@ def _split_args(job, vis, tmp, selection):
 def science_job(job):
     """Split the science spws of one EB into ``<vis>.split.cal`` and save its flag version."""
     start, vis, out = time.time(), job["vis"], job["outputvis"]
-    result = {"vis": vis, "outputvis": out}
-    if os.path.lexists(out) and not job["overwrite"]:
-        return dict(result, seconds=time.time() - start, **_existing(job))
-    result["input_bytes"], ddid, field = _check_input(vis, job["datacolumn"])
-    spws, spectra, before = _plan_science(job)
-    result.update({"spw": spws, "spectra": spectra, "datacolumn": job["datacolumn"]})
+    job = dict(job, request=science_request(job))
+    result = {"vis": vis, "outputvis": out, "request": job["request"]}
+    existing = os.path.lexists(out) and not job["overwrite"]
+    if existing and not os.path.exists(vis):  # SPACESAVING >= 2: only the script's split is left
+        return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", None))
+    source = _check_input(vis, job["datacolumn"], "split_sci")
+    spws, input_spws, before = _plan_science(job)
+    expected = expected_science(source, spws, job["request"])
+    result.update({"spw": spws, "input_spws": input_spws, "input_bytes": du_bytes(os.path.realpath(vis))})
+    if existing:
+        return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", expected))
     if job["dryrun"]:
-        result.update({"status": "planned", "fields": fields_for_intent(vis, "*")[1]})
-        return result
-    _check_destination(out, _estimate_bytes(vis, ddid, field, spws=spws))
+        return dict(result, status="planned", fields=source["fields"])
+    needed = _estimate_bytes(vis, source["_ddid"], source["_field"], spws=spws)
+    _check_destination(out, needed)
     with staged(out, overwrite=job["overwrite"]) as tmp:
         kwargs = _split_args(job, vis, tmp, ",".join(str(s) for s in spws))
-        if job["reindex"]:
-            casa.split(**kwargs)
-        else:
-            casa.mstransform(reindex=False, **kwargs)
-        rows = _check_output(tmp, vis)[0]
-        mapping = spw_map(vis, tmp, spws, before)  # raises if a selected spw is missing from the output
+        with watch(tmp, needed, os.path.basename(out)):
+            if job["reindex"]:
+                casa.split(**kwargs)
+            else:
+                casa.mstransform(reindex=False, **kwargs)
+        actual = _checked(tmp, vis, job["request"], expected)
+        result["spw_map"] = spw_map(vis, tmp, spws, before)  # raises if a selected spw is missing
         save_once(tmp, job["flagversion"], "flags after split_sci")
-    result.update({"status": "split", "nrows": rows, "spw_map": mapping, "bytes": du_bytes(out),
-                   "flagversions": list_versions(out), "seconds": time.time() - start})
-    return result
+    return _written(result, out, actual, start)
 
 
 def target_job(job):
     """Split the target fields of one ``.split.cal`` into ``<vis>.source`` and save its flag version."""
     start, vis, out = time.time(), job["vis"], job["outputvis"]
-    result = {"vis": vis, "outputvis": out}
-    if os.path.lexists(out) and not job["overwrite"]:
-        return dict(result, seconds=time.time() - start, **_existing(job))
-    if job["dryrun"] and not os.path.lexists(vis):
-        result.update({"status": "planned", "note": "after split_sci makes %s" % os.path.basename(vis)})
-        return result
-    result["input_bytes"], ddid, field = _check_input(vis, job["datacolumn"])
+    existing = os.path.lexists(out) and not job["overwrite"]
+    if job["dryrun"] and not existing and not os.path.lexists(vis):
+        return {"vis": vis, "outputvis": out, "status": "planned",
+                "note": "after split_sci makes %s" % os.path.basename(vis)}
+    if existing and not os.path.exists(vis):
+        job = dict(job, datacolumn=job["datacolumn"] or "data")
+        job["request"] = target_request(job)
+        return dict(vis=vis, outputvis=out, request=job["request"], seconds=time.time() - start,
+                    **_existing(job, "split_tgt", None))
+    source = _check_input(vis, job["datacolumn"] or "data", "split_tgt")
+    job = dict(job, datacolumn=_target_column(job, source))
+    job["request"] = target_request(job)
     intents, fields = fields_for_intent(vis, job["intent"])
-    result.update({"intents": intents, "fields": fields, "datacolumn": job["datacolumn"]})
+    expected = dict(source, fields=fields, timebin_s=0.0)
+    result = {"vis": vis, "outputvis": out, "request": job["request"], "intents": intents, "fields": fields,
+              "input_bytes": du_bytes(os.path.realpath(vis))}
+    if existing:
+        return dict(result, seconds=time.time() - start, **_existing(job, "split_tgt", expected))
     if job["dryrun"]:
-        result["status"] = "planned"
-        return result
-    _check_destination(out, _estimate_bytes(vis, ddid, field, fields=fields))
+        return dict(result, status="planned")
+    needed = _estimate_bytes(vis, source["_ddid"], source["_field"], fields=fields)
+    _check_destination(out, needed)
     with staged(out, overwrite=job["overwrite"]) as tmp:
-        casa.split(vis=vis, outputvis=tmp, intent=",".join(intents), datacolumn=job["datacolumn"])
-        rows, kept = _check_output(tmp, vis)
-        if sorted(kept) != sorted(fields):
-            raise RuntimeError("the split of %s kept fields %s, planned %s" % (vis, kept, fields))
+        with watch(tmp, needed, os.path.basename(out)):
+            casa.split(vis=vis, outputvis=tmp, intent=",".join(intents), datacolumn=job["datacolumn"])
+        actual = _checked(tmp, vis, job["request"], expected)
         if os.path.lexists(tmp + ".flagversions"):  # never carry flag versions over from the input
             shutil.rmtree(tmp + ".flagversions")
         save_once(tmp, job["flagversion"], "flags after split_tgt")
-    result.update({"status": "split", "nrows": rows, "bytes": du_bytes(out),
-                   "flagversions": list_versions(out), "seconds": time.time() - start})
-    return result
+    return _written(result, out, actual, start)
 
 
 def chain_job(job):

@@ -34,6 +34,8 @@ def _normal_spw(spw):
 
 def _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun):
     _require("outputvis", outputvis, str, "a string")
+    if datacolumn is None:  # split_tgt: 'data' for a science split, given explicitly for anything else
+        datacolumn = "data"
     _require("datacolumn", datacolumn, str, "a string")
     if datacolumn.lower() not in _DATACOLUMNS:
         raise ValueError("datacolumn=%r: choose one of %s" % (datacolumn, ", ".join(_DATACOLUMNS)))
@@ -48,11 +50,27 @@ def _outputs(paths, outputvis, suffix):
     if outputvis and len(paths) != 1:
         raise ValueError("outputvis=%r names one output but vis selects %d MSs; leave outputvis='' "
                          "to write <vis>%s beside each" % (outputvis, len(paths), suffix))
-    outs = [outputvis] if outputvis else [p.rstrip("/") + suffix for p in paths]
+    outs = [os.path.abspath(outputvis)] if outputvis else [p + suffix for p in paths]
     for vis, out in zip(paths, outs):
-        if os.path.abspath(out) == os.path.abspath(vis):
+        if out == vis:
             raise ValueError("outputvis %s is the input itself; choose another name" % out)
     return outs
+
+
+def _absolute(paths):
+    """Absolute paths, as the user named them (links not resolved): records never depend on the cwd."""
+    return [os.path.abspath(p.rstrip("/")) for p in paths]
+
+
+def _refuse_science_splits(paths, datacolumn):
+    """split_sci of a .split.cal (or .source) with the default datacolumn: say what it is and what to call."""
+    for path in paths:
+        name = os.path.basename(path)
+        if name.endswith((".split.cal", ".source")) and datacolumn.lower() == "corrected":
+            raise ValueError(
+                "%s is already a science split (made by split_sci or the scriptForPI from %s): split its "
+                "targets with split_tgt(vis=%r), or give split_sci the restored EB (uid___*.ms) or its "
+                "calibrated/ directory" % (path, name.split(".ms")[0] + ".ms", path))
 
 
 def split_sci(vis="", outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected",
@@ -128,7 +146,8 @@ def _science_jobs(vis, outputvis, intent, minnchan, spw, datacolumn, reindex, fl
     _require("width", width, (int, str), "a channel count (int) or CASA width string")
     _require("timebin", timebin, str, "a CASA time string such as '12s'")
     spw = _normal_spw(spw)
-    paths = expand_vis(vis)
+    paths = _absolute(expand_vis(vis))
+    _refuse_science_splits(paths, datacolumn)
     return [{"vis": v, "outputvis": o, "intent": intent, "minnchan": minnchan, "spw": spw,
              "datacolumn": datacolumn, "reindex": reindex, "flagversion": flagversion, "overwrite": overwrite,
              "dryrun": dryrun, "width": width, "timebin": timebin}
@@ -148,7 +167,7 @@ def _check_parallel(parallel):
         raise TypeError("parallel must be None (auto), True or False, not %r" % (parallel,))
 
 
-def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn="data", flagversion="original_flags",
+def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn=None, flagversion="original_flags",
               overwrite=False, dryrun=False, parallel=None, maxjobs=None):
     """Split the science target fields of each ``.split.cal`` into ``<vis>.source`` and save its flags.
 
@@ -161,8 +180,11 @@ def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn="data", flagve
         Output name, only with a single ``vis``; default ``<vis>.source``.
     intent : str
         Fields observed with this intent are kept (globs; separator variants match).
-    datacolumn : str
-        Column to split; ``'data'``, since a ``.split.cal`` holds calibrated DATA.
+    datacolumn : str, optional
+        Column to split. None (default): ``'data'``, since a ``.split.cal``
+        holds calibrated DATA; an input with CORRECTED_DATA (a restored EB,
+        not a science split) is then an error, as its DATA is uncalibrated:
+        run ``split_sci`` first, or give ``datacolumn`` explicitly.
     flagversion, overwrite, dryrun, parallel, maxjobs
         As for ``split_sci``. Flag versions of the input are never carried over.
 
@@ -179,8 +201,8 @@ def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn="data", flagve
         After every EB was processed, if any failed.
     """
     with task_logging("split_tgt"):
-        jobs = _target_jobs(expand_vis(vis, suffix=".split.cal"), outputvis, intent, datacolumn, flagversion,
-                            overwrite, dryrun)
+        jobs = _target_jobs(_absolute(expand_vis(vis, suffix=".split.cal")), outputvis, intent, datacolumn,
+                            flagversion, overwrite, dryrun)
         _check_parallel(parallel)
         return run_eb_jobs("split_tgt", "casa_plugin.split_jobs:target_job", jobs, parallel, maxjobs)
 

@@ -8,6 +8,7 @@ from . import mapper, run_record
 from .discovery import eb_of
 from .errors import SplitError
 from .logs import progress_line
+from .report import TaskResult, member_of, project_of
 
 __all__ = ["run_eb_jobs", "run_chain_jobs"]
 
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def _spectra(result):
-    spectra = result.get("spectra") or {}
+    spectra = result.get("input_spws") or {}
     return ", ".join("%s (%.3f-%.3f GHz, %d ch)" % (spw, info["freq_ghz"][0], info["freq_ghz"][1], info["nchan"])
                      for spw, info in sorted(spectra.items(), key=lambda kv: int(kv[0])))
 
@@ -24,10 +25,15 @@ def _detail(result):
     status = result.get("status")
     if status == "failed":
         return "FAILED: %s" % result.get("error")
-    if status == "done":
-        return "already done" + (", flag version saved" if result.get("flagversion_saved") else "")
     parts = []
-    if status == "planned" and result.get("spectra"):
+    if status == "done":
+        parts.append("already done" + (", made by the delivery's scriptForPI" if result.get("made_by") ==
+                                       "scriptForPI" else ""))
+        if result.get("flagversion_saved"):
+            parts.append("flag version saved")
+        elif result.get("note"):
+            parts.append(result["note"])
+    if status == "planned" and result.get("input_spws"):
         parts.append("spw " + _spectra(result))
     elif result.get("spw"):
         parts.append("spw %s" % ",".join(str(s) for s in result["spw"]))
@@ -35,6 +41,8 @@ def _detail(result):
         parts.append("fields %s" % ",".join(result["fields"]))
     if status == "planned":
         parts.append("planned" + (" " + result["note"] if result.get("note") else ""))
+    elif status == "split" and result.get("made_by") and result.get("request", {}).get("width", 1) not in (1, "1"):
+        parts.append("width=%s" % result["request"]["width"])
     if result.get("previous"):
         parts.append("last run: %s" % result["previous"])
     return "; ".join(parts)
@@ -64,12 +72,28 @@ def _record(task, job, result):
         log.warning("could not update the run record in %s: %s", directory, exc)
 
 
+def _places(jobs):
+    """Return ``{vis: 'member …'}`` naming each EB's member, and its project when jobs span several."""
+    projects = set(project_of(j["vis"]) for j in jobs)
+    return dict((j["vis"], "member %s%s" % (member_of(j["vis"]), " of %s" % project_of(j["vis"])
+                                           if len(projects) > 1 else "")) for j in jobs)
+
+
 class _Report(object):
     """Collect one task's per-EB results in order, logging and recording each as it comes."""
 
     def __init__(self, task, jobs):
-        self.task, self.jobs, self.results = task, jobs, OrderedDict()
+        self.task, self.jobs, self.results, self.started = task, jobs, OrderedDict(), []
         self.previous = _previous(task, jobs)
+        self.places = _places(jobs)
+
+    def start(self, job):
+        """Note that ``job`` started (serially, or dispatched to an MPI server)."""
+        self.started.append(job["vis"])
+        if job.get("dryrun"):
+            return
+        log.info("[%d/%d started] %s: %s -> %s (%s)", len(self.started), len(self.jobs), self.places[job["vis"]],
+                 os.path.basename(job["vis"]), os.path.basename(job["outputvis"]), _size(job["vis"]))
 
     def add(self, job, result):
         result.setdefault("vis", job["vis"])
@@ -78,15 +102,16 @@ class _Report(object):
         if job["vis"] in self.previous:
             result["previous"] = self.previous[job["vis"]]
         self.results[job["vis"]] = result
-        line = progress_line(len(self.results), len(self.jobs), os.path.basename(job["vis"]),
-                             os.path.basename(job["outputvis"]), _detail(result), result.get("seconds"))
+        line = progress_line(len(self.results), len(self.jobs), "%s: %s" % (
+            self.places[job["vis"]], os.path.basename(job["vis"])), os.path.basename(job["outputvis"]),
+            _detail(result), result.get("seconds"))
         (log.error if result["status"] == "failed" else log.info)(line)
         if not job["dryrun"]:
             _record(self.task, job, result)
 
     def interrupted(self):
         for job in self.jobs:
-            if job["vis"] not in self.results and not job["dryrun"]:
+            if job["vis"] in self.started and job["vis"] not in self.results and not job["dryrun"]:
                 log.warning("%s: interrupted before %s was finished; run again to finish it", self.task, job["vis"])
                 _record(self.task, job, {"status": "interrupted", "vis": job["vis"], "outputvis": job["outputvis"]})
 
@@ -95,18 +120,28 @@ class _Report(object):
         for result in self.results.values():
             counts[result["status"]] = counts.get(result["status"], 0) + 1
         log.info("%s: %s", self.task, ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())))
-        return {"task": self.task, "ebs": self.results, "counts": counts}
+        return TaskResult(task=self.task, ebs=self.results, counts=counts)
 
     def failures(self):
-        return ["  %s: %s" % (r["vis"], r["error"]) for r in self.results.values() if r["status"] == "failed"]
+        return [r["eb"] for r in self.results.values() if r["status"] == "failed"]
+
+
+def _size(vis):
+    from .outputs import du_bytes
+    size = du_bytes(os.path.realpath(vis)) if os.path.exists(vis) else 0
+    if not size:
+        return "input still to be made"
+    return "%.2f GB to read" % (size / 1e9) if size >= 1e9 else "%.1f MB to read" % (size / 1e6)
 
 
 def _raise_failures(reports, summary):
-    lines = [line for report in reports for line in report.failures()]
-    if lines:
-        raise SplitError("%s failed for %d EB step(s) of %d EBs:\n%s" % (
-            " and ".join(r.task for r in reports), len(lines), len(reports[0].jobs), "\n".join(lines)),
-            results=summary)
+    """Raise one SplitError naming the failed EBs; their errors were logged once, on their own lines."""
+    failed = [(report.task, eb) for report in reports for eb in report.failures()]
+    if failed:
+        raise SplitError("%s failed for %d EB step(s) of %d EBs: %s. Each error is on the EB's FAILED line "
+                         "above (and in the CASA log); the exception's .results holds every EB's result" % (
+                             " and ".join(r.task for r in reports), len(failed), len(reports[0].jobs),
+                             ", ".join("%s %s" % (task, eb) for task, eb in failed)), results=summary)
 
 
 def run_eb_jobs(task, func_path, jobs, parallel=False, maxjobs=None):
@@ -126,7 +161,8 @@ def run_eb_jobs(task, func_path, jobs, parallel=False, maxjobs=None):
     """
     report = _Report(task, jobs)
     try:
-        mapper.run_jobs(func_path, jobs, on_result=report.add, parallel=parallel, maxjobs=maxjobs)
+        mapper.run_jobs(func_path, jobs, on_result=report.add, parallel=parallel, maxjobs=maxjobs,
+                        on_start=report.start)
     except KeyboardInterrupt:
         report.interrupted()
         raise
@@ -150,15 +186,19 @@ def run_chain_jobs(jobs, parallel=False, maxjobs=None):
                 step.setdefault("mpi", result["mpi"])
             report.add(job[key], step)
 
+    def on_start(job):
+        sci.start(job["sci"])
+        tgt.started.append(job["tgt"]["vis"])
+
     for job in jobs:
         job.setdefault("vis", job["sci"]["vis"])  # what the dispatcher sizes and names jobs by
     try:
         mapper.run_jobs("casa_plugin.split_jobs:chain_job", jobs, on_result=on_result, parallel=parallel,
-                        maxjobs=maxjobs)
+                        maxjobs=maxjobs, on_start=on_start)
     except KeyboardInterrupt:
         sci.interrupted()
         tgt.interrupted()
         raise
-    summary = {"sci": sci.summary(), "tgt": tgt.summary()}
+    summary = TaskResult(sci=sci.summary(), tgt=tgt.summary())
     _raise_failures([sci, tgt], summary)
     return summary

@@ -5,7 +5,9 @@ bench/child.py uses them too: the manual loop and the output comparison are the 
 
 import glob
 import os
+import re
 import shutil
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -111,3 +113,21 @@ def snapshot(root):
             st = os.lstat(path)
             out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
     return out
+
+
+def failed_errors(exc):
+    """The per-EB errors a SplitError carries in ``.results`` (the message itself only names the EBs)."""
+    results = exc.results
+    summaries = [results[k] for k in ("sci", "tgt") if k in results] or [results]
+    return "\n".join(r.get("error", "") for s in summaries for r in s["ebs"].values() if r["status"] == "failed")
+
+
+@contextmanager
+def split_failure(match):
+    """Like ``pytest.raises(SplitError, match=...)``, with ``match`` searched in the failed EBs' errors."""
+    import pytest
+    from casa_plugin import SplitError
+    with pytest.raises(SplitError) as info:
+        yield info
+    text = failed_errors(info.value)
+    assert re.search(match, text), text

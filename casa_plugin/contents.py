@@ -1,0 +1,221 @@
+"""What an output MS holds, read from the MS itself, and how it differs from what a request asks for.
+
+The same comparison decides whether an existing output counts as done and
+checks every output just written, so an output is only ever reported for the
+request that made it.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from . import casa
+from .discovery import is_ms
+
+__all__ = ["read_contents", "science_request", "target_request", "expected_science", "differences",
+           "column_of", "subtable_columns"]
+
+_COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
+#: What a request records but the output's contents cannot show on their own.
+_HIDDEN = ("datacolumn", "width", "timebin")
+
+
+def science_request(job):
+    """Return the parts of a split_sci job that decide what its output holds."""
+    return {"task": "split_sci", "intent": job["intent"], "minnchan": job["minnchan"], "spw": job["spw"],
+            "datacolumn": job["datacolumn"].lower(), "reindex": job["reindex"], "width": job.get("width", 1),
+            "timebin": job.get("timebin", "0s")}
+
+
+def target_request(job):
+    """Return the parts of a split_tgt job that decide what its output holds."""
+    return {"task": "split_tgt", "intent": job["intent"], "datacolumn": job["datacolumn"].lower()}
+
+
+def column_of(datacolumn):
+    """Return the main-table column a split ``datacolumn`` reads (``'corrected'`` -> ``CORRECTED_DATA``)."""
+    return _COLUMN.get(datacolumn.lower())
+
+
+def subtable_columns(vis, name, *columns):
+    """Return the given columns of subtable ``name`` of ``vis`` as lists (empty for an empty subtable)."""
+    tb = casa.table()
+    tb.open(os.path.join(vis, name))
+    try:
+        return [list(tb.getcol(c)) if tb.nrows() else [] for c in columns]
+    finally:
+        tb.close()
+
+
+def _spectral_windows(vis, ids):
+    tb = casa.table()
+    tb.open(os.path.join(vis, "SPECTRAL_WINDOW"))
+    try:
+        out = {}
+        for spw in ids:
+            freqs = np.asarray(tb.getcell("CHAN_FREQ", spw), dtype=float)
+            widths = np.abs(np.asarray(tb.getcell("CHAN_WIDTH", spw), dtype=float))
+            out[str(spw)] = {"name": str(tb.getcell("NAME", spw)), "nchan": int(len(freqs)),
+                             "freq_ghz": [round(float(freqs.min()) / 1e9, 9), round(float(freqs.max()) / 1e9, 9)],
+                             "chan_width_khz": round(float(np.median(widths)) / 1e3, 6)}
+        return out
+    finally:
+        tb.close()
+
+
+def read_contents(vis, ids=False):
+    """Return what ``vis`` holds, read from the MS on disk.
+
+    Returns
+    -------
+    dict
+        ``spws``: ``{id: {'name', 'nchan', 'freq_ghz': [lo, hi], 'chan_width_khz'}}`` of the spws its
+        main table uses; ``fields``: names of the fields in its main table; ``nrows``; ``interval_s``:
+        the median integration; ``columns``: its data columns. With ``ids``, also
+        ``_ddid`` and ``_field``: the main table's DATA_DESC_ID and FIELD_ID (not for records).
+
+    Raises
+    ------
+    ValueError
+        If ``vis`` is not a readable measurement set (the message names it).
+    """
+    if not is_ms(vis):
+        raise ValueError("%s: not a measurement set (no table.dat)" % vis)
+    tb = casa.table()
+    try:
+        tb.open(vis)
+        names = list(tb.colnames())
+        nrows = int(tb.nrows())
+        ddid = tb.getcol("DATA_DESC_ID") if nrows else np.zeros(0, int)
+        field = tb.getcol("FIELD_ID") if nrows else np.zeros(0, int)
+        interval = tb.getcol("INTERVAL") if nrows else np.zeros(0)
+    except RuntimeError as exc:
+        raise ValueError("%s: cannot read this table (%s); it may be truncated or corrupted; move it away "
+                         "or restore it from the delivery" % (vis, str(exc).strip()))
+    finally:
+        tb.close()
+    spw_of, = subtable_columns(vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
+    field_names, = subtable_columns(vis, "FIELD", "NAME")
+    spws = sorted(set(int(spw_of[int(d)]) for d in np.unique(ddid)))
+    contents = {"spws": _spectral_windows(vis, spws), "nrows": nrows,
+                "fields": sorted(str(field_names[int(f)]) for f in np.unique(field)),
+                "interval_s": round(float(np.median(interval)), 6) if nrows else 0.0,
+                "columns": [c for c in ("DATA", "CORRECTED_DATA", "MODEL_DATA", "FLOAT_DATA") if c in names]}
+    if ids:
+        contents.update({"_ddid": ddid, "_field": field})
+    return contents
+
+
+def _width(width):
+    try:
+        return int(width)
+    except (TypeError, ValueError):
+        return None  # a per-spw list or a frequency: the channel count is not checked
+
+
+def _seconds(timebin):
+    if str(timebin).strip() in ("", "0", "0s"):
+        return 0.0
+    from casatools import quanta
+    qa = quanta()
+    return float(qa.convert(qa.quantity(str(timebin)), "s")["value"])
+
+
+def expected_science(source, spws, request):
+    """Return what a science split of the input described by ``source`` (its contents) must hold.
+
+    ``spws`` are the input spw ids the request selects.
+    """
+    width = _width(request["width"])
+    expected = {}
+    for index, old in enumerate(sorted(spws)):
+        spw = dict(source["spws"][str(old)])
+        if width and width > 1:
+            spw["nchan"] = [spw["nchan"] // width, int(math.ceil(spw["nchan"] / float(width)))]
+        new = old if not request["reindex"] else index
+        expected[str(new)] = dict(spw, input_id=old)
+    return {"spws": expected, "fields": source["fields"], "interval_s": source["interval_s"],
+            "timebin_s": _seconds(request["timebin"])}
+
+
+def _band_matches(want, got, tolerance_ghz):
+    lo, hi = want["freq_ghz"]
+    return got["freq_ghz"][0] >= lo - tolerance_ghz and got["freq_ghz"][1] <= hi + tolerance_ghz
+
+
+def _spw_differences(expected, actual):
+    diffs = []
+    for new, want in sorted(expected["spws"].items(), key=lambda kv: int(kv[0])):
+        got = actual["spws"].get(new)
+        nchans = want["nchan"] if isinstance(want["nchan"], list) else [want["nchan"]]
+        label = "spw %s (input spw %s, %s)" % (new, want["input_id"], want["name"])
+        if got is None:
+            same = [i for i, s in actual["spws"].items() if s["name"] == want["name"]]
+            diffs.append("%s is missing%s" % (label, " (it is spw %s there: spw ids were %s)" % (
+                same[0], "kept" if same[0] == str(want["input_id"]) else "re-indexed") if same else ""))
+            continue
+        tolerance = want["chan_width_khz"] * 1e-6
+        if got["name"] != want["name"] or not _band_matches(want, got, tolerance):
+            diffs.append("%s: it holds %s at %.6f-%.6f GHz instead" % (label, got["name"], got["freq_ghz"][0],
+                                                                         got["freq_ghz"][1]))
+        elif got["nchan"] not in nchans:
+            diffs.append("%s has %d channels; this request gives %s" % (label, got["nchan"],
+                                                                        " or ".join(str(n) for n in nchans)))
+    extra = sorted(set(actual["spws"]) - set(expected["spws"]), key=int)
+    if extra:
+        diffs.append("it holds spw %s, which this request does not select" % ",".join(extra))
+    return diffs
+
+
+def _interval_differences(expected, actual):
+    before, after, timebin = expected["interval_s"], actual["interval_s"], expected["timebin_s"]
+    averaged = after > before * 1.01
+    if timebin > before * 1.01 and not averaged:
+        return ["its integrations are %.3f s, not averaged to timebin=%.3g s" % (after, timebin)]
+    if timebin <= before * 1.01 and averaged:
+        return ["its integrations are %.3f s (time-averaged), the input's %.3f s, and this request has no "
+                "timebin" % (after, before)]
+    return []
+
+
+def differences(request, actual, expected=None, made=None):
+    """Return how an output holding ``actual`` differs from what ``request`` asks for; ``[]`` if it matches.
+
+    Parameters
+    ----------
+    request : dict
+        ``science_request`` or ``target_request`` of the new job.
+    actual : dict
+        ``read_contents`` of the output.
+    expected : dict, optional
+        What the request gives: ``expected_science`` (science), or the input's
+        contents with ``'fields'`` set to the target fields (target). None when
+        the input is gone; then only ``made`` can be compared.
+    made : dict, optional
+        The request that made the output, where known (run record or the
+        delivery's scriptForPI); compared on what contents cannot show.
+    """
+    diffs = []
+    for key in _HIDDEN:
+        if made is not None and key in made and key in request and str(made[key]) != str(request[key]):
+            diffs.append("it was made with %s=%r; this request has %s=%r" % (key, made[key], key, request[key]))
+    if expected is None:
+        return diffs
+    if request["task"] == "split_sci":
+        diffs += _spw_differences(expected, actual)
+    else:
+        if sorted(actual["spws"]) != sorted(expected["spws"]) or any(
+                actual["spws"][s]["nchan"] != expected["spws"][s]["nchan"] for s in actual["spws"]
+                if s in expected["spws"]):
+            diffs.append("it holds spws %s, its input %s" % (_spw_list(actual), _spw_list(expected)))
+    if sorted(actual["fields"]) != sorted(expected["fields"]):
+        diffs.append("it holds fields %s; this request gives %s" % (",".join(actual["fields"]) or "none",
+                                                                     ",".join(expected["fields"]) or "none"))
+    if "timebin_s" in expected:
+        diffs += _interval_differences(expected, actual)
+    return diffs
+
+
+def _spw_list(contents):
+    return ",".join("%s (%d ch)" % (s, contents["spws"][s]["nchan"]) for s in sorted(contents["spws"], key=int))
