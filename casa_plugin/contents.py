@@ -13,7 +13,8 @@ import numpy as np
 from . import casa
 from .discovery import is_ms
 
-__all__ = ["read_contents", "science_request", "target_request", "expected_science", "differences",
+__all__ = ["read_contents", "science_request", "target_request", "expected_science", "expected_target",
+           "differences",
            "column_of", "subtable_columns"]
 
 _COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
@@ -103,8 +104,17 @@ def read_contents(vis, ids=False):
                 "interval_s": round(float(np.median(interval)), 6) if nrows else 0.0,
                 "columns": [c for c in ("DATA", "CORRECTED_DATA", "MODEL_DATA", "FLOAT_DATA") if c in names]}
     if ids:
-        contents.update({"_ddid": ddid, "_field": field})
+        contents.update({"_ddid": ddid, "_field": field, "_spw_of": spw_of, "_field_names": field_names})
     return contents
+
+
+def expected_target(source, fields):
+    """Return what a target split of the input ``source`` (``read_contents(..., ids=True)``) keeping ``fields`` holds."""
+    ids = [i for i, name in enumerate(source["_field_names"]) if name in fields]
+    ddids = np.unique(source["_ddid"][np.isin(source["_field"], ids)])
+    spws = set(str(int(source["_spw_of"][int(d)])) for d in ddids)
+    return {"spws": dict((k, v) for k, v in source["spws"].items() if k in spws), "fields": sorted(fields),
+            "interval_s": source["interval_s"], "timebin_s": 0.0}
 
 
 def _width(width):

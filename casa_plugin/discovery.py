@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ElementTree
 
 __all__ = [
     "EB_NAME", "is_eb_name", "is_ms", "find_members", "member_ebs", "read_ppr_ebs",
-    "find_calibrated_dirs", "expand_vis", "eb_of",
+    "find_calibrated_dirs", "expand_vis", "eb_of", "restored_ms",
 ]
 
 #: An execution block MS: ``uid___A002_Xf7ad58_Xd406.ms`` (never ``*_targets.ms``, ``*.ms.split.cal``, ...).
@@ -26,6 +26,19 @@ def eb_of(path):
     base = os.path.basename(os.path.normpath(path))
     match = re.match(r"^(uid___[A-Za-z0-9]+_X[0-9A-Za-z]+_X[0-9A-Za-z]+)\.ms", base)
     return match.group(1) if match else base
+
+
+def restored_ms(vis):
+    """Return the restored MS an EB path stands for: ``vis`` itself, else ``working/<name>`` beside it.
+
+    After a scriptForPI run with ``DOSPLIT`` the restored MS is only in
+    ``calibrated/working/``; with ``SPACESAVING >= 2`` not even there (then
+    ``vis`` is returned, which does not exist).
+    """
+    if os.path.exists(vis):
+        return vis
+    working = os.path.join(os.path.dirname(vis), "working", os.path.basename(vis))
+    return working if is_ms(working) else vis
 
 
 def is_ms(path):

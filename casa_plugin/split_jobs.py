@@ -12,9 +12,9 @@ import shutil
 import time
 
 from . import casa, run_record
-from .contents import (column_of, differences, expected_science, read_contents, science_request,
+from .contents import (column_of, differences, expected_science, expected_target, read_contents, science_request,
                        subtable_columns, target_request)
-from .discovery import eb_of, is_ms
+from .discovery import eb_of, is_ms, restored_ms
 from .flag_versions import list_versions, save_once
 from .outputs import check_space, check_writable, du_bytes, staged
 from .progress import watch
@@ -114,7 +114,7 @@ def _existing(job, task, expected):
         diffs += _selection_differences(out, request, actual)
     if diffs:
         ways = ("pass overwrite=True to redo it from %s, or outputvis='...' to write this request elsewhere"
-                % os.path.basename(job["vis"]) if expected is not None or os.path.lexists(job["vis"]) else
+                % job["vis"] if expected is not None else
                 "its input %s is gone (SPACESAVING >= 2 deletes it), so it cannot be redone: ask for what it "
                 "holds" % os.path.basename(job["vis"]))
         raise ValueError("%s exists but was made %sfor another request: %s. It is left as it is; %s" % (
@@ -219,27 +219,30 @@ def science_job(job):
     job = dict(job, request=science_request(job))
     result = {"vis": vis, "outputvis": out, "request": job["request"]}
     existing = os.path.lexists(out) and not job["overwrite"]
-    if existing and not os.path.exists(vis):  # SPACESAVING >= 2: only the script's split is left
+    src = restored_ms(vis)  # DOSPLIT: the restored MS is only in working/
+    if existing and not os.path.exists(src):  # SPACESAVING >= 2: only the script's split is left
         return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", None))
-    source = _check_input(vis, job["datacolumn"], "split_sci")
+    source = _check_input(src, job["datacolumn"], "split_sci")
+    job["vis"] = src
     spws, input_spws, before = _plan_science(job)
     expected = expected_science(source, spws, job["request"])
-    result.update({"spw": spws, "input_spws": input_spws, "input_bytes": du_bytes(os.path.realpath(vis))})
+    result.update({"spw": spws, "input_spws": input_spws, "input_bytes": du_bytes(os.path.realpath(src)),
+                   "input": src})
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", expected))
     if job["dryrun"]:
         return dict(result, status="planned", fields=source["fields"])
-    needed = _estimate_bytes(vis, source["_ddid"], source["_field"], spws=spws)
+    needed = _estimate_bytes(src, source["_ddid"], source["_field"], spws=spws)
     _check_destination(out, needed)
     with staged(out, overwrite=job["overwrite"]) as tmp:
-        kwargs = _split_args(job, vis, tmp, ",".join(str(s) for s in spws))
+        kwargs = _split_args(job, src, tmp, ",".join(str(s) for s in spws))
         with watch(tmp, needed, os.path.basename(out)):
             if job["reindex"]:
                 casa.split(**kwargs)
             else:
                 casa.mstransform(reindex=False, **kwargs)
-        actual = _checked(tmp, vis, job["request"], expected)
-        result["spw_map"] = spw_map(vis, tmp, spws, before)  # raises if a selected spw is missing
+        actual = _checked(tmp, src, job["request"], expected)
+        result["spw_map"] = spw_map(src, tmp, spws, before)  # raises if a selected spw is missing
         save_once(tmp, job["flagversion"], "flags after split_sci")
     return _written(result, out, actual, start)
 
@@ -260,7 +263,7 @@ def target_job(job):
     job = dict(job, datacolumn=_target_column(job, source))
     job["request"] = target_request(job)
     intents, fields = fields_for_intent(vis, job["intent"])
-    expected = dict(source, fields=fields, timebin_s=0.0)
+    expected = expected_target(source, fields)
     result = {"vis": vis, "outputvis": out, "request": job["request"], "intents": intents, "fields": fields,
               "input_bytes": du_bytes(os.path.realpath(vis))}
     if existing:

@@ -5,7 +5,7 @@ import os
 from collections import OrderedDict
 
 from . import mapper, run_record
-from .discovery import eb_of
+from .discovery import eb_of, restored_ms
 from .errors import SplitError
 from .logs import progress_line
 from .report import TaskResult, member_of, project_of
@@ -128,6 +128,7 @@ class _Report(object):
 
 def _size(vis):
     from .outputs import du_bytes
+    vis = restored_ms(vis)
     size = du_bytes(os.path.realpath(vis)) if os.path.exists(vis) else 0
     if not size:
         return "input still to be made"

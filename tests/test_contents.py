@@ -1,0 +1,202 @@
+"""Outputs are bound to the request that made them: re-runs with other options, scriptForPI splits, records."""
+
+import glob
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from casa_helpers import columns, failed_errors, field_names_in_main, flag_versions, snapshot, split_failure, \
+    subtable_column
+from casa_plugin import SplitError, casa, run_record, split_sci, split_sci_tgt, split_tgt
+from casa_plugin.pipeline_standin import restore_with_standin
+
+pytestmark = pytest.mark.casa
+
+
+def _ebs(calibrated):
+    return sorted(glob.glob(os.path.join(calibrated, "uid___*.ms")))
+
+
+def _nchan(vis):
+    return [int(n) for n in subtable_column(vis, "SPECTRAL_WINDOW", "NUM_CHAN")]
+
+
+def _mtimes(paths):
+    return {p: os.path.getmtime(os.path.join(p, "table.dat")) for p in paths}
+
+
+def test_rerun_with_other_options_is_an_error_not_done(restored):
+    """Issue 9.1: after width=4, a default call, spw='99', timebin and datacolumn are not 'done'."""
+    project = restored["project"]
+    first = split_sci(vis=project, width=4)
+    outs = [r["outputvis"] for r in first["ebs"].values()]
+    assert all(_nchan(out) == [16] * 4 for out in outs)
+    before, flags = snapshot(project), [flag_versions(o) for o in outs]
+    with split_failure(r"has 16 channels; this request gives 64.*overwrite=True.*outputvis=") as info:
+        split_sci(vis=project)
+    assert info.value.results["counts"] == {"failed": 3}
+    with split_failure(r"has no spw 99"):
+        split_sci(vis=project, spw="99")
+    with split_failure(r"not averaged to timebin=12 s"):
+        split_sci(vis=project, width=4, timebin="12s")
+    with split_failure(r"made with datacolumn='corrected'; this request has datacolumn='data'"):
+        split_sci(vis=project, width=4, datacolumn="data")
+    changed = [p for p, v in snapshot(project).items() if before.get(p) != v and not p.endswith(".json")]
+    assert changed == [] and [flag_versions(o) for o in outs] == flags  # the outputs were not touched
+    again = split_sci(vis=project, width=4)  # the same request: done
+    assert again["counts"] == {"done": 3}
+    redone = split_sci(vis=project, overwrite=True)
+    assert redone["counts"] == {"split": 3} and all(_nchan(o) == [64] * 4 for o in outs)
+
+
+def test_record_request_and_contents_agree_with_the_ms_on_disk(restored):
+    """Issue 9 acceptance: for every EB output, the record's request and contents are those of the MS."""
+    split_sci_tgt(vis=restored["project"], width=2, timebin="12s")
+    records = sorted(glob.glob(os.path.join(restored["project"], "*", "*", "*", "calibrated", "casa_plugin_record.json")))
+    assert len(records) == 2
+    checked = 0
+    for path in records:
+        for eb, tasks in json.load(open(path))["ebs"].items():
+            for task, suffix in (("split_sci", ".ms.split.cal"), ("split_tgt", ".ms.split.cal.source")):
+                entry = tasks[task]
+                out = os.path.join(os.path.dirname(path), eb + suffix)
+                assert entry["outputvis"] == out and os.path.isabs(entry["vis"])
+                assert entry["made_by"] == "casa_plugin" and entry["status"] == "split"
+                if task == "split_sci":
+                    assert entry["request"] == {"task": "split_sci", "intent": "OBSERVE_TARGET*", "minnchan": 5,
+                                                "spw": "", "datacolumn": "corrected", "reindex": True,
+                                                "width": 2, "timebin": "12s"}
+                else:
+                    assert entry["request"] == {"task": "split_tgt", "intent": "*TARGET*", "datacolumn": "data"}
+                held = entry["contents"]
+                nchan = _nchan(out)
+                assert [held["spws"][str(i)]["nchan"] for i in range(len(nchan))] == nchan == [32] * 4
+                freqs = subtable_column(out, "SPECTRAL_WINDOW", "CHAN_FREQ")
+                for i, f in enumerate(freqs):
+                    assert held["spws"][str(i)]["freq_ghz"] == pytest.approx([f.min() / 1e9, f.max() / 1e9])
+                assert held["fields"] == field_names_in_main(out)
+                main = columns(out, ("INTERVAL", "TIME"))
+                assert held["nrows"] == len(main["TIME"]) == entry["nrows"]
+                assert held["interval_s"] == pytest.approx(float(np.median(main["INTERVAL"])))
+                assert held["interval_s"] > 6  # averaged to 12 s bins
+                checked += 1
+    assert checked == 6
+
+
+def test_split_tgt_refuses_a_restored_eb_unless_datacolumn_is_given(restored, calibrated_dirs):
+    """Issue 9.2: a restored EB's DATA is uncalibrated; split_tgt says to run split_sci first."""
+    vis = _ebs(calibrated_dirs[0])[0]
+    before = snapshot(restored["project"])
+    with split_failure(r"is a restored EB \(it has CORRECTED_DATA\), not a science split.*split_sci\(vis="):
+        split_tgt(vis=vis)
+    assert not os.path.lexists(vis + ".source")
+    assert [p for p in snapshot(restored["project"]) if p not in before and not p.endswith(".json")] == []
+    result = split_tgt(vis=vis, datacolumn="corrected")  # explicit: split the MS as it is
+    entry = result["ebs"][os.path.abspath(vis)]
+    assert entry["status"] == "split" and entry["request"]["datacolumn"] == "corrected"
+    out = columns(vis + ".source", ("DATA",))["DATA"]
+    assert len(_nchan(vis + ".source")) == len(_nchan(vis))
+
+
+def test_split_sci_of_a_science_split_says_what_it_is(restored, calibrated_dirs):
+    """Issue 9.3: no advice that leads to .split.cal.split.cal."""
+    vis = _ebs(calibrated_dirs[0])[0]
+    split_sci(vis=vis)
+    with pytest.raises(ValueError, match=r"split.cal is already a science split .*split_tgt\(vis="):
+        split_sci(vis=vis + ".split.cal")
+    assert not os.path.exists(vis + ".split.cal.split.cal")
+
+
+def _dosplit(delivery, **options):
+    member = sorted(delivery["members"])[1]
+    restore_with_standin(member, **options)
+    return os.path.join(member, "calibrated")
+
+
+def test_dosplit_split_cal_is_recognised_and_checked(delivery, caplog):
+    """Issue 9.1: a .split.cal the scriptForPI made (spw ids kept) is done only for a request it matches."""
+    calibrated = _dosplit(delivery, dosplit=True)
+    cals = sorted(glob.glob(os.path.join(calibrated, "uid___*.ms.split.cal")))
+    assert len(cals) == 2 and not _ebs(calibrated)
+    with split_failure(r"made by the delivery's scriptForPI for another request: spw 0 .* is missing \(it is spw "
+                       r"1 there: spw ids were kept\).*overwrite=True"):
+        split_sci(vis=calibrated)
+    result = split_sci(vis=calibrated, reindex=False)
+    assert result["counts"] == {"done": 2}
+    assert "already done, made by the delivery's scriptForPI; flag version saved" in caplog.text
+    entry = run_record.load(calibrated)["ebs"][os.path.basename(cals[0])[:-len(".ms.split.cal")]]["split_sci"]
+    assert entry["made_by"] == "scriptForPI" and entry["contents"]["spws"]["1"]["nchan"] == 64
+    assert sorted(entry["contents"]["spws"]) == ["1", "3", "5", "7"]
+    assert flag_versions(cals[0]) == ["original_flags"]
+    with split_failure(r"has 64 channels; this request gives 8"):
+        split_sci(vis=calibrated, reindex=False, width=8)
+
+
+def test_spacesaving_2_split_cal_without_its_input(delivery):
+    """SPACESAVING=2: the restored MS is gone; the script's split is checked on its own."""
+    calibrated = _dosplit(delivery, spacesaving=2)
+    assert split_sci(vis=calibrated, reindex=False)["counts"] == {"done": 2}
+    with split_failure(r"made with width=1; this request has width=4.*is gone .*cannot be redone"):
+        split_sci(vis=calibrated, reindex=False, width=4)
+    with split_failure(r"its spw ids 1,3,5,7 are the input's \(kept\); this request has reindex=True"):
+        split_sci(vis=calibrated)
+
+
+def test_interrupted_overwrite_marks_only_started_ebs_and_keeps_what_was_known(restored, monkeypatch, caplog):
+    """Issue 9.11: Ctrl-C during the 2nd EB of an overwrite run."""
+    project = restored["project"]
+    split_sci(vis=project)
+    cals = sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated")))
+    before = {c: run_record.load(c)["ebs"] for c in cals}
+    real, calls = casa.split, []
+
+    def split_then_ctrl_c(**kwargs):  # the real split, then a Ctrl-C as it returns (the 2nd EB)
+        calls.append(kwargs["vis"])
+        real(**kwargs)
+        if len(calls) == 2:
+            raise KeyboardInterrupt()
+
+    monkeypatch.setattr(casa, "split", split_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        split_sci(vis=project, overwrite=True)
+    monkeypatch.undo()
+    statuses = {}
+    for c in cals:
+        for eb, tasks in run_record.load(c)["ebs"].items():
+            entry = tasks["split_sci"]
+            statuses[eb] = entry["status"]
+            for key in ("spw_map", "contents", "bytes", "request"):
+                assert entry[key] == before[c][eb]["split_sci"][key], (eb, key)
+    assert sorted(statuses.values()) == ["interrupted", "split", "split"]  # the 3rd never started
+    caplog.clear()
+    dry = split_sci(vis=project, dryrun=True)
+    assert dry["counts"] == {"done": 3}
+    assert len(re.findall(r"already done; spw 1,3,5,7; last run: interrupted", caplog.text)) == 1
+
+
+def test_record_paths_are_absolute_from_a_relative_call(restored, calibrated_dirs, monkeypatch):
+    """Issue 9.12."""
+    monkeypatch.chdir(calibrated_dirs[0])
+    name = os.path.basename(_ebs(calibrated_dirs[0])[0])
+    split_sci(vis=name)
+    entry = run_record.load(calibrated_dirs[0])["ebs"][name[:-3]]["split_sci"]
+    assert entry["vis"] == os.path.join(calibrated_dirs[0], name)
+    assert entry["outputvis"] == os.path.join(calibrated_dirs[0], name + ".split.cal")
+
+
+def test_result_shows_as_a_table_and_failures_once(restored, calibrated_dirs, capsys):
+    """Issue 9.14: a result shows as the per-EB table; a failure's message is printed once."""
+    result = split_sci(vis=calibrated_dirs[1])
+    text = repr(result)
+    assert "OrderedDict" not in text and len(text.splitlines()) <= 6
+    assert "uid___A002_Xf7ad58_Xd406" in text and "split" in text and result["counts"] == {"split": 2}
+    capsys.readouterr()
+    with pytest.raises(SplitError) as info:
+        split_sci(vis=calibrated_dirs[1], spw="42")
+    out = capsys.readouterr().out
+    assert out.count("has no spw 42") == 2 and "has no spw 42" not in str(info.value)  # one line per EB
+    assert "uid___A002_Xf7ad58_Xd406" in str(info.value) and "FAILED line above" in str(info.value)
+    assert len(failed_errors(info.value).splitlines()) == 2

@@ -1,0 +1,64 @@
+"""Issue 9.15: a line when each EB starts, progress while an output is written, lines that name the member."""
+
+import logging
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+from casa_plugin import progress, split_sci
+
+
+def test_watch_logs_bytes_rate_and_time_left(tmp_path, caplog):
+    out = tmp_path / ".x.ms.split.cal.partial"
+    out.mkdir()
+    stop = threading.Event()
+
+    def writer():
+        for i in range(20):
+            (out / ("f%d" % i)).write_bytes(b"\0" * 100000)
+            if stop.wait(0.02):
+                break
+
+    caplog.set_level(logging.INFO, logger="casa_plugin")
+    with progress.watch(str(out), 4000000, "x.ms.split.cal", log_every=0.1, poll=0.05):
+        thread = threading.Thread(target=writer)
+        thread.start()
+        thread.join()
+        time.sleep(0.3)
+    lines = [r.getMessage() for r in caplog.records if "written" in r.getMessage()]
+    assert lines, caplog.text
+    assert all(l.startswith("x.ms.split.cal: ") and "of ~0.00 GB written" in l and "MB/s" in l for l in lines)
+    assert any("s left" in l for l in lines)
+
+
+def test_watch_logs_at_most_once_a_minute_by_default(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="casa_plugin")
+    with progress.watch(str(tmp_path), 10, "y", poll=0.01) as watcher:
+        time.sleep(0.2)
+    assert watcher.lines == 0 and progress.LOG_EVERY == 60
+
+
+@pytest.mark.casa
+def test_start_lines_and_progress_during_a_real_split(restored, calibrated_dirs, caplog, monkeypatch):
+    monkeypatch.setattr(progress, "LOG_EVERY", 0.0)
+    monkeypatch.setattr(progress, "_POLL", 0.005)
+    caplog.set_level(logging.INFO, logger="casa_plugin")
+    split_sci(vis=calibrated_dirs[1])
+    text = caplog.text
+    member = os.path.basename(os.path.dirname(calibrated_dirs[1]))[len("member."):]
+    assert "[1/2 started] member %s: uid___A002_Xf7ad58_Xd406.ms -> uid___A002_Xf7ad58_Xd406.ms.split.cal (" \
+           % member in text and "MB to read)" in text
+    assert "[2/2] member %s: uid___A002_Xf8f6a9_X15c79.ms -> " % member in text
+    assert "uid___A002_Xf7ad58_Xd406.ms.split.cal: " in text and " written, " in text  # progress while writing
+
+
+@pytest.mark.casa
+def test_lines_name_the_project_when_several_are_processed(restored, tmp_path, caplog):
+    other = str(tmp_path / "2022.1.00001.S")
+    shutil.copytree(restored["project"], other, symlinks=True)
+    caplog.set_level(logging.INFO, logger="casa_plugin")
+    split_sci(vis=[restored["project"], other], dryrun=True)
+    assert "of 2021.1.00690.S: uid___" in caplog.text and "of 2022.1.00001.S: uid___" in caplog.text
