@@ -3,17 +3,41 @@
 import glob
 import logging
 import os
-import shutil
+import re
+import stat
 
 from . import casa_versions
 from .discovery import is_ms, member_ebs
-from .outputs import du_bytes
 
-__all__ = ["calibrated_products", "disk_needed", "check_member"]
+__all__ = ["calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member"]
 
 log = logging.getLogger(__name__)
-#: The scriptForPI's rule: the restore needs raw/ times this, by SPACESAVING (0, 1, >= 2).
+
+# The scriptForPI's disk rule, read from ALMA's own scriptForPI.py: the 2022 version
+# ("$Id: scriptForPI.py,v 1.34 2022/08/26", as in GitHub JaneManolidou/Spiderweb-SD-Codes,
+# member.uid___A001_X2d20_X3bdd.scriptForPI.py) and the 2023 one ("$Id: scriptForPI.py,v 2.5
+# 2023/10/03", a public copy whose repository the search index did not name) have the same check,
+# run in raw/ before anything is created (v1.23 of 2017 has it too):
+#   savingslevel = 0 when SPACESAVING is unset, else SPACESAVING (an int >= -1, else sys.exit);
+#   then (before the check) a renormalisation dataset caps savingslevel at 1: 2022 when
+#   *scriptForFluxCalibration.py contains "ACreNorm"; 2023 also, when there is no flux script, when
+#   *scriptForPolCalibration.py contains "Renormalization";
+#   os.chdir('../raw'); avspace = `df -P -m $PWD` Available (MB, rounded up; raw/'s filesystem);
+#   packspace = `du -smc $PWD` total (MB of disk blocks, rounded up: a sparse file counts what it
+#   holds, hard links once);
+#   spacefactor = 1 if script/ holds a *scriptForFluxCalibration.py, *scriptForImagingPrep.py or
+#   *scriptForPolCalibration.py, else 0 (more than one of a kind: sys.exit "non-unique ...");
+#   spaceneed = packspace * (11 + 3*spacefactor) for level 0, (7 + ...) for 1, (3 + ...) for 2 and >= 3,
+#   and 0 for -1 ('Will not check available disk space.');
+#   if spaceneed > avspace: sys.exit('ERROR: probably not enough free disk space.'), having printed
+#   "... please set SPACESAVING to -1".
+# The synthetic delivery's scriptForPI (templates/scriptForPI.py) does the same check.
+_MIB = 1 << 20
+#: Factor on raw/ by SPACESAVING level (-1: no check); levels above 2 use 2's.
 _DISK_FACTOR = {0: 11, 1: 7, 2: 3}
+#: Scripts in script/ that add raw/ x 3 to the need (they are run after the restore).
+_EXTRA_SCRIPTS = ("*scriptForFluxCalibration.py", "*scriptForPolCalibration.py", "*scriptForImagingPrep.py")
+_ID_LINE = re.compile(r"\$Id: scriptForPI\.py,v (\d+)\.(\d+) (\d{4})/")
 
 
 def calibrated_products(member, ebs):
@@ -30,15 +54,105 @@ def calibrated_products(member, ebs):
     return found, missing
 
 
+def _ceil_mib(n):
+    return -(-n // _MIB)
+
+
+def du_disk_bytes(path):
+    """Return the disk blocks used below ``path`` as ``du -s`` counts them (bytes; hard links once)."""
+    seen = set()
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in ([root] if root == path else []) + [os.path.join(root, n) for n in dirs + files]:
+            try:  # du follows the path it is given ($PWD: raw/ itself), nothing below it
+                st = os.stat(name) if name == path else os.lstat(name)
+            except OSError:
+                continue
+            if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+    return total
+
+
+def free_bytes(path):
+    """Return the space available to users on the filesystem of ``path`` (what ``df -P`` shows)."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def _script_rule(member):
+    """Return ``(year, id)`` of the member's scriptForPI from its $Id line; (2023, None) if it has none."""
+    for script in sorted(glob.glob(os.path.join(member, "script", "*scriptForPI.py"))):
+        try:
+            with open(script) as f:
+                head = f.read(2000)
+        except (OSError, UnicodeDecodeError):
+            continue
+        found = _ID_LINE.search(head)
+        if found:
+            return (2022 if int(found.group(1)) < 2 else 2023), found.group(0)[5:].rstrip("/")
+    return 2023, None
+
+
+def _contains(path, text):
+    try:
+        with open(path) as f:
+            return text in f.read()
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def disk_needed(member, spacesaving):
-    """Return ``(needed, raw, factor)`` bytes for restoring ``member`` with ``spacesaving`` (None = 1)."""
-    level = 1 if spacesaving is None else min(int(spacesaving), 2)
-    raw = du_bytes(os.path.join(member, "raw"))  # file sizes: a sparse file counts in full
-    return raw * _DISK_FACTOR[level], raw, _DISK_FACTOR[level]
+    """Return the scriptForPI's own disk estimate for restoring ``member`` with ``spacesaving``.
+
+    Parameters
+    ----------
+    member : str
+        The member directory (``raw/`` and ``script/`` are read).
+    spacesaving : int or None
+        ``SPACESAVING`` as the script gets it; None means unset (level 0).
+
+    Returns
+    -------
+    dict
+        ``needed`` and ``raw`` (bytes), ``needed_mb``, ``raw_mb`` (the script's MB), ``level`` (the
+        script's effective level: renormalisation data cap it at 1), ``factor`` (11, 7 or 3),
+        ``extra`` (3 or 0), ``extra_scripts``, ``renorm``, ``rule`` (2022 or 2023, from the script's
+        $Id line; 2023 without one), ``checked`` (False for -1: the script skips its check).
+    """
+    script = os.path.join(member, "script")
+    level = 0 if spacesaving is None else int(spacesaving)
+    year, ident = _script_rule(member)
+    found = dict((p, sorted(glob.glob(os.path.join(script, p)))) for p in _EXTRA_SCRIPTS)
+    flux, pol = found[_EXTRA_SCRIPTS[0]], found[_EXTRA_SCRIPTS[1]]
+    renorm = bool(flux) and _contains(flux[0], "ACreNorm")
+    if not flux and pol and year >= 2023:
+        renorm = _contains(pol[0], "Renormalization")
+    raw = du_disk_bytes(os.path.join(member, "raw"))
+    extra_scripts = [os.path.basename(n) for p in _EXTRA_SCRIPTS for n in found[p]]
+    disk = {"raw": raw, "raw_mb": _ceil_mib(raw), "spacesaving": spacesaving, "extra_scripts": extra_scripts,
+            "renorm": renorm, "rule": year, "script_id": ident,
+            "non_unique": [p for p in _EXTRA_SCRIPTS if len(found[p]) > 1]}
+    disk.update(_apply_rule(disk, level))
+    return disk
+
+
+def _apply_rule(disk, level):
+    """The script's need at SPACESAVING ``level`` for the raw/ size and scripts in ``disk``."""
+    if disk["renorm"] and level > 1:
+        level = 1
+    checked = level != -1
+    factor = _DISK_FACTOR[min(level, 2)] if checked else 0
+    extra = 3 if disk["extra_scripts"] and checked else 0
+    needed_mb = disk["raw_mb"] * (factor + extra)
+    return {"level": level, "checked": checked, "factor": factor, "extra": extra, "needed_mb": needed_mb,
+            "needed": needed_mb * _MIB}
 
 
 def _gb(n):
-    return "%.1f GB" % (n / 1e9)
+    return "%.1f GB" % (n / 1e9) if n >= 1e8 else "%.1f MB" % (n / 1e6)
 
 
 def _check_files(plan, member, problems):
@@ -106,16 +220,63 @@ def _check_version(plan, options, problems):
                                         os.path.basename(found["source"]), running, found["casa"]))
 
 
+def _need_text(disk):
+    parts = "raw/ %s x %d" % (_gb(disk["raw_mb"] * _MIB), disk["factor"])
+    if disk["extra"]:
+        parts += " + x %d for %s" % (disk["extra"], ", ".join(disk["extra_scripts"]))
+    given = disk["spacesaving"]
+    level = "SPACESAVING unset (level 0)" if given is None else "SPACESAVING=%d" % given
+    if disk["level"] != (0 if given is None else given):
+        level += ", taken as 1 for renormalised data"
+    return "%s for %s" % (parts, level)
+
+
+def _ways_out(disk, free):
+    """The ways past a failed disk check, each saying what it really does."""
+    ways = ["free space on raw/'s filesystem"]
+    current = disk["level"]
+    for level, effect in ((1, "deletes the *.ms.split of manually calibrated EBs"),
+                          (2, "deletes each restored *.ms once its .split.cal is made")):
+        if level <= current:
+            continue
+        lower = _apply_rule(disk, level)
+        if lower["level"] <= current:
+            continue  # renormalised data: the script keeps level 1
+        ways.append("spacesaving=%d lowers the script's need to %s (%s; %s)" % (
+            level, _gb(lower["needed"]), "enough" if lower["needed_mb"] <= _ceil_mib(free) else "still too much",
+            effect))
+    ways.append("checkdisk=False skips only casa_plugin's own check: the scriptForPI then checks itself and "
+                "stops with 'not enough free disk space' unless spacesaving=-1, which skips the script's "
+                "check too")
+    return "; ".join(ways)
+
+
 def _check_disk(plan, options, problems):
-    needed, raw, factor = disk_needed(plan["member"], options["spacesaving"])
-    free = shutil.disk_usage(plan["member"]).free
-    plan["disk"] = {"needed": needed, "raw": raw, "factor": factor, "free": free}
-    if needed > free and options["checkdisk"]:
-        problems.append("%s: the restore needs about %s (raw/ %s x %d for SPACESAVING=%s) but only %s is "
-                        "free there; free space, pass spacesaving=2, or checkdisk=False to try anyway"
-                        % (os.path.basename(plan["member"]), _gb(needed), _gb(raw), factor,
-                           options["spacesaving"] if options["spacesaving"] is not None else "default 1",
-                           _gb(free)))
+    member = plan["member"]
+    name = os.path.basename(member)
+    disk = disk_needed(member, options["spacesaving"])
+    raw = os.path.join(member, "raw")
+    disk["free"] = free_bytes(raw if os.path.isdir(raw) else member)
+    plan["disk"] = disk
+    for pattern in disk["non_unique"]:
+        problems.append("%s: script/ holds more than one %s; the scriptForPI stops on that (non-unique); "
+                        "keep only the member's own" % (name, pattern))
+    if not disk["checked"]:
+        disk["note"] = ("SPACESAVING=-1: the scriptForPI does not check the disk space, and neither does "
+                        "casa_plugin")
+        return
+    enough = disk["needed_mb"] <= _ceil_mib(disk["free"])  # the script: stop if spaceneed > avspace (MB)
+    if enough:
+        return
+    text = ("%s: the scriptForPI needs %s free (its rule: %s) but only %s is free on raw/'s filesystem, so "
+            "it would stop" % (name, _gb(disk["needed"]), _need_text(disk), _gb(disk["free"])))
+    if options["checkdisk"]:
+        problems.append("%s; %s" % (text, _ways_out(disk, disk["free"])))
+    else:
+        disk["note"] = ("checkdisk=False: casa_plugin does not refuse, but the scriptForPI's own check will "
+                        "stop the restore; pass spacesaving=-1 to skip that too")
+        log.warning("%s; checkdisk=False skips only casa_plugin's check: the scriptForPI checks itself and "
+                    "will stop unless spacesaving=-1", text)
 
 
 def check_member(member, ns, options):

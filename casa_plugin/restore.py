@@ -22,9 +22,12 @@ _OPTIONS = (("spacesaving", "SPACESAVING"), ("dosplit", "DOSPLIT"), ("docontsub"
 
 def _check_options(options):
     spacesaving = options["spacesaving"]
-    if spacesaving is not None and (isinstance(spacesaving, bool) or not isinstance(spacesaving, int)
-                                    or not 0 <= spacesaving <= 3):
-        raise TypeError("spacesaving must be None or an integer 0-3 (as SPACESAVING), not %r" % (spacesaving,))
+    allowed = ("None (unset: the scriptForPI's level 0) or an integer >= -1 as the scriptForPI takes "
+               "SPACESAVING: -1 (no disk check by the script or casa_plugin), 0, 1, 2, 3 (and more, as 3)")
+    if spacesaving is not None and (isinstance(spacesaving, bool) or not isinstance(spacesaving, int)):
+        raise TypeError("spacesaving must be %s, not %r" % (allowed, spacesaving))
+    if spacesaving is not None and spacesaving < -1:
+        raise ValueError("spacesaving must be %s, not %r" % (allowed, spacesaving))
     for name in ("dosplit", "docontsub"):
         if options[name] is not None and not isinstance(options[name], bool):
             raise TypeError("%s must be None, True or False, not %r" % (name, options[name]))
@@ -96,7 +99,10 @@ def _record(plan):
 
 
 def _warn_spacesaving(options):
-    if options["spacesaving"] is not None and options["spacesaving"] >= 2:
+    if options["spacesaving"] == -1:
+        log.warning("SPACESAVING=-1: the scriptForPI skips its own disk-space check and casa_plugin checks "
+                    "nothing either; a disk that fills up stops the restore midway")
+    elif options["spacesaving"] is not None and options["spacesaving"] >= 2:
         log.warning("SPACESAVING=%d: the scriptForPI deletes each restored MS after its own split; "
                     "split_sci will then only reuse the script's .split.cal and cannot redo it with "
                     "other spws or options", options["spacesaving"])
@@ -114,14 +120,20 @@ def restore_pi(member=".", spacesaving=None, dosplit=None, docontsub=None, dryru
     spacesaving, dosplit, docontsub : int, bool, bool, optional
         Set as ``SPACESAVING``, ``DOSPLIT``, ``DOCONTSUB`` for the scriptForPI,
         only when given (the session's own globals of those names are ignored).
+        ``spacesaving``: an integer >= -1; unset, the script uses level 0;
+        ``-1`` makes the script skip its own disk check (and this one too).
     dryrun : bool
         Run the preflight checks and report the plan; run nothing.
     overwrite : bool
         Restore again a member that has a ``calibrated/`` (complete or not):
         the old one is moved aside as ``calibrated.<date>``, never deleted.
     checkdisk : bool
-        Refuse a member whose restore would not fit on its filesystem (the
-        scriptForPI's estimate: raw/ x 11, 7 or 3 for SPACESAVING 0, 1, >= 2).
+        Refuse a member whose scriptForPI would stop on its own disk check
+        (its rule: ``du`` of raw/ x 11, 7 or 3 for SPACESAVING unset or 0, 1,
+        >= 2, plus x 3 with a flux, polarisation or imaging-prep script in
+        script/, against the free space of raw/'s filesystem). False skips
+        only this check: the script still checks and stops, unless
+        ``spacesaving=-1``.
     versioncheck : bool
         Refuse a member made with another CASA version than the running one.
     casa : str, optional
@@ -141,6 +153,8 @@ def restore_pi(member=".", spacesaving=None, dosplit=None, docontsub=None, dryru
 
     Raises
     ------
+    TypeError, ValueError
+        If an option has a type or value the scriptForPI does not take.
     FileNotFoundError
         If ``member`` holds no member directory.
     RestoreError

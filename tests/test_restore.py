@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from casa_helpers import snapshot
+from test_preflight import small_disk
 from casa_plugin import RestoreError, restore_pi, run_record, split_sci, split_tgt
 from casa_plugin.casa_versions import running_version
 
@@ -75,6 +76,32 @@ def test_spacesaving_2_leaves_only_the_splits(delivery, casa_session):
     restore_pi(member=member, spacesaving=2)
     assert glob.glob(os.path.join(member, "calibrated", "working", "uid*.ms")) == []
     assert split_sci(vis=delivery["project"] + "/*/*/" + XB6D)["counts"] == {"done": 2}
+
+
+def test_spacesaving_minus_1_reaches_the_script_which_skips_its_disk_check(delivery, casa_session,
+                                                                          monkeypatch, capsys):
+    member = _member(delivery, XB6D)
+    small_disk(monkeypatch, delivery["project"], 1)  # 1 MB free: the script's own check would stop it
+    result = restore_pi(member=member, spacesaving=-1)
+    out = capsys.readouterr().out
+    assert "# options: SPACESAVING=-1 " in out and "Will not check available disk space." in out
+    assert "SPACESAVING=-1: the scriptForPI skips its own disk-space check and casa_plugin checks nothing" in out
+    assert result["members"][member]["status"] == "restored"
+    assert result["members"][member]["disk"]["checked"] is False
+    assert os.path.isdir(os.path.join(member, "calibrated", "uid___A002_Xf7ad58_Xd406.ms"))
+
+
+def test_checkdisk_false_leaves_the_scripts_own_disk_check(delivery, casa_session, monkeypatch, capsys):
+    member = _member(delivery, XB6D)
+    small_disk(monkeypatch, delivery["project"], 1)
+    with pytest.raises(RestoreError, match=r"(?s)preflight failed.*Xb6d: the scriptForPI needs .* so it would stop"):
+        restore_pi(member=member)
+    with pytest.raises(RestoreError, match=r"Xb6d: the scriptForPI stopped: ERROR: probably not enough free disk"):
+        restore_pi(member=member, checkdisk=False)
+    out = capsys.readouterr().out
+    assert "# options: SPACESAVING=0 " in out  # unset: the script's level 0
+    assert "If you think this is not correct and want to try anyway, please set SPACESAVING to -1." in out
+    assert not os.path.exists(os.path.join(member, "calibrated"))
 
 
 def test_docontsub_products_are_not_taken_as_ebs(delivery, casa_session):
@@ -157,8 +184,8 @@ def test_script_exception_is_reported_and_other_members_still_run(delivery, casa
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"spacesaving": "3"}, r"spacesaving must be None or an integer 0-3"),
-    ({"spacesaving": True}, r"spacesaving must be None or an integer 0-3"),
+    ({"spacesaving": "3"}, r"spacesaving must be None \(unset: the scriptForPI's level 0\) or an integer >= -1"),
+    ({"spacesaving": True}, r"spacesaving must be None \(unset: the scriptForPI's level 0\) or an integer >= -1"),
     ({"dosplit": "yes"}, r"dosplit must be None, True or False"),
     ({"dryrun": 1}, r"dryrun must be True or False"),
 ])

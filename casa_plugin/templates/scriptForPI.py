@@ -3,7 +3,8 @@
 #
 # Usage, in the directory "script" of this member:
 #     script$ casa --pipeline
-#     CASA> SPACESAVING = 1   # optional; 2 (or more) also implies DOSPLIT
+#     CASA> SPACESAVING = 1   # optional (unset: 0); 2 (or more) also implies DOSPLIT;
+#                             # -1 skips the disk-space check
 #     CASA> DOSPLIT = True    # optional; split out science spws (datacolumn corrected)
 #     CASA> DOCONTSUB = True  # optional; also make the *_targets*.ms / *_cont.ms sets
 #     CASA> execfile('member.@MOUS_UID@.scriptForPI.py')
@@ -32,10 +33,19 @@ _sfpi_pipescript = _sfpi_prefix + '.hifa_calimage.casa_pipescript.py'
 print('# scriptForPI: restoring the pipeline calibration of MOUS %s' % _sfpi_mous)
 
 # ---- options set by the user before execfile --------------------------------
+# SPACESAVING as ALMA's scriptForPI (2022 and 2023) takes it: unset is level 0,
+# else an int >= -1 (-1: no disk-space check).
 try:
-    _sfpi_spacesaving = int(SPACESAVING)
+    _sfpi_spacesaving = SPACESAVING
 except NameError:
-    _sfpi_spacesaving = 1
+    _sfpi_spacesaving = 0
+if type(_sfpi_spacesaving) != int or _sfpi_spacesaving < -1:
+    sys.exit('ERROR: SPACESAVING value "%s" not permitted, must be int>=-1.\n'
+             'Valid values: 0 = no saving,\n'
+             '              1 = delete *.ms.split,\n'
+             '              2 = delete *.ms and *.ms.split,\n'
+             '            >=3 = delete *.ms, *.ms.split, and if possible *.ms.split.cal\n'
+             '             -1 = do not check disk space' % (_sfpi_spacesaving,))
 try:
     _sfpi_dosplit = bool(DOSPLIT)
 except NameError:
@@ -92,6 +102,64 @@ _sfpi_raw = os.path.join(_sfpi_member, 'raw')
 if not os.path.isdir(_sfpi_raw):
     sys.exit('ERROR: the directory "raw" with the ASDMs is missing: %s'
              % _sfpi_raw)
+
+# ---- disk space: the rule of ALMA's scriptForPI (2022 and 2023 alike) ---------
+# need = du of raw/ (MB of disk blocks, rounded up) x 11, 7 or 3 for level 0, 1,
+# >= 2, plus x 3 with a flux, polarisation or imaging-prep script here; free =
+# what df shows as available on raw/'s filesystem (MB, rounded up); stop if
+# need > free.  A renormalised flux (or, without one, polarisation) calibration
+# keeps the level at 1 at most, as the 2023 script does.
+_sfpi_level = _sfpi_spacesaving
+_sfpi_extra = []
+_sfpi_renorm = False
+for _sfpi_pattern in ('*scriptForFluxCalibration.py', '*scriptForImagingPrep.py',
+                      '*scriptForPolCalibration.py'):
+    _sfpi_found = glob.glob(_sfpi_pattern)
+    if len(_sfpi_found) > 1:
+        sys.exit('ERROR: non-unique %s' % _sfpi_pattern[1:-3])
+    _sfpi_extra.extend(_sfpi_found)
+    if _sfpi_found and _sfpi_pattern != '*scriptForImagingPrep.py':
+        with open(_sfpi_found[0]) as _sfpi_fh:
+            _sfpi_text = _sfpi_fh.read()
+        if 'Flux' in _sfpi_pattern:
+            _sfpi_renorm = 'ACreNorm' in _sfpi_text
+        elif not glob.glob('*scriptForFluxCalibration.py'):
+            _sfpi_renorm = 'Renormalization' in _sfpi_text
+if _sfpi_renorm and _sfpi_level > 1:
+    _sfpi_level = 1
+    print('      Limiting SPACESAVING to 1 since *.ms will be needed for the additional processing.')
+_sfpi_stat = os.statvfs(_sfpi_raw)
+_sfpi_avspace = -(-(_sfpi_stat.f_bavail * _sfpi_stat.f_frsize) // 1048576)
+_sfpi_packspace = 0
+_sfpi_seen = {}
+for _sfpi_root, _sfpi_dirs, _sfpi_files in os.walk(_sfpi_raw):
+    _sfpi_names = _sfpi_dirs + _sfpi_files
+    if _sfpi_root == _sfpi_raw:
+        _sfpi_packspace += os.stat(_sfpi_raw).st_blocks * 512
+    for _sfpi_name in _sfpi_names:
+        _sfpi_st = os.lstat(os.path.join(_sfpi_root, _sfpi_name))
+        if _sfpi_st.st_nlink > 1 and not os.path.isdir(os.path.join(_sfpi_root, _sfpi_name)):
+            if (_sfpi_st.st_dev, _sfpi_st.st_ino) in _sfpi_seen:
+                continue
+            _sfpi_seen[(_sfpi_st.st_dev, _sfpi_st.st_ino)] = True
+        _sfpi_packspace += _sfpi_st.st_blocks * 512
+_sfpi_packspace = -(-_sfpi_packspace // 1048576)
+_sfpi_spacefactor = 1 if _sfpi_extra else 0
+_sfpi_spaceneed = _sfpi_packspace * (11 + _sfpi_spacefactor * 3)
+if _sfpi_level == 1:
+    _sfpi_spaceneed = _sfpi_packspace * (7 + _sfpi_spacefactor * 3)
+elif _sfpi_level >= 2:
+    _sfpi_spaceneed = _sfpi_packspace * (3 + _sfpi_spacefactor * 3)
+elif _sfpi_level == -1:
+    print('Will not check available disk space.')
+    _sfpi_spaceneed = 0
+print('Found %d MB of available free disk space.' % _sfpi_avspace)
+print('Expect to need up to %d MB of free disk space.' % _sfpi_spaceneed)
+if _sfpi_spaceneed > _sfpi_avspace:
+    print('ERROR: not enough free disk space. Need at least %d MB.' % _sfpi_spaceneed)
+    print('If you think this is not correct and want to try anyway, please set SPACESAVING to -1.')
+    sys.exit('ERROR: probably not enough free disk space.')
+
 _sfpi_missing = []
 for _sfpi_eb in _sfpi_ebs:
     if not os.path.exists(os.path.join(_sfpi_raw, _sfpi_eb + '.asdm.sdm')):
