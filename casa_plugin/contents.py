@@ -149,6 +149,12 @@ def expected_science(source, spws, request):
             "timebin_s": _seconds(request["timebin"])}
 
 
+def _rekeyed(expected, reindex):
+    """``expected`` as it would be with ``reindex`` (output spw ids 0.. or the input's)."""
+    spws = sorted(expected["spws"].values(), key=lambda s: s["input_id"])
+    return dict(expected, spws=dict((str(i if reindex else s["input_id"]), s) for i, s in enumerate(spws)))
+
+
 def _band_matches(want, got, tolerance_ghz):
     lo, hi = want["freq_ghz"]
     return got["freq_ghz"][0] >= lo - tolerance_ghz and got["freq_ghz"][1] <= hi + tolerance_ghz
@@ -213,7 +219,13 @@ def differences(request, actual, expected=None, made=None):
     if expected is None:
         return diffs
     if request["task"] == "split_sci":
-        diffs += _spw_differences(expected, actual)
+        spw_diffs = _spw_differences(expected, actual)
+        if spw_diffs and not _spw_differences(_rekeyed(expected, not request["reindex"]), actual):
+            ids = ",".join(sorted(actual["spws"], key=int))
+            spw_diffs = ["its spw ids %s are %s; this request has reindex=%s (pass reindex=%s to accept them)" % (
+                ids, "re-indexed" if request["reindex"] is False else "the input's (kept)", request["reindex"],
+                not request["reindex"])]
+        diffs += spw_diffs
     else:
         if sorted(actual["spws"]) != sorted(expected["spws"]) or any(
                 actual["spws"][s]["nchan"] != expected["spws"][s]["nchan"] for s in actual["spws"]

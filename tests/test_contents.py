@@ -121,8 +121,9 @@ def test_dosplit_split_cal_is_recognised_and_checked(delivery, caplog):
     calibrated = _dosplit(delivery, dosplit=True)
     cals = sorted(glob.glob(os.path.join(calibrated, "uid___*.ms.split.cal")))
     assert len(cals) == 2 and not _ebs(calibrated)
-    with split_failure(r"made by the delivery's scriptForPI for another request: spw 0 .* is missing \(it is spw "
-                       r"1 there: spw ids were kept\).*overwrite=True"):
+    with split_failure(r"made by the delivery's scriptForPI for another request: its spw ids 1,3,5,7 are the "
+                       r"input's \(kept\); this request has reindex=True \(pass reindex=False to accept them\)\. "
+                       r"It is left as it is; pass overwrite=True to redo it from .*/working/uid___A002_Xf7ad58"):
         split_sci(vis=calibrated)
     result = split_sci(vis=calibrated, reindex=False)
     assert result["counts"] == {"done": 2}
