@@ -121,10 +121,14 @@ def _existing(job, task, expected):
             out, _WHO.get(who, "") + " ", "; ".join(diffs), ways))
     result = {"status": "done", "nrows": actual["nrows"], "contents": actual, "made_by": who,
               "request": made if who == "scriptForPI" else request}
+    if who == "unknown":
+        result["note"] = "made outside casa_plugin: its data column is not known"
     missing = job["flagversion"] not in list_versions(out)
+    if job["dryrun"] and missing:
+        result["note"] = "; ".join(filter(None, [result.get("note"), "would save flag version %s"
+                                                 % job["flagversion"]]))
     if job["dryrun"]:
-        return dict(result, flagversion_saved=False,
-                    note="would save flag version %s" % job["flagversion"] if missing else "")
+        return dict(result, flagversion_saved=False)
     saved = save_once(out, job["flagversion"], "saved by casa_plugin on an existing output")
     return dict(result, flagversion_saved=saved, flagversions=list_versions(out))
 

@@ -29,10 +29,10 @@ def _detail(result):
     if status == "done":
         parts.append("already done" + (", made by the delivery's scriptForPI" if result.get("made_by") ==
                                        "scriptForPI" else ""))
+        if result.get("note"):
+            parts.append(result["note"])
         if result.get("flagversion_saved"):
             parts.append("flag version saved")
-        elif result.get("note"):
-            parts.append(result["note"])
     if status == "planned" and result.get("input_spws"):
         parts.append("spw " + _spectra(result))
     elif result.get("spw"):

@@ -161,7 +161,8 @@ def test_existing_split_cal_from_the_script_is_done_and_gets_flags(restored, cal
     vis = _eb_links(calibrated_dirs[1])[0]
     split(vis=vis, outputvis=vis + ".split.cal", spw="1,3,5,7")  # as DOSPLIT would, without flags
     result = split_sci(vis=vis)
-    assert result["ebs"][vis]["status"] == "done"
+    assert result["ebs"][vis]["status"] == "done" and result["ebs"][vis]["made_by"] == "unknown"
+    assert result["ebs"][vis]["note"] == "made outside casa_plugin: its data column is not known"
     assert result["ebs"][vis]["flagversion_saved"] is True
     assert flag_versions(vis + ".split.cal") == ["original_flags"]
 
