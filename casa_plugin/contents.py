@@ -161,23 +161,22 @@ def _band_matches(want, got, tolerance_ghz):
 
 
 def _spw_differences(expected, actual):
-    diffs = []
+    diffs, channels = [], {}
     for new, want in sorted(expected["spws"].items(), key=lambda kv: int(kv[0])):
         got = actual["spws"].get(new)
-        nchans = want["nchan"] if isinstance(want["nchan"], list) else [want["nchan"]]
-        label = "spw %s (input spw %s, %s)" % (new, want["input_id"], want["name"])
+        nchans = sorted(set(want["nchan"])) if isinstance(want["nchan"], list) else [want["nchan"]]
+        label = "spw %s (input spw %s)" % (new, want["input_id"])
         if got is None:
             same = [i for i, s in actual["spws"].items() if s["name"] == want["name"]]
-            diffs.append("%s is missing%s" % (label, " (it is spw %s there: spw ids were %s)" % (
-                same[0], "kept" if same[0] == str(want["input_id"]) else "re-indexed") if same else ""))
-            continue
-        tolerance = want["chan_width_khz"] * 1e-6
-        if got["name"] != want["name"] or not _band_matches(want, got, tolerance):
-            diffs.append("%s: it holds %s at %.6f-%.6f GHz instead" % (label, got["name"], got["freq_ghz"][0],
-                                                                         got["freq_ghz"][1]))
+            diffs.append("%s is missing%s" % (label, " (it is spw %s there)" % same[0] if same else ""))
+        elif got["name"] != want["name"] or not _band_matches(want, got, want["chan_width_khz"] * 1e-6):
+            diffs.append("%s: it holds %s at %.6f-%.6f GHz instead of %s" % (
+                label, got["name"], got["freq_ghz"][0], got["freq_ghz"][1], want["name"]))
         elif got["nchan"] not in nchans:
-            diffs.append("%s has %d channels; this request gives %s" % (label, got["nchan"],
-                                                                        " or ".join(str(n) for n in nchans)))
+            channels.setdefault((got["nchan"], " or ".join(str(n) for n in nchans)), []).append(new)
+    for (got, want), spws in sorted(channels.items()):
+        diffs.append("spw %s %s %d channels; this request gives %s" % (
+            ",".join(spws), "has" if len(spws) == 1 else "have", got, want))
     extra = sorted(set(actual["spws"]) - set(expected["spws"]), key=int)
     if extra:
         diffs.append("it holds spw %s, which this request does not select" % ",".join(extra))

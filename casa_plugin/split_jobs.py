@@ -114,7 +114,7 @@ def _existing(job, task, expected):
         diffs += _selection_differences(out, request, actual)
     if diffs:
         ways = ("pass overwrite=True to redo it from %s, or outputvis='...' to write this request elsewhere"
-                % job["vis"] if expected is not None else
+                % _short(job["vis"], out) if expected is not None else
                 "its input %s is gone (SPACESAVING >= 2 deletes it), so it cannot be redone: ask for what it "
                 "holds" % os.path.basename(job["vis"]))
         raise ValueError("%s exists but was made %sfor another request: %s. It is left as it is; %s" % (
@@ -131,6 +131,12 @@ def _existing(job, task, expected):
         return dict(result, flagversion_saved=False)
     saved = save_once(out, job["flagversion"], "saved by casa_plugin on an existing output")
     return dict(result, flagversion_saved=saved, flagversions=list_versions(out))
+
+
+def _short(path, beside):
+    """``path`` relative to the directory of ``beside`` when it lies below it (working/uid*.ms), else itself."""
+    rel = os.path.relpath(path, os.path.dirname(os.path.abspath(beside)))
+    return rel if not rel.startswith("..") else path
 
 
 def _selection_differences(out, request, actual):
