@@ -67,8 +67,8 @@ def _target_column(job, source):
     if "CORRECTED_DATA" in source["columns"]:
         raise ValueError(
             "%s is a restored EB (it has CORRECTED_DATA), not a science split: split_tgt would copy its "
-            "uncalibrated DATA and every spw. Run split_sci(vis=%r) first and split_tgt on its .split.cal, "
-            "or pass datacolumn='corrected' (or 'data') to split this MS as it is" % (job["vis"], job["vis"]))
+            "uncalibrated DATA and every spw. Run split_sci on it first and split_tgt on its .split.cal, "
+            "or pass datacolumn='corrected' (or 'data') to split this MS as it is" % job["vis"])
     return "data"
 
 

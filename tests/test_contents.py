@@ -90,7 +90,7 @@ def test_split_tgt_refuses_a_restored_eb_unless_datacolumn_is_given(restored, ca
     """Issue 9.2: a restored EB's DATA is uncalibrated; split_tgt says to run split_sci first."""
     vis = _ebs(calibrated_dirs[0])[0]
     before = snapshot(restored["project"])
-    with split_failure(r"is a restored EB \(it has CORRECTED_DATA\), not a science split.*split_sci\(vis="):
+    with split_failure(r"is a restored EB \(it has CORRECTED_DATA\), not a science split.*Run split_sci on it first"):
         split_tgt(vis=vis)
     assert not os.path.lexists(vis + ".source")
     assert [p for p in snapshot(restored["project"]) if p not in before and not p.endswith(".json")] == []
