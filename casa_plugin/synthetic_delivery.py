@@ -3,15 +3,17 @@
 import gzip
 import io
 import json
+import argparse
 import logging
 import os
+import sys
 import shutil
 import tarfile
 
 from . import pipeline_standin
 
 __all__ = ['PROJECT_CODE', 'SGOUS_UID', 'GOUS_UID', 'MEMBERS',
-           'make_delivery', 'member_ebs']
+           'make_delivery', 'member_ebs', 'main']
 
 LOG = logging.getLogger(__name__)
 
@@ -114,25 +116,63 @@ def _eb_params(eb, index, small, eb_bytes, seed, nant):
     return params
 
 
-def member_ebs(small=False):
+def _new_uid(uid, taken):
+    """Return the first uid after ``uid`` (last hex part + 1, + 2, ...) that is not in ``taken``."""
+    while uid in taken:
+        uid = _next_uid(uid)
+    taken.add(uid)
+    return uid
+
+
+def member_ebs(small=False, members=None, ebs=None):
     """Return the (MOUS uid, EB uids, sessions) of each member of the delivery.
 
     Parameters
     ----------
     small : bool, optional
-        If True, member ``uid___A001_X15a2_Xb6b`` keeps only its first EB.
+        If True (and ``ebs`` is not given), member ``uid___A001_X15a2_Xb6b``
+        keeps only its first EB.
+    members : int, optional
+        Number of members (default 2, the delivery's own); members past the
+        second get new uids.
+    ebs : int, optional
+        EBs per member (default: 6 and 2, the delivery's own); EBs past a
+        member's own get new uids, one session each.
 
     Returns
     -------
     list of tuple
         ``(mous_uid, [eb_uid, ...], [session, ...])`` per member.
+
+    Raises
+    ------
+    ValueError
+        If ``members`` or ``ebs`` is less than 1.
     """
+    for name, value in (('members', members), ('ebs', ebs)):
+        if value is not None and int(value) < 1:
+            raise ValueError('%s=%r: give at least 1' % (name, value))
+    nmembers = len(MEMBERS) if members is None else int(members)
+    taken = set(uid for mous, uids, _ in MEMBERS for uid in (mous, _next_uid(mous)) + tuple(uids))
     out = []
-    for mous, ebs, sessions in MEMBERS:
-        ebs, sessions = list(ebs), list(sessions)
-        if small and len(ebs) > 2:
-            ebs, sessions = ebs[:1], sessions[:1]
-        out.append((mous, ebs, sessions))
+    for index in range(nmembers):
+        if index < len(MEMBERS):
+            mous, own, sessions = MEMBERS[index]
+        else:  # a new member: MOUS uid and its SB uid (the next one), then its EBs
+            mous = _new_uid(MEMBERS[-1][0], taken)
+            taken.add(_next_uid(mous))
+            own, sessions = (), ()
+        own, sessions = list(own), list(sessions)
+        if ebs is None and small and len(own) > 2:
+            own, sessions = own[:1], sessions[:1]
+        elif ebs is not None:
+            own, sessions = own[:int(ebs)], sessions[:int(ebs)]
+            last = own[-1] if own else 'uid___A002_Xfa%04x_X1' % index
+            while len(own) < int(ebs):
+                last = _new_uid(last, taken)
+                own.append(last)
+                sessions.append('session_%d' % (len(set(sessions)) + 1))
+        out.append((mous, own, sessions))
     return out
 
 
@@ -246,7 +286,7 @@ def _write_member(member, mous, ebs, sessions, params, versions):
 
 
 def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_version=None,
-                  pipeline_version=_PIPELINE_VERSION):
+                  pipeline_version=_PIPELINE_VERSION, members=None, ebs=None):
     """Build a synthetic ALMA delivery of project 2021.1.00690.S under ``root``.
 
     The tree is ``root/2021.1.00690.S/science_goal.*/group.*/member.*/`` with
@@ -255,7 +295,14 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     log/ like a real download.  The ASDMs in raw/ are stubs holding the
     :func:`casa_plugin.synthetic_ms.make_eb_ms` parameters; the measurement
     sets are only simulated when the scriptForPI runs the pipeline stand-in,
-    so building a delivery is instant.
+    so building a delivery is instant.  From the shell (see :func:`main`)::
+
+        python -m casa_plugin.synthetic_delivery /tmp/try --members 2 --ebs 3
+
+    Sizes: an EB restores to about 2 MB with ``small`` (4 antennas, 2
+    integrations per scan), about 6 MB by default (6 antennas, 8
+    integrations), or about ``eb_bytes`` each; each of the 4 science spws has
+    64 channels.
 
     Parameters
     ----------
@@ -273,6 +320,9 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     casa_version, pipeline_version : str, optional
         The versions the delivery's ``*casa_pipescript.py`` says it was made
         with; by default the running CASA's version (so it restores here).
+    members, ebs : int, optional
+        Number of members, and of EBs per member (see :func:`member_ebs`);
+        by default the delivery's own 6 + 2 EBs (1 + 2 with ``small``).
 
     Returns
     -------
@@ -283,18 +333,24 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     ------
     FileExistsError
         If ``root/2021.1.00690.S`` already exists.
+    ValueError
+        If ``members`` or ``ebs`` is less than 1.
     """
     project = os.path.join(os.path.abspath(root), PROJECT_CODE)
     if os.path.lexists(project):
         raise FileExistsError('delivery already exists: %s' % project)
     group = os.path.join(project, 'science_goal.' + SGOUS_UID, 'group.' + GOUS_UID)
     versions = (casa_version or running_casa_version(), pipeline_version)
+    layout = member_ebs(small, members, ebs)
     members = {}
-    # EB number in the full delivery: an EB gets the same seed in both variants.
+    # EB number in the full delivery: an EB gets the same seed in both variants; new EBs follow.
     numbers = dict((eb, i) for i, eb in enumerate(
         eb for _, ebs, _ in MEMBERS for eb in ebs))
+    for _, ebs, _ in layout:
+        for eb in ebs:
+            numbers.setdefault(eb, len(numbers))
     try:
-        for mous, ebs, sessions in member_ebs(small):
+        for mous, ebs, sessions in layout:
             member = os.path.join(group, 'member.' + mous)
             params = dict((eb, _eb_params(eb, numbers[eb], small, eb_bytes,
                                           seed, nant)) for eb in ebs)
@@ -307,3 +363,56 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
              len(members), sum(len(ebs) for ebs in members.values()))
     return {'project': project,
             'members': dict((key, members[key]) for key in sorted(members))}
+
+
+def main(argv=None):
+    """Build a synthetic delivery from the command line; print where it is and what it holds.
+
+    ``python -m casa_plugin.synthetic_delivery ROOT [--members N] [--ebs N]
+    [--eb-mb MB] [--small] [--nant N] [--seed N] [--restored]`` builds
+    ``ROOT/2021.1.00690.S``; ``--restored`` also restores it with the
+    pipeline stand-in (real CASA tasks), so the splits can be tried at once.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on a bad argument or an existing delivery.
+    """
+    parser = argparse.ArgumentParser(
+        prog='python -m casa_plugin.synthetic_delivery',
+        description='Build a synthetic ALMA delivery (project %s) under ROOT to try casa_plugin on. '
+                    'The measurement sets are simulated with casatools when the delivery is restored '
+                    '(restore_pi with the pipeline stand-in, or --restored).' % PROJECT_CODE)
+    parser.add_argument('root', help='directory to build in (created if missing); the delivery is '
+                                     'ROOT/%s' % PROJECT_CODE)
+    parser.add_argument('--members', type=int, default=None,
+                        help='number of members (default 2)')
+    parser.add_argument('--ebs', type=int, default=None,
+                        help='EBs per member (default 6 and 2; 1 and 2 with --small)')
+    parser.add_argument('--eb-mb', type=float, default=None,
+                        help='approximate size of each restored EB in MB (default ~6, ~2 with --small)')
+    parser.add_argument('--small', action='store_true', help='tiny EBs (4 antennas, 2 integrations)')
+    parser.add_argument('--nant', type=int, default=None, help='number of antennas (default 6; 4 with --small)')
+    parser.add_argument('--seed', type=int, default=0, help='base seed of the simulated data (default 0)')
+    parser.add_argument('--restored', action='store_true',
+                        help='also restore it with the pipeline stand-in (writes calibrated/ in each member)')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    eb_bytes = None if args.eb_mb is None else args.eb_mb * 1e6
+    try:
+        info = make_delivery(args.root, small=args.small, eb_bytes=eb_bytes, seed=args.seed, nant=args.nant,
+                             members=args.members, ebs=args.ebs)
+    except (FileExistsError, ValueError) as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 2
+    if args.restored:
+        pipeline_standin.restore_with_standin(info['project'])
+    print(info['project'])
+    for member, ebs in sorted(info['members'].items()):
+        print('  %s: %d EBs%s' % (os.path.relpath(member, info['project']), len(ebs),
+                                  ', restored' if args.restored else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Recipe settings: read once from the command line or the session, printed, then taken out of the session.
+
+A recipe (``recipes/*.py``) declares its settings and their defaults at its
+top and calls :func:`take_settings`.  A setting applies to the run it was
+given for and never to a later one: once read it is removed from every
+namespace it could be read from again (the namespace the recipe runs in, the
+script or prompt that ran it, the CASA prompt's namespace).
+
+Where a setting can come from, first match wins:
+
+1. the command line, when the recipe is the script of ``casa -c recipe.py
+   [PROJECT] [NAME=value ...]`` (values parsed with ``ast.literal_eval``);
+2. the script or prompt that ran the recipe (``execfile(recipe)``,
+   ``execfile(recipe, globals())`` or ``exec(compile(...))``): a name it set
+   before that line.  CASA's ``execfile`` gives the recipe a copy of the
+   *prompt's* namespace, so a ``casa -c`` script's own settings are read from
+   the script's frame;
+3. the namespace the recipe runs in (the prompt's, or a copy of it);
+4. the recipe's default.
+"""
+
+import ast
+import os
+import sys
+
+from . import discovery, session
+
+__all__ = ["take_settings", "parse_command_line", "resolve_project"]
+
+_RUNPY = ("runpy",)
+_EXECFILE_NAMES = ("execfile", "run_path", "_run_code", "_run_module_code")
+_CASA_DASH_C = "__evprop__"  # casashell's function that runs the script of ``casa -c`` (6.2 to 6.7)
+
+
+def _frames_above(recipe_globals):
+    """Return ``(recipe_frame, caller_frame)``; caller None when nothing ran the recipe (plain python)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals is not recipe_globals:
+        frame = frame.f_back
+    if frame is None:
+        return None, None
+    caller = frame.f_back
+    while caller is not None and (caller.f_globals.get("__name__") in _RUNPY
+                                  or caller.f_code.co_name in _EXECFILE_NAMES):
+        caller = caller.f_back
+    return frame, caller
+
+
+def _is_command_line_script(recipe_file, caller):
+    """Whether the recipe is the script CASA (``casa -c``) or Python was started with."""
+    if caller is not None and caller.f_code.co_name != _CASA_DASH_C:
+        return False
+    argv0 = sys.argv[0] if sys.argv else ""
+    return bool(argv0) and os.path.exists(argv0) and os.path.samefile(argv0, recipe_file)
+
+
+def parse_command_line(args, defaults):
+    """Return ``{NAME: value}`` from ``[PROJECT] [NAME=value ...]`` command-line arguments.
+
+    Parameters
+    ----------
+    args : list of str
+        The arguments after the recipe (``sys.argv[1:]`` under ``casa -c``).
+    defaults : dict
+        The recipe's settings and defaults: the names allowed.
+
+    Returns
+    -------
+    dict
+        The settings given; ``PROJECT`` for a bare path.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, a value that is not a Python literal (strings
+        may be given bare, e.g. ``TIMEBIN=12s``), a non-boolean value of a
+        True/False setting, or more than one bare path.
+    """
+    given = {}
+    for arg in args:
+        if arg.startswith("-"):
+            raise ValueError("%s: options go before -c (casa --nogui -c recipe.py ...); after the recipe "
+                             "give only the project and NAME=value settings" % arg)
+        name, sep, text = arg.partition("=")
+        if not sep or not name.isupper():
+            if "PROJECT" in given:
+                raise ValueError("%s: a second project after %r; give one project per run"
+                                 % (arg, given["PROJECT"]))
+            given["PROJECT"] = arg
+            continue
+        if name not in defaults:
+            raise ValueError("%s: no setting %s; the settings are %s" % (arg, name, ", ".join(sorted(defaults))))
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            if isinstance(defaults[name], (bool, int, float)) and defaults[name] is not None:
+                raise ValueError("%s: %r is not a valid value of %s (default %r)" % (arg, text, name, defaults[name]))
+            value = text  # a bare string: TIMEBIN=12s, INTENT=OBSERVE_TARGET*
+        if isinstance(defaults[name], bool) and not isinstance(value, bool):
+            raise ValueError("%s: %s takes True or False" % (arg, name))
+        given[name] = value
+    return given
+
+
+def _namespaces(recipe_globals, caller):
+    """The distinct namespaces a setting may be read from or must be taken out of, with their source label."""
+    found = []
+
+    def add(ns, label):
+        if isinstance(ns, dict) and not any(ns is other for other, _ in found):
+            found.append((ns, label))
+    if caller is not None:
+        where = caller.f_code.co_filename
+        label = "session" if caller.f_globals is session.namespace() else "script %s" % where
+        add(caller.f_globals, label)
+    add(recipe_globals, "session")
+    add(session.namespace(), "session")
+    return found
+
+
+def take_settings(defaults, recipe_globals, recipe_file, out=None):
+    """Read a recipe's settings, take them out of the session, print them, and return them.
+
+    Parameters
+    ----------
+    defaults : dict
+        ``{NAME: default}`` in the order to print.
+    recipe_globals : dict
+        The recipe's ``globals()``.
+    recipe_file : str
+        The recipe's ``__file__``.
+    out : file, optional
+        Where to print the settings (default ``sys.stdout``).
+
+    Returns
+    -------
+    dict
+        ``{NAME: value}``: the settings of this run.
+
+    Raises
+    ------
+    ValueError
+        For a bad command-line argument (see :func:`parse_command_line`).
+    """
+    out = sys.stdout if out is None else out
+    recipe_file = os.path.abspath(recipe_file)
+    _, caller = _frames_above(recipe_globals)
+    command_line = {}
+    if _is_command_line_script(recipe_file, caller):
+        command_line = parse_command_line(sys.argv[1:], defaults)
+    namespaces = _namespaces(recipe_globals, caller)
+    values, sources = {}, {}
+    for name, default in defaults.items():
+        values[name], sources[name] = default, "default"
+        if name in command_line:
+            values[name], sources[name] = command_line[name], "command line"
+        else:
+            for ns, label in namespaces:
+                if name in ns:
+                    values[name], sources[name] = ns[name], label
+                    break
+        for ns, _ in namespaces:  # this run's setting, never the next run's
+            ns.pop(name, None)
+    taken = [name for name in defaults if sources[name] not in ("default", "command line")]
+    width = max(len(name) for name in defaults)
+    print("%s settings:" % os.path.basename(recipe_file), file=out)
+    for name in defaults:
+        print("  %-*s = %-24r (%s)" % (width, name, values[name], sources[name]), file=out)
+    if taken:
+        print("  taken out of the session, so they apply to this run only: %s" % ", ".join(taken), file=out)
+    return values
+
+
+def resolve_project(project, need, out=None):
+    """Return the directory a recipe works on: ``project``, or the current directory if it holds data.
+
+    Parameters
+    ----------
+    project : str or None
+        The PROJECT setting; None or '' for the current directory.
+    need : str
+        ``'members'`` (a restore: member.uid* directories) or ``'calibrated'``
+        (splits: calibrated/ directories or EB MSs).
+    out : file, optional
+        Where to say that the current directory is used (default ``sys.stdout``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If PROJECT is not given and the current directory holds no delivery.
+    """
+    out = sys.stdout if out is None else out
+    if project:
+        return project
+    cwd = os.getcwd()
+    if need == "members":
+        try:
+            discovery.find_members(cwd)
+            found = True
+        except FileNotFoundError:
+            found = False
+        what = "no member.uid___* directory at or below it"
+    else:
+        found = bool(discovery.find_calibrated_dirs(cwd))
+        what = "no calibrated/ directory or EB MS at or below it"
+    if not found:
+        raise FileNotFoundError(
+            "PROJECT is not set and the current directory %s is not an ALMA delivery (%s); give the "
+            "project: PROJECT = '/data/2021.1.00690.S' before execfile, or after the recipe: "
+            "casa -c recipe.py /data/2021.1.00690.S" % (cwd, what))
+    print("PROJECT is not set: working on the current directory %s" % cwd, file=out)
+    return cwd
