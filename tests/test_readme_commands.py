@@ -117,16 +117,25 @@ def _splits(project):
 
 
 def _params():
+    """Every command but those of a CASA release's own programs (mpicasa), which are not on this machine;
+    ``test_release_commands_have_a_tested_twin`` checks each of those has a twin here."""
     params = []
     for index, (kind, text) in enumerate(COMMANDS):
-        marks = []
-        if "mpirun" in text or "mpicasa" in text:
-            marks.append(pytest.mark.mpi)
         if text.split()[0] in NOT_HERE:
-            marks.append(pytest.mark.skip(reason="%s: a CASA release's program, not on this machine"
-                                          % text.split()[0]))
+            continue
+        marks = [pytest.mark.mpi] if "mpirun" in text else []
         params.append(pytest.param(kind, text, id="%d-%s" % (index, text.split("\n")[-1][:40]), marks=marks))
     return params
+
+
+def test_release_commands_have_a_tested_twin():
+    """A CASA release's `mpicasa -n N casa ... -c recipe` is run here as the README's venv mpirun twin."""
+    release = [t for _, t in COMMANDS if t.split()[0] in NOT_HERE]
+    assert release, "the README shows no mpicasa command"
+    tested = [t for _, t in COMMANDS if t.split()[0] not in NOT_HERE and "mpirun" in t]
+    for text in release:
+        recipe = [os.path.basename(w) for w in text.split() if w.endswith(".py")]
+        assert recipe and any("recipes/" + recipe[0] in t for t in tested), (text, tested)
 
 
 @pytest.mark.parametrize("kind, text", _params())
