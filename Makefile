@@ -21,7 +21,7 @@ setup: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml tools/write_casasiteconfig.py
 	test -x $(PY) || $(PYTHON311) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[all]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[all]' wheel  # wheel: tests build the package offline
 	$(PY) tools/write_casasiteconfig.py
 	touch $(STAMP)
 

@@ -11,12 +11,29 @@ import tempfile
 __all__ = ["restore_in_casa"]
 
 log = logging.getLogger(__name__)
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
+# The child runs this very package (a checkout or an installed wheel alike): it is loaded from its
+# directory by location, so nothing else of the parent's sys.path (another Python's site-packages)
+# reaches the child's CASA. A casa_plugin imported from elsewhere by the child's startup file is
+# replaced by this one.
 _DRIVER = """\
-import json, sys, traceback
-_init = {init!r}
-exec(compile(open(_init).read(), _init, 'exec'))
+import importlib.util, json, logging, os, sys, traceback
+_pkg = {package!r}
+_mod = sys.modules.get('casa_plugin')
+if _mod is None or os.path.dirname(os.path.abspath(_mod.__file__)) != _pkg:
+    for _name in [n for n in list(sys.modules) if n == 'casa_plugin' or n.startswith('casa_plugin.')]:
+        del sys.modules[_name]
+    _log = logging.getLogger('casa_plugin')
+    _log.handlers[:] = [h for h in _log.handlers if not getattr(h, '_casa_plugin', False)]
+    _spec = importlib.util.spec_from_file_location('casa_plugin', os.path.join(_pkg, '__init__.py'),
+                                                   submodule_search_locations=[_pkg])
+    _mod = importlib.util.module_from_spec(_spec)
+    sys.modules['casa_plugin'] = _mod
+    _spec.loader.exec_module(_mod)
+from casa_plugin import prompt
+prompt.register(globals())
+print('casa_plugin %s from %s' % (_mod.__version__, _mod.__file__))
 from casa_plugin import RestoreError
 from casa_plugin.casa_versions import running_version
 _out = {{'casa_version': running_version()}}
@@ -61,7 +78,7 @@ def restore_in_casa(casa, member, options):
         output = os.path.join(workdir, "result.json")
         driver = os.path.join(workdir, "restore_driver.py")
         with open(driver, "w") as f:
-            f.write(_DRIVER.format(init=os.path.join(_REPO, "init.py"), member=member, output=output,
+            f.write(_DRIVER.format(package=_PACKAGE, member=member, output=output,
                                    **options))
         cmd += ["--pipeline", "--nogui", "--nologger", "--log2term", "-c", driver]
         log.info("running %s", " ".join(shlex.quote(w) for w in cmd))

@@ -4,7 +4,8 @@ import logging
 import sys
 from contextlib import contextmanager
 
-__all__ = ["task_logging", "progress_line"]
+__all__ = ["task_logging", "progress_line", "task_of", "casalog_post", "casalog_echoes",
+           "casalog_file"]
 
 _PACKAGE = "casa_plugin"
 _CASA_PRIORITY = {
@@ -15,6 +16,7 @@ _CASA_PRIORITY = {
     logging.CRITICAL: "SEVERE",
 }
 _origin = ["casa_plugin"]
+_TASK_ATTR = "_casa_plugin_task"  # set on an exception raised out of a task: the task's name
 
 
 def _casalog():
@@ -30,24 +32,71 @@ def _casalog():
 
 
 class _CasalogHandler(logging.Handler):
-    """Post each record to casalog with the running task's name as origin."""
+    """Post each record to casalog with the running task's name as origin.
+
+    CASA tasks called by ours (flagmanager, split) set casalog's origin and leave it set; a post
+    then shows as ``flagmanager::split_sci``. So the origin is set to the task's name for each post
+    and the previous origin is put back afterwards, where casalog can tell it (``getOrigin``).
+    """
 
     def emit(self, record):
-        log = _casalog()
-        if log is None:
-            return
         try:
-            priority = _CASA_PRIORITY.get(record.levelno, "INFO")
-            log.post(self.format(record), priority, _origin[-1])
+            casalog_post(self.format(record), _origin[-1], _CASA_PRIORITY.get(record.levelno, "INFO"))
         except Exception:  # logging must never break a task
             self.handleError(record)
 
 
+def casalog_post(message, origin, priority="INFO"):
+    """Post ``message`` to casalog under ``origin`` and put casalog's own origin back afterwards."""
+    log = _casalog()
+    if log is None:
+        return
+    get_origin = getattr(log, "getOrigin", None)
+    previous = get_origin() if get_origin is not None else None
+    log.origin(origin)
+    try:
+        log.post(message, priority, origin)
+    finally:
+        if previous is not None:
+            log.origin(previous)
+
+
+def casalog_echoes(levelno=logging.INFO):
+    """Whether casalog itself prints a record of level ``levelno`` on the terminal.
+
+    casalog always prints WARN and SEVERE posts (on stderr); INFO ones with casashell's
+    ``--log2term``. casampi keeps MPI servers' casalog off the terminal.
+    """
+    if _casalog() is None:
+        return False
+    env = getattr(sys.modules.get("casampi.MPIEnvironment"), "MPIEnvironment", None)
+    if env is not None and getattr(env, "is_mpi_enabled", False) and not getattr(env, "is_mpi_client", True):
+        return False
+    if levelno >= logging.WARNING:
+        return True
+    flags = getattr(sys.modules.get("casashell"), "flags", None)
+    return bool(getattr(flags, "log2term", False))
+
+
+def casalog_file():
+    """Return the path of casalog's file, or '' if there is none."""
+    log = _casalog()
+    try:
+        return log.logfile() if log is not None else ""
+    except Exception:
+        return ""
+
+
 class _TerminalHandler(logging.StreamHandler):
-    """Print records on the terminal; looks up sys.stdout at each call (IPython swaps it)."""
+    """Print the records casalog does not print itself; looks up sys.stdout at each call (IPython swaps it)."""
 
     def __init__(self):
         super(_TerminalHandler, self).__init__()
+
+    def emit(self, record):
+        if casalog_echoes(record.levelno):
+            return  # casalog printed it already: once is enough
+        super(_TerminalHandler, self).emit(record)
 
     @property
     def stream(self):
@@ -79,8 +128,19 @@ def task_logging(origin):
     _origin.append(origin)
     try:
         yield
+    except Exception as exc:
+        try:  # set at each level: the outermost task, the one the user called, is left
+            setattr(exc, _TASK_ATTR, origin)
+        except Exception:  # an exception type without attributes: shown as any other
+            pass
+        raise
     finally:
         _origin.pop()
+
+
+def task_of(exc):
+    """Return the name of the package task ``exc`` was raised out of, or None."""
+    return getattr(exc, _TASK_ATTR, None)
 
 
 def progress_line(index, total, name, target, detail, seconds):

@@ -3,12 +3,14 @@
 import glob
 import json
 import os
+import re
 import shutil
+import sys
 
 import pytest
 
 from casa_helpers import flag_versions
-from conftest import REPO, run_casa
+from conftest import REPO, casashell_startup_args, run_casa
 
 pytestmark = pytest.mark.casa
 
@@ -98,3 +100,119 @@ def test_recipe_without_the_pipeline_fails_clearly(delivery, tmp_path):
     assert proc.returncode != 0
     assert "start CASA with the pipeline: casa --pipeline" in proc.stdout
     assert not glob.glob(os.path.join(delivery["project"], "*", "*", "*", "calibrated"))
+
+
+def test_init_adds_the_three_functions_and_nothing_else(tmp_path):
+    """init.py runs in the prompt's namespace: names the user's startup file defined stay as they were."""
+    startup = tmp_path / "startup.py"
+    startup.write_text(
+        "_os = 'mine'\n_sys = 'mine'\n_inspect = 'mine'\n__doc__ = 'my doc'\n_before = dict(globals())\n"
+        "exec(compile(open(%r).read(), %r, 'exec'))\n"
+        "_after = dict(globals())\n"
+        # __warningregistry__: the line's open(P).read() leaves a file to be closed (a ResourceWarning)
+        "_added = sorted(set(_after) - set(_before) - {'_before', '__warningregistry__'})\n"
+        "_changed = sorted(k for k in _before if k != '_before' and (k not in _after or _after[k] is not _before[k]))\n"
+        % (INIT, INIT))
+    script = tmp_path / "check.py"  # prints from CASA's startup files do not reach the terminal
+    script.write_text("print('ADDED', _added)\nprint('CHANGED', _changed)\nprint('MINE', _os, _sys, _inspect)\n")
+    proc = run_casa(script, tmp_path, startup=startup)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "ADDED ['restore_pi', 'split_sci', 'split_tgt']" in proc.stdout
+    assert "CHANGED []" in proc.stdout
+    assert "MINE mine mine mine" in proc.stdout
+
+
+def _readme_block(after):
+    """The first indented command of the README that follows the text ``after``."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        text = f.read()
+    rest = text[text.index(after) + len(after):]
+    (line,) = [x for x in rest.split("\n\n")[1].splitlines() if x.startswith("    ")][:1]
+    return line.strip()
+
+
+def _readme_startup_line(init=INIT):
+    line = _readme_block("Add one line to CASA's startup file")
+    assert line.startswith("exec(compile(open('/path/to/casa_plugin/init.py')")
+    return line.replace("/path/to/casa_plugin/init.py", init)
+
+
+def _spawn(command, cwd, home):
+    pexpect = pytest.importorskip("pexpect")
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env["HOME"] = str(home)
+    child = pexpect.spawn(command[0], command[1:], cwd=str(cwd), env=env, encoding="utf-8",
+                          timeout=60, dimensions=(50, 200))
+    child.expect(_PROMPT % 1)
+    return child
+
+
+_ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"  # the prompt's colours and cursor moves
+_ESCAPE = "(?:%s)*" % _ANSI
+_PROMPT = "CASA <" + _ESCAPE + "%d" + _ESCAPE + ">: "
+
+
+def _run_at(child, statement, number):
+    """Type ``statement`` at the prompt; return the lines it printed (not the echoed input)."""
+    child.sendline(statement)
+    child.expect(_PROMPT % number)
+    text = re.sub(_ANSI, "", child.before).replace("\r", "")
+    return [x for x in text.splitlines() if x.strip() and statement not in x]
+
+
+def test_venv_prompt_as_the_readme_says_reads_the_users_startup_file(tmp_path):
+    """`.venv/bin/python -m casashell` in a venv set up as `make setup` does; HOME is a temporary one."""
+    from conftest import _casashell_has_startupfile
+    from test_install import make_venv
+    if not _casashell_has_startupfile():
+        pytest.skip("casashell before 6.6 keeps its IPython history in ~/.casa (its rcdir): not the venv's set-up")
+    command = _readme_block("CASA prompt, from the clone's directory:")
+    assert command == ".venv/bin/python -m casashell"
+    venv = make_venv(tmp_path)
+    home = tmp_path / "home"
+    (home / ".casa").mkdir(parents=True)
+    startup = home / ".casa" / "startup.py"
+    startup.write_text(_readme_startup_line() + "\n")
+    before = startup.read_text()
+    clone = tmp_path / "clone"  # where the user types the command: its .venv is the test's venv
+    clone.mkdir()
+    os.symlink(venv["venv"], str(clone / ".venv"))
+    child = _spawn(["/bin/sh", "-c", command], clone, home)  # typed in a shell, as written
+    try:
+        out = _run_at(child, "print('FOUND', [n for n in ('restore_pi', 'split_sci', 'split_tgt') "
+                             "if callable(globals().get(n))])", 2)
+        assert out == ["FOUND ['restore_pi', 'split_sci', 'split_tgt']"]
+        standin = _readme_block("load the project's stand-in at that prompt first:")
+        out = _run_at(child, standin + "; print('PIPELINE', callable(h_init))", 3)
+        assert out == ["PIPELINE True"]
+        child.sendline("exit")
+        child.expect(pytest.importorskip("pexpect").EOF)
+    finally:
+        child.close(force=True)
+    assert sorted(os.listdir(str(home / ".casa"))) == ["startup.py"] and startup.read_text() == before
+    assert os.path.isfile(os.path.join(venv["venv"], "casa-cache", "ipython", "history.sqlite"))
+
+
+def test_a_task_error_at_the_prompt_shows_its_message_first(tmp_path):
+    """At the interactive prompt: the message and one line, not ~35 lines of traceback; the session goes on."""
+    home = tmp_path / "home"
+    home.mkdir()
+    logfile = tmp_path / "casa.log"
+    command = [sys.executable, "-m", "casashell", "--nologger", "--nogui", "--logfile", str(logfile)]
+    command += casashell_startup_args(_startup(tmp_path, pipeline=False), tmp_path)
+    child = _spawn(command, tmp_path, home)
+    try:
+        lines = _run_at(child, "split_sci(vis='/no/such/path.ms')", 2)
+        assert lines == ["FileNotFoundError: /no/such/path.ms: no such file or directory; "
+                         "give an MS, a glob or a directory",
+                         "[split_sci failed; traceback in the CASA log (%s); %%tb shows it here]" % logfile]
+        out = "\n".join(_run_at(child, "%tb", 3))  # the traceback, at the prompt, when asked for
+        assert "Traceback" in out and "_expand_one" in out
+        assert _run_at(child, "print('NEXT', 6 * 7)", 4) == ["NEXT 42"]
+        out = "\n".join(_run_at(child, "int('x')", 5))  # any other error: IPython's usual traceback
+        assert "ValueError" in out and "Traceback" in out
+    finally:
+        child.close(force=True)
+    log = logfile.read_text()
+    assert "Traceback (most recent call last)" in log and "in split_sci" in log

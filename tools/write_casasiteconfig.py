@@ -1,4 +1,9 @@
-"""Write casasiteconfig.py into the current virtualenv: offline measures data, nothing in ~/.casa."""
+"""Write casasiteconfig.py into the current virtualenv: offline measures data, nothing written to ~/.casa.
+
+CASA reads the user's ~/.casa/startup.py (as a CASA release does), so the README's start-up line works
+at `.venv/bin/python -m casashell` too; what CASA writes (IPython history in <cachedir>/ipython) stays in
+the venv's casa-cache/.
+"""
 import os
 import sys
 import sysconfig
@@ -10,12 +15,13 @@ data = os.path.join(os.path.dirname(os.path.abspath(casadata.__file__)), "__data
 cache = os.path.join(sys.prefix, "casa-cache")
 text = (
     "# Written by casa_plugin's tools/write_casasiteconfig.py: offline measures data from the\n"
-    "# casadata wheel, no auto-updates, CASA's cache inside this virtualenv (never ~/.casa).\n"
+    "# casadata wheel, no auto-updates, CASA's cache (IPython history) inside this virtualenv: CASA writes\n"
+    "# nothing to ~/.casa. It reads the user's ~/.casa/startup.py, as a CASA release does.\n"
     "measurespath = %r\n"
     "measures_auto_update = False\n"
     "data_auto_update = False\n"
     "cachedir = %r\n"
-    "startupfile = %r\n" % (data, cache, os.path.join(cache, "startup.py"))
+    "startupfile = '~/.casa/startup.py'\n" % (data, cache)
 )
 path = os.path.join(site_packages, "casasiteconfig.py")
 with open(path, "w") as f:

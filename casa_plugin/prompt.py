@@ -1,0 +1,119 @@
+"""Put restore_pi, split_sci and split_tgt at the CASA prompt, and show their failures briefly there."""
+
+import sys
+import traceback
+
+from . import logs
+
+__all__ = ["register", "TASKS"]
+
+TASKS = {
+    "restore_pi": "Restore ALMA pipeline calibration: run each member's scriptForPI",
+    "split_sci": "Split science spws of each EB into uid*.ms.split.cal; save original_flags",
+    "split_tgt": "Split science targets of each .split.cal into .source; save original_flags",
+}
+_HANDLED = (Exception,)  # what the prompt's handler sees; all but the package's task errors are passed on
+
+
+def _shell():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def register(namespace=None):
+    """Bind the package's task functions in the CASA prompt's namespace; ``init.py`` calls this.
+
+    Parameters
+    ----------
+    namespace : dict, optional
+        The namespace the caller runs in (``globals()`` of CASA's startup
+        file). The functions go there and, at an IPython prompt, into the
+        prompt's own namespace (``execfile`` gives its scripts a copy).
+
+    Returns
+    -------
+    list of str
+        The names bound.
+
+    Nothing else is added to or removed from either namespace. At an IPython
+    prompt an exception handler is installed: an error raised by one of the
+    package's tasks shows as ``ExcType: message`` and one line saying where its
+    traceback is (the CASA log; ``%tb``); any other error shows as usual.
+    """
+    import casa_plugin
+    from . import session
+
+    shell = _shell()
+    prompt_ns = shell.user_ns if shell is not None else None
+    targets = [ns for ns in (prompt_ns, namespace) if ns is not None]
+    if not targets:
+        targets = [vars(sys.modules["__main__"])]
+    session.remember(targets[0])
+    for name, desc in TASKS.items():
+        func = getattr(casa_plugin, name)
+        func._info_group_ = "casa_plugin"
+        func._info_desc_ = desc
+        for ns in targets:
+            ns[name] = func
+    _list_in_taskhelp(casa_plugin)
+    if shell is not None:
+        install_exception_handler(shell)
+    return sorted(TASKS)
+
+
+def _list_in_taskhelp(package):
+    """List the functions in taskhelp() where casashell allows extra task modules."""
+    try:
+        import casashell
+    except ImportError:
+        return
+    extra = getattr(casashell, "extra_task_modules", None)
+    if isinstance(extra, list) and package not in extra:
+        extra.append(package)
+
+
+def install_exception_handler(shell):
+    """Show errors raised by the package's tasks at the IPython prompt ``shell`` in two lines.
+
+    The full traceback goes to casalog (origin: the task). A handler
+    installed before this one still gets the exceptions it asked for.
+    """
+    if getattr(shell, "_casa_plugin_custom_tb", None) is shell.CustomTB:
+        return  # already installed
+    previous = (tuple(shell.custom_exceptions), shell.CustomTB)
+
+    def handler(self, etype, value, tb, tb_offset=None):
+        return _show(self, previous, etype, value, tb, tb_offset)
+
+    shell.set_custom_exc(_HANDLED, handler)
+    shell._casa_plugin_custom_tb = shell.CustomTB
+
+
+def _show(shell, previous, etype, value, tb, tb_offset):
+    task = logs.task_of(value)
+    if task is None:
+        if previous[0] and isinstance(value, previous[0]):
+            return previous[1](etype, value, tb, tb_offset=tb_offset)
+        if issubclass(etype, SyntaxError):
+            shell.showsyntaxerror()
+            return None
+        mine = shell.custom_exceptions
+        shell.custom_exceptions = ()  # showtraceback would call this handler again for a plain Exception
+        try:
+            shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        finally:
+            shell.custom_exceptions = mine
+        return None
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # for %tb
+    print("%s: %s" % (etype.__name__, value))
+    logfile = logs.casalog_file()
+    if logfile and logfile != "/dev/null":
+        print("[%s failed; traceback in the CASA log (%s); %%tb shows it here]" % (task, logfile))
+    else:
+        print("[%s failed; %%tb shows the traceback]" % task)
+    # INFO: casalog prints WARN and SEVERE on the terminal too
+    logs.casalog_post("".join(traceback.format_exception(etype, value, tb)).rstrip(), task, "INFO")
+    return None
