@@ -1,7 +1,6 @@
 """Progress of a long split: bytes written, rate and time left, while CASA writes the output."""
 
 import logging
-import os
 import sys
 import threading
 import time

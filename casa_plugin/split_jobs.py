@@ -189,12 +189,6 @@ def _check_destination(out, needed):
     check_space(directory, needed)
 
 
-def _check_destination(out, needed):
-    directory = os.path.dirname(os.path.abspath(out))
-    check_writable(directory)
-    check_space(directory, needed)
-
-
 def _checked(tmp, vis, request, expected):
     """Read what CASA wrote to ``tmp`` and check it is what ``request`` asks for; return its contents."""
     if not is_ms(tmp):

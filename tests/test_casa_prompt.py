@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-from casa_helpers import flag_versions
 from conftest import REPO, casashell_startup_args, run_casa
 
 pytestmark = pytest.mark.casa
@@ -48,7 +47,8 @@ def test_functions_at_the_prompt_from_the_startup_file(delivery, tmp_path):
     result = json.loads(report.read_text())
     assert result["restore"] == {"restored": 2}
     assert result["sci"] == {"split": 3} and result["tgt"] == {"split": 3}
-    assert "[1/3] uid___A002_Xf9a1c3_X1b2e.ms -> uid___A002_Xf9a1c3_X1b2e.ms.split.cal (spw 1,3,5,7" in proc.stdout
+    assert ": uid___A002_Xf9a1c3_X1b2e.ms -> uid___A002_Xf9a1c3_X1b2e.ms.split.cal (spw 1,3,5,7" in proc.stdout
+    assert "[1/3] member uid___A001_X15a2_Xb6b: uid___A002_Xf9a1c3_X1b2e.ms" in proc.stdout
     for name in ("restore_pi", "split_sci", "split_tgt"):  # listed by taskhelp()
         assert "%s : " % name in proc.stdout
     assert len(_outputs(delivery["project"])) == 3 * 4  # .split.cal, .source and their .flagversions
@@ -66,40 +66,6 @@ def test_init_works_without_pip_install(tmp_path, restored):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "PACKAGE %s" % (copy / "casa_plugin" / "__init__.py") in proc.stdout
     assert "DRY {'planned': 3}" in proc.stdout
-
-
-def test_recipe_by_execfile_twice(delivery, tmp_path):
-    """In a script (a copy of the prompt's namespace) the settings reach the recipe via execfile(f, globals())."""
-    recipe = os.path.join(REPO, "recipes", "restore_and_split.py")
-    elsewhere = tmp_path / "elsewhere"  # the cwd holds no data: only PROJECT can point at it
-    elsewhere.mkdir()
-    script = tmp_path / "twice.py"
-    script.write_text("PROJECT = %r\nexecfile(%r, globals())\nexecfile(%r, globals())\n"
-                      "assert split['sci']['counts'] == {'done': 3}\n" % (delivery["project"], recipe, recipe))
-    proc = run_casa(script, elsewhere, startup=_startup(tmp_path))
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "split_sci: 3 split" in proc.stdout and "split_sci: 3 done" in proc.stdout
-    assert "split_tgt: 3 split" in proc.stdout and "split_tgt: 3 done" in proc.stdout
-    assert "uid___A002_Xf8f6a9_X15c79  restored" in proc.stdout  # the summary table
-    for out in _outputs(delivery["project"]):
-        if not out.endswith(".flagversions"):
-            assert flag_versions(os.path.join(delivery["project"], out)) == ["original_flags"]
-
-
-def test_split_recipe_by_casa_c_with_a_project_argument(restored, tmp_path):
-    recipe = os.path.join(REPO, "recipes", "split_only.py")
-    proc = run_casa(recipe, tmp_path, startup=_startup(tmp_path, pipeline=False), args=[restored["project"]])
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "split_tgt: 3 split" in proc.stdout
-    assert len(_outputs(restored["project"])) == 12
-
-
-def test_recipe_without_the_pipeline_fails_clearly(delivery, tmp_path):
-    recipe = os.path.join(REPO, "recipes", "restore_and_split.py")
-    proc = run_casa(recipe, tmp_path, startup=_startup(tmp_path, pipeline=False), args=[delivery["project"]])
-    assert proc.returncode != 0
-    assert "start CASA with the pipeline: casa --pipeline" in proc.stdout
-    assert not glob.glob(os.path.join(delivery["project"], "*", "*", "*", "calibrated"))
 
 
 def test_init_adds_the_three_functions_and_nothing_else(tmp_path):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from casa_helpers import assert_same_ms, flag_versions, split_failure
-from casa_plugin import SplitError, run_record, split_sci, split_tgt
+from casa_plugin import run_record, split_sci, split_tgt
 from conftest import REPO, casashell_startup_args
 
 pytestmark = pytest.mark.casa

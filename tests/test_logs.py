@@ -48,7 +48,7 @@ def test_split_sci_lines_keep_the_task_name_after_flagmanager(calibrated_dirs, p
     split_sci(vis=calibrated_dirs[1])  # runs split and flagmanager, which set casalog's origin
     lines = _new_lines(logfile, start)
     assert any(line.split("\t")[2].startswith("flagmanager") for line in lines if line.count("\t") >= 3)
-    for text in ("[1/2] uid___", "[2/2] uid___", "split_sci: 2 split"):
+    for text in ("[1/2] member uid___", "[2/2] member uid___", "split_sci: 2 split"):
         assert set(_origins(lines, text)) == {"split_sci::split_sci::casa"}
 
 

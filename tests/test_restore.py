@@ -83,11 +83,11 @@ def test_spacesaving_2_leaves_only_the_splits(delivery, casa_session):
 
 
 def test_spacesaving_minus_1_reaches_the_script_which_skips_its_disk_check(delivery, casa_session,
-                                                                          monkeypatch, capsys):
+                                                                          monkeypatch, capfd):
     member = _member(delivery, XB6D)
     small_disk(monkeypatch, delivery["project"], 1)  # 1 MB free: the script's own check would stop it
     result = restore_pi(member=member, spacesaving=-1)
-    out = capsys.readouterr().out
+    out = "".join(capfd.readouterr())  # warnings come from casalog, on stderr
     assert "# options: SPACESAVING=-1 " in out and "Will not check available disk space." in out
     assert "SPACESAVING=-1: the scriptForPI skips its own disk-space check and casa_plugin checks nothing" in out
     assert result["members"][member]["status"] == "restored"
