@@ -48,7 +48,7 @@ compat:
 # One old CASA line (Cycle 8's 6.2), rerun only when the code or tests change.
 compat-old: $(COMPAT_DIR)/$(COMPAT_OLD).passed
 
-$(COMPAT_DIR)/$(COMPAT_OLD).passed: $(COMPAT_SOURCES) tools/compat.py
+$(COMPAT_DIR)/$(COMPAT_OLD).passed: $(COMPAT_SOURCES) tools/compat.py tools/write_casasiteconfig.py
 	COMPAT_DIR=$(COMPAT_DIR) $(COMPAT_PY) tools/compat.py --only $(COMPAT_OLD) $(COMPAT_OLD_ARGS)
 	touch $@
 

@@ -45,6 +45,8 @@ import xml.etree.ElementTree as ET
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
+from write_casasiteconfig import siteconfig_text  # tools/ is on sys.path: one casasiteconfig for every venv
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPAT = os.path.abspath(os.environ.get("COMPAT_DIR", os.path.join(REPO, ".compat")))
 PYENV = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
@@ -229,9 +231,7 @@ def write_measures_config(python, venv, version, data):
     cache = os.path.join(venv, "casa-cache")
     os.makedirs(cache, exist_ok=True)
     with open(os.path.join(sp, "casasiteconfig.py"), "w") as f:
-        f.write("# Written by casa_plugin's tools/compat.py: offline measures data, nothing in ~/.casa.\n"
-                "measurespath = %r\nmeasures_auto_update = False\ndata_auto_update = False\n"
-                "cachedir = %r\nstartupfile = %r\n" % (data, cache, os.path.join(cache, "startup.py")))
+        f.write(siteconfig_text(data, cache, writer="tools/compat.py"))
     with open(os.path.join(sp, "casa_plugin_checkout.pth"), "w") as f:
         f.write(REPO + "\n")  # like pip install -e: the tests always run the working tree
 
