@@ -12,7 +12,7 @@ COMPAT_ARGS     ?=
 COMPAT_OLD      ?= casa-6.2.0-py38
 COMPAT_OLD_ARGS ?= -- -m 'not mpi'
 COMPAT_IN_TEST  ?= check36 compat-old
-COMPAT_SOURCES   = $(wildcard casa_plugin/*.py casa_plugin/templates/* init.py recipes/*.py tests/*.py) \
+COMPAT_SOURCES   = $(wildcard casa_plugin/*.py casa_plugin/*/*.py casa_plugin/testing/templates/* init.py recipes/*.py tests/*.py) \
                    setup.cfg pyproject.toml
 
 .PHONY: setup demo test check36 clean-work compat compat-old clean-compat

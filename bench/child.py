@@ -11,8 +11,7 @@ import time
 
 _T0 = time.time()  # interpreter start (approximately): start-up is reported apart from the timed work
 MARK = "BENCH_RESULT "
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-from casa_helpers import manual_loop, ms_differences  # noqa: E402  the tests' manual loop and comparison
+from casa_plugin.testing.compare import manual_loop, ms_differences  # the tests' manual loop and comparison
 
 
 def emit(payload):
@@ -28,8 +27,8 @@ def calibrated_dirs(project):
 
 def build(args):
     """Build the 2 + 6 EB synthetic delivery and restore it."""
-    from casa_plugin.pipeline_standin import restore_with_standin
-    from casa_plugin.synthetic_delivery import make_delivery
+    from casa_plugin.testing.pipeline_standin import restore_with_standin
+    from casa_plugin.testing.synthetic_delivery import make_delivery
     start = time.time()
     info = make_delivery(args.root, eb_bytes=args.eb_bytes)
     restore_with_standin(info["project"])
@@ -82,7 +81,7 @@ def plugin(args):
     casampi_start = start_casa(args.parallel)
     from casa_plugin import split_sci_tgt
     moments = _Moments()
-    logging.getLogger("casa_plugin.mpi_dispatch").addHandler(moments)
+    logging.getLogger("casa_plugin.parallel.client").addHandler(moments)
     ready = time.time()
     result = split_sci_tgt(vis=args.project, parallel=args.parallel, width=args.width, timebin=args.timebin,
                            maxjobs=args.maxjobs)

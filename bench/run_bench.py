@@ -13,11 +13,13 @@ import sys
 import threading
 import time
 
+from casa_plugin.staging import remove_tree as remove
+from casa_plugin.testing.compare import mpirun_command  # the package's own: links removed, never followed
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 CHILD = os.path.join(BENCH, "child.py")
 PY = sys.executable
-MPIRUN = os.path.join(os.path.dirname(PY), "mpirun")
 PROJECT_CODE = "2021.1.00690.S"
 MARK = "BENCH_RESULT "
 AVERAGING = ["--width", "8", "--timebin", "12s"]
@@ -253,13 +255,6 @@ def wait_for_quiet(limit, threshold=0.05):
 
 # --- the same preconditions before every measurement ---
 
-def remove(path):
-    if os.path.islink(path) or os.path.isfile(path):
-        os.remove(path)
-    elif os.path.isdir(path):
-        shutil.rmtree(path)
-
-
 def is_output(name):
     """Names the splits write in calibrated/: outputs, their flag versions, partials, record temporaries."""
     return ".ms.split.cal" in name or name.endswith((".partial", ".partial.flagversions", ".tmp")) \
@@ -316,8 +311,7 @@ def prepare(data, warm=True, quiet_wait=0):
 # --- running one measurement ---
 
 def mpirun(servers):
-    root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
-    return [MPIRUN] + root + ["--oversubscribe", "-n", str(servers + 1)]
+    return mpirun_command(servers + 1, PY)
 
 
 def run_child(cmd, data, name):

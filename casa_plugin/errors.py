@@ -1,6 +1,6 @@
-"""Package exceptions for failed restores and splits; each carries the per-EB results."""
+"""Package exceptions: failed restores and splits (each carries the per-EB results), and no parallel servers."""
 
-__all__ = ["RestoreError", "SplitError"]
+__all__ = ["RestoreError", "SplitError", "ParallelUnavailable"]
 
 
 class _ResultsError(RuntimeError):
@@ -17,3 +17,7 @@ class RestoreError(_ResultsError):
 
 class SplitError(_ResultsError):
     """``split_sci`` or ``split_tgt`` failed for one or more EBs; the others were still processed."""
+
+
+class ParallelUnavailable(RuntimeError):
+    """``parallel=True`` was asked for but no casampi server can run EBs (not under MPI, or none started)."""

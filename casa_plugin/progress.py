@@ -6,7 +6,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from .outputs import du_bytes
+from .ms import du_bytes
 
 __all__ = ["watch", "LOG_EVERY"]
 

@@ -38,6 +38,7 @@ def register(namespace=None):
     list of str
         The names bound.
 
+    Under MPI the casampi servers' workers are started (without waiting).
     Nothing else is added to or removed from either namespace. At an IPython
     prompt an exception handler is installed: an error raised by one of the
     package's tasks shows as ``ExcType: message`` and one line saying where its
@@ -61,6 +62,8 @@ def register(namespace=None):
     _list_in_taskhelp(casa_plugin)
     if shell is not None:
         install_exception_handler(shell)
+    from .parallel import start_workers
+    start_workers()  # under MPI: each casampi server starts its worker now, ready for the first parallel split
     return sorted(TASKS)
 
 

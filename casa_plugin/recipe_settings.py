@@ -23,9 +23,23 @@ import ast
 import os
 import sys
 
-from . import discovery, session
+from . import delivery, session
 
-__all__ = ["take_settings", "parse_command_line", "resolve_project"]
+__all__ = ["take_settings", "parse_command_line", "resolve_project", "SPLIT_SETTINGS", "run_splits"]
+
+#: The split settings of both recipes and their defaults (each run prints the values it uses).
+SPLIT_SETTINGS = (
+    ("INTENT", "OBSERVE_TARGET*"),  # science spws: observed with this intent ...
+    ("MINNCHAN", 5),  # ... and at least this many channels
+    ("REINDEX", True),  # False keeps the original spw ids (as the scriptForPI's own DOSPLIT splits do)
+    ("TARGET_INTENT", "*TARGET*"),  # fields kept in the .source
+    ("OVERWRITE", False),  # redo existing splits (never a restored calibrated/)
+    ("DRYRUN", False),  # print the plan, write nothing
+    ("WIDTH", 1),  # channel averaging while splitting the science spws (e.g. 8)
+    ("TIMEBIN", "0s"),  # time averaging while splitting (e.g. '12s')
+    ("PARALLEL", None),  # None: on the casampi servers when run under mpicasa/mpirun
+    ("MAXJOBS", None),  # EBs at once per host under MPI; None: adaptive
+)
 
 _RUNPY = ("runpy",)
 _EXECFILE_NAMES = ("execfile", "run_path", "_run_code", "_run_module_code")
@@ -195,13 +209,13 @@ def resolve_project(project, need, out=None):
     cwd = os.getcwd()
     if need == "members":
         try:
-            discovery.find_members(cwd)
+            delivery.find_members(cwd)
             found = True
         except FileNotFoundError:
             found = False
         what = "no member.uid___* directory at or below it"
     else:
-        found = bool(discovery.find_calibrated_dirs(cwd))
+        found = bool(delivery.find_calibrated_dirs(cwd))
         what = "no calibrated/ directory or EB MS at or below it"
     if not found:
         raise FileNotFoundError(
@@ -210,3 +224,12 @@ def resolve_project(project, need, out=None):
             "casa -c recipe.py /data/2021.1.00690.S" % (cwd, what))
     print("PROJECT is not set: working on the current directory %s" % cwd, file=out)
     return cwd
+
+
+def run_splits(run, vis):
+    """Run ``split_sci_tgt`` on ``vis`` with a recipe's split settings ``run`` (as ``take_settings`` returns)."""
+    from .split import split_sci_tgt
+    return split_sci_tgt(vis=vis, intent=run["INTENT"], minnchan=run["MINNCHAN"], reindex=run["REINDEX"],
+                         target_intent=run["TARGET_INTENT"], overwrite=run["OVERWRITE"], dryrun=run["DRYRUN"],
+                         width=run["WIDTH"], timebin=run["TIMEBIN"], parallel=run["PARALLEL"],
+                         maxjobs=run["MAXJOBS"])

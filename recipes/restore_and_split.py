@@ -9,32 +9,22 @@ From the shell (settings after the project, NAME=value):
 """
 import os
 
-# ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
-SETTINGS = {
-    "PROJECT": None,  # project, science goal, group or member; None: the current directory, if it is a delivery
-    "SPACESAVING": None,  # passed to the scriptForPI only when set
-    "DOSPLIT": None,
-    "DOCONTSUB": None,
-    "INTENT": "OBSERVE_TARGET*",  # science spws: observed with this intent ...
-    "MINNCHAN": 5,  # ... and at least this many channels
-    "REINDEX": True,  # False keeps the original spw ids
-    "TARGET_INTENT": "*TARGET*",
-    "OVERWRITE": False,  # of the splits; a restored calibrated/ is never redone by this recipe
-    "DRYRUN": False,
-    "WIDTH": 1,  # channel averaging while splitting the science spws (e.g. 8)
-    "TIMEBIN": "0s",  # time averaging while splitting (e.g. '12s')
-    "PARALLEL": None,  # None: on the casampi servers when run under mpicasa/mpirun
-    "MAXJOBS": None,  # EBs at once per host under MPI; None: adaptive
-}
-
 try:
     restore_pi  # put at the prompt by init.py
 except NameError:
     _init = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "init.py")
     exec(compile(open(_init).read(), _init, "exec"))
-from casa_plugin import restore_pi as _restore_pi, split_sci_tgt  # noqa: E402  (split_sci_tgt: both splits per EB)
-from casa_plugin.recipe_settings import resolve_project, take_settings  # noqa: E402
+from casa_plugin import restore_pi as _restore_pi  # noqa: E402
+from casa_plugin.recipe_settings import SPLIT_SETTINGS, resolve_project, run_splits, take_settings  # noqa: E402
 from casa_plugin.report import summary_table  # noqa: E402
+
+# ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
+SETTINGS = dict((
+    ("PROJECT", None),  # project, science goal, group or member; None: the current directory, if a delivery
+    ("SPACESAVING", None),  # passed to the scriptForPI only when set
+    ("DOSPLIT", None),
+    ("DOCONTSUB", None),
+) + SPLIT_SETTINGS)  # INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS
 
 _run = take_settings(SETTINGS, globals(), __file__)
 _project = resolve_project(_run["PROJECT"], "members")
@@ -42,8 +32,5 @@ restored = _restore_pi(member=_project, spacesaving=_run["SPACESAVING"], dosplit
                        docontsub=_run["DOCONTSUB"], dryrun=_run["DRYRUN"])
 split = {}
 if not _run["DRYRUN"] or all(m["status"] == "already restored" for m in restored["members"].values()):
-    split = split_sci_tgt(vis=_project, intent=_run["INTENT"], minnchan=_run["MINNCHAN"], reindex=_run["REINDEX"],
-                          target_intent=_run["TARGET_INTENT"], overwrite=_run["OVERWRITE"], dryrun=_run["DRYRUN"],
-                          width=_run["WIDTH"], timebin=_run["TIMEBIN"], parallel=_run["PARALLEL"],
-                          maxjobs=_run["MAXJOBS"])
+    split = run_splits(_run, _project)  # split_sci then split_tgt, per EB
 print(summary_table(restored, split.get("sci"), split.get("tgt")))

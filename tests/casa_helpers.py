@@ -1,44 +1,15 @@
 """Test helpers that read measurement sets with casatools (never with the code under test).
 
-bench/child.py uses them too: the manual loop and the output comparison are the same there.
+The manual loop and the MS comparison live in casa_plugin.testing.compare, shared with bench/child.py.
 """
 
-import glob
 import os
 import re
-import shutil
 from contextlib import contextmanager
 
 import numpy as np
 
-MAIN_COLUMNS = ("DATA", "FLAG", "WEIGHT", "SIGMA", "UVW", "TIME", "FIELD_ID", "DATA_DESC_ID")
-
-
-def columns(vis, names=MAIN_COLUMNS, query=None):
-    from casatools import table
-    tb = table()
-    tb.open(vis)
-    try:
-        sub = tb.query(query) if query else tb
-        try:
-            return {n: sub.getcol(n) for n in names}
-        finally:
-            if query:
-                sub.close()
-    finally:
-        tb.close()
-
-
-def subtable_column(vis, subtable, name):
-    from casatools import table
-    tb = table()
-    tb.open(os.path.join(vis, subtable))
-    try:
-        if name == "CHAN_FREQ":
-            return [tb.getcell(name, i) for i in range(tb.nrows())]
-        return list(tb.getcol(name))
-    finally:
-        tb.close()
+from casa_plugin.testing.compare import MAIN_COLUMNS, columns, manual_loop, ms_differences, subtable_column  # noqa: F401
 
 
 def field_names_in_main(vis):
@@ -53,55 +24,9 @@ def flag_versions(vis):
     return sorted(v["name"] for k, v in listing.items() if k != "MS")
 
 
-def ms_differences(a, b):
-    """Return what differs between MSs ``a`` and ``b`` (main columns, spw CHAN_FREQ); ``[]`` if identical."""
-    if not os.path.isdir(b):
-        return ["%s: missing" % b]
-    found = []
-    ca, cb = columns(a), columns(b)
-    for name in MAIN_COLUMNS:
-        if ca[name].shape != cb[name].shape or not np.array_equal(ca[name], cb[name]):
-            found.append("%s: %s differs from %s" % (b, name, a))
-    fa, fb = subtable_column(a, "SPECTRAL_WINDOW", "CHAN_FREQ"), subtable_column(b, "SPECTRAL_WINDOW", "CHAN_FREQ")
-    if len(fa) != len(fb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(fa, fb)):
-        found.append("%s: SPECTRAL_WINDOW CHAN_FREQ differs from %s" % (b, a))
-    return found
-
-
 def assert_same_ms(a, b):
     problems = ms_differences(a, b)
     assert not problems, "\n".join(problems)
-
-
-def manual_loop(calibrated):
-    """The tutorial's loop (msmd + split + flagmanager), verbatim in spirit, run in ``calibrated``."""
-    from casatasks import flagmanager, split
-    from casatools import msmetadata
-    msmd = msmetadata()
-    here = os.getcwd()
-    os.chdir(calibrated)
-    try:
-        vislist = glob.glob("*[!_t].ms")
-        for myvis in vislist:
-            msmd.open(myvis)
-            targetspws = msmd.spwsforintent("OBSERVE_TARGET*")
-            sciencespws = []
-            for myspw in targetspws:
-                if msmd.nchan(myspw) > 4:
-                    sciencespws.append(myspw)
-            sciencespws = ",".join(map(str, sciencespws))
-            msmd.close()
-            split(vis=myvis, outputvis=myvis + ".split.cal", spw=sciencespws)
-        vislist = glob.glob("*.ms.split.cal")
-        for vis in vislist:
-            flagmanager(vis=vis, mode="save", versionname="original_flags")
-        for vis in vislist:
-            outputvis = vis + ".source"
-            split(vis=vis, intent="*TARGET*", outputvis=outputvis, datacolumn="data")
-            shutil.rmtree(outputvis + ".flagversions", ignore_errors=True)
-            flagmanager(vis=outputvis, mode="save", versionname="original_flags")
-    finally:
-        os.chdir(here)
 
 
 def snapshot(root):
@@ -131,3 +56,16 @@ def split_failure(match):
         yield info
     text = failed_errors(info.value)
     assert re.search(match, text), text
+
+
+def small_disk(monkeypatch, under, free_mib):
+    """Make the filesystem of every path below ``under`` show ``free_mib`` MiB available (as df would)."""
+    real = os.statvfs
+
+    def statvfs(path):
+        st = real(path)
+        if not os.path.abspath(str(path)).startswith(str(under)):
+            return st
+        return os.statvfs_result((st.f_bsize, 1 << 20, st.f_blocks, free_mib, free_mib, st.f_files, st.f_ffree,
+                                  st.f_favail, st.f_flag, st.f_namemax))
+    monkeypatch.setattr(os, "statvfs", statvfs)

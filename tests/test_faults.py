@@ -11,10 +11,11 @@ import time
 import pytest
 
 from casa_helpers import assert_same_ms, flag_versions, split_failure
-from casa_plugin import run_record, split_sci, split_tgt
-from conftest import REPO, casashell_startup_args
+from casa_plugin import split_sci, split_tgt
+from casa_plugin import record as run_record
+from prompt_helpers import REPO, casashell_startup_args
 
-pytestmark = pytest.mark.casa
+pytestmark = [pytest.mark.casa, pytest.mark.subprocess]
 
 
 def _checksums(path):
@@ -84,6 +85,10 @@ def test_sigkill_mid_split_then_rerun_gives_identical_outputs(restored, restored
 
 def _tmpfs(path, options):
     """Mount a tmpfs at ``path`` (root only, as on the project's machines and CI) and return it."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run as root: the full- and read-only-filesystem tests mount a tmpfs")
+        pytest.skip("mounting a tmpfs needs root")
     path.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
     return path
@@ -181,7 +186,7 @@ def test_ctrl_c_at_the_prompt(restored, tmp_path):
 
 def test_paths_with_spaces_quotes_and_non_ascii(restored_delivery, tmp_path, casa_session):
     from casa_plugin import restore_pi
-    from casa_plugin.synthetic_delivery import make_delivery
+    from casa_plugin.testing.synthetic_delivery import make_delivery
     odd = tmp_path / "my data's \"ALMA\" Ü dir"
     info = make_delivery(str(odd), small=True)
     restore_pi(member=info["project"])

@@ -11,12 +11,12 @@ import sysconfig
 
 import pytest
 
-from conftest import REPO, _casashell_has_startupfile
+from prompt_helpers import REPO, casashell_has_startupfile
 
-pytestmark = pytest.mark.casa
+pytestmark = [pytest.mark.casa, pytest.mark.subprocess]
 
 XB6D = "member.uid___A001_X15a2_Xb6d"
-STANDIN = "from casa_plugin.pipeline_standin import load_into; load_into(globals())"
+STANDIN = "from casa_plugin.testing.pipeline_standin import load_into; load_into(globals())"
 
 
 def make_venv(tmp_path, wheel=None):
@@ -94,5 +94,5 @@ def test_restore_through_casa_from_an_installed_wheel(delivery, tmp_path):
     assert result["products"] == ["uid___A002_Xf7ad58_Xd406", "uid___A002_Xf8f6a9_X15c79"]
     for eb in result["products"]:
         assert os.path.isdir(os.path.join(member, "calibrated", eb + ".ms"))
-    if _casashell_has_startupfile():  # casashell 6.2-6.5 keep their IPython history in ~/.casa (the rcdir)
+    if casashell_has_startupfile():  # casashell 6.2-6.5 keep their IPython history in ~/.casa (the rcdir)
         assert sorted(os.listdir(str(home / ".casa"))) == ["startup.py"]

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from casa_plugin import restore_pi, split_sci
-from conftest import REPO, casashell_startup_args, run_casa
+from prompt_helpers import REPO, casashell_startup_args, run_casa
 
-pytestmark = pytest.mark.casa
+pytestmark = [pytest.mark.casa, pytest.mark.subprocess]
 
 INIT = os.path.join(REPO, "init.py")
 

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from prompt_helpers import REPO
 
-pytestmark = pytest.mark.casa
+pytestmark = [pytest.mark.casa, pytest.mark.subprocess]
 
 README = os.path.join(REPO, "README.md")
 VENV_BIN = os.path.dirname(sys.executable)

@@ -7,25 +7,10 @@ import shutil
 import pytest
 
 from casa_helpers import flag_versions
-from conftest import REPO, run_casa
+from prompt_helpers import REPO, run_casa, split_outputs, startup_file
 
-INIT = os.path.join(REPO, "init.py")
 SPLIT_ONLY = os.path.join(REPO, "recipes", "split_only.py")
 RESTORE_AND_SPLIT = os.path.join(REPO, "recipes", "restore_and_split.py")
-
-
-def _startup(tmp_path, init=INIT, pipeline=True):
-    path = tmp_path / ("startup.py" if pipeline else "startup_nopipe.py")
-    lines = ["exec(compile(open(%r).read(), %r, 'exec'))" % (init, init)]
-    if pipeline:  # what `casa --pipeline` gives; the stand-in is only for tests and the demo
-        lines.append("from casa_plugin.pipeline_standin import load_into; load_into(globals())")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _outputs(project):
-    return sorted(os.path.relpath(p, project) for p in
-                  glob.glob(os.path.join(project, "*", "*", "*", "calibrated", "uid*.ms.split.cal*")))
 
 
 def _science_nchans(project):
@@ -75,6 +60,7 @@ def test_command_line_bad_arguments(args, match):
 # ---- the real prompt ----
 
 @pytest.mark.casa
+@pytest.mark.subprocess
 def test_two_recipe_runs_at_one_prompt_each_get_their_own_settings(restored, tmp_path):
     """WIDTH=4 typed at the prompt for split_only.py must not average a later restore_and_split.py run."""
     first = _copy(restored["project"], tmp_path / "first")
@@ -87,7 +73,7 @@ def test_two_recipe_runs_at_one_prompt_each_get_their_own_settings(restored, tmp
         "    ip.run_cell(cell).raise_error()\n"
         % ("PROJECT = %r\nWIDTH = 4" % first, "execfile(%r)" % SPLIT_ONLY,
            "PROJECT = %r" % second, "execfile(%r)" % RESTORE_AND_SPLIT))
-    proc = run_casa(script, tmp_path, startup=_startup(tmp_path))
+    proc = run_casa(script, tmp_path, startup=startup_file(tmp_path))
     assert proc.returncode == 0, proc.stdout[-4000:]
     averaged, full = _science_nchans(first), _science_nchans(second)
     assert len(averaged) == len(full) == 3
@@ -100,6 +86,7 @@ def test_two_recipe_runs_at_one_prompt_each_get_their_own_settings(restored, tmp
 
 
 @pytest.mark.casa
+@pytest.mark.subprocess
 def test_c_script_without_globals_neither_uses_the_cwd_nor_ignores_dryrun(restored, restored_delivery, tmp_path):
     """A casa -c script sets PROJECT and DRYRUN=True, then execfile(recipe) without globals()."""
     cwd = tmp_path / "deliveries"  # the cwd holds another delivery that a real run on '.' would split
@@ -107,9 +94,9 @@ def test_c_script_without_globals_neither_uses_the_cwd_nor_ignores_dryrun(restor
     other = _copy(restored_delivery["project"], cwd / "other")
     script = tmp_path / "mine.py"
     script.write_text("PROJECT = %r\nDRYRUN = True\nexecfile(%r)\n" % (restored["project"], RESTORE_AND_SPLIT))
-    proc = run_casa(script, cwd, startup=_startup(tmp_path))
+    proc = run_casa(script, cwd, startup=startup_file(tmp_path))
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert _outputs(other) == [] and _outputs(restored["project"]) == []
+    assert split_outputs(other) == [] and split_outputs(restored["project"]) == []
     assert "split_sci: 3 planned" in proc.stdout, proc.stdout[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.strip().startswith(("DRYRUN ", "PROJECT "))]
     assert any("True" in line and "script" in line for line in lines), lines
@@ -117,38 +104,42 @@ def test_c_script_without_globals_neither_uses_the_cwd_nor_ignores_dryrun(restor
 
 
 @pytest.mark.casa
+@pytest.mark.subprocess
 def test_command_line_settings_after_the_recipe(restored, tmp_path):
     """casa -c split_only.py PROJECT DRYRUN=True WIDTH=8: the options count, nothing is written."""
-    proc = run_casa(SPLIT_ONLY, tmp_path, startup=_startup(tmp_path, pipeline=False),
+    proc = run_casa(SPLIT_ONLY, tmp_path, startup=startup_file(tmp_path, pipeline=False),
                     args=[restored["project"], "DRYRUN=True", "WIDTH=8"])
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert _outputs(restored["project"]) == []
+    assert split_outputs(restored["project"]) == []
     lines = [line.split() for line in proc.stdout.splitlines() if line.strip().startswith(("DRYRUN ", "WIDTH "))]
     assert ["DRYRUN", "=", "True", "(command", "line)"] in lines and ["WIDTH", "=", "8", "(command", "line)"] in lines
 
 
 @pytest.mark.casa
+@pytest.mark.subprocess
 def test_recipe_refuses_a_current_directory_that_is_no_delivery(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = run_casa(SPLIT_ONLY, empty, startup=_startup(tmp_path, pipeline=False))
+    proc = run_casa(SPLIT_ONLY, empty, startup=startup_file(tmp_path, pipeline=False))
     assert proc.returncode != 0
     assert "PROJECT is not set and the current directory %s is not an ALMA delivery" % empty in proc.stdout
     assert "casa -c recipe.py /data/2021.1.00690.S" in proc.stdout
 
 
 @pytest.mark.casa
+@pytest.mark.subprocess
 def test_recipe_says_it_uses_the_current_directory(restored, tmp_path):
-    proc = run_casa(SPLIT_ONLY, restored["project"], startup=_startup(tmp_path, pipeline=False),
+    proc = run_casa(SPLIT_ONLY, restored["project"], startup=startup_file(tmp_path, pipeline=False),
                     args=["DRYRUN=True"])
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "PROJECT is not set: working on the current directory %s" % restored["project"] in proc.stdout
-    assert _outputs(restored["project"]) == []
+    assert split_outputs(restored["project"]) == []
 
 
 # ---- copied from test_casa_prompt.py (the first adapted: a setting applies to one run only) ----
 
 @pytest.mark.casa
+@pytest.mark.subprocess
 def test_recipe_by_execfile_twice(delivery, tmp_path):
     """In a script the settings reach the recipe via execfile(f, globals()); each run needs its own."""
     elsewhere = tmp_path / "elsewhere"  # the cwd holds no data: only PROJECT can point at it
@@ -158,27 +149,29 @@ def test_recipe_by_execfile_twice(delivery, tmp_path):
                       "PROJECT = %r\nexecfile(%r, globals())\n"
                       "assert split['sci']['counts'] == {'done': 3}\n"
                       % (delivery["project"], RESTORE_AND_SPLIT, delivery["project"], RESTORE_AND_SPLIT))
-    proc = run_casa(script, elsewhere, startup=_startup(tmp_path))
+    proc = run_casa(script, elsewhere, startup=startup_file(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "split_sci: 3 split" in proc.stdout and "split_sci: 3 done" in proc.stdout
     assert "split_tgt: 3 split" in proc.stdout and "split_tgt: 3 done" in proc.stdout
     assert "uid___A002_Xf8f6a9_X15c79  restored" in proc.stdout  # the summary table
-    for out in _outputs(delivery["project"]):
+    for out in split_outputs(delivery["project"]):
         if not out.endswith(".flagversions"):
             assert flag_versions(os.path.join(delivery["project"], out)) == ["original_flags"]
 
 
 @pytest.mark.casa
+@pytest.mark.subprocess
 def test_split_recipe_by_casa_c_with_a_project_argument(restored, tmp_path):
-    proc = run_casa(SPLIT_ONLY, tmp_path, startup=_startup(tmp_path, pipeline=False), args=[restored["project"]])
+    proc = run_casa(SPLIT_ONLY, tmp_path, startup=startup_file(tmp_path, pipeline=False), args=[restored["project"]])
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "split_tgt: 3 split" in proc.stdout
-    assert len(_outputs(restored["project"])) == 12
+    assert len(split_outputs(restored["project"])) == 12
 
 
 @pytest.mark.casa
+@pytest.mark.subprocess
 def test_recipe_without_the_pipeline_fails_clearly(delivery, tmp_path):
-    proc = run_casa(RESTORE_AND_SPLIT, tmp_path, startup=_startup(tmp_path, pipeline=False),
+    proc = run_casa(RESTORE_AND_SPLIT, tmp_path, startup=startup_file(tmp_path, pipeline=False),
                     args=[delivery["project"]])
     assert proc.returncode != 0
     assert "start CASA with the pipeline: casa --pipeline" in proc.stdout
@@ -188,21 +181,22 @@ def test_recipe_without_the_pipeline_fails_clearly(delivery, tmp_path):
 # ---- the synthetic delivery's command line ----
 
 @pytest.mark.casa
+@pytest.mark.subprocess
 def test_synthetic_delivery_command_line(tmp_path):
-    from casa_plugin.synthetic_delivery import main
+    from casa_plugin.testing.synthetic_delivery import main
     assert main([str(tmp_path), "--members", "3", "--ebs", "2", "--small"]) == 0
     project = tmp_path / "2021.1.00690.S"
     members = sorted(glob.glob(str(project / "*" / "*" / "member.*")))
     assert len(members) == 3
     for member in members:
         assert len(glob.glob(os.path.join(member, "raw", "uid___*.asdm.sdm"))) == 2
-    from casa_plugin.discovery import find_members, member_ebs
+    from casa_plugin.delivery import find_members, member_ebs
     ebs = [eb for m in find_members(str(project)) for eb in member_ebs(m)[0]]
     assert len(ebs) == len(set(ebs)) == 6
     assert main([str(tmp_path)]) == 2  # exists already
 
 
 def test_synthetic_delivery_bad_sizes():
-    from casa_plugin.synthetic_delivery import member_ebs
+    from casa_plugin.testing.synthetic_delivery import member_ebs
     with pytest.raises(ValueError, match="ebs=0: give at least 1"):
         member_ebs(ebs=0)

@@ -8,12 +8,13 @@ import sys
 
 import pytest
 
-from casa_plugin import RestoreError, restore_pi, run_record
-from casa_plugin.casa_versions import delivery_versions, running_version, same_version
-from casa_plugin.synthetic_delivery import make_delivery
-from conftest import casashell_startup_args
+from casa_plugin import RestoreError, restore_pi
+from casa_plugin import record as run_record
+from casa_plugin.restore.versions import delivery_versions, running_version, same_version
+from casa_plugin.testing.synthetic_delivery import make_delivery
+from prompt_helpers import casashell_startup_args
 
-pytestmark = pytest.mark.casa
+pytestmark = [pytest.mark.casa, pytest.mark.subprocess]
 
 XB6D = "member.uid___A001_X15a2_Xb6d"
 
@@ -96,7 +97,7 @@ def test_official_scripts_import_celementtree(delivery, casa_session, monkeypatc
 def _casa_wrapper(tmp_path):
     """A 'casa' executable: this venv's casashell with a startup that loads the pipeline stand-in."""
     startup = tmp_path / "child_startup.py"
-    startup.write_text("from casa_plugin.pipeline_standin import load_into; load_into(globals())\n")
+    startup.write_text("from casa_plugin.testing.pipeline_standin import load_into; load_into(globals())\n")
     wrapper = tmp_path / "casa"
     wrapper.write_text("#!/bin/sh\nexec %s -m casashell --nologfile %s \"$@\"\n"
                        % (sys.executable, " ".join(casashell_startup_args(startup, tmp_path))))

@@ -11,8 +11,8 @@ import pytest
 from casa_helpers import (assert_same_ms, columns, field_names_in_main, flag_versions, manual_loop, split_failure,
                           snapshot, subtable_column)
 from casa_plugin import SplitError, split_sci, split_tgt
-from casa_plugin.run_record import RECORD_NAME
-from casa_plugin.synthetic_ms import corrected_gain
+from casa_plugin.record import RECORD_NAME
+from casa_plugin.testing.synthetic_ms import corrected_gain
 
 pytestmark = pytest.mark.casa
 

@@ -35,7 +35,7 @@ def main():
 
     start = time.time()
     sys.path.insert(0, REPO)
-    from casa_plugin.synthetic_delivery import make_delivery
+    from casa_plugin.testing.synthetic_delivery import make_delivery
     info = make_delivery(workdir, small=args.small)
     print("synthetic delivery: %s (%d members, %d EBs; raw data are simulated during the restore)" % (
         info["project"], len(info["members"]), sum(len(e) for e in info["members"].values())))
@@ -46,7 +46,7 @@ def main():
         f.write("# what ~/.casa/startup.py holds for a user, plus the pipeline stand-in that `casa --pipeline`\n"
                 "# would provide (the ALMA pipeline is not on any package registry)\n"
                 "exec(compile(open(%r).read(), %r, 'exec'))\n"
-                "from casa_plugin.pipeline_standin import load_into; load_into(globals())\n" % (init, init))
+                "from casa_plugin.testing.pipeline_standin import load_into; load_into(globals())\n" % (init, init))
     recipe = os.path.join(REPO, "recipes", "restore_and_split.py")
     cmd = [sys.executable, "-m", "casashell", "--nologger", "--nogui", "--nologfile",
            "--startupfile", startup, "-c", recipe, info["project"]]

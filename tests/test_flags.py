@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from casa_plugin import flag_versions
-from casa_plugin.synthetic_ms import make_eb_ms
+from casa_plugin import flags as flag_versions
+from casa_plugin.testing.synthetic_ms import make_eb_ms
 
 pytestmark = pytest.mark.casa
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from casa_plugin import discovery
+from casa_plugin import delivery as discovery
 
 
 @pytest.mark.parametrize("name, expected", [

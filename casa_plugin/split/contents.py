@@ -1,4 +1,4 @@
-"""What an output MS holds, read from the MS itself, and how it differs from what a request asks for.
+"""The request a split output is made for, what it must then hold, and how an output differs from it.
 
 The same comparison decides whether an existing output counts as done and
 checks every output just written, so an output is only ever reported for the
@@ -6,18 +6,11 @@ request that made it.
 """
 
 import math
-import os
 
 import numpy as np
 
-from . import casa
-from .discovery import is_ms
+__all__ = ["science_request", "target_request", "expected_science", "expected_target", "differences"]
 
-__all__ = ["read_contents", "science_request", "target_request", "expected_science", "expected_target",
-           "differences",
-           "column_of", "subtable_columns"]
-
-_COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
 #: What a request records but the output's contents cannot show on their own.
 _HIDDEN = ("datacolumn", "width", "timebin")
 
@@ -32,80 +25,6 @@ def science_request(job):
 def target_request(job):
     """Return the parts of a split_tgt job that decide what its output holds."""
     return {"task": "split_tgt", "intent": job["intent"], "datacolumn": job["datacolumn"].lower()}
-
-
-def column_of(datacolumn):
-    """Return the main-table column a split ``datacolumn`` reads (``'corrected'`` -> ``CORRECTED_DATA``)."""
-    return _COLUMN.get(datacolumn.lower())
-
-
-def subtable_columns(vis, name, *columns):
-    """Return the given columns of subtable ``name`` of ``vis`` as lists (empty for an empty subtable)."""
-    tb = casa.table()
-    tb.open(os.path.join(vis, name))
-    try:
-        return [list(tb.getcol(c)) if tb.nrows() else [] for c in columns]
-    finally:
-        tb.close()
-
-
-def _spectral_windows(vis, ids):
-    tb = casa.table()
-    tb.open(os.path.join(vis, "SPECTRAL_WINDOW"))
-    try:
-        out = {}
-        for spw in ids:
-            freqs = np.asarray(tb.getcell("CHAN_FREQ", spw), dtype=float)
-            widths = np.abs(np.asarray(tb.getcell("CHAN_WIDTH", spw), dtype=float))
-            out[str(spw)] = {"name": str(tb.getcell("NAME", spw)), "nchan": int(len(freqs)),
-                             "freq_ghz": [round(float(freqs.min()) / 1e9, 9), round(float(freqs.max()) / 1e9, 9)],
-                             "chan_width_khz": round(float(np.median(widths)) / 1e3, 6)}
-        return out
-    finally:
-        tb.close()
-
-
-def read_contents(vis, ids=False):
-    """Return what ``vis`` holds, read from the MS on disk.
-
-    Returns
-    -------
-    dict
-        ``spws``: ``{id: {'name', 'nchan', 'freq_ghz': [lo, hi], 'chan_width_khz'}}`` of the spws its
-        main table uses; ``fields``: names of the fields in its main table; ``nrows``; ``interval_s``:
-        the median integration; ``columns``: its data columns. With ``ids``, also
-        ``_ddid`` and ``_field``: the main table's DATA_DESC_ID and FIELD_ID (not for records).
-
-    Raises
-    ------
-    ValueError
-        If ``vis`` is not a readable measurement set (the message names it).
-    """
-    if not is_ms(vis):
-        raise ValueError("%s: not a measurement set (no table.dat)" % vis)
-    tb = casa.table()
-    try:
-        tb.open(vis)
-        names = list(tb.colnames())
-        nrows = int(tb.nrows())
-        ddid = tb.getcol("DATA_DESC_ID") if nrows else np.zeros(0, int)
-        field = tb.getcol("FIELD_ID") if nrows else np.zeros(0, int)
-        interval = tb.getcol("INTERVAL") if nrows else np.zeros(0)
-    except RuntimeError as exc:
-        raise ValueError("%s: cannot read this table (%s); it may be truncated or corrupted; move it away "
-                         "or restore it from the delivery" % (vis, str(exc).strip()))
-    finally:
-        tb.close()
-    spw_of, = subtable_columns(vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
-    field_names, = subtable_columns(vis, "FIELD", "NAME")
-    spws = sorted(set(int(spw_of[int(d)]) for d in np.unique(ddid)))
-    contents = {"spws": _spectral_windows(vis, spws), "nrows": nrows,
-                "fields": sorted(str(field_names[int(f)]) for f in np.unique(field)),
-                "interval_s": round(float(np.median(interval)), 6) if nrows else 0.0,
-                "columns": [c for c in ("DATA", "CORRECTED_DATA", "MODEL_DATA", "FLOAT_DATA") if c in names]}
-    if ids:
-        contents.update({"_ddid": ddid, "_field": field, "_spw_of": spw_of, "_field_names": field_names})
-    return contents
 
 
 def expected_target(source, fields):

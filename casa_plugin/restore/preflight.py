@@ -6,8 +6,9 @@ import os
 import re
 import stat
 
-from . import casa_versions
-from .discovery import is_ms, member_ebs
+from . import versions as casa_versions
+from ..delivery import member_ebs
+from ..ms import is_ms
 
 __all__ = ["calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member"]
 

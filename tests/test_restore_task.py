@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from casa_helpers import snapshot, split_failure
-from test_preflight import small_disk
-from casa_plugin import RestoreError, restore_pi, run_record, split_sci, split_tgt
-from casa_plugin.casa_versions import running_version
+from casa_helpers import small_disk, snapshot, split_failure
+from casa_plugin import RestoreError, restore_pi, split_sci, split_tgt
+from casa_plugin import record as run_record
+from casa_plugin.restore.versions import running_version
 
 pytestmark = pytest.mark.casa
 

@@ -49,7 +49,7 @@ _PIPELINE_VERSION = '2021.2.0.128'
 
 def running_casa_version():
     """Return the running casatools version as ``X.Y.Z`` (what a delivery made for it would state)."""
-    from .casa import casa_version  # not casatools.version_string(): '' in casatools 6.5.6 and 6.6.0
+    from ..casa import casa_version  # not casatools.version_string(): '' in casatools 6.5.6 and 6.6.0
     return '.'.join(casa_version().split('.')[:3])
 
 
@@ -293,11 +293,11 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     members ``uid___A001_X15a2_Xb6b`` (6 EBs) and ``uid___A001_X15a2_Xb6d``
     (2 EBs), each with README, script/, raw/, calibration/, product/, qa/ and
     log/ like a real download.  The ASDMs in raw/ are stubs holding the
-    :func:`casa_plugin.synthetic_ms.make_eb_ms` parameters; the measurement
+    :func:`casa_plugin.testing.synthetic_ms.make_eb_ms` parameters; the measurement
     sets are only simulated when the scriptForPI runs the pipeline stand-in,
     so building a delivery is instant.  From the shell (see :func:`main`)::
 
-        python -m casa_plugin.synthetic_delivery /tmp/try --members 2 --ebs 3
+        python -m casa_plugin.testing.synthetic_delivery /tmp/try --members 2 --ebs 3
 
     Sizes: an EB restores to about 2 MB with ``small`` (4 antennas, 2
     integrations per scan), about 6 MB by default (6 antennas, 8
@@ -368,7 +368,7 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
 def main(argv=None):
     """Build a synthetic delivery from the command line; print where it is and what it holds.
 
-    ``python -m casa_plugin.synthetic_delivery ROOT [--members N] [--ebs N]
+    ``python -m casa_plugin.testing.synthetic_delivery ROOT [--members N] [--ebs N]
     [--eb-mb MB] [--small] [--nant N] [--seed N] [--restored]`` builds
     ``ROOT/2021.1.00690.S``; ``--restored`` also restores it with the
     pipeline stand-in (real CASA tasks), so the splits can be tried at once.
@@ -379,7 +379,7 @@ def main(argv=None):
         0 on success, 2 on a bad argument or an existing delivery.
     """
     parser = argparse.ArgumentParser(
-        prog='python -m casa_plugin.synthetic_delivery',
+        prog='python -m casa_plugin.testing.synthetic_delivery',
         description='Build a synthetic ALMA delivery (project %s) under ROOT to try casa_plugin on. '
                     'The measurement sets are simulated with casatools when the delivery is restored '
                     '(restore_pi with the pipeline stand-in, or --restored).' % PROJECT_CODE)

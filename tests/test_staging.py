@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from casa_plugin import outputs
+from casa_plugin import staging as outputs
 
 
 def _fake_ms(path):

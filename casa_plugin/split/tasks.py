@@ -3,9 +3,9 @@
 import logging
 import os
 
-from .discovery import expand_vis
-from .logs import task_logging
-from .task_runner import run_chain_jobs, run_eb_jobs
+from ..delivery import expand_vis
+from ..logs import task_logging
+from ..runner import run_chain_jobs, run_eb_jobs
 
 __all__ = ["split_sci", "split_tgt", "split_sci_tgt"]
 
@@ -73,7 +73,7 @@ def _refuse_science_splits(paths, datacolumn):
                 "calibrated/ directory" % (path, name.split(".ms")[0] + ".ms", path))
 
 
-def split_sci(vis="", outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected",
+def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected",
               reindex=True, flagversion="original_flags", overwrite=False, dryrun=False, width=1, timebin="0s",
               parallel=None, maxjobs=None):
     """Split the science spectral windows of each EB into ``<vis>.split.cal`` and save its flags.
@@ -131,13 +131,15 @@ def split_sci(vis="", outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw=""
         After every EB was processed, if any failed; ``.results`` holds the per-EB results.
     """
     with task_logging("split_sci"):
-        jobs = _science_jobs(vis, outputvis, intent, minnchan, spw, datacolumn, reindex, flagversion,
-                             overwrite, dryrun, width, timebin)
+        jobs = _science_jobs(vis, outputvis=outputvis, intent=intent, minnchan=minnchan, spw=spw,
+                             datacolumn=datacolumn, reindex=reindex, flagversion=flagversion, overwrite=overwrite,
+                             dryrun=dryrun, width=width, timebin=timebin)
         _check_parallel(parallel)
-        return run_eb_jobs("split_sci", "casa_plugin.split_jobs:science_job", jobs, parallel, maxjobs)
+        return run_eb_jobs("split_sci", "casa_plugin.split.jobs:science_job", jobs, parallel=parallel,
+                           maxjobs=maxjobs)
 
 
-def _science_jobs(vis, outputvis, intent, minnchan, spw, datacolumn, reindex, flagversion, overwrite, dryrun,
+def _science_jobs(vis, *, outputvis, intent, minnchan, spw, datacolumn, reindex, flagversion, overwrite, dryrun,
                   width, timebin):
     _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun)
     _require("intent", intent, str, "a string")
@@ -154,7 +156,7 @@ def _science_jobs(vis, outputvis, intent, minnchan, spw, datacolumn, reindex, fl
             for v, o in zip(paths, _outputs(paths, outputvis, ".split.cal"))]
 
 
-def _target_jobs(paths, outputvis, intent, datacolumn, flagversion, overwrite, dryrun):
+def _target_jobs(paths, *, outputvis, intent, datacolumn, flagversion, overwrite, dryrun):
     _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun)
     _require("intent", intent, str, "a string")
     return [{"vis": v, "outputvis": o, "intent": intent, "datacolumn": datacolumn,
@@ -167,7 +169,7 @@ def _check_parallel(parallel):
         raise TypeError("parallel must be None (auto), True or False, not %r" % (parallel,))
 
 
-def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn=None, flagversion="original_flags",
+def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagversion="original_flags",
               overwrite=False, dryrun=False, parallel=None, maxjobs=None):
     """Split the science target fields of each ``.split.cal`` into ``<vis>.source`` and save its flags.
 
@@ -201,13 +203,14 @@ def split_tgt(vis="", outputvis="", intent="*TARGET*", datacolumn=None, flagvers
         After every EB was processed, if any failed.
     """
     with task_logging("split_tgt"):
-        jobs = _target_jobs(_absolute(expand_vis(vis, suffix=".split.cal")), outputvis, intent, datacolumn,
-                            flagversion, overwrite, dryrun)
+        jobs = _target_jobs(_absolute(expand_vis(vis, suffix=".split.cal")), outputvis=outputvis, intent=intent,
+                            datacolumn=datacolumn, flagversion=flagversion, overwrite=overwrite, dryrun=dryrun)
         _check_parallel(parallel)
-        return run_eb_jobs("split_tgt", "casa_plugin.split_jobs:target_job", jobs, parallel, maxjobs)
+        return run_eb_jobs("split_tgt", "casa_plugin.split.jobs:target_job", jobs, parallel=parallel,
+                           maxjobs=maxjobs)
 
 
-def split_sci_tgt(vis="", intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=True,
+def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=True,
                   target_intent="*TARGET*", flagversion="original_flags", overwrite=False, dryrun=False, width=1,
                   timebin="0s", parallel=None, maxjobs=None):
     """Run split_sci and then split_tgt on each EB as one job: the chain the recipes use.
@@ -231,9 +234,11 @@ def split_sci_tgt(vis="", intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolu
         After every EB was processed, if any step failed.
     """
     with task_logging("split_sci_tgt"):
-        sci = _science_jobs(vis, "", intent, minnchan, spw, datacolumn, reindex, flagversion, overwrite, dryrun,
-                            width, timebin)
-        tgt = _target_jobs([j["outputvis"] for j in sci], "", target_intent, "data", flagversion, overwrite,
-                           dryrun)
+        sci = _science_jobs(vis, outputvis="", intent=intent, minnchan=minnchan, spw=spw, datacolumn=datacolumn,
+                            reindex=reindex, flagversion=flagversion, overwrite=overwrite, dryrun=dryrun,
+                            width=width, timebin=timebin)
+        tgt = _target_jobs([j["outputvis"] for j in sci], outputvis="", intent=target_intent, datacolumn="data",
+                           flagversion=flagversion, overwrite=overwrite, dryrun=dryrun)
         _check_parallel(parallel)
-        return run_chain_jobs([{"sci": a, "tgt": b} for a, b in zip(sci, tgt)], parallel, maxjobs)
+        return run_chain_jobs([{"sci": a, "tgt": b} for a, b in zip(sci, tgt)], parallel=parallel,
+                              maxjobs=maxjobs)

@@ -5,13 +5,16 @@ import os
 import re
 import xml.etree.ElementTree as ElementTree
 
+from .ms import is_ms
+
 __all__ = [
-    "EB_NAME", "is_eb_name", "is_ms", "find_members", "member_ebs", "read_ppr_ebs",
+    "EB_NAME", "is_eb_name", "find_members", "member_ebs", "read_ppr_ebs",
     "find_calibrated_dirs", "expand_vis", "eb_of", "restored_ms",
 ]
 
 #: An execution block MS: ``uid___A002_Xf7ad58_Xd406.ms`` (never ``*_targets.ms``, ``*.ms.split.cal``, ...).
-EB_NAME = re.compile(r"^(uid___[A-Za-z0-9]+_X[0-9A-Za-z]+_X[0-9A-Za-z]+)\.ms$")
+_EB_UID = r"uid___[A-Za-z0-9]+_X[0-9A-Za-z]+_X[0-9A-Za-z]+"
+EB_NAME = re.compile(r"^(%s)\.ms$" % _EB_UID)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _SKIP_DIRS = ("working", "rawdata", "products", "raw", "calibration", "product", "qa", "log")
 
@@ -24,7 +27,7 @@ def is_eb_name(path):
 def eb_of(path):
     """Return the EB uid a path belongs to (``uid___…``), or the basename when it names none."""
     base = os.path.basename(os.path.normpath(path))
-    match = re.match(r"^(uid___[A-Za-z0-9]+_X[0-9A-Za-z]+_X[0-9A-Za-z]+)\.ms", base)
+    match = re.match(r"^(%s)\.ms" % _EB_UID, base)
     return match.group(1) if match else base
 
 
@@ -39,11 +42,6 @@ def restored_ms(vis):
         return vis
     working = os.path.join(os.path.dirname(vis), "working", os.path.basename(vis))
     return working if is_ms(working) else vis
-
-
-def is_ms(path):
-    """Return True if ``path`` is a directory holding a CASA table (``table.dat``)."""
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, "table.dat"))
 
 
 def find_members(path):

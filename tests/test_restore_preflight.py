@@ -1,12 +1,14 @@
 """preflight: the scriptForPI's own disk rule (2022 and 2023 versions), SPACESAVING=-1, and what each way out does."""
 
+import logging
 import os
 import subprocess
 
 import pytest
 
 from casa_plugin import RestoreError, restore_pi
-from casa_plugin.preflight import check_member, disk_needed
+from casa_plugin.restore.preflight import check_member, disk_needed
+from casa_helpers import small_disk
 
 MIB = 1 << 20
 ID_LINES = {  # the $Id lines of ALMA's scriptForPI.py, 2022 and 2023
@@ -42,19 +44,6 @@ def make_member(tmp_path, rule=2023, extras="none", raw_mib=3):
     with open(str(asdm / "sparse.bin"), "wb") as f:  # du counts what a sparse file holds: nothing here
         f.truncate(10 ** 13)
     return str(member)
-
-
-def small_disk(monkeypatch, under, free_mib):
-    """Make the filesystem of every path below ``under`` show ``free_mib`` MiB available (as df would)."""
-    real = os.statvfs
-
-    def statvfs(path):
-        st = real(path)
-        if not os.path.abspath(str(path)).startswith(str(under)):
-            return st
-        return os.statvfs_result((st.f_bsize, MIB, st.f_blocks, free_mib, free_mib, st.f_files, st.f_ffree,
-                                  st.f_favail, st.f_flag, st.f_namemax))
-    monkeypatch.setattr(os, "statvfs", statvfs)
 
 
 def options(**kw):
@@ -148,6 +137,7 @@ def test_renormalised_data_offer_no_level_the_script_would_not_keep(tmp_path, mo
 
 
 def test_checkdisk_false_warns_that_the_script_still_checks(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(logging.getLogger("casa_plugin"), "propagate", True)  # a task may have set it False
     member = make_member(tmp_path, raw_mib=3)
     small_disk(monkeypatch, tmp_path, 10)
     plan = check_member(member, {}, options(checkdisk=False))

@@ -11,14 +11,15 @@ import os
 import shutil
 import time
 
-from . import casa, run_record
-from .contents import (column_of, differences, expected_science, expected_target, read_contents, science_request,
-                       subtable_columns, target_request)
-from .discovery import eb_of, is_ms, restored_ms
-from .flag_versions import list_versions, save_once
-from .outputs import check_space, check_writable, du_bytes, staged
-from .progress import watch
-from .science_spws import fields_for_intent, plan_science, science_spws, spw_map
+from .. import casa
+from .. import record as run_record
+from ..delivery import eb_of, restored_ms
+from ..flags import list_versions, save_once
+from ..ms import column_of, du_bytes, is_ms, read_contents, subtable_columns
+from ..progress import watch
+from ..staging import check_space, check_writable, staged
+from .contents import differences, expected_science, expected_target, science_request, target_request
+from .selection import fields_for_intent, plan_science, science_spws, spw_map
 
 __all__ = ["science_job", "target_job", "chain_job"]
 
@@ -292,11 +293,11 @@ def chain_job(job):
     ``job`` holds ``{'sci': science job, 'tgt': target job}``; the result holds
     both results under the same keys. A failed science split skips the target split.
     """
-    from .mapper import call_job
-    sci = call_job("casa_plugin.split_jobs:science_job", job["sci"])
+    from ..parallel.calls import call_job
+    sci = call_job("casa_plugin.split.jobs:science_job", job["sci"])
     if sci["status"] == "failed":
         tgt = {"status": "skipped", "error": "the science split failed"}
     else:
-        tgt = call_job("casa_plugin.split_jobs:target_job", job["tgt"])
+        tgt = call_job("casa_plugin.split.jobs:target_job", job["tgt"])
     return {"status": "failed" if "failed" in (sci["status"], tgt["status"]) else tgt["status"],
             "sci": sci, "tgt": tgt, "seconds": sci.get("seconds", 0) + tgt.get("seconds", 0)}

@@ -10,12 +10,13 @@ import sys
 
 import pytest
 
+from casa_plugin.testing.compare import mpirun_command
 from casa_helpers import assert_same_ms, flag_versions
-from conftest import REPO, casashell_startup_args
+from prompt_helpers import REPO, casashell_startup_args
 
-pytestmark = [pytest.mark.mpi, pytest.mark.casa]
+pytestmark = [pytest.mark.mpi, pytest.mark.casa, pytest.mark.subprocess]
 
-MPIRUN = os.path.join(os.path.dirname(sys.executable), "mpirun")
+MPIRUN = mpirun_command(1)[0]
 TIMEOUT = 600  # seconds for one mpirun; the runs take ~20-50 s
 
 
@@ -32,7 +33,7 @@ if not _have_mpi():  # pragma: no cover - CI must never skip these
 
 def _mpirun(args, cwd, nproc=3):
     """Run ``args`` on ``nproc`` MPI ranks (rank 0 the client); kill the whole group on timeout."""
-    cmd = [MPIRUN] + (["--allow-run-as-root"] if os.geteuid() == 0 else []) + ["--oversubscribe", "-n", str(nproc)]
+    cmd = mpirun_command(nproc)
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     proc = subprocess.Popen(cmd + [str(a) for a in args], cwd=str(cwd), env=env, stdout=subprocess.PIPE,
@@ -73,7 +74,7 @@ def test_parallel_recipe_matches_serial_from_an_unpacked_copy(restored, restored
     report = tmp_path / "report.json"
     (tmp_path / "run.py").write_text(
         "import json, os, casa_plugin\n"
-        "from casa_plugin import mapper\n"
+        "from casa_plugin import parallel as mapper\n"
         "PROJECT = %r\n"
         "execfile(%r, globals())  # the recipe: each EB's science + target split as one job on a server\n"
         "w = mapper.run_jobs('where_job:where', [{}, {}], parallel=True, maxjobs=2)\n"
@@ -110,7 +111,7 @@ def test_parallel_recipe_matches_serial_from_an_unpacked_copy(restored, restored
 
 _FLAKY = '''
 import os, time
-from casa_plugin.split_jobs import science_job
+from casa_plugin.split.jobs import science_job
 
 def flaky(job):
     """A science split, except for the injected failures."""
@@ -126,8 +127,8 @@ def flaky(job):
 _DRIVER = '''
 import casatasks  # ranks >= 1 become casampi servers here and never come back
 import json, sys
-from casa_plugin import mapper
-from casa_plugin.discovery import expand_vis
+from casa_plugin import parallel as mapper
+from casa_plugin.delivery import expand_vis
 
 paths = expand_vis(%(project)r)
 common = {"intent": "OBSERVE_TARGET*", "minnchan": 5, "spw": "", "datacolumn": "corrected", "reindex": True,
@@ -169,7 +170,7 @@ def test_failures_are_reported_per_eb(restored, tmp_path):
 _SERVER_KILLER = '''
 import casatasks  # ranks >= 1 become casampi servers here
 import json, os, sys, time
-from casa_plugin import mapper
+from casa_plugin import parallel as mapper
 open("killer_job.py", "w").write(
     "import os, time\\n"
     "def run(job):\\n"
@@ -197,18 +198,19 @@ def test_a_dead_server_is_reported_with_enable_recovery(tmp_path):
 
 
 def test_outside_mpi_serial_and_parallel_true_is_an_error():
-    from casa_plugin import mapper
+    from casa_plugin import parallel as mapper
     jobs = [{"vis": "a"}, {"vis": "b"}]
-    results = mapper.run_jobs("casa_plugin.split_jobs:no_such_job", jobs)  # auto: serial here
+    results = mapper.run_jobs("casa_plugin.split.jobs:no_such_job", jobs)  # auto: serial here
     assert [r["status"] for r in results] == ["failed", "failed"] and "mpi" not in results[0]
-    with pytest.raises(ValueError, match="mpirun"):
-        mapper.run_jobs("casa_plugin.split_jobs:science_job", jobs, parallel=True)
+    from casa_plugin.errors import ParallelUnavailable
+    with pytest.raises(ParallelUnavailable, match="mpirun"):
+        mapper.run_jobs("casa_plugin.split.jobs:science_job", jobs, parallel=True)
     with pytest.raises(ValueError, match="maxjobs"):
-        mapper.run_jobs("casa_plugin.split_jobs:science_job", jobs, maxjobs=0)
+        mapper.run_jobs("casa_plugin.split.jobs:science_job", jobs, maxjobs=0)
 
 
 def test_adaptive_concurrency_per_host():
-    from casa_plugin.mpi_dispatch import _Host
+    from casa_plugin.parallel.client import _Host
     host = _Host("h", [1, 2, 3, 4], None)
     assert host.level == 1
     host.record(1, 10.0)                          # 10 MB/s alone
@@ -238,23 +240,27 @@ open("pid_job.py", "w").write(
     "    ticks = int(open('/proc/self/stat').read().rsplit(')', 1)[1].split()[19])\\n"
     "    return {'status': 'ok', 'pid': os.getpid(), 'started_ticks': ticks}\\n")
 sys.path.insert(0, os.getcwd())
-import casa_plugin  # asks each server to start its worker, without waiting
-from casa_plugin import mapper, mpi_dispatch
-again = mpi_dispatch.start_workers()  # only once
+import casa_plugin  # defines names only: no MPI command on import
+from casa_plugin import parallel as mapper
+from casa_plugin.parallel import client as mpi_dispatch
+on_import = len(mpi_dispatch._started)
+first = mapper.start_workers()  # what init.py and the recipes do: each server starts its worker, no waiting
+again = mapper.start_workers()  # only once
 time.sleep(8)  # the workers import casatasks meanwhile
 uptime_ticks = float(open("/proc/uptime").read().split()[0]) * os.sysconf("SC_CLK_TCK")
 results = mapper.run_jobs("pid_job:run", [{"i": i, "input_bytes": 0} for i in range(4)], parallel=True, maxjobs=2)
-json.dump({"again": again, "early": len(mpi_dispatch._started), "called_ticks": uptime_ticks, "results": results},
+json.dump({"on_import": on_import, "first": first, "again": again, "early": len(mpi_dispatch._started), "called_ticks": uptime_ticks, "results": results},
           open("report.json", "w"))
 '''
 
 
-def test_workers_start_when_the_plugin_is_imported(tmp_path):
-    """Importing casa_plugin on the MPI client starts the servers' workers; the first run finds them running."""
+def test_workers_start_early_from_start_workers_not_on_import(tmp_path):
+    """start_workers (init.py, recipes) starts the servers' workers early; importing casa_plugin does not."""
     (tmp_path / "driver.py").write_text(_EARLY_START)
     code, out = _mpirun([sys.executable, tmp_path / "driver.py"], tmp_path)
     assert code == 0, out[-5000:]
     report = json.loads((tmp_path / "report.json").read_text())
+    assert report["on_import"] == 0 and report["first"] is True
     assert report["early"] == 2 and report["again"] is False
     results = report["results"]
     assert [r["status"] for r in results] == ["ok"] * 4

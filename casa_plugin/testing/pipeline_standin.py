@@ -7,7 +7,7 @@ pipeline does when a delivery's ``casa_piperestorescript`` runs them inside
 ``calibrated/working/``: :func:`hifa_restoredata` checks that the raw ASDMs
 (``../rawdata/<eb>.asdm.sdm``) and the calibration products (``../products``)
 are present, then "restores" each execution block by simulating it with
-:func:`casa_plugin.synthetic_ms.make_eb_ms` from the parameters stored in the
+:func:`casa_plugin.testing.synthetic_ms.make_eb_ms` from the parameters stored in the
 synthetic ASDM, and leaves ``<eb>.ms`` (DATA plus calibrated CORRECTED_DATA)
 and ``<eb>.ms.flagversions`` in the working directory.  Nothing here is the
 ALMA pipeline; never use it on real data.
@@ -75,7 +75,7 @@ def h_save(filename=None, *args, **kwargs):
     name = _STATE['context'] or 'pipeline-%s' % time.strftime('%Y%m%dT%H%M%S')
     path = filename or os.path.join(os.getcwd(), name + '.context')
     with open(path, 'w') as handle:
-        json.dump({'standin': 'casa_plugin.pipeline_standin',
+        json.dump({'standin': 'casa_plugin.testing.pipeline_standin',
                    'context': name, 'restored': _STATE['restored']},
                   handle, indent=1)
     LOG.info('h_save (pipeline stand-in): wrote %s', path)
@@ -119,7 +119,7 @@ def hifa_restoredata(vis, session=None, products_dir='../products',
     Runs in the current directory, which should be ``calibrated/working``.
     For each EB the ASDM ``<rawdata_dir>/<eb>.asdm.sdm`` must exist and
     ``products_dir`` must be a directory; then ``<eb>.ms`` is simulated
-    with :func:`casa_plugin.synthetic_ms.make_eb_ms` and a flag version
+    with :func:`casa_plugin.testing.synthetic_ms.make_eb_ms` and a flag version
     is saved in ``<eb>.ms.flagversions``.
 
     Parameters
@@ -220,8 +220,8 @@ def restore_with_standin(member, **kwargs):
     For the synthetic deliveries of the tests, benchmark and demo only: the
     namespace restore_pi looks in is put back afterwards.
     """
-    from . import session
-    from .restore import restore_pi
+    from .. import session
+    from ..restore import restore_pi
     saved = list(session._remembered)
     session.remember(load_into({'__name__': '__main__'}))
     try:

@@ -4,8 +4,9 @@ import logging
 import os
 from collections import OrderedDict
 
-from . import mapper, run_record
-from .discovery import eb_of, restored_ms
+from .parallel import run_jobs
+from . import record as run_record
+from .delivery import eb_of, restored_ms
 from .errors import SplitError
 from .logs import progress_line
 from .report import TaskResult, member_of, project_of
@@ -127,7 +128,7 @@ class _Report(object):
 
 
 def _size(vis):
-    from .outputs import du_bytes
+    from .ms import du_bytes
     vis = restored_ms(vis)
     size = du_bytes(os.path.realpath(vis)) if os.path.exists(vis) else 0
     if not size:
@@ -145,7 +146,7 @@ def _raise_failures(reports, summary):
                              ", ".join("%s %s" % (task, eb) for task, eb in failed)), results=summary)
 
 
-def run_eb_jobs(task, func_path, jobs, parallel=False, maxjobs=None):
+def run_eb_jobs(task, func_path, jobs, *, parallel=False, maxjobs=None):
     """Run ``func_path`` on every job, log ``[i/n]`` lines, update run records, and summarise.
 
     Returns
@@ -162,7 +163,7 @@ def run_eb_jobs(task, func_path, jobs, parallel=False, maxjobs=None):
     """
     report = _Report(task, jobs)
     try:
-        mapper.run_jobs(func_path, jobs, on_result=report.add, parallel=parallel, maxjobs=maxjobs,
+        run_jobs(func_path, jobs, on_result=report.add, parallel=parallel, maxjobs=maxjobs,
                         on_start=report.start)
     except KeyboardInterrupt:
         report.interrupted()
@@ -172,7 +173,7 @@ def run_eb_jobs(task, func_path, jobs, parallel=False, maxjobs=None):
     return summary
 
 
-def run_chain_jobs(jobs, parallel=False, maxjobs=None):
+def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
     """Run each EB's science split and then its target split as one job (one process per EB).
 
     ``jobs`` are ``{'sci': job, 'tgt': job}``. Returns ``{'sci': summary, 'tgt': summary}``.
@@ -194,7 +195,7 @@ def run_chain_jobs(jobs, parallel=False, maxjobs=None):
     for job in jobs:
         job.setdefault("vis", job["sci"]["vis"])  # what the dispatcher sizes and names jobs by
     try:
-        mapper.run_jobs("casa_plugin.split_jobs:chain_job", jobs, on_result=on_result, parallel=parallel,
+        run_jobs("casa_plugin.split.jobs:chain_job", jobs, on_result=on_result, parallel=parallel,
                         maxjobs=maxjobs, on_start=on_start)
     except KeyboardInterrupt:
         sci.interrupted()

@@ -2,8 +2,8 @@
 
 import pytest
 
-from casa_plugin import science_spws
-from casa_plugin.synthetic_ms import make_eb_ms
+from casa_plugin.split import selection as science_spws
+from casa_plugin.testing.synthetic_ms import make_eb_ms
 
 pytestmark = pytest.mark.casa
 

@@ -1,6 +1,5 @@
 """The real CASA prompt (casashell): startup file -> init.py -> the three functions and the recipes."""
 
-import glob
 import json
 import os
 import re
@@ -9,25 +8,10 @@ import sys
 
 import pytest
 
-from conftest import REPO, casashell_startup_args, run_casa
+from prompt_helpers import INIT, REPO, casashell_startup_args, run_casa, split_outputs, startup_file
 
-pytestmark = pytest.mark.casa
+pytestmark = [pytest.mark.casa, pytest.mark.subprocess]
 
-INIT = os.path.join(REPO, "init.py")
-
-
-def _startup(tmp_path, init=INIT, pipeline=True):
-    path = tmp_path / "startup.py"
-    lines = ["exec(compile(open(%r).read(), %r, 'exec'))" % (init, init)]
-    if pipeline:  # what `casa --pipeline` gives; the stand-in is only for tests and the demo
-        lines.append("from casa_plugin.pipeline_standin import load_into; load_into(globals())")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _outputs(project):
-    return sorted(os.path.relpath(p, project) for p in
-                  glob.glob(os.path.join(project, "*", "*", "*", "calibrated", "uid*.ms.split.cal*")))
 
 
 def test_functions_at_the_prompt_from_the_startup_file(delivery, tmp_path):
@@ -42,7 +26,7 @@ def test_functions_at_the_prompt_from_the_startup_file(delivery, tmp_path):
         "json.dump({'restore': r['counts'], 'sci': s['counts'], 'tgt': t['counts'],\n"
         "           'package': casa_plugin.__file__}, open(%r, 'w'))\n"
         % (delivery["project"], delivery["project"], delivery["project"], str(report)))
-    proc = run_casa(script, tmp_path, startup=_startup(tmp_path))
+    proc = run_casa(script, tmp_path, startup=startup_file(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:]
     result = json.loads(report.read_text())
     assert result["restore"] == {"restored": 2}
@@ -51,7 +35,7 @@ def test_functions_at_the_prompt_from_the_startup_file(delivery, tmp_path):
     assert "[1/3] member uid___A001_X15a2_Xb6b: uid___A002_Xf9a1c3_X1b2e.ms" in proc.stdout
     for name in ("restore_pi", "split_sci", "split_tgt"):  # listed by taskhelp()
         assert "%s : " % name in proc.stdout
-    assert len(_outputs(delivery["project"])) == 3 * 4  # .split.cal, .source and their .flagversions
+    assert len(split_outputs(delivery["project"])) == 3 * 4  # .split.cal, .source and their .flagversions
 
 
 def test_init_works_without_pip_install(tmp_path, restored):
@@ -62,7 +46,7 @@ def test_init_works_without_pip_install(tmp_path, restored):
     script = tmp_path / "where.py"
     script.write_text("import casa_plugin\nprint('PACKAGE', casa_plugin.__file__)\n"
                       "print('DRY', split_sci(vis=%r, dryrun=True)['counts'])\n" % restored["project"])
-    proc = run_casa(script, tmp_path, startup=_startup(tmp_path, init=str(copy / "init.py"), pipeline=False))
+    proc = run_casa(script, tmp_path, startup=startup_file(tmp_path, init=str(copy / "init.py"), pipeline=False))
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "PACKAGE %s" % (copy / "casa_plugin" / "__init__.py") in proc.stdout
     assert "DRY {'planned': 3}" in proc.stdout
@@ -129,9 +113,9 @@ def _run_at(child, statement, number):
 
 def test_venv_prompt_as_the_readme_says_reads_the_users_startup_file(tmp_path):
     """`.venv/bin/python -m casashell` in a venv set up as `make setup` does; HOME is a temporary one."""
-    from conftest import _casashell_has_startupfile
+    from prompt_helpers import casashell_has_startupfile
     from test_install import make_venv
-    if not _casashell_has_startupfile():
+    if not casashell_has_startupfile():
         pytest.skip("casashell before 6.6 keeps its IPython history in ~/.casa (its rcdir): not the venv's set-up")
     command = _readme_block("CASA prompt, from the clone's directory:")
     assert command == ".venv/bin/python -m casashell"
@@ -166,7 +150,7 @@ def test_a_task_error_at_the_prompt_shows_its_message_first(tmp_path):
     home.mkdir()
     logfile = tmp_path / "casa.log"
     command = [sys.executable, "-m", "casashell", "--nologger", "--nogui", "--logfile", str(logfile)]
-    command += casashell_startup_args(_startup(tmp_path, pipeline=False), tmp_path)
+    command += casashell_startup_args(startup_file(tmp_path, pipeline=False), tmp_path)
     child = _spawn(command, tmp_path, home)
     try:
         lines = _run_at(child, "split_sci(vis='/no/such/path.ms')", 2)

@@ -11,7 +11,7 @@ import tempfile
 __all__ = ["restore_in_casa"]
 
 log = logging.getLogger(__name__)
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # casa_plugin/
 
 # The child runs this very package (a checkout or an installed wheel alike): it is loaded from its
 # directory by location, so nothing else of the parent's sys.path (another Python's site-packages)
@@ -35,7 +35,7 @@ from casa_plugin import prompt
 prompt.register(globals())
 print('casa_plugin %s from %s' % (_mod.__version__, _mod.__file__))
 from casa_plugin import RestoreError
-from casa_plugin.casa_versions import running_version
+from casa_plugin.restore.versions import running_version
 _out = {{'casa_version': running_version()}}
 try:
     _result = restore_pi(member={member!r}, spacesaving={spacesaving!r}, dosplit={dosplit!r},

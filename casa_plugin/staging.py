@@ -7,10 +7,8 @@ import shutil
 import time
 from contextlib import contextmanager
 
-from . import casa
-from .discovery import is_ms
 
-__all__ = ["partial_name", "staged", "ms_rows", "du_bytes", "check_writable", "check_space"]
+__all__ = ["partial_name", "staged", "check_writable", "check_space", "remove_tree"]
 
 log = logging.getLogger(__name__)
 _PARTIAL = ".partial"
@@ -25,7 +23,8 @@ def partial_name(final):
     return os.path.join(head, "." + re.sub(r"[^A-Za-z0-9_.+\-]", "_", tail) + _PARTIAL)
 
 
-def _remove_tree(path):
+def remove_tree(path):
+    """Remove a file, link or directory tree at ``path`` (links are removed, never followed)."""
     if os.path.islink(path) or os.path.isfile(path):
         os.remove(path)
     elif os.path.isdir(path):
@@ -37,7 +36,7 @@ def _remove_ours(tmp):
     for path in (tmp, tmp + ".flagversions"):
         if os.path.lexists(path):
             log.warning("removing leftover of an interrupted run: %s", path)
-            _remove_tree(path)
+            remove_tree(path)
 
 
 def check_writable(directory):
@@ -98,40 +97,3 @@ def _commit(tmp, final):
         os.rename(tmp + ".flagversions", final + ".flagversions")
     os.rename(tmp, final)  # last: the final name appears only when everything is in place
     _remove_ours(old)
-
-
-def ms_rows(vis):
-    """Return the number of rows of the main table of ``vis``, after reading its scalar columns.
-
-    Raises
-    ------
-    ValueError
-        If ``vis`` is not a readable measurement set.
-    """
-    if not is_ms(vis):
-        raise ValueError("%s: not a measurement set (no table.dat)" % vis)
-    tb = casa.table()
-    try:
-        tb.open(vis)
-        rows = int(tb.nrows())
-        for column in ("TIME", "FIELD_ID", "DATA_DESC_ID"):  # reads the data files, not just table.dat
-            if column in tb.colnames():
-                tb.getcol(column)
-        return rows
-    except RuntimeError as exc:
-        raise ValueError("%s: cannot read this table (%s); it may be truncated or corrupted; "
-                         "restore it from the delivery" % (vis, str(exc).strip()))
-    finally:
-        tb.close()
-
-
-def du_bytes(path):
-    """Return the bytes used by the files below ``path`` (links not followed)."""
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total

@@ -5,9 +5,13 @@ import os
 import sys
 import time
 
-from .mapper import _apply, failure
+from ..errors import ParallelUnavailable
+from . import _casampi
+from .calls import failure
 
 __all__ = ["NoServers", "server_ranks", "want_parallel", "start_workers", "run_parallel"]
+
+server_ranks = _casampi.server_ranks
 
 log = logging.getLogger(__name__)
 
@@ -25,30 +29,19 @@ _QUIET_POLL = 0.01     # the same after 1 s without a response: ~0.5 % of a core
 _HELLO_TIMEOUT = 300   # a server must start its worker (import casatasks) within this
 _GRACE = 60            # a server must answer within the job timeout + this, or it is given up
 _MIN_RISE = 1.10       # one more EB at once per host while the aggregate MB/s rises this much
-_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # servers import casa_plugin from here
+_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # servers import casa_plugin from here
 _original = {}         # casampi's settings on the client before the first run
 _started = []          # the ids of the server_hello commands start_workers pushed ahead of the first run
 _CMD = ("((lambda s, p: p in s.path or s.path.insert(0, p))(__import__('sys'), _cp_req['path']), "
-        "__import__('importlib').import_module('casa_plugin.mapper').%s(_cp_req))[1]")
+        "__import__('importlib').import_module('casa_plugin.parallel.server').%s(_cp_req))[1]")
 
 
-class NoServers(RuntimeError):
+class NoServers(ParallelUnavailable):
     """No casampi server could take jobs; nothing was run."""
 
 
-def server_ranks():
-    """Return the casampi server ranks if this process is the MPI client, else ``[]``."""
-    if "OMPI_COMM_WORLD_RANK" not in os.environ:  # casampi's own test; importing it then starts MPI
-        return []
-    try:
-        from casampi.MPIEnvironment import MPIEnvironment as env
-    except ImportError:
-        return []
-    return list(env.mpi_server_rank_list()) if env.is_mpi_enabled and env.is_mpi_client else []
-
-
 def want_parallel(parallel):
-    """Resolve ``parallel`` (None: auto, True, False) to a bool; True without servers is a ValueError."""
+    """Resolve ``parallel`` (None: auto, True, False) to a bool; True without servers is ParallelUnavailable."""
     if parallel not in (None, True, False):
         raise TypeError("parallel must be None (auto), True or False, not %r" % (parallel,))
     if parallel is False:
@@ -56,17 +49,10 @@ def want_parallel(parallel):
     if server_ranks():
         return True
     if parallel:
-        raise ValueError("parallel=True needs casampi servers: start CASA under MPI, e.g. 'mpicasa -n 5 casa "
+        raise ParallelUnavailable("parallel=True needs casampi servers: start CASA under MPI, e.g. 'mpicasa -n 5 casa "
                          "...' or 'mpirun -n 5 python -m casashell ...' (rank 0 is the client, ranks 1.. run "
                          "the EBs), or pass parallel=None or False")
     return False
-
-
-def _client():
-    from casampi.MPICommandClient import MPICommandClient
-    client = MPICommandClient()
-    client.start_services()
-    return client
 
 
 def start_workers():
@@ -81,8 +67,8 @@ def start_workers():
     if _started or "casatasks" not in sys.modules or not server_ranks():
         return False
     try:
-        client = _client()
-        if client.get_lifecyle_state() != 1:
+        client = _casampi.client()
+        if not _casampi.running(client):
             return False
         _started.extend(_push(client, "server_hello", server_ranks(), {"path": _PARENT, "timeout": _HELLO_TIMEOUT}))
     except Exception as exc:  # only an early start: the first run starts the workers anyway
@@ -122,20 +108,19 @@ class _Host(object):
 def _input_bytes(job):
     if job.get("input_bytes") is not None:
         return int(job["input_bytes"])
-    from .outputs import du_bytes
+    from ..ms import du_bytes
     return du_bytes(job["vis"]) if job.get("vis") else 0
 
 
 def _push(client, name, ranks, req):
-    return client.push_command_request(_CMD % name, block=False, target_server=list(ranks),
-                                       parameters={"_cp_req": req}) or []
+    return _casampi.push(client, _CMD % name, ranks, {"_cp_req": req})
 
 
 def _wait(client, ids, seconds):
     deadline, got = time.time() + seconds, []
     while ids and len(got) < len(ids) and time.time() < deadline:
         time.sleep(_POLL)
-        got = client.get_command_response(ids, block=False, verbose=False)
+        got = _casampi.responses(client, ids)
     return got
 
 
@@ -145,7 +130,7 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
     Parameters
     ----------
     func_path, jobs, on_result, on_start
-        As for ``mapper.run_jobs``.
+        As for ``casa_plugin.parallel.run_jobs``.
     maxjobs : int, optional
         EBs run at once per host. Default adaptive: 1, then one more while the
         aggregate input MB/s of the host rises by 10 % or more.
@@ -159,13 +144,13 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
         If no server could take jobs (nothing was run).
     """
     __import__("casatasks")  # on the client this sets up casampi's client side
-    client = _client()
-    if client.get_lifecyle_state() != 1:
+    client = _casampi.client()
+    if not _casampi.running(client):
         raise NoServers("casampi's client has been stopped in this session")
-    for key, value in _apply(_FAST_CLIENT).items():
+    for key, value in _casampi.apply(_FAST_CLIENT).items():
         _original.setdefault(key, value)
     servers = {}
-    _apply(_KEEP)
+    _casampi.apply(_KEEP)
     try:
         # a server runs one command at a time: where start_workers' hello is still running, this one follows it
         req = {"path": _PARENT, "timeout": _HELLO_TIMEOUT, "sleeps": _FAST_SERVER, "keep": _KEEP}
@@ -180,17 +165,17 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
             raise NoServers("no casampi server could start a worker process (see the warnings above)")
         return _Run(client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start).loop()
     except KeyboardInterrupt:  # Ctrl-C the running EBs too: a control signal runs beside the busy command
-        servers, stop = {}, "import sys\nif 'casa_plugin.mapper' in sys.modules:\n    " \
-            "sys.modules['casa_plugin.mapper'].interrupt_worker()"
+        servers, stop = {}, "import sys\nif 'casa_plugin.parallel.server' in sys.modules:\n    " \
+            "sys.modules['casa_plugin.parallel.server'].interrupt_worker()"
         try:
-            client._MPICommandClientImpl__send_control_signal({"command": stop, "signal": "process_control"}, False)
+            _casampi.control(client, stop)
         except Exception as exc:  # a private casampi method: may change
             log.warning("mpi: could not interrupt the EBs running on the servers: %s", exc)
         raise
     finally:
         ids = [i for rank in sorted(servers) for i in _push(client, "server_restore", [rank], {"path": _PARENT})]
         _wait(client, ids, 10)
-        _apply(dict(_original, **{_RESPONSE_SLEEP: _QUIET_POLL}))  # it polls while a lost request is pending
+        _casampi.apply(dict(_original, **{_RESPONSE_SLEEP: _QUIET_POLL}))  # it polls while a lost request is pending
 
 
 class _Run(object):
@@ -217,10 +202,10 @@ class _Run(object):
                     self.deliver(index, failure("NoServer", "no casampi server left to run this EB"))
                 break
             quiet = time.time() - last > 1  # poll less (here and casampi's thread) while EBs run long
-            _apply({_RESPONSE_SLEEP: _QUIET_POLL if quiet else _POLL})
+            _casampi.apply({_RESPONSE_SLEEP: _QUIET_POLL if quiet else _POLL})
             time.sleep(_QUIET_POLL if quiet else _POLL)
             byid = dict((e["id"], rank) for rank, e in self.running.items())
-            for resp in self.client.get_command_response(list(byid), block=False, verbose=False):
+            for resp in _casampi.responses(self.client, byid):
                 self.finish(byid[resp["id"]], resp)
                 last = time.time()
             for rank, entry in list(self.running.items()):

