@@ -16,6 +16,7 @@ __all__ = [
 _EB_UID = r"uid___[A-Za-z0-9]+_X[0-9A-Za-z]+_X[0-9A-Za-z]+"
 EB_NAME = re.compile(r"^(%s)\.ms$" % _EB_UID)
 _GLOB_CHARS = re.compile(r"[*?\[]")
+_MOVED_ASIDE = re.compile(r"^calibrated\.\d{8}T\d{6}$")  # restore_pi(overwrite=True) keeps the old one so
 _SKIP_DIRS = ("working", "rawdata", "products", "raw", "calibration", "product", "qa", "log")
 
 
@@ -101,7 +102,11 @@ def member_ebs(member):
 
 
 def find_calibrated_dirs(path):
-    """Return the sorted ``calibrated/`` directories at or below ``path`` (``path`` itself included)."""
+    """Return the sorted ``calibrated/`` directories at or below ``path`` (``path`` itself included).
+
+    A ``calibrated.<date>/`` that ``restore_pi(overwrite=True)`` moved aside is
+    an old restore, not searched below ``path``; name it to split it.
+    """
     found = []
     for root, dirs, _ in os.walk(path):
         if os.path.basename(root) == "calibrated" or _holds_eb(root):
@@ -109,7 +114,7 @@ def find_calibrated_dirs(path):
             dirs[:] = []
             continue
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and ".ms" not in d
-                         and not d.endswith(".asdm.sdm"))
+                         and not d.endswith(".asdm.sdm") and not _MOVED_ASIDE.match(d))
     return sorted(found)
 
 

@@ -115,3 +115,13 @@ def test_ppr_ebs(tmp_path):
                    "<AsdmIdentifier><AsdmDiskName> uid___A002_Xa_X2 </AsdmDiskName></AsdmIdentifier>"
                    "</DataSet></ProcessingRequests></SciPipeRequest>")
     assert discovery.read_ppr_ebs(str(ppr)) == ["uid___A002_Xa_X1", "uid___A002_Xa_X2"]
+
+
+def test_a_moved_aside_calibrated_is_not_searched_unless_named(tree):
+    """restore_pi(overwrite=True) keeps the old calibrated/ as calibrated.<date>: an old restore, not split again."""
+    project, m1, _ = tree
+    old = m1 / "calibrated.20261201T221500"
+    _ms(str(old / "uid___A002_Xa_X1.ms"))
+    found = discovery.expand_vis(str(project))
+    assert not [p for p in found if "calibrated.2026" in p] and len(found) == 3
+    assert discovery.expand_vis(str(old)) == [str(old / "uid___A002_Xa_X1.ms")]
