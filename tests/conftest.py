@@ -1,5 +1,6 @@
 """Shared fixtures: a synthetic ALMA delivery, built and restored once per session, copied per test."""
 
+import logging
 import os
 import shutil
 
@@ -23,6 +24,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if casatools is None and "casa" in item.keywords:
             item.add_marker(skip_casa)
+
+
+@pytest.fixture(autouse=True)
+def _plugin_records_in_caplog(caplog, monkeypatch):
+    """caplog sees the package's records once, whether or not a task has set up its own handlers."""
+    logger = logging.getLogger("casa_plugin")
+    monkeypatch.setattr(logger, "propagate", False)  # what a task's logging set-up does anyway
+    logger.addHandler(caplog.handler)
+    yield
+    logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

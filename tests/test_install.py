@@ -37,8 +37,9 @@ def make_venv(tmp_path, wheel=None):
     if wheel is not None:  # --target: the venv has no pip, and Python 3.6's pip has no --python
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
                         "--disable-pip-version-check", "--target", purelib, str(wheel)], check=True)
-    subprocess.run([python, os.path.join(REPO, "tools", "write_casasiteconfig.py")], check=True,
-                   stdout=subprocess.PIPE)
+    if importlib.util.find_spec("casadata"):  # CASA 6.2-6.5 lines take casatoolrc.py from this venv instead
+        subprocess.run([python, os.path.join(REPO, "tools", "write_casasiteconfig.py")], check=True,
+                       stdout=subprocess.PIPE)
     return {"venv": str(venv), "python": python, "site": purelib}
 
 

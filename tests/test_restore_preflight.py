@@ -1,6 +1,5 @@
 """preflight: the scriptForPI's own disk rule (2022 and 2023 versions), SPACESAVING=-1, and what each way out does."""
 
-import logging
 import os
 import subprocess
 
@@ -137,7 +136,6 @@ def test_renormalised_data_offer_no_level_the_script_would_not_keep(tmp_path, mo
 
 
 def test_checkdisk_false_warns_that_the_script_still_checks(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(logging.getLogger("casa_plugin"), "propagate", True)  # a task may have set it False
     member = make_member(tmp_path, raw_mib=3)
     small_disk(monkeypatch, tmp_path, 10)
     plan = check_member(member, {}, options(checkdisk=False))
