@@ -26,6 +26,8 @@ def _detail(result):
     status = result.get("status")
     if status == "failed":
         return "FAILED: %s" % result.get("error")
+    if status == "skipped":
+        return "skipped: %s" % result.get("error")
     parts = []
     if status == "done":
         parts.append("already done" + (", made by the delivery's scriptForPI" if result.get("made_by") ==

@@ -136,7 +136,7 @@ def test_recipe_says_it_uses_the_current_directory(restored, tmp_path):
     assert split_outputs(restored["project"]) == []
 
 
-# ---- copied from test_casa_prompt.py (the first adapted: a setting applies to one run only) ----
+# ---- recipes at the prompt and by casa -c (the first adapted: a setting applies to one run only) ----
 
 @pytest.mark.casa
 @pytest.mark.subprocess
