@@ -410,12 +410,18 @@ class Line(object):
 
 
 def pytest_paths(args):
-    """pytest arguments with the repo's paths made absolute (pytest runs elsewhere); tests/ if none given."""
-    out, any_path = [], False
+    """pytest arguments with the repo's paths made absolute (pytest runs elsewhere); tests/ if none given.
+
+    Paths given to options (``--ignore=P``, ``--deselect P``) are made absolute too, but are not test paths.
+    """
+    out, any_path, option_value = [], False, False
     for a in args:
-        path = a.split("::")[0]
-        if not a.startswith("-") and path and os.path.exists(os.path.join(REPO, path)):
-            a, any_path = os.path.join(REPO, a), True
+        name, eq, value = a.partition("=")
+        if a.startswith("-") and eq and os.path.exists(os.path.join(REPO, value.split("::")[0])):
+            a = name + "=" + os.path.join(REPO, value)
+        elif not a.startswith("-") and a.split("::")[0] and os.path.exists(os.path.join(REPO, a.split("::")[0])):
+            a, any_path = os.path.join(REPO, a), any_path or not option_value
+        option_value = a in ("--deselect", "--ignore", "--ignore-glob")
         out.append(a)
     return out if any_path else out + [os.path.join(REPO, "tests")]
 
