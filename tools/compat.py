@@ -412,16 +412,19 @@ class Line(object):
 def pytest_paths(args):
     """pytest arguments with the repo's paths made absolute (pytest runs elsewhere); tests/ if none given.
 
-    Paths given to options (``--ignore=P``, ``--deselect P``) are made absolute too, but are not test paths.
+    Paths given to options (``--ignore=P``) are made absolute too, but are not test paths; ``--deselect``
+    node ids stay relative to the repo (the rootdir), as pytest matches them.
     """
     out, any_path, option_value = [], False, False
     for a in args:
         name, eq, value = a.partition("=")
         if a.startswith("-") and eq and os.path.exists(os.path.join(REPO, value.split("::")[0])):
             a = name + "=" + os.path.join(REPO, value)
+        elif option_value == "--deselect":
+            pass  # a node id: relative to --rootdir (the repo), as pytest matches it
         elif not a.startswith("-") and a.split("::")[0] and os.path.exists(os.path.join(REPO, a.split("::")[0])):
             a, any_path = os.path.join(REPO, a), any_path or not option_value
-        option_value = a in ("--deselect", "--ignore", "--ignore-glob")
+        option_value = a if a in ("--deselect", "--ignore", "--ignore-glob") else False
         out.append(a)
     return out if any_path else out + [os.path.join(REPO, "tests")]
 
