@@ -297,7 +297,10 @@ class PromptTask(object):
         _set_last(glb, self)
 
     def tput(self, outfile=None):
-        """``tput <task>`` / ``saveinputs``: write the parameters, as globals give them, to ``<task>.last`` or ``outfile``."""
+        """``tput <task>`` / ``saveinputs``: write the parameters as the globals give them.
+
+        To ``outfile``, default ``<task>.last`` in the current directory. Returns whether it was written.
+        """
         path = outfile if outfile is not None else os.path.realpath(self.__name__ + ".last")
         return self._write(path, self._from_globals(prompt_globals()))
 

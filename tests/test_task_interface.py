@@ -216,8 +216,9 @@ def test_interactive_prompt(restored, tmp_path):
     try:
         child.expect(prompt % 1)
         seen = []
-        for number, line in enumerate( ["vis = %r" % restored["project"], "dryrun = True", "inp split_sci", "go",
-                     "datacolumn = 'bogus'", "go split_sci", "default split_sci", "print('DC', 'datacolumn' in dir())"], 2):
+        lines = ["vis = %r" % restored["project"], "dryrun = True", "inp split_sci", "go", "datacolumn = 'bogus'",
+                 "go split_sci", "default split_sci", "print('DC', 'datacolumn' in dir())"]
+        for number, line in enumerate(lines, 2):
             child.sendline(line)
             child.expect(prompt % number)
             seen.append(_ANSI.sub("", child.before).replace("\r", ""))
