@@ -38,14 +38,17 @@ def register(namespace=None):
     list of str
         The names bound.
 
-    Under MPI the casampi servers' workers are started (without waiting).
-    Nothing else is added to or removed from either namespace. At an IPython
+    Each name is bound to a CASA task object (``task_interface.PromptTask``):
+    called with arguments it calls the function exactly; ``inp``, ``go``,
+    ``default``, ``tget``, ``tput`` and a call with no arguments work on it as
+    on CASA's own tasks. Under MPI the casampi servers' workers are started
+    (without waiting). Nothing else is added to or removed from either namespace. At an IPython
     prompt an exception handler is installed: an error raised by one of the
     package's tasks shows as ``ExcType: message`` and one line saying where its
     traceback is (the CASA log; ``%tb``); any other error shows as usual.
     """
     import casa_plugin
-    from . import session
+    from . import session, task_interface
 
     shell = _shell()
     prompt_ns = shell.user_ns if shell is not None else None
@@ -57,8 +60,9 @@ def register(namespace=None):
         func = getattr(casa_plugin, name)
         func._info_group_ = "casa_plugin"
         func._info_desc_ = desc
+        task = task_interface.prompt_task(func, "casa_plugin", desc, describe_from=[casa_plugin.split_sci])
         for ns in targets:
-            ns[name] = func
+            ns[name] = task  # a CASA task object: inp/go/default/tget/tput work on it; called with keywords, func
     _list_in_taskhelp(casa_plugin)
     if shell is not None:
         install_exception_handler(shell)
