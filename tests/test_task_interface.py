@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from prompt_helpers import REPO, casashell_startup_args, run_casa, startup_file
+from prompt_helpers import casashell_startup_args, run_casa, startup_file
 
 pytestmark = pytest.mark.casa
 
