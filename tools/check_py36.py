@@ -92,7 +92,7 @@ sys.exit(1 if bad else 0)
 IMPORTS = r"""
 import importlib, json, pkgutil, sys, traceback
 import casa_plugin
-names = ['casa_plugin'] + ['casa_plugin.' + m.name for m in pkgutil.iter_modules(casa_plugin.__path__)]
+names = ['casa_plugin'] + [m.name for m in pkgutil.walk_packages(casa_plugin.__path__, 'casa_plugin.')]
 casa = set(sys.argv[1].split(','))
 out = {}
 for name in names:
