@@ -142,52 +142,63 @@ def _antenna_layout(nant, rng):
     return names, pads, centre[None, :] + local.dot(enu)
 
 
-def _simulate(vis, nant, nchan, plan, rng):
-    """Run casatools.simulator (one observe per scan and spw); return scan starts."""
+def _default_spws(nchan):
+    """The small generator's spws: WVR, then 4 science spws of ``nchan`` channels with twins."""
+    spws = [(_WVR_NAME, 184.55e9, 1.5e9, 4)]
+    for i, name in enumerate(_science_spw_names()):
+        mid, width = _SCIENCE_CENTRES_GHZ[i // 2] * 1e9, _SCIENCE_BANDWIDTH_HZ / nchan
+        spws.append((name, mid - _SCIENCE_BANDWIDTH_HZ / 2 + width / 2, width, nchan)
+                    if i % 2 == 0 else (name, mid, _SCIENCE_BANDWIDTH_HZ, 1))
+    return spws
+
+
+def _simulate(vis, array, spws, plan, integration=_INTEGRATION_S, autocorr=False, fields=_FIELDS):
+    """Run casatools.simulator (one observe per subscan and spw); return scan starts.
+
+    ``array`` is (names, pads, ITRF xyz, dish diameter); ``spws`` a list of
+    (name, first channel Hz, width Hz, channels); ``autocorr`` also writes
+    the autocorrelations (ALMA's ``ocorr_mode='ca'``).
+    """
     import casatools
     me, sm = casatools.measures(), casatools.simulator()
-    names, pads, xyz = _antenna_layout(nant, rng)
+    names, pads, xyz, dish = array
     starts, offset = [], 0.0
     try:
         sm.open(vis)
         centre = me.position('ITRF', *['%.3fm' % v for v in _ALMA_CENTRE_ITRF])
         sm.setconfig(telescopename='ALMA', x=list(xyz[:, 0]), y=list(xyz[:, 1]),
-                     z=list(xyz[:, 2]), dishdiameter=[_DISH_DIAMETER_M] * nant,
+                     z=list(xyz[:, 2]), dishdiameter=[dish] * len(names),
                      mount=['ALT-AZ'], antname=names, padname=pads,
                      coordsystem='global', referencelocation=centre)
-        spws = [(_WVR_NAME, 184.55e9, 1.5e9, 4)]
-        for i, name in enumerate(_science_spw_names()):
-            mid, width = _SCIENCE_CENTRES_GHZ[i // 2] * 1e9, _SCIENCE_BANDWIDTH_HZ / nchan
-            spws.append((name, mid - _SCIENCE_BANDWIDTH_HZ / 2 + width / 2, width, nchan)
-                        if i % 2 == 0 else (name, mid, _SCIENCE_BANDWIDTH_HZ, 1))
         for name, first, step, nch in spws:
             sm.setspwindow(spwname=name, freq='%.1fHz' % first, deltafreq='%.1fHz' % step,
                            freqresolution='%.1fHz' % step, nchannels=nch, stokes='XX YY')
         sm.setfeed(mode='perfect X Y', pol=[''])
-        for fname, ra, dec, _, _ in _FIELDS:
-            sm.setfield(sourcename=fname, sourcedirection=me.direction('J2000', ra, dec))
+        for field in fields:
+            sm.setfield(sourcename=field[0], sourcedirection=me.direction('J2000', *field[1:3]))
         sm.setlimits(shadowlimit=0.001, elevationlimit='3deg')
-        sm.setauto(autocorrwt=0.0)
-        sm.settimes(integrationtime='%.3fs' % _INTEGRATION_S, usehourangle=False,
+        sm.setauto(autocorrwt=1.0 if autocorr else 0.0)
+        sm.settimes(integrationtime='%.3fs' % integration, usehourangle=False,
                     referencetime=me.epoch('UTC', _REFERENCE_TIME))
         for scan in plan:
             starts.append(offset)
-            stop = offset + scan['nint'] * _INTEGRATION_S
-            off = 'OFF_SOURCE' in scan['intent']
-            for spw in scan['spws']:
-                sm.observe(sourcename=scan['field'], spwname=spws[spw][0],
-                           starttime='%.3fs' % offset, stoptime='%.3fs' % stop,
-                           state_sig=not off, state_ref=off,
-                           state_obs_mode=scan['intent'],
-                           observer='casa_plugin', project=_PROJECT_CODE)
-            offset = stop + _SCAN_GAP_S
+            for intent, nint in scan.get('subscans') or [(scan['intent'], scan['nint'])]:
+                stop = offset + nint * integration
+                off = 'OFF_SOURCE' in intent
+                for spw in scan['spws']:
+                    sm.observe(sourcename=scan['field'], spwname=spws[spw][0],
+                               starttime='%.3fs' % offset, stoptime='%.3fs' % stop,
+                               state_sig=not off, state_ref=off, state_obs_mode=intent,
+                               observer='casa_plugin', project=_PROJECT_CODE)
+                offset = stop
+            offset += _SCAN_GAP_S
     finally:
         sm.close()
         me.done()
     return np.array(starts)
 
 
-def _fix_metadata(vis, eb_uid, scan_starts):
+def _fix_metadata(vis, eb_uid, scan_starts, integration=_INTEGRATION_S):
     """Give all spws of a scan one SCAN_NUMBER; write the EB uid to OBSERVATION."""
     import casatools
     tb, tobs = casatools.table(), casatools.table()
@@ -197,7 +208,7 @@ def _fix_metadata(vis, eb_uid, scan_starts):
         chunks = [(s, min(step, nrows - s)) for s in range(0, nrows, step)]
         tmin = min(tb.getcol('TIME', s, n).min() for s, n in chunks)
         for s, n in chunks:  # the simulator numbers scans per observe call
-            rel = tb.getcol('TIME', s, n) - tmin + _INTEGRATION_S / 2.0
+            rel = tb.getcol('TIME', s, n) - tmin + integration / 2.0
             scans = np.searchsorted(scan_starts, rel + 1e-3, side='right')
             tb.putcol('SCAN_NUMBER', scans.astype(np.int32), s, n)
         tobs.open(vis + '/OBSERVATION', nomodify=False)
@@ -288,9 +299,44 @@ def _disk_usage(path):
     return sum(getattr(st, 'st_blocks', 0) * 512 or st.st_size for st in stats)
 
 
-def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
+def _preset_plan(preset, size_gb, nchan, nant, nint):
+    """The preset's description and scan plan: by size, or ``nint`` in every science scan."""
+    from . import presets
+    desc = presets.describe(preset, None if nint is not None else size_gb, nchan=nchan, nant=nant)
+    if nint is not None:
+        if int(nint) < 1:
+            raise ValueError('nint must be >= 1')
+        desc['scans'] = presets.preset_plan(preset, 1, int(nint))
+        desc['bytes'] = presets.plan_bytes(preset, desc['scans'], desc['nchan'], desc['nant'])
+    return desc, desc['scans']
+
+
+def _build_preset(vis, eb_uid, desc, plan, rng):
+    """Simulate, number scans, drop MODEL_DATA and fill a preset EB; return its rows."""
+    import casatools
+    from . import alma_layout, synthetic_fill
+    names, pads, xyz, dish = alma_layout.antennas(desc['array'], desc['nant'])
+    spws = alma_layout.spectral_setup(desc['nchan'], desc['centres_ghz'], desc['bandwidth_hz'],
+                                      desc['band'])
+    starts = _simulate(vis, (names, pads, xyz, dish), spws, plan, desc['integration_s'],
+                       autocorr=True, fields=alma_layout.FIELDS)
+    nrows = _fix_metadata(vis, eb_uid, starts, desc['integration_s'])
+    _ensure_scratch_columns(vis)
+    tb = casatools.table()
+    try:  # a restored ALMA MS (importasdm + applycal) has DATA and CORRECTED_DATA only
+        tb.open(vis, nomodify=False)
+        if 'MODEL_DATA' in tb.colnames():
+            tb.removecols(['MODEL_DATA'])
+    finally:
+        tb.close()
+    synthetic_fill.fill_visibilities(vis, rng, [f[3] for f in alma_layout.FIELDS], corrected_gain,
+                                     SCIENCE_SPWS, _NOISE_JY, _ROW_FLAG_FRACTION, _EDGE_CHANNELS)
+    return nrows
+
+
+def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=None, nchan=None, nint=None,
                target_bytes=None, ntargets=1, intent_separator='#',
-               off_source_scan=False):
+               off_source_scan=False, preset=None, size_gb=None):
     """Create one synthetic ALMA execution-block measurement set.
 
     Writes the directory ``vis``: ``nant`` 12 m ALMA antennas, XX/YY, spw 0 =
@@ -347,23 +393,40 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
         raise ValueError('ntargets must be 1 or 2, got %r' % (ntargets,))
     if intent_separator not in ('#', '.', '_'):
         raise ValueError('intent_separator must be "#", "." or "_"')
-    if nant < 2 or nchan < 4:
-        raise ValueError('need nant >= 2 and nchan >= 4')
-    if target_bytes is not None:
-        nint = _nint_for_bytes(float(target_bytes), nant, nchan, ntargets,
-                               off_source_scan)
-    elif nint is None:
-        nint = _DEFAULT_NINT
-    if nint < 1:
-        raise ValueError('nint must be >= 1')
-    plan = _scan_plan(ntargets, nint, off_source_scan, intent_separator)
+    if preset is not None:
+        if ntargets != 1 or off_source_scan or intent_separator != '#':
+            raise ValueError('preset %r EBs have one target, no off-source scan and "#" intents'
+                             % (preset,))
+        if size_gb is None and target_bytes is not None:
+            size_gb = float(target_bytes) / 1e9
+        desc, plan = _preset_plan(preset, size_gb, nchan, nant, nint)
+        nint = max(scan['nint'] for scan in plan if 'OBSERVE_TARGET' in scan['intent'])
+        logger.info('building %s: preset %s, %d antennas, %d channels, %d scans, ~%.2f GB',
+                    vis, preset, desc['nant'], desc['nchan'], len(plan), desc['bytes'] / 1e9)
+    else:
+        nant, nchan = (6 if nant is None else nant), (64 if nchan is None else nchan)
+        if nant < 2 or nchan < 4:
+            raise ValueError('need nant >= 2 and nchan >= 4')
+        if target_bytes is not None:
+            nint = _nint_for_bytes(float(target_bytes), nant, nchan, ntargets,
+                                   off_source_scan)
+        elif nint is None:
+            nint = _DEFAULT_NINT
+        if nint < 1:
+            raise ValueError('nint must be >= 1')
+        plan = _scan_plan(ntargets, nint, off_source_scan, intent_separator)
+        logger.info('building %s: %d antennas, %d channels, %d integrations/target '
+                    'scan, %d scans', vis, nant, nchan, nint, len(plan))
     rng = np.random.RandomState(seed)
-    logger.info('building %s: %d antennas, %d channels, %d integrations/target '
-                'scan, %d scans', vis, nant, nchan, nint, len(plan))
     try:
-        nrows = _fix_metadata(vis, eb_uid, _simulate(vis, nant, nchan, plan, rng))
-        _ensure_scratch_columns(vis)
-        _fill(vis, nant, rng)
+        if preset is not None:
+            nrows = _build_preset(vis, eb_uid, desc, plan, rng)
+        else:
+            names, pads, xyz = _antenna_layout(nant, rng)
+            array = (names, pads, xyz, _DISH_DIAMETER_M)
+            nrows = _fix_metadata(vis, eb_uid, _simulate(vis, array, _default_spws(nchan), plan))
+            _ensure_scratch_columns(vis)
+            _fill(vis, nant, rng)
     except Exception:
         logger.error('building %s failed; removing the partial measurement set', vis)
         shutil.rmtree(vis, ignore_errors=True)
@@ -375,7 +438,7 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
         intents.extend(i for i in scan['intent'].split(',') if i not in intents)
     result = {'vis': vis, 'eb_uid': eb_uid, 'science_spws': list(SCIENCE_SPWS),
               'fields': fields, 'scans': plan, 'nint': nint, 'nrows': nrows,
-              'bytes': _disk_usage(vis), 'seconds': time.time() - t0}
+              'bytes': _disk_usage(vis), 'seconds': time.time() - t0, 'preset': preset}
     logger.info('built %s: %d rows, %.1f MB in %.2f s', vis, nrows,
                 result['bytes'] / 1e6, result['seconds'])
     return result
