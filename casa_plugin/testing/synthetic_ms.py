@@ -299,7 +299,7 @@ def _disk_usage(path):
     return sum(getattr(st, 'st_blocks', 0) * 512 or st.st_size for st in stats)
 
 
-def _preset_plan(preset, size_gb, nchan, nant, nint):
+def _preset_plan(preset, size_gb, nchan, nant, nint, first_scans):
     """The preset's description and scan plan: by size, or ``nint`` in every science scan."""
     from . import presets
     desc = presets.describe(preset, None if nint is not None else size_gb, nchan=nchan, nant=nant)
@@ -307,7 +307,11 @@ def _preset_plan(preset, size_gb, nchan, nant, nint):
         if int(nint) < 1:
             raise ValueError('nint must be >= 1')
         desc['scans'] = presets.preset_plan(preset, 1, int(nint))
-        desc['bytes'] = presets.plan_bytes(preset, desc['scans'], desc['nchan'], desc['nant'])
+    if first_scans is not None:
+        if int(first_scans) < 1:
+            raise ValueError('first_scans must be >= 1')
+        desc['scans'] = desc['scans'][:int(first_scans)]
+    desc['bytes'] = presets.plan_bytes(preset, desc['scans'], desc['nchan'], desc['nant'])
     return desc, desc['scans']
 
 
@@ -336,7 +340,7 @@ def _build_preset(vis, eb_uid, desc, plan, rng):
 
 def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=None, nchan=None, nint=None,
                target_bytes=None, ntargets=1, intent_separator='#',
-               off_source_scan=False, preset=None, size_gb=None):
+               off_source_scan=False, preset=None, size_gb=None, first_scans=None):
     """Create one synthetic ALMA execution-block measurement set.
 
     Writes the directory ``vis``: ``nant`` 12 m ALMA antennas, XX/YY, spw 0 =
@@ -348,6 +352,13 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=None, nchan=None, nint=
     :func:`corrected_gain`; WEIGHT uniform in [0.5, 1.5), SIGMA = WEIGHT**-0.5;
     ~4 % of rows and the edge channels of spws 1, 3, 5, 7 are flagged.
 
+    With ``preset`` (``'alma12m'``, ``'alma7m'``, ``'wsu'``; see
+    :mod:`casa_plugin.testing.presets`) the EB has that preset's array, spws,
+    integration time and scan sequence instead, with autocorrelations, and
+    no MODEL_DATA column (as a restored ALMA MS); ``size_gb`` sets its size
+    (within 10 %; default and minimum: the preset's smallest EB).  The same
+    DATA/CORRECTED_DATA/WEIGHT/flag rules hold, filled in row chunks.
+
     Parameters
     ----------
     vis : str
@@ -357,26 +368,40 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=None, nchan=None, nint=
         OBSERVATION table keyword ``EB_UID``.
     seed : int
         Seed for numpy.random.RandomState; same seed gives identical contents.
-    nant, nchan : int
-        Number of 12 m antennas (>= 2); channels per full-resolution science spw (>= 4).
+    nant, nchan : int or None
+        Number of 12 m antennas (>= 2, default 6); channels per full-resolution
+        science spw (>= 4, default 64).  With a preset: among its choices
+        (default the preset's own).
     nint : int or None
-        Integrations per science-target scan (default 8).
+        Integrations per science-target scan (default 8).  With a preset:
+        integrations of every science scan, instead of ``size_gb`` (a
+        shape-only build: the scan proportions are not kept).
     target_bytes : float or None
-        If given, overrides ``nint`` so the MS is roughly this size on disk.
+        If given, overrides ``nint`` so the MS is roughly this size on disk
+        (with a preset: ``size_gb`` in bytes).
     ntargets : int
         Number of science targets, 1 or 2.
     intent_separator : str
         '#', '.' or '_' between intent and sub-intent in STATE/OBS_MODE.
     off_source_scan : bool
         Add one scan with intent ``OBSERVE_TARGET<sep>OFF_SOURCE``.
+    preset : str or None
+        Build an ALMA-shaped EB of this preset (then ``ntargets``,
+        ``intent_separator`` and ``off_source_scan`` keep their defaults).
+    size_gb : float or None
+        Size of the preset EB on disk in GB (1e9 bytes).
+    first_scans : int or None
+        Keep only the first scans of the preset's plan (a short look at a
+        large preset's shape, e.g. ``wsu`` in tests).
 
     Returns
     -------
     dict
         ``vis``, ``eb_uid``, ``science_spws`` ([1, 3, 5, 7]), ``fields``
         (field name -> list of intents), ``scans`` (list of dicts with keys
-        scan, field, intent, spws, nint), ``nint`` (per target scan),
-        ``nrows``, ``bytes`` (disk usage of the MS), ``seconds`` (build time).
+        scan, field, intent, spws, nint; presets also ``subscans``), ``nint``
+        (per target scan; the longest with a preset), ``nrows``, ``bytes``
+        (disk usage of the MS), ``seconds`` (build time) and ``preset``.
 
     Raises
     ------
@@ -399,11 +424,13 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=None, nchan=None, nint=
                              % (preset,))
         if size_gb is None and target_bytes is not None:
             size_gb = float(target_bytes) / 1e9
-        desc, plan = _preset_plan(preset, size_gb, nchan, nant, nint)
-        nint = max(scan['nint'] for scan in plan if 'OBSERVE_TARGET' in scan['intent'])
+        desc, plan = _preset_plan(preset, size_gb, nchan, nant, nint, first_scans)
+        nint = max([scan['nint'] for scan in plan if 'OBSERVE_TARGET' in scan['intent']] or [0])
         logger.info('building %s: preset %s, %d antennas, %d channels, %d scans, ~%.2f GB',
                     vis, preset, desc['nant'], desc['nchan'], len(plan), desc['bytes'] / 1e9)
     else:
+        if size_gb is not None or first_scans is not None:
+            raise ValueError('size_gb and first_scans need a preset (alma12m, alma7m, wsu)')
         nant, nchan = (6 if nant is None else nant), (64 if nchan is None else nchan)
         if nant < 2 or nchan < 4:
             raise ValueError('need nant >= 2 and nchan >= 4')
