@@ -358,7 +358,7 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
         if eb_bytes is not None:
             raise ValueError('eb_bytes is for the small-row EBs; give size_gb with preset=%r' % preset)
     elif size_gb is not None:
-        raise ValueError('size_gb needs a preset (alma12m, alma7m, wsu); use eb_bytes otherwise')
+        raise ValueError('size_gb needs a preset (alma12m, alma7m, wsu); use eb_bytes (--eb-mb) otherwise')
     project = os.path.join(os.path.abspath(root), PROJECT_CODE)
     if os.path.lexists(project):
         raise FileExistsError('delivery already exists: %s' % project)
