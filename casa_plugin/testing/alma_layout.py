@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-__all__ = ['ALMA_CENTRE_ITRF', 'antennas', 'science_spw_names', 'spectral_setup',
+__all__ = ['ALMA_CENTRE_ITRF', 'antennas', 'enu_to_itrf', 'science_spw_names', 'spectral_setup',
            'FIELDS', 'WVR_NAME']
 
 #: ITRF position of the ALMA array centre (metres), as in the existing generator.
@@ -39,7 +39,7 @@ FIELDS = (
 )
 
 
-def _enu_to_itrf(local):
+def enu_to_itrf(local):
     """Return ITRF positions (n, 3) of local east/north/up offsets (n, 3) from the ALMA centre."""
     centre = np.array(ALMA_CENTRE_ITRF)
     lon = math.atan2(centre[1], centre[0])
@@ -86,7 +86,7 @@ def antennas(array, nant=None):
     r = radius * np.sqrt((index + 0.5) / nant)
     phi = 2.399963229728653 * index
     local = np.stack([r * np.sin(phi), r * np.cos(phi), 0.5 * np.cos(3.0 * phi)], axis=1)
-    return list(names[:nant]), list(pads[:nant]), _enu_to_itrf(local), dish
+    return list(names[:nant]), list(pads[:nant]), enu_to_itrf(local), dish
 
 
 def science_spw_names(nspw=4, band=6):

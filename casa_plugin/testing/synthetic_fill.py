@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ['fill_visibilities']
+__all__ = ['fill_visibilities', 'spectral_layout']
 
 _POOL = 1 << 23  # complex noise values drawn once (64 MB); each chunk takes a seeded random slice
 _CHUNK_VALUES = 1 << 22  # complex values per column per chunk (32 MB of complex64)
@@ -14,6 +14,20 @@ def _runs(ddid):
     """Return (start, stop, ddid) of each run of consecutive rows with one DATA_DESC_ID."""
     edges = np.concatenate([[0], np.flatnonzero(np.diff(ddid)) + 1, [len(ddid)]])
     return [(int(a), int(b), int(ddid[a])) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def spectral_layout(vis):
+    """Return (spw id of each DATA_DESC_ID, channel frequencies of each spw) of ``vis``."""
+    import casatools
+    tb = casatools.table()
+    try:
+        tb.open(vis + '/DATA_DESCRIPTION')
+        dd_spw = tb.getcol('SPECTRAL_WINDOW_ID')
+        tb.close()
+        tb.open(vis + '/SPECTRAL_WINDOW')
+        return dd_spw, [tb.getcell('CHAN_FREQ', i) for i in range(tb.nrows())]
+    finally:
+        tb.close()
 
 
 def fill_visibilities(vis, rng, flux, gain_of_spw, science_spws, noise_jy=0.05,
@@ -52,13 +66,8 @@ def fill_visibilities(vis, rng, flux, gain_of_spw, science_spws, noise_jy=0.05,
     import casatools
     tb = casatools.table()
     flux = np.asarray(flux, dtype=np.float64)
+    dd_spw, freqs = spectral_layout(vis)
     try:
-        tb.open(vis + '/DATA_DESCRIPTION')
-        dd_spw = tb.getcol('SPECTRAL_WINDOW_ID')
-        tb.close()
-        tb.open(vis + '/SPECTRAL_WINDOW')
-        freqs = [tb.getcell('CHAN_FREQ', i) for i in range(tb.nrows())]
-        tb.close()
         tb.open(vis + '/ANTENNA')
         nant = tb.nrows()
         tb.close()

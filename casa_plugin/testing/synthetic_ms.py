@@ -1,12 +1,13 @@
 """Build small, deterministic ALMA-like execution-block measurement sets for tests."""
 
 import logging
-import math
 import os
 import shutil
 import time
 
 import numpy as np
+
+from . import alma_layout, synthetic_fill
 
 __all__ = ['make_eb_ms', 'estimate_bytes', 'corrected_gain', 'SCIENCE_SPWS', 'WVR_SPW']
 
@@ -21,7 +22,7 @@ _INTEGRATION_S = 6.048
 _SCAN_GAP_S = 12.0
 _ATM_NINT = 3
 _REFERENCE_TIME = '2022/06/01/05:00:00'
-_ALMA_CENTRE_ITRF = (2225142.18, -5440307.37, -2481029.85)
+_ALMA_CENTRE_ITRF = alma_layout.ALMA_CENTRE_ITRF
 _DISH_DIAMETER_M = 12.0
 _PROJECT_CODE = '2019.1.00000.S'
 _WVR_NAME = 'WVR#NOMINAL'
@@ -129,17 +130,11 @@ def _antenna_layout(nant, rng):
     first = {'DA': 41, 'DV': 1, 'PM': 1}
     names = ['%s%02d' % (k, first[k] + kinds[:i].count(k)) for i, k in enumerate(kinds)]
     pads = ['A%03d' % (1 + (i * 44) % 137) for i in range(nant)]
-    centre = np.array(_ALMA_CENTRE_ITRF)
-    lon = math.atan2(centre[1], centre[0])
-    lat = math.atan2(centre[2], math.hypot(centre[0], centre[1]))
-    sla, cla, slo, clo = math.sin(lat), math.cos(lat), math.sin(lon), math.cos(lon)
-    enu = np.array([[-slo, clo, 0.0], [-sla * clo, -sla * slo, cla],
-                    [cla * clo, cla * slo, sla]])
     radius = 30.0 + 35.0 * np.arange(nant) + rng.uniform(-5.0, 5.0, nant)
     angle = 2.399963 * np.arange(nant) + rng.uniform(-0.1, 0.1, nant)
     local = np.stack([radius * np.sin(angle), radius * np.cos(angle),
                       rng.uniform(-2.0, 2.0, nant)], axis=1)
-    return names, pads, centre[None, :] + local.dot(enu)
+    return names, pads, alma_layout.enu_to_itrf(local)
 
 
 def _default_spws(nchan):
@@ -229,13 +224,8 @@ def _fill(vis, nant, rng):
     import casatools
     tb, sub = casatools.table(), None
     flux = np.array([f[3] for f in _FIELDS])
+    dd_spw, freqs = synthetic_fill.spectral_layout(vis)
     try:
-        tb.open(vis + '/DATA_DESCRIPTION')
-        dd_spw = tb.getcol('SPECTRAL_WINDOW_ID')
-        tb.close()
-        tb.open(vis + '/SPECTRAL_WINDOW')
-        freqs = [tb.getcell('CHAN_FREQ', i) for i in range(tb.nrows())]
-        tb.close()
         shape = (nant, len(freqs))
         gains = rng.uniform(0.85, 1.15, shape) * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
         tb.open(vis, nomodify=False)
@@ -318,7 +308,6 @@ def _preset_plan(preset, size_gb, nchan, nant, nint, first_scans):
 def _build_preset(vis, eb_uid, desc, plan, rng):
     """Simulate, number scans, drop MODEL_DATA and fill a preset EB; return its rows."""
     import casatools
-    from . import alma_layout, synthetic_fill
     names, pads, xyz, dish = alma_layout.antennas(desc['array'], desc['nant'])
     spws = alma_layout.spectral_setup(desc['nchan'], desc['centres_ghz'], desc['bandwidth_hz'],
                                       desc['band'])
