@@ -11,7 +11,7 @@ import math
 
 from . import alma_layout
 
-__all__ = ['PRESETS', 'describe', 'preset_plan']
+__all__ = ['PRESETS', 'describe', 'preset_plan', 'plan_bytes', 'spw_nchan']
 
 #: name -> spec.  ``unit_s``: the phase-calibrator scan; other scans scale with it (``_WEIGHTS``).
 PRESETS = {

@@ -1,4 +1,4 @@
-"""Build small, deterministic ALMA-like execution-block measurement sets for tests."""
+"""Build deterministic ALMA-like EB measurement sets for tests: small-row EBs and ALMA-shaped presets."""
 
 import logging
 import os
