@@ -9,6 +9,7 @@ from collections import OrderedDict
 from .. import record as run_record
 from .. import session
 from ..delivery import find_members
+from ..delivery_report import after_task
 from ..errors import RestoreError
 from ..logs import progress_line, task_logging
 from .external import restore_in_casa
@@ -184,6 +185,7 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         for p in plans:
             counts[p["status"]] = counts.get(p["status"], 0) + 1
         summary["counts"] = counts
+        after_task("restore_pi", summary)  # the delivery report; a failure there is a warning only
         failed = [p for p in plans if p["status"] == "failed"]
         if failed:
             raise RestoreError("restore_pi failed for %d of %d members:\n%s" % (
