@@ -17,6 +17,8 @@ _INTENTS = (("OBSERVE_TARGET", "target", "blue"), ("CALIBRATE_BANDPASS", "bandpa
             ("CALIBRATE_ATMOSPHERE", "atmosphere", "vermillion"), ("CALIBRATE_POINTING", "pointing", "grey"))
 _STEPS = (("restored", "restored MS", "orange"), (".split.cal", ".split.cal", "blue"), (".source", ".source", "green"))
 _GAP_GHZ = 4.0
+_WIDTH = 12.0  # inches at 100 dpi: 1200 pixels, shown at that size on the page
+_TITLE, _LABEL, _SMALL = 12, 9.5, 8.5  # points
 _MJD0 = datetime.datetime(1858, 11, 17)
 
 
@@ -94,9 +96,11 @@ def _spw_label(spw_id, spw, eb):
     return text
 
 
-def _top(height):
-    """The fraction of a figure ``height`` inches tall left below its title and legend."""
-    return 1 - 0.4 / height
+def _layout(fig, width, height, left, right, top, bottom, rows=1, gap=0.0, wspace=0.0):
+    """Place the subplots by fixed margins in inches (much cheaper than tight_layout, which draws twice)."""
+    axes_height = (height - top - bottom - gap * (rows - 1)) / float(rows)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+                        hspace=gap / axes_height if rows > 1 else 0.0, wspace=wspace)
 
 
 def spectral_setup(member, path):
@@ -113,7 +117,7 @@ def spectral_setup(member, path):
     layout = [(eb, _lanes(eb["spws"])) for eb in ebs]
     rows = sum(n for _, (_, n) in layout)
     height = 1.2 + 0.55 * rows + 0.3 * len(ebs)
-    fig = _figure(12, height)
+    fig = _figure(_WIDTH, height)
     science = [s for eb in ebs for i, s in eb["spws"].items() if int(i) in eb["science"]]
     spans = [max(hi - lo, 0.6) * (1 if any(lo <= s["lo_ghz"] <= hi for s in science) else 0.4)
              for lo, hi in groups]
@@ -126,35 +130,37 @@ def spectral_setup(member, path):
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     top, ticks, names = 0.0, [], []
     for eb, (lanes, nlanes) in layout:
-        drawn[eb["eb"]] = {"science": list(eb["science"]), "nchan": {}}
+        drawn[eb["eb"]] = {"science": list(eb["science"]), "rule": eb["rule"], "nchan": {}, "labels": {},
+                           "differs": sorted(differ[eb["eb"]], key=int)}
         for spw_id, spw in eb["spws"].items():
             y = top + lanes[spw_id]
             science = int(spw_id) in eb["science"]
             odd = spw_id in differ[eb["eb"]]
             drawn[eb["eb"]]["nchan"][spw_id] = spw["nchan"]
+            drawn[eb["eb"]]["labels"][spw_id] = label = _spw_label(spw_id, spw, eb)
             for ax, (lo, hi) in zip(axes, groups):
                 if spw["lo_ghz"] >= lo - 1e-9 and spw["hi_ghz"] <= hi + 1e-9:
                     ax.barh(y, spw["hi_ghz"] - spw["lo_ghz"], left=spw["lo_ghz"], height=0.8,
                             color=PALETTE["blue"] if science else PALETTE["grey"],
                             edgecolor=PALETTE["vermillion"] if odd else "white", linewidth=2.5 if odd else 0.5,
                             hatch="//" if odd else None)
-                    ax.text((spw["lo_ghz"] + spw["hi_ghz"]) / 2, y, _spw_label(spw_id, spw, eb), ha="center",
-                            va="center", fontsize=7.5, color="white" if science else "black", clip_on=True)
+                    ax.text((spw["lo_ghz"] + spw["hi_ghz"]) / 2, y, label, ha="center",
+                            va="center", fontsize=_SMALL, color="white" if science else "black", clip_on=True)
         ticks.append(top + (nlanes - 1) / 2.0)
         width = _width_of(eb)
         names.append("%s\nscience %s\n%s%s" % (eb["eb"], ",".join(str(s) for s in eb["science"]) or "none",
                                                  eb["rule"], "" if str(width) == "1" else ", width=%s" % width))
         top += nlanes + 0.6
     axes[0].set_yticks(ticks)
-    axes[0].set_yticklabels(names, fontsize=7.5)
+    axes[0].set_yticklabels(names, fontsize=_SMALL)
     axes[0].set_ylim(top - 0.4, -0.8)
     from matplotlib.patches import Patch
     handles = [Patch(color=PALETTE["blue"], label="science spw"), Patch(color=PALETTE["grey"], label="other spw"),
                Patch(facecolor="white", edgecolor=PALETTE["vermillion"], hatch="//", linewidth=2,
                      label="differs between EBs")]
-    fig.legend(handles=handles, loc="upper right", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle("Spectral setup of member %s" % member["name"], x=0.01, ha="left", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, _top(height)))
+    fig.legend(handles=handles, loc="upper right", ncol=3, fontsize=_LABEL, frameon=False)
+    fig.suptitle("Spectral setup of member %s" % member["name"], x=0.01, ha="left", fontsize=_TITLE)
+    _layout(fig, _WIDTH, height, left=2.9, right=0.2, top=0.6, bottom=0.55, wspace=0.06)
     _save(fig, path)
     return drawn
 
@@ -173,8 +179,8 @@ def _utc(mjd_seconds):
 def timeline(member, path):
     """Draw each EB's scans against time (minutes from its start), coloured by intent, labelled by field."""
     ebs = [eb for eb in member["ebs"] if eb["scans"]]
-    height = 0.6 + 1.9 * len(ebs)
-    fig = _figure(12, height)
+    height = 0.6 + 0.5 + 1.1 * len(ebs) + 0.85 * (len(ebs) - 1)
+    fig = _figure(_WIDTH, height)
     axes = fig.subplots(len(ebs), 1, squeeze=False)[:, 0]
     used, drawn, hatched = {}, {}, False
     for ax, eb in zip(axes, ebs):
@@ -186,22 +192,22 @@ def timeline(member, path):
             t0 = (scan["times"][0] - scan["step"] / 2 - start) / 60.0
             t1 = (scan["times"][1] + scan["step"] / 2 - start) / 60.0
             ax.barh(0, t1 - t0, left=t0, height=0.6, color=colour, edgecolor="white", hatch="xx" if off else None)
-            ax.text((t0 + t1) / 2, 0.4, ",".join(scan["fields"]), rotation=35, fontsize=7, ha="left", va="bottom")
-            ax.text((t0 + t1) / 2, 0, str(scan["scan"]), fontsize=6.5, ha="center", va="center", color="white")
+            ax.text((t0 + t1) / 2, 0.4, ",".join(scan["fields"]), rotation=30, fontsize=_SMALL, ha="left", va="bottom")
+            ax.text((t0 + t1) / 2, 0, str(scan["scan"]), fontsize=_SMALL, ha="center", va="center", color="white")
             drawn[eb["eb"]].append({"scan": scan["scan"], "intent": label, "fields": scan["fields"]})
         ax.set_ylim(-0.5, 1.9)
         ax.set_yticks([])
-        ax.set_title("%s, from %s" % (eb["eb"], _utc(start)), fontsize=8.5, loc="left")
-        ax.set_xlabel("minutes from the EB's start (scan numbers on the bars)", fontsize=8)
+        ax.set_title("%s, from %s" % (eb["eb"], _utc(start)), fontsize=_LABEL, loc="left")
+        ax.set_xlabel("minutes from the EB's start (scan numbers on the bars)", fontsize=_LABEL)
         for side in ("left", "right", "top"):
             ax.spines[side].set_visible(False)
     from matplotlib.patches import Patch
     handles = [Patch(color=c, label=l) for l, c in used.items()]
     if hatched:
         handles.append(Patch(facecolor=PALETTE["blue"], edgecolor="white", hatch="xx", label="off source"))
-    fig.legend(handles=handles, loc="upper right", ncol=len(handles), fontsize=8, frameon=False)
-    fig.suptitle("Observation timeline of member %s" % member["name"], x=0.01, ha="left", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, _top(height)))
+    fig.legend(handles=handles, loc="upper right", ncol=len(handles), fontsize=_LABEL, frameon=False)
+    fig.suptitle("Observation timeline of member %s" % member["name"], x=0.01, ha="left", fontsize=_TITLE)
+    _layout(fig, _WIDTH, height, left=0.3, right=0.3, top=0.95, bottom=0.5, rows=len(ebs), gap=0.85)
     _save(fig, path)
     return drawn
 
@@ -238,8 +244,8 @@ def _output_ids(eb, step):
 def flags(member, path):
     """Draw, per EB, the flagged fraction per science spw and per antenna of the restored MS and the outputs."""
     ebs = [eb for eb in member["ebs"] if any(eb["flags"].values())]
-    height = 0.7 + 2.3 * len(ebs)
-    fig = _figure(12, height)
+    height = 0.75 + 0.55 + 1.6 * len(ebs) + 0.8 * (len(ebs) - 1)
+    fig = _figure(_WIDTH, height)
     axes = fig.subplots(len(ebs), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.4]})
     drawn = {}
     for (ax_spw, ax_ant), eb in zip(axes, ebs):
@@ -254,19 +260,20 @@ def flags(member, path):
                 xs = [i + (j - (len(steps) - 1) / 2.0) * bar for i in range(len(rows))]
                 values = [r.get(step) or 0.0 for _, r in rows]
                 ax.bar(xs, [v * 100 for v in values], width=bar, color=PALETTE[colour], label=label)
-                for x, v in zip(xs, values):
-                    ax.text(x, v * 100 + top * 2, "%.1f" % (v * 100), ha="center", va="bottom", fontsize=6.5)
+                for x, v in zip(xs, values) if kind == "spw" else ():  # antennas: the bars only (drawing time)
+                    ax.text(x, v * 100 + top * 2, "%.1f" % (v * 100), ha="center", va="bottom", fontsize=7.5)
             ax.set_xticks(range(len(rows)))
-            ax.set_xticklabels([k for k, _ in rows], fontsize=8)
+            ax.set_xticklabels([k for k, _ in rows], fontsize=_LABEL)
             ax.set_ylim(0, top * 130)
-            ax.set_ylabel("flagged (%)", fontsize=8)
-            ax.set_title("%s: per %s" % (eb["eb"], title), fontsize=8.5, loc="left")
+            ax.set_ylabel("flagged (%)", fontsize=_LABEL)
+            ax.set_title("%s: per %s" % (eb["eb"], title), fontsize=_LABEL, loc="left")
             for side in ("right", "top"):
                 ax.spines[side].set_visible(False)
     handles = [h for h in axes[0][0].get_legend_handles_labels()[0]]
-    fig.legend(handles=handles, loc="upper right", ncol=3, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="upper right", ncol=3, fontsize=_LABEL, frameon=False)
     fig.suptitle("Flagged fraction of member %s (CASA flagdata summary)" % member["name"], x=0.01, ha="left",
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, _top(height)))
+                 fontsize=_TITLE)
+    _layout(fig, _WIDTH, height, left=0.65, right=0.2, top=0.75, bottom=0.55, rows=len(ebs), gap=0.8,
+            wspace=0.12)
     _save(fig, path)
     return drawn
