@@ -9,7 +9,7 @@ from .. import casa
 from .. import record as run_record
 from ..delivery import EB_NAME, find_calibrated_dirs, restored_ms
 from ..ms import is_ms
-from ..report import member_of, project_of
+from ..report import member_of
 from .flagsummary import flag_fractions
 
 __all__ = ["report_root", "gather"]
@@ -18,19 +18,34 @@ log = logging.getLogger(__name__)
 _DEFAULT_INTENT, _DEFAULT_MINNCHAN = "OBSERVE_TARGET*", 5
 
 
+def _root_of(path):
+    """The project above ``path`` (the directory holding ``science_goal.*``), else the directory it is in."""
+    path = os.path.abspath(path)
+    parts = path.split(os.sep)
+    goals = [i for i, p in enumerate(parts) if p.startswith("science_goal.")]
+    if goals and goals[-1] > 1:
+        return os.sep.join(parts[:goals[-1]])
+    while ".ms" in os.path.basename(path) or os.path.basename(path) in ("calibrated", "working"):
+        path = os.path.dirname(path)
+    return path
+
+
 def report_root(paths):
-    """Return the directory a report of ``paths`` belongs in: their project, else their common directory."""
-    roots = set()
-    for path in paths:
-        parts = os.path.abspath(path).split(os.sep)
-        goals = [i for i, p in enumerate(parts) if p.startswith("science_goal.")]
-        if goals and project_of(path):
-            roots.add(os.sep.join(parts[:goals[-1]]))
-        else:
-            parts = [p for p in parts if p]
-            cut = [i for i, p in enumerate(parts) if p == "calibrated" or EB_NAME.match(p) or ".ms" in p]
-            roots.add(os.sep + os.sep.join(parts[:max(cut[0] - 1, 0)] if cut else parts))
-    return os.path.commonpath(sorted(roots)) if roots else os.getcwd()
+    """Return the directory a report of ``paths`` belongs in: their project, else the directory they are in.
+
+    Raises
+    ------
+    ValueError
+        If the paths lie in unrelated directories (their only common directory is ``/``).
+    """
+    roots = sorted(set(_root_of(p) for p in paths))
+    if not roots:
+        return os.getcwd()
+    root = os.path.commonpath(roots)
+    if os.path.dirname(root) == root:
+        raise ValueError("the inputs lie in unrelated directories (%s); one report cannot cover them"
+                         % ", ".join(roots))
+    return root
 
 
 def _spectral_windows(vis):
