@@ -160,7 +160,7 @@ def spectral_setup(member, path):
                      label="differs between EBs")]
     fig.legend(handles=handles, loc="upper right", ncol=3, fontsize=_LABEL, frameon=False)
     fig.suptitle("Spectral setup of member %s" % member["name"], x=0.01, ha="left", fontsize=_TITLE)
-    _layout(fig, _WIDTH, height, left=2.9, right=0.2, top=0.6, bottom=0.55, wspace=0.06)
+    _layout(fig, _WIDTH, height, left=2.9, right=0.2, top=0.6, bottom=0.55, wspace=0.1)
     _save(fig, path)
     return drawn
 
