@@ -249,15 +249,19 @@ def test_a_report_that_cannot_be_written_is_only_a_warning(restored, caplog):
 
 
 def test_a_second_report_reuses_the_flag_summaries(restored, monkeypatch):
-    """Flag summaries are cached by each MS's table.dat mtime: an unchanged MS is not summarised again."""
+    """Flag summaries are cached by each MS's table.dat mtime, pictures by their facts: nothing is redone."""
     from casa_plugin.delivery_report import flagsummary, write_report
     project = restored["project"]
     split_sci(vis=project)
     calls = []
     real = flagsummary._summary
     monkeypatch.setattr(flagsummary, "_summary", lambda vis, spw: calls.append(vis) or real(vis, spw))
+    folder = os.path.join(project, "casa_plugin_report")
+    pictures = dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.png")))
+    assert len(pictures) == 6
     write_report([project], task="split_sci")
-    assert calls == []
+    assert calls == []  # no MS summarised again, and no picture redrawn
+    assert dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.png"))) == pictures
     split = sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated", "*.split.cal")))[0]
     os.utime(os.path.join(split, "table.dat"), (1, 1))
     write_report([project], task="split_sci")

@@ -17,10 +17,21 @@ log = logging.getLogger(__name__)
 REPORT_DIR = "casa_plugin_report"
 
 
+def _facts(eb, key):
+    """What picture ``key`` shows of one EB (so a picture is redrawn only when that changed)."""
+    sci = eb.get("sci") or {}
+    shown = {"spectral": ("spws", "science", "rule"), "timeline": ("scans",), "flags": ("flags", "science")}[key]
+    facts = dict((k, eb.get(k)) for k in ("eb",) + shown)
+    if key != "timeline":
+        facts.update({"width": (sci.get("request") or {}).get("width"), "spw_map": sci.get("spw_map")})
+    return facts
+
+
 def _draw(folder, member, key, func, drawn):
     """Draw one picture unless a PNG of the same facts exists; return its file name (or None)."""
     from . import figures
-    facts = json.dumps([member["name"], key, member["ebs"]], sort_keys=True, default=str).encode("utf-8")
+    facts = json.dumps([member["name"], key, [_facts(eb, key) for eb in member["ebs"]]], sort_keys=True,
+                       default=str).encode("utf-8")
     name = "%s_%s_%s.png" % (member["name"], key, hashlib.sha1(facts).hexdigest()[:10])
     path = os.path.join(folder, name)
     numbers = os.path.join(folder, name[:-4] + ".json")
