@@ -126,7 +126,8 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         ``spacesaving``: an integer >= -1; unset, the script uses level 0;
         ``-1`` makes the script skip its own disk check (and this one too).
     dryrun : bool
-        Run the preflight checks and report the plan; run nothing.
+        Run the preflight checks and report the plan; run nothing (only the
+        delivery report, ``<project>/casa_plugin_report/``, is written).
     overwrite : bool
         Restore again a member that has a ``calibrated/`` (complete or not):
         the old one is moved aside as ``calibrated.<date>``, never deleted.
@@ -152,7 +153,7 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         ``status`` (restored, already restored, planned, failed), ``ebs``,
         ``products`` (EB -> calibrated MS) and ``casa_version``. The
         scriptForPI writes ``<member>/calibrated/``; the run record there
-        notes the restore.
+        notes the restore; ``<project>/casa_plugin_report/`` is rewritten.
 
     Raises
     ------
