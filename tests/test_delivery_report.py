@@ -274,3 +274,15 @@ def test_spws_that_differ_between_ebs_stand_out():
     ebs = [{"eb": "a", "spws": {"1": spw, "3": spw}}, {"eb": "b", "spws": {"1": spw, "3": spw}},
            {"eb": "c", "spws": {"1": dict(spw, nchan=128)}}]
     assert differing_spws(ebs) == {"a": {"3"}, "b": {"3"}, "c": {"1"}}
+
+
+def test_the_report_only_reads_the_mss(restored):
+    """Summarising flags and reading spws and scans of every MS, from no cache, changes no file of the delivery."""
+    from casa_helpers import snapshot
+    from casa_plugin.delivery_report import write_report
+    project = restored["project"]
+    split_sci(vis=project)
+    os.remove(os.path.join(project, "casa_plugin_report", "cache.json"))
+    before = snapshot(project)
+    write_report([project], task="split_sci")
+    assert snapshot(project) == before
