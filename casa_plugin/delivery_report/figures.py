@@ -6,7 +6,7 @@ user's interactive backend is left alone.
 
 import datetime
 
-__all__ = ["PALETTE", "spectral_setup", "timeline", "flags"]
+__all__ = ["PALETTE", "differing_spws", "spectral_setup", "timeline", "flags"]
 
 #: Okabe-Ito, safe for the common colour-vision deficiencies.
 PALETTE = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "purple": "#CC79A7", "sky": "#56B4E9",
@@ -109,6 +109,18 @@ def spectral_setup(member, path):
     Science spws are filled blue, others grey; a spw that differs between EBs
     has a thick vermillion hatched edge. Each is labelled ``id: nchan x width``
     (and the averaged width when ``width=`` was used).
+
+    Parameters
+    ----------
+    member : dict
+        One member of ``collect.gather``: its ``name`` and ``ebs`` (each with ``spws``, ``science``, ``rule``).
+    path : str
+        The PNG written (the only file written).
+
+    Returns
+    -------
+    dict
+        Per EB: ``science``, ``rule``, ``nchan`` and ``labels`` per spw id, ``differs`` (spw ids).
     """
     ebs = [eb for eb in member["ebs"] if eb["spws"]]
     all_spws = [s for eb in ebs for s in eb["spws"].values()]
@@ -177,7 +189,11 @@ def _utc(mjd_seconds):
 
 
 def timeline(member, path):
-    """Draw each EB's scans against time (minutes from its start), coloured by intent, labelled by field."""
+    """Draw each EB's scans against time (minutes from its start), coloured by intent, labelled by field.
+
+    Parameters and the file written are as for ``spectral_setup``. Returns, per
+    EB, ``[{'scan', 'intent', 'fields'}]`` in time order.
+    """
     ebs = [eb for eb in member["ebs"] if eb["scans"]]
     height = 0.6 + 0.5 + 1.1 * len(ebs) + 0.85 * (len(ebs) - 1)
     fig = _figure(_WIDTH, height)
@@ -242,7 +258,12 @@ def _output_ids(eb, step):
 
 
 def flags(member, path):
-    """Draw, per EB, the flagged fraction per science spw and per antenna of the restored MS and the outputs."""
+    """Draw, per EB, the flagged fraction per science spw and per antenna of the restored MS and the outputs.
+
+    Parameters and the file written are as for ``spectral_setup``. Returns, per
+    EB, ``{'spw': {'old->new': {step: fraction}}, 'antenna': {name: {step: fraction}}}``
+    with steps ``restored``, ``.split.cal``, ``.source``.
+    """
     ebs = [eb for eb in member["ebs"] if any(eb["flags"].values())]
     height = 0.75 + 0.55 + 1.6 * len(ebs) + 0.8 * (len(ebs) - 1)
     fig = _figure(_WIDTH, height)
