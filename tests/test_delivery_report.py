@@ -286,3 +286,21 @@ def test_the_report_only_reads_the_mss(restored):
     before = snapshot(project)
     write_report([project], task="split_sci")
     assert snapshot(project) == before
+
+
+def test_flag_counts_are_those_of_casas_flagdata_summary(restored):
+    """The report's one-pass TaQL count gives flagdata(mode='summary')'s fractions, per spw, antenna and in all."""
+    from casatasks.flagdata import flagdata
+    from casa_plugin.delivery_report.flagsummary import _summary
+    vis = sorted(glob.glob(os.path.join(restored["project"], "*", "*", "*", "calibrated", "uid*.ms")))[0]
+    for spw in ("", "1,5"):
+        ours = _summary(vis, spw)
+        theirs = flagdata(vis=vis, mode="summary", spw=spw, flagbackup=False)
+        assert ours["total"] == pytest.approx(theirs["flagged"] / theirs["total"], abs=1e-6)
+        assert ours["total"] > 0.01  # the synthetic EBs have flags: a zero would prove nothing
+        assert sorted(ours["spw"]) == sorted(theirs["spw"])
+        for key, counts in theirs["spw"].items():
+            assert ours["spw"][key] == pytest.approx(counts["flagged"] / counts["total"], abs=1e-6)
+        assert sorted(ours["antenna"]) == sorted(theirs["antenna"])
+        for key, counts in theirs["antenna"].items():
+            assert ours["antenna"][key] == pytest.approx(counts["flagged"] / counts["total"], abs=1e-6)

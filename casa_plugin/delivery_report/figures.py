@@ -292,7 +292,7 @@ def flags(member, path):
                 ax.spines[side].set_visible(False)
     handles = [h for h in axes[0][0].get_legend_handles_labels()[0]]
     fig.legend(handles=handles, loc="upper right", ncol=3, fontsize=_LABEL, frameon=False)
-    fig.suptitle("Flagged fraction of member %s (CASA flagdata summary)" % member["name"], x=0.01, ha="left",
+    fig.suptitle("Flagged fraction of member %s (as flagdata summary counts)" % member["name"], x=0.01, ha="left",
                  fontsize=_TITLE)
     _layout(fig, _WIDTH, height, left=0.65, right=0.2, top=0.75, bottom=0.55, rows=len(ebs), gap=0.8,
             wspace=0.12)
