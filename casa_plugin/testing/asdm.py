@@ -6,7 +6,7 @@ copy of the MS and then fixes the ASDM's own tables, so that ``importasdm``
 gives back the EB's rows, spws, fields, correlations, scans and intents:
 
 * before the export (on the copy): duplicate POLARIZATION rows merged (the
-  simulator writes one per spw); an empty PROCESSOR table filled with one
+  simulator writes one per spw), and so POINTING rows; an empty PROCESSOR table filled with one
   CORRELATOR row; OBSERVATION's TIME_RANGE widened to the data (the
   simulator keeps the first scan's only, and exportasdm cuts an execution
   block at its end); the REF_FREQUENCY of a WVR spw set into the science
@@ -119,6 +119,24 @@ def _merge_polarizations(vis):
     finally:
         _close(dd, tb)
     return len(kept)
+
+
+def _dedupe_pointing(vis):
+    """Remove POINTING rows repeating an (antenna, time) (the simulator writes one per spw)."""
+    import casatools
+    tb = casatools.table()
+    try:
+        tb.open(vis + '/POINTING', nomodify=False)
+        if tb.nrows() == 0:
+            return 0
+        keys = np.stack([tb.getcol('ANTENNA_ID'), np.round(tb.getcol('TIME') * 1000.0)])
+        _, first = np.unique(keys, axis=1, return_index=True)
+        drop = sorted(set(range(tb.nrows())) - set(first.tolist()))
+        if drop:
+            tb.removerows(drop)
+        return len(drop)
+    finally:
+        tb.close()
 
 
 def _fill_processor(vis):
@@ -365,6 +383,7 @@ def export_asdm(vis, asdm):
         shutil.copytree(vis, work, symlinks=True)
         scans = scan_table(work)
         _merge_polarizations(work)
+        _dedupe_pointing(work)
         _fill_processor(work)
         _widen_time_range(work, scans)
         moved = _move_wvr_reffreq(work)
