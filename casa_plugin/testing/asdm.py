@@ -25,6 +25,7 @@ gives back the EB's rows, spws, fields, correlations, scans and intents:
 What stays lost is listed in :data:`KNOWN_LOSSES`.
 """
 
+import contextlib
 import logging
 import os
 import re
@@ -53,6 +54,18 @@ _TAG = r'<%s>\s*(.*?)\s*</%s>'
 def _close(*tools):
     for tool in tools:
         tool.close()
+
+
+@contextlib.contextmanager
+def _table(path, nomodify=True):
+    """A casatools table open on ``path`` for the ``with`` block."""
+    import casatools
+    tb = casatools.table()
+    try:
+        tb.open(path, nomodify=nomodify)
+        yield tb
+    finally:
+        tb.close()
 
 
 def scan_table(vis):
@@ -123,10 +136,7 @@ def _merge_polarizations(vis):
 
 def _dedupe_pointing(vis):
     """Remove POINTING rows repeating an (antenna, time) (the simulator writes one per spw)."""
-    import casatools
-    tb = casatools.table()
-    try:
-        tb.open(vis + '/POINTING', nomodify=False)
+    with _table(vis + '/POINTING', nomodify=False) as tb:
         if tb.nrows() == 0:
             return 0
         keys = np.stack([tb.getcol('ANTENNA_ID'), np.round(tb.getcol('TIME') * 1000.0)])
@@ -135,48 +145,32 @@ def _dedupe_pointing(vis):
         if drop:
             tb.removerows(drop)
         return len(drop)
-    finally:
-        tb.close()
 
 
 def _fill_processor(vis):
     """Give an empty PROCESSOR table one CORRELATOR row and point the main table at it."""
-    import casatools
-    tb = casatools.table()
-    try:
-        tb.open(vis + '/PROCESSOR', nomodify=False)
+    with _table(vis + '/PROCESSOR', nomodify=False) as tb:
         if tb.nrows() > 0:
             return
         tb.addrows(1)
         for col, value in (('TYPE', 'CORRELATOR'), ('SUB_TYPE', 'ALMA_CORRELATOR_MODE'),
                            ('TYPE_ID', 0), ('MODE_ID', 0), ('FLAG_ROW', False)):
             tb.putcell(col, 0, value)
-        tb.close()
-        tb.open(vis, nomodify=False)
+    with _table(vis, nomodify=False) as tb:
         tb.putcol('PROCESSOR_ID', np.zeros(tb.nrows(), dtype=np.int32))
-    finally:
-        tb.close()
 
 
 def _widen_time_range(vis, scans):
     """Make OBSERVATION's TIME_RANGE cover all data (plus 1 s, so exportasdm writes one EB)."""
-    import casatools
-    tb = casatools.table()
     span = np.array([scans[0]['start'], scans[-1]['end'] + 1.0])
-    try:
-        tb.open(vis + '/OBSERVATION', nomodify=False)
+    with _table(vis + '/OBSERVATION', nomodify=False) as tb:
         for row in range(tb.nrows()):
             tb.putcell('TIME_RANGE', row, span)
-    finally:
-        tb.close()
 
 
 def _move_wvr_reffreq(vis):
     """Put WVR spws' REF_FREQUENCY into the science band; return {spw: original} to restore."""
-    import casatools
-    tb = casatools.table()
-    try:
-        tb.open(vis + '/SPECTRAL_WINDOW', nomodify=False)
+    with _table(vis + '/SPECTRAL_WINDOW', nomodify=False) as tb:
         names, ref = tb.getcol('NAME'), tb.getcol('REF_FREQUENCY')
         wvr = [i for i, name in enumerate(names) if 'WVR' in name]
         other = [i for i in range(len(names)) if i not in wvr]
@@ -186,8 +180,6 @@ def _move_wvr_reffreq(vis):
         for i in wvr:
             ref[i] = ref[other[0]]
         tb.putcol('REF_FREQUENCY', ref)
-    finally:
-        tb.close()
     return moved
 
 
@@ -311,13 +303,8 @@ def _set_row_count(asdm, table, nrows):
 
 
 def _spw_names(vis):
-    import casatools
-    tb = casatools.table()
-    try:
-        tb.open(vis + '/SPECTRAL_WINDOW')
+    with _table(vis + '/SPECTRAL_WINDOW') as tb:
         return [str(name) for name in tb.getcol('NAME')]
-    finally:
-        tb.close()
 
 
 def _fix_spectral_windows(asdm, moved, names):

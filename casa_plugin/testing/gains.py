@@ -46,7 +46,7 @@ def science_spws(vis):
         md.close()
 
 
-def _true_gains(nant, nchan, spw, rng):
+def _true_gains(nant, nchan, rng):
     """Gains of one spw: amplitude and phase per antenna, a bandpass shape, a phase rate."""
     amp = rng.uniform(0.7, 1.3, nant)
     phase = rng.uniform(-np.pi, np.pi, nant)
@@ -56,6 +56,19 @@ def _true_gains(nant, nchan, spw, rng):
     shape = ((1.0 + 0.15 * np.cos(2 * np.pi * 1.5 * x[None, :] + ripple[:, :1]))
              * np.exp(0.3j * np.sin(2 * np.pi * x[None, :] + ripple[:, 1:])))
     return amp, phase, rate, shape
+
+
+def _corrupt_rows(sub, nant, t0, rng):
+    """Multiply DATA of the rows of table ``sub`` (one spw) by new gains; return them."""
+    data = sub.getcol('DATA')
+    amp, phase, rate, shape = _true_gains(nant, data.shape[1], rng)
+    t = sub.getcol('TIME') - t0
+    a1, a2 = sub.getcol('ANTENNA1'), sub.getcol('ANTENNA2')
+    g1 = amp[a1] * np.exp(1j * (phase[a1] + rate[a1] * t))
+    g2 = amp[a2] * np.exp(1j * (phase[a2] + rate[a2] * t))
+    factor = (g1 * np.conj(g2))[None, :] * (shape[a1] * np.conj(shape[a2])).T
+    sub.putcol('DATA', (data * factor[None, :, :]).astype(np.complex64))
+    return {'amp': amp, 'phase': phase, 'rate': rate, 'shape': shape, 't0': t0}
 
 
 def corrupt(vis, seed=0):
@@ -78,7 +91,7 @@ def corrupt(vis, seed=0):
     import casatools
     rng = np.random.RandomState(int(seed) + 7919)
     spws = science_spws(vis)
-    tb, sub = casatools.table(), None
+    tb = casatools.table()
     gains = {}
     try:
         tb.open(vis + '/DATA_DESCRIPTION')
@@ -90,24 +103,13 @@ def corrupt(vis, seed=0):
         tb.open(vis, nomodify=False)
         t0 = float(tb.getcol('TIME').min())
         ddid_of_row = tb.getcol('DATA_DESC_ID')
-        for ddid, spw in enumerate(dd_spw):
-            if int(spw) not in spws:
-                continue
+        for ddid in [d for d, spw in enumerate(dd_spw) if int(spw) in spws]:
             sub = tb.selectrows(np.flatnonzero(ddid_of_row == ddid).tolist())
-            data = sub.getcol('DATA')
-            amp, phase, rate, shape = _true_gains(nant, data.shape[1], spw, rng)
-            gains[int(spw)] = {'amp': amp, 'phase': phase, 'rate': rate, 'shape': shape, 't0': t0}
-            t = sub.getcol('TIME') - t0
-            a1, a2 = sub.getcol('ANTENNA1'), sub.getcol('ANTENNA2')
-            g1 = amp[a1] * np.exp(1j * (phase[a1] + rate[a1] * t))
-            g2 = amp[a2] * np.exp(1j * (phase[a2] + rate[a2] * t))
-            factor = (g1 * np.conj(g2))[None, :] * (shape[a1] * np.conj(shape[a2])).T
-            sub.putcol('DATA', (data * factor[None, :, :]).astype(np.complex64))
-            sub.close()
-            sub = None
+            try:
+                gains[int(dd_spw[ddid])] = _corrupt_rows(sub, nant, t0, rng)
+            finally:
+                sub.close()
     finally:
-        if sub is not None:
-            sub.close()
         tb.close()
     LOG.info('corrupted DATA of %s by known antenna gains (spws %s)', vis,
              ','.join(str(s) for s in spws))
