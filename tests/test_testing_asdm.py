@@ -129,6 +129,14 @@ def restored_real(real_delivery, tmp_path_factory):
     return {"member": member, "result": result, "working": os.path.join(member, "calibrated", "working")}
 
 
+def test_default_delivery_keeps_the_fast_stubs(tmp_path):
+    info = synthetic_delivery.make_delivery(str(tmp_path), small=True, members=1, ebs=1)
+    (member,) = info["members"]
+    asdm = os.path.join(member, "raw", EB + ".asdm.sdm")
+    assert not real_workload.is_real_asdm(asdm)
+    assert sorted(os.listdir(asdm)) == ["ASDM.xml", "casa_plugin_synthetic.json"]
+
+
 def test_delivery_holds_real_asdms_and_tables(real_delivery):
     member = real_delivery["member"]
     asdm = os.path.join(member, "raw", EB + ".asdm.sdm")

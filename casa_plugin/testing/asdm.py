@@ -12,7 +12,8 @@ gives back the EB's rows, spws, fields, correlations, scans and intents:
   block at its end); the REF_FREQUENCY of a WVR spw set into the science
   spws' band (exportasdm starts a scheduling block, hence an execution
   block, per ALMA band);
-* the export itself with a subscan length shorter than the shortest step
+* the export itself with a scheduling block longer than the EB (one
+  execution block) and a subscan length shorter than the shortest step
   from one scan's last integration to the next scan's first, so that no
   ASDM subscan spans two MS scans (exportasdm writes one scan per execution
   block, hard-wired ``OBSERVE_TARGET``, and cuts subscans by length, data
@@ -376,7 +377,8 @@ def export_asdm(vis, asdm):
         moved = _move_wvr_reffreq(work)
         seconds = _subscan_seconds(scans)
         ok = exportasdm(vis=work, asdm=partial, datacolumn='data',
-                        subscanduration='%.3fs' % seconds, verbose=False)
+                        subscanduration='%.3fs' % seconds, verbose=False,
+                        sbduration='%.0fs' % (scans[-1]['end'] - scans[0]['start'] + 3600.0))
         if ok is False or not os.path.isfile(os.path.join(partial, 'Main.xml')):
             raise RuntimeError('exportasdm failed on %s (see the CASA log)' % vis)
         _single_exec_block(partial)

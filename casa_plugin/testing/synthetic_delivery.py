@@ -224,8 +224,8 @@ def _calapply(eb):
                    for field in ('J1924-2914', 'J1733-1304', 'NGC6334I'))
 
 
-def _write_member(member, mous, ebs, sessions, params, versions, asdm=False):
-    """Create all files of one member OUS directory (with real ASDMs and tables if ``asdm``)."""
+def _write_member(member, mous, ebs, sessions, params, versions, real=False):
+    """Create all files of one member OUS directory (with real ASDMs and tables if ``real``)."""
     for sub in ('script', 'raw', 'calibration', 'product', 'qa', 'log'):
         os.makedirs(os.path.join(member, sub))
     prefix = 'member.' + mous
@@ -265,7 +265,7 @@ def _write_member(member, mous, ebs, sessions, params, versions, asdm=False):
             '%s.ms.hifa_bandpass.s16_5.spw1_3_5_7.channel.solintinf.tbl/table.info'
             % eb: 'Type = Calibration\nSubType = B Jones\n'
             for eb, sess in zip(ebs, sessions) if sess == session})
-    if asdm:  # real ASDMs, calibration tables and flag versions instead of the stubs
+    if real:  # real ASDMs, calibration tables and flag versions instead of the stubs
         from . import real_workload
         real_workload.make_member_real(member, prefix, ebs, sessions, params)
     _write_tgz(os.path.join(calib, prefix + '.hifa_calimage.auxproducts.tgz'), {
@@ -364,7 +364,7 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
             member = os.path.join(group, 'member.' + mous)
             params = dict((eb, _eb_params(eb, numbers[eb], small, eb_bytes,
                                           seed, nant)) for eb in ebs)
-            _write_member(member, mous, ebs, sessions, params, versions, asdm=asdm)
+            _write_member(member, mous, ebs, sessions, params, versions, real=asdm)
             members[member] = list(ebs)
     except Exception:
         shutil.rmtree(project, ignore_errors=True)
