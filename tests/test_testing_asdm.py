@@ -15,6 +15,9 @@ from casa_plugin.testing.pipeline_standin import restore_with_standin
 pytestmark = pytest.mark.casa
 
 EB = "uid___A002_Xf9a1c3_X1b2e"  # the first EB of member Xb6b (two targets in the synthetic delivery)
+XB6B, XB6D = "member.uid___A001_X15a2_Xb6b", "member.uid___A001_X15a2_Xb6d"
+#: Every EB of the small delivery: Xb6b's first, Xb6d's two (one session; the second has an off-source scan).
+EBS = [(XB6B, EB), (XB6D, "uid___A002_Xf7ad58_Xd406"), (XB6D, "uid___A002_Xf8f6a9_X15c79")]
 SPECTRAL_INDEX = -0.7
 
 
@@ -111,22 +114,34 @@ def test_calapply_listing_must_be_literal_applycal_calls(tmp_path, line, message
         real_workload.read_calapply(str(path))
 
 
+def _members(project):
+    return dict((os.path.basename(m), m) for m in glob.glob(os.path.join(project, "*", "*", "member.*")))
+
+
 @pytest.fixture(scope="module")
 def real_delivery(tmp_path_factory):
-    info = synthetic_delivery.make_delivery(str(tmp_path_factory.mktemp("real")), small=True, members=1,
-                                            ebs=1, asdm=True)
-    (member,) = info["members"]
-    return {"project": info["project"], "member": member}
+    """The small delivery (3 EBs, 2 members) with real ASDMs, built from the command line."""
+    root = str(tmp_path_factory.mktemp("real"))
+    assert synthetic_delivery.main([root, "--small", "--asdm"]) == 0
+    project = os.path.join(root, synthetic_delivery.PROJECT_CODE)
+    return {"project": project, "members": _members(project), "member": _members(project)[XB6B]}
 
 
 @pytest.fixture(scope="module")
 def restored_real(real_delivery, tmp_path_factory):
-    pristine = os.path.dirname(real_delivery["project"])
+    """A copy of it restored by restore_pi (scriptForPI, pipeline stand-in: importasdm, applycal)."""
     copy = str(tmp_path_factory.mktemp("restored_real") / "d")
-    shutil.copytree(pristine, copy, symlinks=True)
-    member = os.path.join(copy, os.path.relpath(real_delivery["member"], pristine))
-    result = restore_with_standin(member)
-    return {"member": member, "result": result, "working": os.path.join(member, "calibrated", "working")}
+    shutil.copytree(os.path.dirname(real_delivery["project"]), copy, symlinks=True)
+    project = os.path.join(copy, synthetic_delivery.PROJECT_CODE)
+    result = restore_with_standin(project)
+    members = _members(project)
+    return {"project": project, "members": members, "member": members[XB6B], "result": result,
+            "working": os.path.join(members[XB6B], "calibrated", "working")}
+
+
+def _restored_vis(restored_real, member, eb):
+    working = os.path.join(restored_real["members"][member], "calibrated", "working")
+    return working, os.path.join(working, eb + ".ms")
 
 
 def test_default_delivery_keeps_the_fast_stubs(tmp_path):
@@ -151,18 +166,24 @@ def test_delivery_holds_real_asdms_and_tables(real_delivery):
     assert not glob.glob(os.path.join(member, ".real-*"))
 
 
-def test_restore_pi_restores_the_real_asdm(restored_real):
-    assert restored_real["result"]["counts"] == {"restored": 1}
-    vis = os.path.join(restored_real["working"], EB + ".ms")
+@pytest.mark.parametrize("member, eb", EBS)
+def test_restore_pi_restores_the_real_asdms(restored_real, real_delivery, member, eb):
+    assert restored_real["result"]["counts"] == {"restored": 2}
+    working, vis = _restored_vis(restored_real, member, eb)
     meta = _metadata(vis)
+    raw = os.path.join(real_delivery["members"][member], "raw", eb + ".asdm.sdm")
+    assert real_workload.is_real_asdm(raw)
     assert meta["nspw"] == 9 and meta["fields"][:3] == ["J1924-2914", "J1733-1304", "NGC6334I"]
     assert "CORRECTED_DATA" in _columns_names(vis)
     versions = open(os.path.join(vis + ".flagversions", "FLAG_VERSION_LIST")).read()
     assert "Pipeline_Final" in versions
+    flagged_rows = 0
     for spw in (1, 3, 5, 7):
         (flag,) = _columns(vis, "FLAG", ddid=spw)
         assert flag[:, 0].all() and flag[:, -1].all()  # the delivery's edge flags came back
-        assert 0 < flag[:, 1:-1].all(axis=(0, 1)).sum() < flag.shape[2] / 4.0  # and a few flagged rows
+        flagged_rows += flag[:, 1:-1].all(axis=(0, 1)).sum()
+        assert flag[:, 1:-1].all(axis=(0, 1)).sum() < flag.shape[2] / 4.0
+    assert flagged_rows > 0  # and its few flagged rows
 
 
 def _columns_names(vis):
@@ -182,11 +203,11 @@ def _solutions(table):
                 for i, (t, s, a) in enumerate(zip(time, spw, ant)))
 
 
-def test_corrected_data_is_data_divided_by_the_tables(restored_real):
+@pytest.mark.parametrize("member, eb", EBS)
+def test_corrected_data_is_data_divided_by_the_tables(restored_real, member, eb):
     """Calibrator rows (a gain solution at each integration): CORRECTED == DATA / (B_i B_j* G_i G_j*), by numpy."""
-    working = restored_real["working"]
-    vis = os.path.join(working, EB + ".ms")
-    btab, gtab = [os.path.join(working, t) for t in real_workload.gains.table_names(EB, [1, 3, 5, 7])]
+    working, vis = _restored_vis(restored_real, member, eb)
+    btab, gtab = [os.path.join(working, t) for t in real_workload.gains.table_names(eb, [1, 3, 5, 7])]
     bsol = dict(((s, a), v) for (s, a, _), v in _solutions(btab).items())
     gsol = _solutions(gtab)
     checked, worst = 0, 0.0
@@ -207,8 +228,9 @@ def test_corrected_data_is_data_divided_by_the_tables(restored_real):
     assert worst < 1e-4
 
 
-def test_corrected_data_is_close_to_the_uncorrupted_model(restored_real):
-    vis = os.path.join(restored_real["working"], EB + ".ms")
+@pytest.mark.parametrize("member, eb", EBS)
+def test_corrected_data_is_close_to_the_uncorrupted_model(restored_real, member, eb):
+    vis = _restored_vis(restored_real, member, eb)[1]
     flux = dict((name, f) for name, _, _, f, _ in synthetic_ms._FIELDS)
     names = _metadata(vis)["fields"]
     import casatools
@@ -248,5 +270,5 @@ def test_restored_real_eb_splits(restored_real):
 
 
 def test_a_real_delivery_is_refused_twice(restored_real, casa_session):
-    result = restore_pi(member=restored_real["member"])
-    assert result["counts"] == {"already restored": 1}
+    result = restore_pi(member=restored_real["project"])
+    assert result["counts"] == {"already restored": 2}
