@@ -13,11 +13,10 @@ gives back the EB's rows, spws, fields, correlations, scans and intents:
   spws' band (exportasdm starts a scheduling block, hence an execution
   block, per ALMA band);
 * the export itself with a scheduling block longer than the EB (one
-  execution block) and a subscan length shorter than the shortest step
-  from one scan's last integration to the next scan's first, so that no
-  ASDM subscan spans two MS scans (exportasdm writes one scan per execution
+  execution block) and the longest subscan length with which no ASDM
+  subscan spans two MS scans (exportasdm writes one scan per execution
   block, hard-wired ``OBSERVE_TARGET``, and cuts subscans by length, data
-  description and field only);
+  description and field only: one binary file per window and spw);
 * after the export: Scan.xml rewritten with one row per MS scan and its
   intents; Subscan.xml and Main.xml renumbered into those scans, each
   subscan with its sub-intent (``ON_SOURCE``/``OFF_SOURCE``); the WVR spw's
@@ -80,9 +79,9 @@ def scan_table(vis):
     Returns
     -------
     list of dict
-        ``{'scan', 'start', 'end', 'first', 'last', 'intents'}``; ``start`` and
-        ``end`` bound the integrations, ``first``/``last`` are the first and
-        last integration start times.
+        ``{'scan', 'start', 'end', 'first', 'last', 'starts', 'intents'}``;
+        ``start`` and ``end`` bound the integrations, ``first``/``last`` are
+        the first and last integration start times, ``starts`` all of them.
     """
     import casatools
     tb, st = casatools.table(), casatools.table()
@@ -106,7 +105,7 @@ def scan_table(vis):
         out.append({'scan': int(number), 'start': float(starts.min()),
                     'end': float((t[sel] + dt[sel] / 2.0).max()),
                     'first': float(starts.min()), 'last': float(starts.max()),
-                    'intents': intents})
+                    'starts': np.unique(starts), 'intents': intents})
     return sorted(out, key=lambda s: s['start'])
 
 
@@ -184,12 +183,35 @@ def _move_wvr_reffreq(vis):
     return moved
 
 
+def _windows_stay_in_scans(starts, scan_index, length):
+    """True if exportasdm's subscan windows of ``length`` s never hold two scans' integrations.
+
+    exportasdm starts a window at a row's start time and the next one at the
+    first row past its end.
+    """
+    i = 0
+    while i < len(starts):
+        j = int(np.searchsorted(starts, starts[i] + length, side='left'))
+        if scan_index[j - 1] != scan_index[i]:
+            return False
+        i = j
+    return True
+
+
 def _subscan_seconds(scans):
-    """A subscan length no window of which reaches from one scan into the next."""
-    steps = [b['first'] - a['last'] for a, b in zip(scans, scans[1:])]
-    if not steps:
+    """The longest subscan length whose windows stay within one scan (fewest binary files)."""
+    if len(scans) < 2:
         return 24 * 3600.0
-    return max(0.001, 0.999 * min(steps))
+    starts = np.concatenate([scan['starts'] for scan in scans])
+    index = np.concatenate([[k] * len(scan['starts']) for k, scan in enumerate(scans)])
+    order = np.argsort(starts, kind='stable')
+    starts, index = starts[order], index[order]
+    step = float(np.min(np.diff(starts)[np.diff(starts) > 0]))
+    for count in range(max(len(scan['starts']) for scan in scans), 1, -1):
+        length = (count - 0.5) * step  # windows of ``count`` integrations
+        if _windows_stay_in_scans(starts, index, length):
+            return length
+    return 0.5 * step  # one integration per window: always within a scan
 
 
 def _read(path):
