@@ -118,6 +118,20 @@ def _members(project):
     return dict((os.path.basename(m), m) for m in glob.glob(os.path.join(project, "*", "*", "member.*")))
 
 
+def test_a_products_tarball_may_not_write_outside(tmp_path):
+    import io
+    import tarfile
+    path = str(tmp_path / "x.ms.flagversions.tgz")
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("../escaped")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"no"))
+    os.mkdir(str(tmp_path / "working"))
+    with pytest.raises(ValueError, match="unsafe member ../escaped"):
+        real_workload._extract(path, str(tmp_path / "working"))
+    assert not os.path.exists(str(tmp_path / "escaped"))
+
+
 @pytest.fixture(scope="module")
 def real_delivery(tmp_path_factory):
     """The small delivery (3 EBs, 2 members) with real ASDMs, built from the command line."""

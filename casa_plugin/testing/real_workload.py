@@ -189,17 +189,24 @@ def read_calapply(path):
     return calls
 
 
+def _extract(path, dest):
+    """Unpack tar.gz ``path`` into ``dest``, skipping members already there; refuse unsafe names."""
+    with tarfile.open(path) as tar:
+        members = [m for m in tar.getmembers()
+                   if not os.path.lexists(os.path.join(dest, m.name))]
+        for info in members:
+            if info.name.startswith('/') or '..' in info.name.split('/') or info.issym() \
+                    or info.islnk():
+                raise ValueError('unsafe member %s in %s' % (info.name, path))
+        tar.extractall(dest, members=members)
+
+
 def _session_tables(products, session):
     """Unpack the session's caltables tar.gz from ``products`` into the cwd (once)."""
     pattern = '*.%s.caltables.tgz' % session if session else '*.caltables.tgz'
     found = sorted(glob.glob(os.path.join(products, pattern)))
     for path in found:
-        with tarfile.open(path) as tar:
-            names = [m for m in tar.getmembers() if not os.path.exists(m.name)]
-            for info in names:
-                if info.name.startswith('/') or '..' in info.name.split('/'):
-                    raise ValueError('unsafe member %s in %s' % (info.name, path))
-            tar.extractall('.', members=names)
+        _extract(path, '.')
     return found
 
 
@@ -238,8 +245,7 @@ def restore_eb(asdm, outvis, products, session):
     flags = os.path.join(products, eb + '.ms.flagversions.tgz')
     restored = False
     if os.path.isfile(flags):
-        with tarfile.open(flags) as tar:
-            tar.extractall(os.path.dirname(os.path.abspath(outvis)))
+        _extract(flags, os.path.dirname(os.path.abspath(outvis)))
         flagmanager(vis=outvis, mode='restore', versionname=FLAG_VERSION)
         restored = True
     _session_tables(products, session)
