@@ -45,6 +45,9 @@ KNOWN_LOSSES = (
     'the per-row FLAG/FLAG_ROW of the MS (exportasdm writes no Flag.xml; importasdm flags nothing)',
     'STATE rows beyond what the scan and subscan intents give (CAL, LOAD, SIG/REF flags)',
     'the BDF headers keep exportasdm\'s own scan/subscan path (importasdm reads Main.xml)',
+    'one binary file per spw and subscan window of a few integrations (a real ASDM has one per '
+    'subscan, all spws), so importasdm opens more files than for real data of that size',
+    'the WVR spw is correlator data, not RADIOMETER (exportasdm writes correlator data only)',
 )
 
 _NS_PER_S = 1e9
