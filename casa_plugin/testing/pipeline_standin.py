@@ -9,14 +9,19 @@ pipeline does when a delivery's ``casa_piperestorescript`` runs them inside
 are present, then "restores" each execution block by simulating it with
 :func:`casa_plugin.testing.synthetic_ms.make_eb_ms` from the parameters stored in the
 synthetic ASDM, and leaves ``<eb>.ms`` (DATA plus calibrated CORRECTED_DATA)
-and ``<eb>.ms.flagversions`` in the working directory.  Nothing here is the
-ALMA pipeline; never use it on real data.
+and ``<eb>.ms.flagversions`` in the working directory.  A real ASDM (a delivery
+made with ``asdm=True``) is restored instead as the pipeline does, with
+CASA's own tasks (:func:`casa_plugin.testing.real_workload.restore_eb`:
+importasdm, the delivery's flag version, applycal of its ``calapply.txt``).
+Nothing here is the ALMA pipeline; never use it on real data.
 """
 
 import json
 import logging
 import os
 import time
+
+from . import real_workload
 
 __all__ = ['PARAMS_FILENAME', 'PipelineStandinError', 'h_init', 'h_save',
            'hifa_restoredata', 'load_into', 'restore_with_standin']
@@ -104,6 +109,13 @@ def _read_params(asdm, eb):
     return params
 
 
+def _session_of(session, index):
+    """Return the session of EB number ``index`` (``session`` a list, one name or None)."""
+    if session is None or isinstance(session, str):
+        return session or ''
+    return session[index]
+
+
 def _save_flag_version(vis):
     """Create ``<vis>.flagversions`` holding the final pipeline flags."""
     from casatasks import flagmanager
@@ -178,14 +190,19 @@ def hifa_restoredata(vis, session=None, products_dir='../products',
         if os.path.exists(outvis):
             raise PipelineStandinError(
                 'hifa_restoredata: %s already exists' % outvis)
-        plan.append((eb, outvis, _read_params(asdm, eb)))
+        real = real_workload.is_real_asdm(asdm)  # a real ASDM: restore it with CASA's tasks
+        plan.append((eb, outvis, None if real else _read_params(asdm, eb), asdm,
+                     _session_of(session, len(plan))))
     from . import synthetic_ms
     restored = []
-    for eb, outvis, params in plan:
+    for eb, outvis, params, asdm, sess in plan:
         LOG.info('hifa_restoredata (pipeline stand-in): restoring %s', eb)
         start = time.time()
-        synthetic_ms.make_eb_ms(outvis, **params)
-        _save_flag_version(outvis)
+        if params is None:
+            real_workload.restore_eb(asdm, outvis, products, sess)
+        else:
+            synthetic_ms.make_eb_ms(outvis, **params)
+            _save_flag_version(outvis)
         LOG.info('hifa_restoredata (pipeline stand-in): %s restored in %.1f s',
                  outvis, time.time() - start)
         restored.append(outvis)

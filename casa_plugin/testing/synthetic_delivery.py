@@ -230,8 +230,8 @@ def _calapply(eb):
                    for field in ('J1924-2914', 'J1733-1304', 'NGC6334I'))
 
 
-def _write_member(member, mous, ebs, sessions, params, versions):
-    """Create all files of one member OUS directory."""
+def _write_member(member, mous, ebs, sessions, params, versions, real=False):
+    """Create all files of one member OUS directory (with real ASDMs and tables if ``real``)."""
     for sub in ('script', 'raw', 'calibration', 'product', 'qa', 'log'):
         os.makedirs(os.path.join(member, sub))
     prefix = 'member.' + mous
@@ -271,6 +271,9 @@ def _write_member(member, mous, ebs, sessions, params, versions):
             '%s.ms.hifa_bandpass.s16_5.spw1_3_5_7.channel.solintinf.tbl/table.info'
             % eb: 'Type = Calibration\nSubType = B Jones\n'
             for eb, sess in zip(ebs, sessions) if sess == session})
+    if real:  # real ASDMs, calibration tables and flag versions instead of the stubs
+        from . import real_workload
+        real_workload.make_member_real(member, prefix, ebs, sessions, params)
     _write_tgz(os.path.join(calib, prefix + '.hifa_calimage.auxproducts.tgz'), {
         'cont.dat': 'Field: NGC6334I\n\nSpectralWindow: 1\n231.0~231.2GHz LSRK\n',
         'flux.csv': 'ms,field,spw,I,Q,U,V,spix,uvmin,uvmax,comment\n' + ''.join(
@@ -293,7 +296,7 @@ def _write_member(member, mous, ebs, sessions, params, versions):
 
 def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_version=None,
                   pipeline_version=_PIPELINE_VERSION, members=None, ebs=None, preset=None,
-                  size_gb=None):
+                  size_gb=None, asdm=False):
     """Build a synthetic ALMA delivery of project 2021.1.00690.S under ``root``.
 
     The tree is ``root/2021.1.00690.S/science_goal.*/group.*/member.*/`` with
@@ -338,6 +341,13 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
         per-EB variants do not apply).
     size_gb : float, optional
         Size of each restored EB of ``preset`` in GB (within 10 %).
+    asdm : bool, optional
+        If True, raw/ holds real ASDMs (CASA's exportasdm of each simulated EB,
+        its DATA corrupted by known gains) and calibration/ real tables solved
+        with CASA's tasks, a real ``Pipeline_Final`` flag version and the
+        ``calapply.txt`` listings (see :mod:`casa_plugin.testing.real_workload`);
+        building then takes seconds per EB, and the stand-in restores with
+        importasdm and applycal.
 
     Returns
     -------
@@ -377,7 +387,7 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
             member = os.path.join(group, 'member.' + mous)
             params = dict((eb, _eb_params(eb, numbers[eb], small, eb_bytes,
                                           seed, nant, preset, size_gb)) for eb in ebs)
-            _write_member(member, mous, ebs, sessions, params, versions)
+            _write_member(member, mous, ebs, sessions, params, versions, real=asdm)
             members[member] = list(ebs)
     except Exception:
         shutil.rmtree(project, ignore_errors=True)
@@ -424,6 +434,8 @@ def main(argv=None):
     parser.add_argument('--size-gb', type=float, default=None,
                         help='size of each restored EB of --preset in GB (default the preset\'s smallest: '
                              'alma12m ~3.9, alma7m ~0.34, wsu ~32)')
+    parser.add_argument('--asdm', action='store_true',
+                        help='real ASDMs in raw/ and real calibration tables in calibration/ (slower to build)')
     parser.add_argument('--restored', action='store_true',
                         help='also restore it with the pipeline stand-in (writes calibrated/ in each member)')
     args = parser.parse_args(argv)
@@ -431,7 +443,8 @@ def main(argv=None):
     eb_bytes = None if args.eb_mb is None else args.eb_mb * 1e6
     try:
         info = make_delivery(args.root, small=args.small, eb_bytes=eb_bytes, seed=args.seed, nant=args.nant,
-                             members=args.members, ebs=args.ebs, preset=args.preset, size_gb=args.size_gb)
+                             members=args.members, ebs=args.ebs, preset=args.preset, size_gb=args.size_gb,
+                             asdm=args.asdm)
     except (FileExistsError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
