@@ -1,0 +1,140 @@
+"""Restore several members at once: child CASA processes here, or one per casampi server under MPI."""
+
+import logging
+import os
+import threading
+import time
+
+from ..logs import progress_line
+from ..parallel import run_jobs
+from . import member_job
+from .concurrency import DiskBudget
+
+__all__ = ["JOB_FUNCTION", "run_side_by_side"]
+
+log = logging.getLogger(__name__)
+
+#: The job function the casampi servers' workers run (importable without CASA's startup file).
+JOB_FUNCTION = "casa_plugin.restore.member_job:restore_member"
+_TIMEOUT = 7 * 86400  # seconds a member may take on a server (a restore takes up to a day)
+_PLAN_KEYS = ("member", "ebs", "script", "casa", "move_aside", "delivery_versions")
+_RESULT_KEYS = ("status", "error", "traceback", "products", "casa_version", "seconds", "moved_aside", "log",
+                "host", "mpi")
+
+
+def _job(plan, index, total, options, variables, standin):
+    child = dict((k, options[k]) for k in ("spacesaving", "dosplit", "docontsub", "checkdisk", "versioncheck"))
+    child["overwrite"] = False  # an old calibrated/ is moved aside by the job itself
+    return {"vis": plan["member"], "input_bytes": (plan.get("disk") or {}).get("raw", 0), "index": index,
+            "total": total, "plan": dict((k, plan.get(k)) for k in _PLAN_KEYS), "options": child,
+            "variables": variables, "standin": standin}
+
+
+class _Reporter(object):
+    """Progress lines per member (started, then done or failed with its time) and the results merged."""
+
+    def __init__(self, plans_by_member, total):
+        self.plans, self.total = plans_by_member, total
+
+    def started(self, job):
+        plan = self.plans[job["vis"]]
+        plan["status"] = "running"
+        line = progress_line(job["index"], self.total, os.path.basename(job["vis"]), "calibrated/",
+                             "%d EBs in its own CASA process; its log: %s" % (len(plan["ebs"]), os.path.join(
+                                 job["vis"], member_job.LOG_NAME)), None)
+        log.info(line.replace("]", " started]", 1))
+
+    def finished(self, job, result):
+        plan = self.plans[job["vis"]]
+        for key in _RESULT_KEYS:
+            if key in result:
+                plan[key] = result[key]
+        if result.get("status") not in ("restored", "failed", "interrupted"):  # a failure outside the job
+            plan.update({"status": "failed", "error": "%s: %s" % (os.path.basename(job["vis"]),
+                                                                  result.get("error"))})
+        mpi = result.get("mpi") or {}
+        where = ("casampi server %s on %s" % (mpi["server"], mpi.get("host")) if mpi.get("server")
+                 else "host %s" % result.get("host"))
+        plan["restored_on"] = where
+        if plan["status"] == "restored":
+            detail, say = "%d EBs, CASA %s, %s" % (len(plan["ebs"]), plan["casa_version"], where), log.info
+        else:
+            detail, say = "%s on %s: %s; log: %s" % (plan["status"].upper(), where, plan.get("error"),
+                                                     plan.get("log")), log.error
+        say(progress_line(job["index"], self.total, os.path.basename(job["vis"]), "calibrated/", detail,
+                          plan.get("seconds")))
+
+
+def _run_local(jobs, at_once, plans, reporter):
+    """Up to ``at_once`` jobs in threads, each starting only while its filesystem's disk budget allows."""
+    budget, pending, running, done = DiskBudget(plans), list(jobs), {}, []
+    cond = threading.Condition()
+
+    def work(job):
+        try:
+            result = member_job.restore_member(job)
+        except BaseException as exc:  # restore_member catches everything; this is a bug
+            result = {"status": "failed", "error": "%s: %s" % (type(exc).__name__, exc)}
+        with cond:
+            done.append((job, result))
+            cond.notify()
+
+    try:
+        while pending or running:
+            with cond:
+                for job in list(pending):
+                    plan = plans[jobs.index(job)]
+                    if len(running) < at_once and budget.fits(plan):
+                        pending.remove(job)
+                        budget.start(plan)
+                        reporter.started(job)
+                        running[job["index"]] = threading.Thread(target=work, args=(job,), daemon=True)
+                        running[job["index"]].start()
+                    elif len(running) == at_once:
+                        break
+                while not done:
+                    cond.wait(0.5)
+                finished = list(done)
+                del done[:]
+            for job, result in finished:
+                running.pop(job["index"]).join()
+                budget.finish(plans[jobs.index(job)])
+                reporter.finished(job, result)
+    except KeyboardInterrupt:
+        log.error("restore_pi: interrupted; stopping the %d member restore(s) running", len(running))
+        member_job.stop_children()
+        deadline = time.time() + 60
+        for thread in running.values():
+            thread.join(max(0.0, deadline - time.time()))
+        for job, result in done:
+            reporter.finished(job, result)
+        raise
+
+
+def run_side_by_side(plans, decision, options, variables, standin):
+    """Restore the members of ``plans`` (status 'restore') as ``decision`` says; update each plan in place.
+
+    ``decision`` comes from ``concurrency.decide`` (mode 'local' or 'mpi').
+    A member whose restore fails or is interrupted is marked so; the others
+    go on. KeyboardInterrupt is raised again once the children are stopped.
+    """
+    todo = [p for p in plans if p["status"] == "restore"]
+    total = len(plans)
+    jobs = [_job(p, plans.index(p) + 1, total, options, variables, standin) for p in todo]
+    for p in todo:
+        p["options"] = variables
+    reporter = _Reporter(dict((p["member"], p) for p in todo), total)
+    try:
+        if decision["mode"] == "local":
+            _run_local(jobs, decision["at_once"], todo, reporter)
+            return
+        wave = decision.get("wave") or len(jobs)
+        for first in range(0, len(jobs), wave):
+            run_jobs(JOB_FUNCTION, jobs[first:first + wave], on_start=reporter.started, on_result=reporter.finished,
+                     parallel=True, maxjobs=decision["at_once"], timeout=_TIMEOUT)
+    except KeyboardInterrupt:
+        for p in todo:
+            if p["status"] == "running":
+                p.update({"status": "interrupted", "error": "interrupted (Ctrl-C)"})
+                member_job.record_member(p)
+        raise
