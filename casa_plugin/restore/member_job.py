@@ -107,9 +107,14 @@ def _run_child(job, plan, logfile, where):
     member = plan["member"]
     with open(logfile, "w") as out:
         out.write("# casa_plugin: restoring %s on %s\n" % (member, where))
+        env = plain_environ()
+        removed = sorted(set(os.environ) - set(env))
+        out.write("# casa_plugin: the child's environment: %s; a plain CASA, not an MPI rank\n" % (
+            "removed the MPI variables " + ", ".join(removed) if removed else
+            "no MPI variables (%s)" % ", ".join(p + "*" for p in _MPI_PREFIXES)))
         out.flush()
-        handle = external.start_restore(_command(plan), member, job["options"], output=out,
-                                        env=plain_environ(), standin=job.get("standin", False))
+        handle = external.start_restore(_command(plan), member, job["options"], output=out, env=env,
+                                        standin=job.get("standin", False))
         entry = {"proc": handle["proc"], "stopped": False}
         with _lock:
             _children[handle["proc"].pid] = entry
@@ -185,6 +190,10 @@ def restore_member(job):
     except Exception as exc:
         plan.update({"status": "failed", "error": str(exc), "traceback": traceback.format_exc()})
     plan["seconds"] = time.time() - start
+    if plan["status"] != "restored" and os.path.exists(logfile):
+        with open(logfile, "a") as out:
+            out.write("# casa_plugin: %s: %s\n%s" % (plan["status"].upper(), plan.get("error"),
+                                                     plan.get("traceback") or ""))
     record_member(plan)
     plan.update({"log": _file_log(logfile) if os.path.exists(logfile) else None, "host": socket.gethostname()})
     return plan
