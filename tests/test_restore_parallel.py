@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -188,6 +189,7 @@ def test_the_child_gets_no_mpi_environment():
 
 _MPI_DRIVER = '''
 import sys
+import time
 sys.path.insert(0, %(repo)r)
 import casatasks  # ranks >= 1 become casampi servers here and never come back
 import json
@@ -229,3 +231,60 @@ def test_members_run_on_the_servers_under_mpirun(pristine_delivery, tmp_path):
         assert "a plain CASA, not an MPI rank" in text and "OMPI_COMM_WORLD_RANK=" not in text
         assert "hifa_restoredata (pipeline stand-in): restoring" in text
         assert run_record.load(os.path.dirname(m["log"]))["restore"]["status"] == "restored"
+
+
+_CTRL_C_DRIVER = '''
+import sys
+import time
+sys.path.insert(0, %(repo)r)
+import numpy, casatools, casatasks  # noqa: F401
+from casa_plugin.testing.pipeline_standin import restore_with_standin
+try:
+    restore_with_standin(%(project)r, parallel=2)
+except KeyboardInterrupt:
+    print("DRIVER: KeyboardInterrupt")
+    sys.exit(3)
+'''
+
+
+def _child_pid(log):
+    with open(log) as f:
+        found = re.findall(r"-c \S+restore_driver\.py \(pid (\d+)\)", f.read())
+    return int(found[0]) if found else None
+
+
+@pytest.mark.casa
+@pytest.mark.subprocess
+def test_ctrl_c_stops_the_children_and_marks_the_members_interrupted(delivery, tmp_path):
+    members = [_member(delivery["project"], name) for name in (XB6B, XB6D)]
+    for member in members:  # each restore takes a minute: Ctrl-C comes while both run
+        (script,) = glob.glob(os.path.join(member, "script", "*scriptForPI.py"))
+        with open(script) as f:
+            text = f.read()
+        with open(script, "w") as f:
+            f.write("import time\ntime.sleep(120)\n" + text)
+    (tmp_path / "driver.py").write_text(_CTRL_C_DRIVER % {"repo": REPO, "project": delivery["project"]})
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py")], cwd=str(tmp_path), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                            start_new_session=True)  # the SIGINT goes to the driver only, as restore_pi's own
+    logs = [os.path.join(m, LOG_NAME) for m in members]
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(os.path.exists(p) and _child_pid(p) for p in logs):
+        time.sleep(0.5)
+    pids = [_child_pid(p) for p in logs]
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out = proc.communicate(timeout=120)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("restore_pi did not stop after Ctrl-C:\n" + proc.communicate()[0][-5000:])
+    assert proc.returncode == 3 and "DRIVER: KeyboardInterrupt" in out, out[-5000:]
+    assert "interrupted; stopping the 2 member restore(s) running" in out
+    for pid, log in zip(pids, logs):
+        assert pid and not os.path.exists("/proc/%d" % pid)  # the child CASA is gone
+        with open(log) as f:
+            assert "# casa_plugin: INTERRUPTED: interrupted (Ctrl-C)" in f.read()
+    assert "INTERRUPTED" in out and "[1/2] member.uid___A001_X15a2_Xb6b -> calibrated/ (INTERRUPTED" in out
