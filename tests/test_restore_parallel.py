@@ -20,7 +20,7 @@ from casa_plugin.restore import concurrency
 from casa_plugin.restore.member_job import LOG_NAME, plain_environ
 from casa_plugin.testing.compare import MAIN_COLUMNS, columns, mpirun_command, subtable_column
 from casa_plugin.testing.pipeline_standin import restore_with_standin
-from prompt_helpers import REPO
+from prompt_helpers import REPO, run_casa, startup_file
 
 XB6B = "member.uid___A001_X15a2_Xb6b"
 XB6D = "member.uid___A001_X15a2_Xb6d"
@@ -288,3 +288,17 @@ def test_ctrl_c_stops_the_children_and_marks_the_members_interrupted(delivery, t
         with open(log) as f:
             assert "# casa_plugin: INTERRUPTED: interrupted (Ctrl-C)" in f.read()
     assert "INTERRUPTED" in out and "[1/2] member.uid___A001_X15a2_Xb6b -> calibrated/ (INTERRUPTED" in out
+
+
+@pytest.mark.casa
+@pytest.mark.subprocess
+def test_the_restore_recipe_restores_members_side_by_side(delivery, tmp_path):
+    """casa -c restore_and_split.py PROJECT RESTORE_PARALLEL=2: both members at once, then the splits."""
+    recipe = os.path.join(REPO, "recipes", "restore_and_split.py")
+    proc = run_casa(recipe, tmp_path, startup=startup_file(tmp_path), args=[delivery["project"], "RESTORE_PARALLEL=2"])
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert ["RESTORE_PARALLEL", "=", "2", "(command", "line)"] in [line.split() for line in proc.stdout.splitlines()]
+    assert "restore_pi: local: 2 members at once, each in its own CASA process" in proc.stdout
+    for name in (XB6B, XB6D):
+        assert os.path.isfile(os.path.join(_member(delivery["project"], name), "calibrated", LOG_NAME))
+    assert "split_sci: 3 split" in proc.stdout and "split_tgt: 3 split" in proc.stdout
