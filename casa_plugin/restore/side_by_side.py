@@ -5,6 +5,7 @@ import os
 import threading
 import time
 
+from ..errors import ParallelUnavailable
 from ..logs import progress_line
 from ..parallel import run_jobs
 from . import member_job
@@ -130,8 +131,14 @@ def run_side_by_side(plans, decision, options, variables, standin):
             return
         wave = decision.get("wave") or len(jobs)
         for first in range(0, len(jobs), wave):
-            run_jobs(JOB_FUNCTION, jobs[first:first + wave], on_start=reporter.started, on_result=reporter.finished,
-                     parallel=True, maxjobs=decision["at_once"], timeout=_TIMEOUT)
+            try:
+                run_jobs(JOB_FUNCTION, jobs[first:first + wave], on_start=reporter.started,
+                         on_result=reporter.finished, parallel=True, maxjobs=decision["at_once"], timeout=_TIMEOUT)
+            except ParallelUnavailable as exc:  # no server could start its worker: nothing of this wave ran
+                log.warning("restore_pi: %s; restoring the members here, one at a time, each in its own CASA", exc)
+                decision.update({"mode": "local", "at_once": 1, "reason": decision["reason"] + "; " + str(exc)})
+                _run_local(jobs[first:], 1, todo[first:], reporter)
+                return
     except KeyboardInterrupt:
         for p in todo:
             if p["status"] == "running":
