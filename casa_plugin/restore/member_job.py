@@ -5,7 +5,6 @@ import os
 import shlex
 import signal
 import socket
-import threading
 import time
 import traceback
 
@@ -14,8 +13,8 @@ from ..errors import RestoreError
 from . import external
 from .preflight import calibrated_products
 
-__all__ = ["LOG_NAME", "restore_member", "plain_environ", "move_aside", "check_products", "record_member",
-           "stop_children"]
+__all__ = ["LOG_NAME", "restore_member", "start_member", "finish_member", "running", "stop", "plain_environ",
+           "move_aside", "check_products", "record_member"]
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +23,6 @@ LOG_NAME = "casa_plugin_restore.log"
 #: Environment variables of an MPI rank; a child CASA started without them is a plain CASA, not a rank.
 _MPI_PREFIXES = ("OMPI_", "PMIX_", "PMI_", "HYDRA_", "MPI_", "PRTE_")
 _GRACE = 20  # seconds a child has to stop after SIGINT (Ctrl-C) before it is killed
-_children = {}  # pid -> {'proc', 'stopped'}: the child CASAs of this process
-_lock = threading.Lock()
 
 
 def plain_environ(environ=None):
@@ -66,20 +63,24 @@ def record_member(plan):
         log.warning("could not write the run record in %s: %s", calibrated, exc)
 
 
-def stop_children():
-    """Ctrl-C every child CASA of this process (SIGINT, then SIGKILL after a grace period)."""
-    with _lock:
-        entries = list(_children.values())
-    for entry in entries:
-        entry["stopped"] = True
-        if entry["proc"].poll() is None:
-            entry["proc"].send_signal(signal.SIGINT)
+def stop(state):
+    """Ctrl-C the member's CASA process (SIGINT, then SIGKILL after a grace period); mark it interrupted."""
+    state["stopped"] = True
+    proc = (state.get("handle") or {}).get("proc")
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
     deadline = time.time() + _GRACE
-    for entry in entries:
-        while entry["proc"].poll() is None and time.time() < deadline:
-            time.sleep(0.1)
-        if entry["proc"].poll() is None:
-            entry["proc"].kill()
+    while proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.kill()
+
+
+def running(state):
+    """True while the member's CASA process runs."""
+    proc = (state.get("handle") or {}).get("proc")
+    return proc is not None and proc.poll() is None
 
 
 def _command(plan):
@@ -102,57 +103,90 @@ def _file_log(path):
     return path
 
 
-def _run_child(job, plan, logfile, where):
-    """Run the member's CASA process writing to ``logfile``; return the child's member result."""
+def start_member(job):
+    """Start one member's restore (move aside, log file, its CASA process); return its state, never raise."""
+    plan = dict(job["plan"])
+    plan["options"] = job["variables"]
     member = plan["member"]
-    with open(logfile, "w") as out:
-        out.write("# casa_plugin: restoring %s on %s\n" % (member, where))
+    state = {"plan": plan, "job": job, "start": time.time(), "logfile": os.path.join(member, LOG_NAME),
+             "stopped": False, "handle": None, "error": None}
+    try:
+        if plan.pop("move_aside", False):
+            plan["moved_aside"] = move_aside(member)
         env = plain_environ()
         removed = sorted(set(os.environ) - set(env))
-        out.write("# casa_plugin: the child's environment: %s; a plain CASA, not an MPI rank\n" % (
-            "removed the MPI variables " + ", ".join(removed) if removed else
-            "no MPI variables (%s)" % ", ".join(p + "*" for p in _MPI_PREFIXES)))
-        out.flush()
-        handle = external.start_restore(_command(plan), member, job["options"], output=out, env=env,
-                                        standin=job.get("standin", False))
-        entry = {"proc": handle["proc"], "stopped": False}
-        with _lock:
-            _children[handle["proc"].pid] = entry
-        try:
-            out.write("# casa_plugin: %s (pid %d)\n" % (" ".join(shlex.quote(w) for w in handle["cmd"]),
-                                                        handle["proc"].pid))
+        with open(state["logfile"], "w") as out:
+            out.write("# casa_plugin: restoring %s on %s (pid %d)\n" % (member, socket.gethostname(), os.getpid()))
+            out.write("# casa_plugin: the child's environment: %s; a plain CASA, not an MPI rank\n" % (
+                "removed the MPI variables " + ", ".join(removed) if removed else
+                "no MPI variables (%s)" % ", ".join(p + "*" for p in _MPI_PREFIXES)))
             out.flush()
-            try:
-                child = external.finish_restore(handle)
-            except KeyboardInterrupt:  # on an MPI server: the client's Ctrl-C reaches the worker
-                entry["stopped"] = True
-                stop_children()
-                raise
-            except RuntimeError as exc:
-                if entry["stopped"]:
-                    raise KeyboardInterrupt()
-                raise RestoreError("%s: its CASA process (pid %d) failed: %s; see %s" % (
-                    os.path.basename(member), handle["proc"].pid, exc, logfile))
-        finally:
-            with _lock:
-                _children.pop(handle["proc"].pid, None)
-    if entry["stopped"]:
+            state["handle"] = external.start_restore(_command(plan), member, job["options"], output=out, env=env,
+                                                     standin=job.get("standin", False))
+            out.write("# casa_plugin: %s (pid %d)\n" % (" ".join(shlex.quote(w) for w in state["handle"]["cmd"]),
+                                                        state["handle"]["proc"].pid))
+    except Exception as exc:
+        state["error"] = (exc, traceback.format_exc())
+    return state
+
+
+def _child_result(state):
+    """The child's member result (waits for the child); RestoreError or KeyboardInterrupt if there is none."""
+    plan, handle = state["plan"], state["handle"]
+    name = os.path.basename(plan["member"])
+    try:
+        child = external.finish_restore(handle)
+    except RuntimeError as exc:
+        if state["stopped"]:
+            raise KeyboardInterrupt()
+        raise RestoreError("%s: its CASA process (pid %d) failed: %s; see %s" % (
+            name, handle["proc"].pid, exc, state["logfile"]))
+    if state["stopped"]:
         raise KeyboardInterrupt()
-    result = ((child.get("result") or {}).get("members") or {}).get(member)
+    result = ((child.get("result") or {}).get("members") or {}).get(plan["member"])
     if result is None:
-        raise RestoreError("%s: in its CASA process: %s; see %s" % (os.path.basename(member), child.get("error"),
-                                                                    logfile))
-    return child, result
+        raise RestoreError("%s: in its CASA process: %s; see %s" % (name, child.get("error"), state["logfile"]))
+    plan["casa_version"] = child.get("casa_version")
+    return result
+
+
+def finish_member(state):
+    """Wait for the member's CASA process; postflight, run record; return the member's result (never raise)."""
+    plan, logfile = state["plan"], state["logfile"]
+    try:
+        if state["error"]:
+            raise state["error"][0]
+        result = _child_result(state)
+        if result.get("status") != "restored":
+            plan.update({"status": "failed", "error": result.get("error"), "traceback": result.get("traceback")})
+        else:
+            check_products(plan)
+            plan["status"] = "restored"
+    except KeyboardInterrupt:
+        plan.update({"status": "interrupted", "error": "interrupted (Ctrl-C)"})
+    except Exception as exc:
+        tb = state["error"][1] if state["error"] else traceback.format_exc()
+        plan.update({"status": "failed", "error": str(exc), "traceback": tb})
+    plan["seconds"] = time.time() - state["start"]
+    if plan["status"] != "restored" and os.path.exists(logfile):
+        with open(logfile, "a") as out:
+            out.write("# casa_plugin: %s: %s\n%s" % (plan["status"].upper(), plan.get("error"),
+                                                     plan.get("traceback") or ""))
+    record_member(plan)
+    plan.update({"log": _file_log(logfile) if os.path.exists(logfile) else None, "host": socket.gethostname()})
+    return plan
 
 
 def restore_member(job):
     """Restore one member in its own CASA process; the job function of a member-parallel restore.
 
-    Runs in a thread of the caller or in a casampi server's worker (then on
-    that server's host; the MPI environment is stripped from the child, which
-    is a plain CASA). The child's output goes to
-    ``<member>/casa_plugin_restore.log``, moved into ``calibrated/`` at the
-    end. The postflight and the run record are the serial restore's.
+    Runs here (``side_by_side`` calls ``start_member`` and ``finish_member``
+    itself) or in a casampi server's worker, on that server's host; the MPI
+    environment is stripped from the child, which is a plain CASA. The
+    child's output goes to ``<member>/casa_plugin_restore.log``, moved into
+    ``calibrated/`` at the end. The postflight and the run record are the
+    serial restore's. A Ctrl-C (the client's, sent to the worker) stops the
+    child and marks the member interrupted.
 
     Parameters
     ----------
@@ -166,34 +200,12 @@ def restore_member(job):
     dict
         The member's result: ``status`` (restored, failed, interrupted),
         ``products``, ``casa_version``, ``seconds``, ``error``, ``traceback``,
-        ``moved_aside``, ``log`` (its path), ``host``, ``pid`` (the child's).
+        ``moved_aside``, ``log`` (its path), ``host``.
     """
-    plan = dict(job["plan"])
-    plan["options"] = job["variables"]
-    member = plan["member"]
-    where = "%s (pid %d)" % (socket.gethostname(), os.getpid())
-    logfile = os.path.join(member, LOG_NAME)
-    start = time.time()
+    state = start_member(job)
     try:
-        if plan.pop("move_aside", False):
-            plan["moved_aside"] = move_aside(member)
-        child, result = _run_child(job, plan, logfile, where)
-        plan["casa_version"] = child.get("casa_version")
-        if result.get("status") != "restored":
-            plan.update({"status": "failed", "error": result.get("error") or child.get("error"),
-                         "traceback": result.get("traceback")})
-        else:
-            check_products(plan)
-            plan["status"] = "restored"
+        while running(state):
+            time.sleep(0.2)
     except KeyboardInterrupt:
-        plan.update({"status": "interrupted", "error": "interrupted (Ctrl-C)"})
-    except Exception as exc:
-        plan.update({"status": "failed", "error": str(exc), "traceback": traceback.format_exc()})
-    plan["seconds"] = time.time() - start
-    if plan["status"] != "restored" and os.path.exists(logfile):
-        with open(logfile, "a") as out:
-            out.write("# casa_plugin: %s: %s\n%s" % (plan["status"].upper(), plan.get("error"),
-                                                     plan.get("traceback") or ""))
-    record_member(plan)
-    plan.update({"log": _file_log(logfile) if os.path.exists(logfile) else None, "host": socket.gethostname()})
-    return plan
+        stop(state)
+    return finish_member(state)

@@ -2,7 +2,7 @@
 
 import logging
 import os
-import threading
+import signal
 import time
 
 from ..errors import ParallelUnavailable
@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 #: The job function the casampi servers' workers run (importable without CASA's startup file).
 JOB_FUNCTION = "casa_plugin.restore.member_job:restore_member"
+_POLL = 0.2  # seconds between looks at the running members' CASA processes
 _TIMEOUT = 7 * 86400  # seconds a member may take on a server (a restore takes up to a day)
 _PLAN_KEYS = ("member", "ebs", "script", "casa", "move_aside", "delivery_versions")
 _RESULT_KEYS = ("status", "error", "traceback", "products", "casa_version", "seconds", "moved_aside", "log",
@@ -50,9 +51,10 @@ class _Reporter(object):
         for key in _RESULT_KEYS:
             if key in result:
                 plan[key] = result[key]
-        if result.get("status") not in ("restored", "failed", "interrupted"):  # a failure outside the job
-            plan.update({"status": "failed", "error": "%s: %s" % (os.path.basename(job["vis"]),
-                                                                  result.get("error"))})
+        if result.get("error_type") or result.get("status") not in ("restored", "failed", "interrupted"):
+            # the job never returned (its worker or server died, a timeout): the client records the failure
+            plan.update({"status": "failed", "error": "%s: %s" % (os.path.basename(job["vis"]), result.get("error"))})
+            member_job.record_member(plan)
         mpi = result.get("mpi") or {}
         where = ("casampi server %s on %s" % (mpi["server"], mpi.get("host")) if mpi.get("server")
                  else "host %s" % result.get("host"))
@@ -67,48 +69,34 @@ class _Reporter(object):
 
 
 def _run_local(jobs, at_once, plans, reporter):
-    """Up to ``at_once`` jobs in threads, each starting only while its filesystem's disk budget allows."""
-    budget, pending, running, done = DiskBudget(plans), list(jobs), {}, []
-    cond = threading.Condition()
-
-    def work(job):
-        try:
-            result = member_job.restore_member(job)
-        except BaseException as exc:  # restore_member catches everything; this is a bug
-            result = {"status": "failed", "error": "%s: %s" % (type(exc).__name__, exc)}
-        with cond:
-            done.append((job, result))
-            cond.notify()
-
+    """Up to ``at_once`` members' CASA processes here, each started only while its filesystem's disk allows."""
+    budget, pending, active = DiskBudget(plans), list(range(len(jobs))), {}
     try:
-        while pending or running:
-            with cond:
-                for job in list(pending):
-                    plan = plans[jobs.index(job)]
-                    if len(running) < at_once and budget.fits(plan):
-                        pending.remove(job)
-                        budget.start(plan)
-                        reporter.started(job)
-                        running[job["index"]] = threading.Thread(target=work, args=(job,), daemon=True)
-                        running[job["index"]].start()
-                    elif len(running) == at_once:
-                        break
-                while not done:
-                    cond.wait(0.5)
-                finished = list(done)
-                del done[:]
-            for job, result in finished:
-                running.pop(job["index"]).join()
-                budget.finish(plans[jobs.index(job)])
-                reporter.finished(job, result)
+        while pending or active:
+            for i in list(pending):
+                if len(active) >= at_once:
+                    break
+                if budget.fits(plans[i]):
+                    pending.remove(i)
+                    budget.start(plans[i])
+                    reporter.started(jobs[i])
+                    active[i] = member_job.start_member(jobs[i])
+            for i, state in list(active.items()):
+                if not member_job.running(state):
+                    del active[i]
+                    budget.finish(plans[i])
+                    reporter.finished(jobs[i], member_job.finish_member(state))
+            time.sleep(_POLL)
     except KeyboardInterrupt:
-        log.error("restore_pi: interrupted; stopping the %d member restore(s) running", len(running))
-        member_job.stop_children()
-        deadline = time.time() + 60
-        for thread in running.values():
-            thread.join(max(0.0, deadline - time.time()))
-        for job, result in done:
-            reporter.finished(job, result)
+        log.error("restore_pi: interrupted; stopping the %d member restore(s) running", len(active))
+        for state in active.values():
+            state["stopped"] = True
+            proc = (state.get("handle") or {}).get("proc")
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # all at once, then each waited for (and killed after a while)
+        for i, state in active.items():
+            member_job.stop(state)
+            reporter.finished(jobs[i], member_job.finish_member(state))
         raise
 
 
