@@ -202,8 +202,10 @@ json.dump(result, open(%(report)r, "w"), default=str)
 @pytest.mark.casa
 @pytest.mark.subprocess
 @pytest.mark.mpi
-def test_members_run_on_the_servers_under_mpirun(pristine_delivery, tmp_path):
+def test_members_run_on_the_servers_under_mpirun(pristine_delivery, tmp_path, casa_session):
     project = _copy(pristine_delivery, tmp_path / "project")
+    serial = _copy(pristine_delivery, tmp_path / "serial")
+    restore_with_standin(serial, parallel=False)
     report = tmp_path / "report.json"
     (tmp_path / "driver.py").write_text(_MPI_DRIVER % {"repo": REPO, "project": project, "report": str(report)})
     env = dict(os.environ)
@@ -231,6 +233,11 @@ def test_members_run_on_the_servers_under_mpirun(pristine_delivery, tmp_path):
         assert "a plain CASA, not an MPI rank" in text and "OMPI_COMM_WORLD_RANK=" not in text
         assert "hifa_restoredata (pipeline stand-in): restoring" in text
         assert run_record.load(os.path.dirname(m["log"]))["restore"]["status"] == "restored"
+    assert _tree(project) == _tree(serial)
+    for name in (XB6B, XB6D):
+        assert _record(project, name) == _record(serial, name)
+        for eb, vis in members[_member(project, name)]["products"].items():
+            assert _differences(vis.replace(project, serial), vis) == []
 
 
 _CTRL_C_DRIVER = '''
