@@ -109,9 +109,12 @@ def run_side_by_side(plans, decision, options, variables, standin):
     """
     todo = [p for p in plans if p["status"] == "restore"]
     total = len(plans)
+    for index, plan in enumerate(plans, 1):
+        plan["options"] = variables
+        if plan["status"] == "already restored":
+            log.info(progress_line(index, total, os.path.basename(plan["member"]), "calibrated/", "already restored",
+                                   None))
     jobs = [_job(p, plans.index(p) + 1, total, options, variables, standin) for p in todo]
-    for p in todo:
-        p["options"] = variables
     reporter = _Reporter(dict((p["member"], p) for p in todo), total)
     try:
         if decision["mode"] == "local":

@@ -177,7 +177,8 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         _warn_spacesaving(options)
         scope, variables = _script_namespace(ns, options)
         summary["parallel"] = decision = decide(plans, parallel)
-        log.info("restore_pi: %s: %s", decision["mode"], decision["reason"])
+        several = sum(p["status"] == "restore" for p in plans) > 1  # else no choice to speak of
+        (log.info if several else log.debug)("restore_pi: %s: %s", decision["mode"], decision["reason"])
         if decision["mode"] == "serial" or options["dryrun"]:
             _run_members(plans, scope, variables, options)
         else:
