@@ -309,3 +309,15 @@ def test_the_restore_recipe_restores_members_side_by_side(delivery, tmp_path):
     for name in (XB6B, XB6D):
         assert os.path.isfile(os.path.join(_member(delivery["project"], name), "calibrated", LOG_NAME))
     assert "split_sci: 3 split" in proc.stdout and "split_tgt: 3 split" in proc.stdout
+
+
+@pytest.mark.casa
+@pytest.mark.subprocess
+def test_overwrite_moves_each_calibrated_aside_in_its_job(restored, casa_session):
+    result = restore_with_standin(restored["project"], parallel=2, overwrite=True)
+    assert result["parallel"]["mode"] == "local" and result["counts"] == {"restored": 2}
+    for member, plan in result["members"].items():
+        assert os.path.basename(plan["moved_aside"]).startswith("calibrated.")
+        assert os.path.isfile(os.path.join(plan["moved_aside"], "casa_plugin_record.json"))  # kept, not deleted
+        record = run_record.load(os.path.join(member, "calibrated"))["restore"]
+        assert record["moved_aside"] == plan["moved_aside"] and record["status"] == "restored"
