@@ -11,7 +11,8 @@ log = logging.getLogger(__name__)
 
 #: Memory assumed for one member's restore: a CASA process with the pipeline loaded (~1-1.5 GB resident)
 #: plus importasdm's and applycal's buffers (a few hundred MB to ~2 GB, with the rows per integration).
-#: An assumption, not a measurement of the ALMA pipeline; fewer members run at once rather than swap.
+#: An assumption, not a measurement of the ALMA pipeline (a child CASA restoring 50 MB EBs with the tests'
+#: stand-in peaked at ~350 MB resident here); fewer members run at once rather than swap.
 MEMORY_PER_RESTORE = 4 << 30
 #: parallel=None restores members side by side only when at least two have this much in raw/: each
 #: child CASA costs ~5-10 s to start, which must be small against its restore (~1 min per GB here).
