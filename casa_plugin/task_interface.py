@@ -97,11 +97,23 @@ _RULES = {"vis": _check_vis, "spw": _check_spw, "datacolumn": _check_datacolumn,
 _BOOLS = ("parallel", "dosplit", "docontsub")  # default None, else True or False
 
 
-def _check(name, value, default):
+def _check_members_at_once(value):
+    if isinstance(value, bool):
+        return None
+    if not _is_int(value):
+        return TypeError, "None (auto), True, False or the number of members restored at once"
+    return None if value >= 1 else (ValueError, "None, True, False or a whole number >= 1")
+
+
+#: A parameter whose rule differs for one task: restore_pi's parallel also takes a number of members.
+_TASK_RULES = {("restore_pi", "parallel"): _check_members_at_once}
+
+
+def _check(name, value, default, task=None):
     """Return None if ``value`` is valid for parameter ``name``, else (exception type, what it must be)."""
     if value is None:
         return None if default is None else (TypeError, _what(name, default))
-    rule = _RULES.get(name)
+    rule = _TASK_RULES.get((task, name)) or _RULES.get(name)
     if rule is not None:
         return rule(value)
     if name in _BOOLS or isinstance(default, bool):
@@ -192,7 +204,7 @@ class PromptTask(object):
         """Return ``[(name, value, exception type, what it must be)]`` for the invalid ``values``."""
         out = []
         for name, default in self._defaults.items():
-            bad = _check(name, values.get(name, default), default)
+            bad = _check(name, values.get(name, default), default, self.__name__)
             if bad is not None:
                 out.append((name, values.get(name, default), bad[0], bad[1]))
         return out

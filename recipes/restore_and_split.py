@@ -24,12 +24,13 @@ SETTINGS = dict((
     ("SPACESAVING", None),  # passed to the scriptForPI only when set
     ("DOSPLIT", None),
     ("DOCONTSUB", None),
+    ("RESTORE_PARALLEL", None),  # members restored at once: None auto, False one after the other, True, or N
 ) + SPLIT_SETTINGS)  # INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS
 
 _run = take_settings(SETTINGS, globals(), __file__)
 _project = resolve_project(_run["PROJECT"], "members")
 restored = _restore_pi(member=_project, spacesaving=_run["SPACESAVING"], dosplit=_run["DOSPLIT"],
-                       docontsub=_run["DOCONTSUB"], dryrun=_run["DRYRUN"])
+                       docontsub=_run["DOCONTSUB"], dryrun=_run["DRYRUN"], parallel=_run["RESTORE_PARALLEL"])
 split = {}
 if not _run["DRYRUN"] or all(m["status"] == "already restored" for m in restored["members"].values()):
     split = run_splits(_run, _project)  # split_sci then split_tgt, per EB

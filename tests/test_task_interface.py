@@ -82,6 +82,13 @@ def test_default_tput_tget(tmp_path, monkeypatch):
     assert "vis" not in ns
 
 
+def test_restore_pi_parallel_takes_a_number_of_members_split_sci_does_not():
+    tasks = _tasks()
+    assert tasks["restore_pi"].problems({"member": ".", "parallel": 2}) == []
+    assert tasks["restore_pi"].problems({"member": ".", "parallel": True}) == []
+    assert [p[0] for p in tasks["split_sci"].problems({"vis": ".", "parallel": 2})] == ["parallel"]
+
+
 @pytest.mark.parametrize("task, name, value, message", [
     ("split_sci", "minnchan", "5", "minnchan='5': must be an integer"),
     ("split_sci", "minnchan", True, "must be an integer"),
@@ -98,6 +105,8 @@ def test_default_tput_tget(tmp_path, monkeypatch):
     ("restore_pi", "dosplit", 1, "None, True or False"),
     ("restore_pi", "casa", 3, "None, 'auto' or the path"),
     ("restore_pi", "versioncheck", None, "True or False"),
+    ("restore_pi", "parallel", 0, "a whole number >= 1"),  # restore_pi's parallel also takes N members
+    ("restore_pi", "parallel", "2", "the number of members restored at once"),
 ])
 def test_checks_agree_with_the_functions(restored, casa_session, task, name, value, message):
     """What the prompt refuses, the function refuses too; every default passes."""

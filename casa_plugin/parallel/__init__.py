@@ -11,10 +11,11 @@ import logging
 
 from ..errors import ParallelUnavailable
 from . import client
+from ._casampi import server_ranks
 from .calls import call_job, failure
 from .client import start_workers, want_parallel
 
-__all__ = ["run_jobs", "call_job", "failure", "start_workers", "want_parallel"]
+__all__ = ["run_jobs", "call_job", "failure", "start_workers", "want_parallel", "server_ranks"]
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,10 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 
-__all__ = ["restore_in_casa"]
+__all__ = ["restore_in_casa", "same_casa", "command", "start_restore", "finish_restore"]
 
 log = logging.getLogger(__name__)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # casa_plugin/
@@ -33,6 +34,10 @@ if _mod is None or os.path.dirname(os.path.abspath(_mod.__file__)) != _pkg:
     _spec.loader.exec_module(_mod)
 from casa_plugin import prompt
 prompt.register(globals())
+if {standin!r}:  # the session restores with the tests' pipeline stand-in: so does this child
+    from casa_plugin import session as _session
+    from casa_plugin.testing.pipeline_standin import load_into
+    load_into(_session.namespace())
 print('casa_plugin %s from %s' % (_mod.__version__, _mod.__file__))
 from casa_plugin import RestoreError
 from casa_plugin.restore.versions import running_version
@@ -40,7 +45,7 @@ _out = {{'casa_version': running_version()}}
 try:
     _result = restore_pi(member={member!r}, spacesaving={spacesaving!r}, dosplit={dosplit!r},
                          docontsub={docontsub!r}, overwrite={overwrite!r}, checkdisk={checkdisk!r},
-                         versioncheck={versioncheck!r})
+                         versioncheck={versioncheck!r}, parallel=False)
     _out['result'] = _result
 except RestoreError as exc:
     _out.update({{'error': str(exc), 'result': exc.results}})
@@ -51,12 +56,58 @@ with open({output!r}, 'w') as f:
 """
 
 
-def _command(casa):
+def command(casa):
     words = shlex.split(casa)
     if not words or shutil.which(words[0]) is None:
         raise FileNotFoundError("casa=%r: no such executable; give the path of a CASA's bin/casa (or a "
                                 "command such as '/path/venv/bin/python -m casashell')" % casa)
     return words
+
+
+def same_casa():
+    """The command line of a CASA like the running one: this Python's ``-m casashell``."""
+    return [sys.executable, "-m", "casashell", "--nologfile"]
+
+
+def start_restore(cmd, member, options, *, output=None, env=None, standin=False):
+    """Start ``cmd --pipeline --nogui --nologger --log2term -c <driver>`` restoring ``member``; don't wait.
+
+    ``output``: a file object for the child's output (default: a pipe).
+    ``standin``: the child loads the tests' pipeline stand-in. Returns the
+    handle ``finish_restore`` takes (``handle['proc']`` is the process).
+    """
+    workdir = tempfile.mkdtemp(prefix="casa_plugin-restore-")
+    result = os.path.join(workdir, "result.json")
+    driver = os.path.join(workdir, "restore_driver.py")
+    with open(driver, "w") as f:
+        f.write(_DRIVER.format(package=_PACKAGE, member=member, output=result, standin=standin, **options))
+    cmd = list(cmd) + ["--pipeline", "--nogui", "--nologger", "--log2term", "-c", driver]
+    log.info("running %s", " ".join(shlex.quote(w) for w in cmd))
+    try:
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=output or subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True, env=env)
+    except OSError:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return {"proc": proc, "workdir": workdir, "result": result, "cmd": cmd}
+
+
+def finish_restore(handle):
+    """Wait for the child of ``start_restore``; return its output ``{'casa_version', 'result'|'error'}``.
+
+    Raises
+    ------
+    RuntimeError
+        If the child exited without a result.
+    """
+    try:
+        code = handle["proc"].wait()
+        if not os.path.isfile(handle["result"]):
+            raise RuntimeError("%s exited with %d and returned no result" % (handle["cmd"][0], code))
+        with open(handle["result"]) as f:
+            return json.load(f)
+    finally:
+        shutil.rmtree(handle["workdir"], ignore_errors=True)
 
 
 def restore_in_casa(casa, member, options):
@@ -72,27 +123,13 @@ def restore_in_casa(casa, member, options):
     RuntimeError
         If the child fails or reports an error (the message is the child's).
     """
-    cmd = _command(casa)
-    workdir = tempfile.mkdtemp(prefix="casa_plugin-restore-")
+    handle = start_restore(command(casa), member, options)
+    for line in handle["proc"].stdout:
+        log.info("[%s] %s", os.path.basename(handle["cmd"][0]), line.rstrip())
     try:
-        output = os.path.join(workdir, "result.json")
-        driver = os.path.join(workdir, "restore_driver.py")
-        with open(driver, "w") as f:
-            f.write(_DRIVER.format(package=_PACKAGE, member=member, output=output,
-                                   **options))
-        cmd += ["--pipeline", "--nogui", "--nologger", "--log2term", "-c", driver]
-        log.info("running %s", " ".join(shlex.quote(w) for w in cmd))
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                universal_newlines=True)
-        for line in proc.stdout:
-            log.info("[%s] %s", os.path.basename(cmd[0]), line.rstrip())
-        code = proc.wait()
-        if not os.path.isfile(output):
-            raise RuntimeError("%s exited with %d and returned no result for %s" % (casa, code, member))
-        with open(output) as f:
-            out = json.load(f)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        out = finish_restore(handle)
+    except RuntimeError as exc:
+        raise RuntimeError("%s for %s" % (exc, member))
     if out.get("error"):
         raise RuntimeError("in %s (CASA %s): %s" % (casa, out["casa_version"], out["error"]))
     result = dict(out["result"]["members"][member])

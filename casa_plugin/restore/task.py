@@ -6,14 +6,16 @@ import time
 import traceback
 from collections import OrderedDict
 
-from .. import record as run_record
 from .. import session
 from ..delivery import find_members
 from ..delivery_report import after_task
 from ..errors import RestoreError
 from ..logs import progress_line, task_logging
+from .concurrency import check_parallel, decide
 from .external import restore_in_casa
-from .preflight import calibrated_products, check_member
+from .member_job import check_products, move_aside, record_member
+from .preflight import check_member
+from .side_by_side import run_side_by_side
 from .scriptforpi import run_script
 from .versions import running_version
 
@@ -52,15 +54,6 @@ def _script_namespace(ns, options):
     return scope, variables
 
 
-def _move_aside(member):
-    calibrated = os.path.join(member, "calibrated")
-    aside = "%s.%s" % (calibrated, time.strftime("%Y%m%dT%H%M%S"))
-    os.rename(calibrated, aside)
-    log.warning("%s: moved the existing calibrated/ aside to %s (overwrite=True); nothing was deleted",
-                os.path.basename(member), os.path.basename(aside))
-    return aside
-
-
 def _run_here(plan, scope, variables):
     script = plan["script"]
     try:
@@ -73,7 +66,7 @@ def _run_here(plan, scope, variables):
 
 def _restore(plan, scope, variables, options):
     if plan.get("move_aside"):
-        plan["moved_aside"] = _move_aside(plan["member"])
+        plan["moved_aside"] = move_aside(plan["member"])
     if plan.get("casa"):
         child_options = dict((k, options[k]) for k in ("spacesaving", "dosplit", "docontsub", "checkdisk",
                                                         "versioncheck"))
@@ -82,23 +75,12 @@ def _restore(plan, scope, variables, options):
         plan["casa_version"] = child["casa_version"]
     else:
         plan["casa_version"] = _run_here(plan, scope, variables)
-    found, missing = calibrated_products(plan["member"], plan["ebs"])
-    if missing:
-        raise RestoreError("%s: the scriptForPI finished but calibrated/ has no MS for %s; see the CASA log"
-                           % (os.path.basename(plan["member"]), ", ".join(missing)))
-    plan["products"] = found
+    check_products(plan)
 
 
-def _record(plan):
-    calibrated = os.path.join(plan["member"], "calibrated")
-    if not os.path.isdir(calibrated):
-        return
-    entry = dict((k, plan.get(k)) for k in ("status", "seconds", "casa_version", "delivery_versions",
-                                            "options", "error", "products", "moved_aside", "casa"))
-    try:
-        run_record.update_restore(calibrated, entry)
-    except OSError as exc:
-        log.warning("could not write the run record in %s: %s", calibrated, exc)
+def _standin(ns):
+    """True if the session's pipeline is the tests' stand-in (then a child CASA loads it too)."""
+    return getattr(ns.get("h_init"), "__module__", None) == "casa_plugin.testing.pipeline_standin"
 
 
 def _warn_spacesaving(options):
@@ -112,7 +94,7 @@ def _warn_spacesaving(options):
 
 
 def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dryrun=False, overwrite=False,
-               checkdisk=True, versioncheck=True, casa=None):
+               checkdisk=True, versioncheck=True, casa=None, parallel=None):
     """Restore the pipeline calibration of every member at or below ``member`` by running its scriptForPI.
 
     Parameters
@@ -145,14 +127,29 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         CASA executable, or ``'auto'`` to pick, per member, the executable that
         the user's configuration (``casa_versions.config_path()``) maps to the
         delivery's CASA version.
+    parallel : None, bool or int
+        Members restored at once, each in its own CASA process (the running
+        CASA's ``python -m casashell``, or ``casa``), with its output in
+        ``<member>/casa_plugin_restore.log`` (moved into ``calibrated/``).
+        False: one after the other in this session, as a user's execfile.
+        True: as many at once as cores, memory (``MEMORY_PER_RESTORE`` each)
+        and the scriptForPIs' summed disk needs per filesystem allow; under
+        MPI, one member per casampi server, on its host. N: at most N at once
+        (under MPI: per host), still within memory and disk. None: as True
+        when at least two members to restore have 1 GB or more in raw/ (a
+        CASA start-up is then small against a restore), else as False.
+        The choice and its reason are logged and returned (``'parallel'``).
 
     Returns
     -------
     dict
         ``{'task', 'members': {member: result}, 'counts'}``; each result has
         ``status`` (restored, already restored, planned, failed), ``ebs``,
-        ``products`` (EB -> calibrated MS) and ``casa_version``. The
-        scriptForPI writes ``<member>/calibrated/``; the run record there
+        ``products`` (EB -> calibrated MS) and ``casa_version``; restored in
+        a CASA process of its own, also ``log``, ``host``, ``restored_on``
+        (and ``mpi`` on a casampi server). ``'parallel'``: ``mode`` (serial,
+        local, mpi), ``at_once``, ``reason``. The scriptForPI writes
+        ``<member>/calibrated/``; the run record there
         notes the restore; ``<project>/casa_plugin_report/`` is rewritten.
 
     Raises
@@ -169,6 +166,7 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
                "overwrite": overwrite, "checkdisk": checkdisk, "versioncheck": versioncheck, "casa": casa}
     with task_logging("restore_pi"):
         _check_options(options)
+        check_parallel(parallel)
         ns = session.namespace()
         plans = [check_member(m, ns, options) for m in find_members(member)]
         results = OrderedDict((p["member"], p) for p in plans)
@@ -181,7 +179,13 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
                 "  " + text for text in problems), results=summary)
         _warn_spacesaving(options)
         scope, variables = _script_namespace(ns, options)
-        _run_members(plans, scope, variables, options)
+        summary["parallel"] = decision = decide(plans, parallel)
+        several = sum(p["status"] == "restore" for p in plans) > 1  # else no choice to speak of
+        (log.info if several else log.debug)("restore_pi: %s: %s", decision["mode"], decision["reason"])
+        if decision["mode"] == "serial" or options["dryrun"]:
+            _run_members(plans, scope, variables, options)
+        else:
+            run_side_by_side(plans, decision, options, variables, _standin(ns))
         counts = {}
         for p in plans:
             counts[p["status"]] = counts.get(p["status"], 0) + 1
@@ -215,12 +219,12 @@ def _run_members(plans, scope, variables, options):
             plan["status"] = "restored"
         except KeyboardInterrupt:
             plan.update({"status": "interrupted", "error": "interrupted (Ctrl-C)", "seconds": time.time() - start})
-            _record(plan)
+            record_member(plan)
             raise
         except Exception as exc:
             plan.update({"status": "failed", "error": str(exc), "traceback": traceback.format_exc()})
         plan["seconds"] = time.time() - start
-        _record(plan)
+        record_member(plan)
         detail = ("%d EBs, CASA %s" % (len(plan["ebs"]), plan["casa_version"]) if plan["status"] == "restored"
                   else "FAILED: %s" % plan["error"])
         (log.info if plan["status"] == "restored" else log.error)(
