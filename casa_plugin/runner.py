@@ -96,7 +96,7 @@ class _Report(object):
         if job.get("dryrun"):
             return
         log.info("[%d/%d started] %s: %s -> %s (%s)", len(self.started), len(self.jobs), self.places[job["vis"]],
-                 os.path.basename(job["vis"]), os.path.basename(job["outputvis"]), _size(job["vis"]))
+                 os.path.basename(job["vis"]), os.path.basename(job["outputvis"]), _size(job))
 
     def add(self, job, result):
         result.setdefault("vis", job["vis"])
@@ -129,10 +129,17 @@ class _Report(object):
         return [r["eb"] for r in self.results.values() if r["status"] == "failed"]
 
 
-def _size(vis):
-    from .ms import du_bytes
-    vis = restored_ms(vis)
-    size = du_bytes(os.path.realpath(vis)) if os.path.exists(vis) else 0
+def _input_bytes(job):
+    """Size the input of ``job`` once on the client (the policy, the dispatcher and the start line use it)."""
+    if job.get("input_bytes") is None:
+        from .ms import du_bytes
+        vis = restored_ms(job["vis"])
+        job["input_bytes"] = du_bytes(os.path.realpath(vis)) if os.path.exists(vis) else 0
+    return job["input_bytes"]
+
+
+def _size(job):
+    size = _input_bytes(job)
     if not size:
         return "input still to be made"
     return "%.2f GB to read" % (size / 1e9) if size >= 1e9 else "%.1f MB to read" % (size / 1e6)
@@ -163,14 +170,18 @@ def run_eb_jobs(task, func_path, jobs, *, parallel=False, maxjobs=None):
     KeyboardInterrupt
         After noting the unfinished EBs as interrupted in their run records.
     """
-    report = _Report(task, jobs)
+    report, plan = _Report(task, jobs), {}
+    for job in jobs:
+        if not job.get("dryrun"):
+            _input_bytes(job)
     try:
         run_jobs(func_path, jobs, on_result=report.add, parallel=parallel, maxjobs=maxjobs,
-                        on_start=report.start)
+                 on_start=report.start, on_plan=plan.update)
     except KeyboardInterrupt:
         report.interrupted()
         raise
     summary = report.summary()
+    summary["parallel"] = plan
     _raise_failures([report], summary)
     return summary
 
@@ -194,15 +205,19 @@ def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
         sci.start(job["sci"])
         tgt.started.append(job["tgt"]["vis"])
 
+    plan = {}
     for job in jobs:
         job.setdefault("vis", job["sci"]["vis"])  # what the dispatcher sizes and names jobs by
+        if not job["sci"].get("dryrun"):
+            job["input_bytes"] = _input_bytes(job["sci"])
     try:
         run_jobs("casa_plugin.split.jobs:chain_job", jobs, on_result=on_result, parallel=parallel,
-                        maxjobs=maxjobs, on_start=on_start)
+                 maxjobs=maxjobs, on_start=on_start, on_plan=plan.update)
     except KeyboardInterrupt:
         sci.interrupted()
         tgt.interrupted()
         raise
-    summary = TaskResult(sci=sci.summary(), tgt=tgt.summary())
+    summary = TaskResult(sci=sci.summary(), tgt=tgt.summary(), parallel=plan)
+    summary["sci"]["parallel"] = summary["tgt"]["parallel"] = plan
     _raise_failures([sci, tgt], summary)
     return summary
