@@ -25,14 +25,39 @@ def calibrated_dirs(project):
     return sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated")))
 
 
+#: What an ALMA 12 m EB holds when the presets of casa_plugin.testing are not there yet (43 antennas, 1920 channels),
+#: and the reduced shape of --quick (an EB of 43 antennas and 1920 channels is at least ~1 GB).
+_SHAPES = {"alma12m": {"nant": 43, "nchan": 1920}, "quick": {"nant": 10, "nchan": 240}}
+
+
 def build(args):
-    """Build the 2 + 6 EB synthetic delivery and restore it."""
-    from casa_plugin.testing.pipeline_standin import restore_with_standin
+    """Build the synthetic delivery of one bench project and restore it."""
+    from casa_plugin.testing.pipeline_standin import PARAMS_FILENAME, restore_with_standin
     from casa_plugin.testing.synthetic_delivery import make_delivery
-    start = time.time()
-    info = make_delivery(args.root, eb_bytes=args.eb_bytes)
+    start, shape = time.time(), "small-row"
+    kw = {"members": args.members, "ebs": args.ebs}
+    info = None
+    if args.preset and not args.quick:
+        try:
+            info = make_delivery(args.root, preset=args.preset, size_gb=args.eb_bytes / 1e9, **kw)
+            shape = "preset %s" % args.preset
+        except TypeError:  # no presets in this checkout
+            pass
+    if args.preset and info is None:  # the shape given to the stubs' make_eb_ms parameters
+        info = make_delivery(args.root, eb_bytes=args.eb_bytes, **kw)
+        params_of = _SHAPES["quick" if args.quick else args.preset]
+        for stub in glob.glob(os.path.join(info["project"], "*", "*", "*", "raw", "*", PARAMS_FILENAME)):
+            with open(stub) as f:
+                params = json.load(f)
+            params.update(params_of)
+            with open(stub, "w") as f:
+                json.dump(params, f, indent=1, sort_keys=True)
+        shape = "make_eb_ms(%s)%s" % (", ".join("%s=%d" % kv for kv in sorted(params_of.items())),
+                                      " (--quick)" if args.quick else " (no presets in this checkout)")
+    elif not args.preset:
+        info = make_delivery(args.root, eb_bytes=args.eb_bytes, **kw)
     restore_with_standin(info["project"])
-    emit({"project": info["project"], "seconds": time.time() - start})
+    emit({"project": info["project"], "seconds": time.time() - start, "shape": shape})
 
 
 def start_casa(parallel=False):
@@ -77,18 +102,19 @@ class _Moments(logging.Handler):
 
 
 def plugin(args):
-    """Time split_sci_tgt on the project, serially or (under mpirun) on the casampi servers."""
-    casampi_start = start_casa(args.parallel)
+    """Time split_sci_tgt on the project, serially or (under mpirun) with parallel=None or True."""
+    parallel = {"none": None, "true": True, "false": False}[args.parallel]
+    casampi_start = start_casa(parallel is not False)
     from casa_plugin import split_sci_tgt
     moments = _Moments()
     logging.getLogger("casa_plugin.parallel.client").addHandler(moments)
     ready = time.time()
-    result = split_sci_tgt(vis=args.project, parallel=args.parallel, width=args.width, timebin=args.timebin,
+    result = split_sci_tgt(vis=args.project, parallel=parallel, width=args.width, timebin=args.timebin,
                            maxjobs=args.maxjobs)
     done = time.time()
     sci = result["sci"]["ebs"].values()
     emit({"seconds": done - ready, "startup": ready - _T0, "casampi_start": casampi_start,
-          "concurrency": _concurrency(result),
+          "concurrency": _concurrency(result), "plan": result.get("parallel"),
           "mpi_setup": moments.first - ready if moments.first else None,
           "mpi_loop": moments.last - moments.first if moments.first else None,
           "counts": [result["sci"]["counts"], result["tgt"]["counts"]],
@@ -115,11 +141,15 @@ def main():
     p = sub.add_parser("build")
     p.add_argument("root")
     p.add_argument("--eb-bytes", type=float, required=True)
+    p.add_argument("--preset", help="an EB preset of casa_plugin.testing (alma12m); none: small rows")
+    p.add_argument("--members", type=int)
+    p.add_argument("--ebs", type=int)
+    p.add_argument("--quick", action="store_true", help="a reduced shape (10 antennas, 240 channels)")
     p = sub.add_parser("manual")
     p.add_argument("project")
     p = sub.add_parser("plugin")
     p.add_argument("project")
-    p.add_argument("--parallel", action="store_true")
+    p.add_argument("--parallel", choices=("none", "true", "false"), default="false")
     p.add_argument("--width", type=int, default=1)
     p.add_argument("--timebin", default="0s")
     p.add_argument("--maxjobs", type=int)
