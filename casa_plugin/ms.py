@@ -6,7 +6,7 @@ import numpy as np
 
 from . import casa
 
-__all__ = ["is_ms", "read_contents", "subtable_columns", "column_of", "du_bytes"]
+__all__ = ["is_ms", "present", "read_contents", "subtable_columns", "column_of", "du_bytes"]
 
 _COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
 
@@ -47,6 +47,12 @@ def _spectral_windows(vis, ids):
         tb.close()
 
 
+def present(ids):
+    """The distinct values of an id column (non-negative integers), sorted: one counting pass, no sort of the rows."""
+    ids = np.asarray(ids)
+    return np.flatnonzero(np.bincount(ids.ravel())) if ids.size else np.zeros(0, int)
+
+
 def read_contents(vis, ids=False):
     """Return what ``vis`` holds, read from the MS on disk.
 
@@ -80,9 +86,9 @@ def read_contents(vis, ids=False):
         tb.close()
     spw_of, = subtable_columns(vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
     field_names, = subtable_columns(vis, "FIELD", "NAME")
-    spws = sorted(set(int(spw_of[int(d)]) for d in np.unique(ddid)))
+    spws = sorted(set(int(spw_of[int(d)]) for d in present(ddid)))
     contents = {"spws": _spectral_windows(vis, spws), "nrows": nrows,
-                "fields": sorted(str(field_names[int(f)]) for f in np.unique(field)),
+                "fields": sorted(str(field_names[int(f)]) for f in present(field)),
                 "interval_s": round(float(np.median(interval)), 6) if nrows else 0.0,
                 "columns": [c for c in ("DATA", "CORRECTED_DATA", "MODEL_DATA", "FLOAT_DATA") if c in names]}
     if ids:

@@ -214,14 +214,15 @@ def test_outside_mpi_serial_and_parallel_true_is_an_error():
 def test_a_host_takes_one_more_eb_only_when_its_ebs_wait_on_io():
     from casa_plugin.parallel.client import _Host
     host = _Host("h", [1, 2, 3], 1, False)
-    host.record(1, 0.95, 1e8, 1.4e9)              # a busy core: stays at 1
+    host.record(1, 0.95, 1e8, 1.4e9, 60)          # a busy core: stays at 1
+    host.record(1, 0.2, 1e8, 1.4e9, 2)            # a short EB: says nothing
     assert host.level == 1
-    host.record(1, 0.2, 1e8, 1.4e9)               # little CPU, slow reads: one more
+    host.record(1, 0.2, 1e8, 1.4e9, 60)           # little CPU, slow reads: one more
     assert host.level == 2
-    host.record(1, 0.2, 1e8, 1.4e9)               # an EB started at the old level: ignored
+    host.record(1, 0.2, 1e8, 1.4e9, 60)           # an EB started at the old level: ignored
     assert host.level == 2
     fixed = _Host("h", [1, 2, 3], 5, True)        # maxjobs: capped at the servers, never changed
-    fixed.record(3, 0.1, 1e6, 1.4e9)
+    fixed.record(3, 0.1, 1e6, 1.4e9, 60)
     assert fixed.level == 3
 
 

@@ -83,8 +83,9 @@ def test_averages_reads_split_and_chain_jobs():
 
 def test_grow_only_when_the_running_eb_waits_on_io():
     yard = policy.PLAIN_BYTES_S
-    assert policy.grow(1, 2, 0.2, 0.1 * yard, yard) == 2       # little CPU, slow reads: waiting on I/O
-    assert policy.grow(1, 2, 0.95, 0.1 * yard, yard) == 1      # a busy core: no
-    assert policy.grow(1, 2, 0.2, 0.9 * yard, yard) == 1       # near the yardstick: bandwidth-bound
-    assert policy.grow(2, 2, 0.1, 0.1 * yard, yard) == 2       # no more servers
-    assert policy.grow(1, 2, None, 0.1 * yard, yard) == 1      # unknown: keep
+    assert policy.grow(1, 2, 0.2, 0.1 * yard, yard, 60) == 2       # little CPU, slow reads: waiting on I/O
+    assert policy.grow(1, 2, 0.95, 0.1 * yard, yard, 60) == 1      # a busy core: no
+    assert policy.grow(1, 2, 0.2, 0.9 * yard, yard, 60) == 1       # near the yardstick: bandwidth-bound
+    assert policy.grow(1, 2, 0.2, 0.1 * yard, yard, 2) == 1        # a short EB: fixed costs, says nothing
+    assert policy.grow(2, 2, 0.1, 0.1 * yard, yard, 60) == 2       # no more servers
+    assert policy.grow(1, 2, None, 0.1 * yard, yard, 60) == 1      # unknown: keep

@@ -10,7 +10,8 @@ from ..errors import ParallelUnavailable
 from . import _casampi, policy
 from .calls import failure
 
-__all__ = ["NoServers", "server_ranks", "server_hosts", "want_parallel", "plan", "start_workers", "run_parallel"]
+__all__ = ["NoServers", "server_ranks", "server_hosts", "want_parallel", "plan", "quick_exit", "start_workers",
+           "run_parallel"]
 
 server_ranks = _casampi.server_ranks
 
@@ -32,6 +33,7 @@ _GRACE = 60            # a server must answer within the job timeout + this, or 
 _PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # servers import casa_plugin from here
 _original = {}         # casampi's settings on the client before the first run
 _started = []          # the ids of the server_hello commands start_workers pushed ahead of the first run
+_kept = []             # the ids of the server_keep commands quick_exit pushed
 _CMD = ("((lambda s, p: p in s.path or s.path.insert(0, p))(__import__('sys'), _cp_req['path']), "
         "__import__('importlib').import_module('casa_plugin.parallel.server').%s(_cp_req))[1]")
 
@@ -53,6 +55,28 @@ def want_parallel(parallel):
                          "...' or 'mpirun -n 5 python -m casashell ...' (rank 0 is the client, ranks 1.. run "
                          "the EBs), or pass parallel=None or False")
     return False
+
+
+def quick_exit():
+    """Under MPI, when EBs run serially in the client: have casampi's services stop in ~3 s at exit, not ~14 s.
+
+    Sets the client's and (one command each, not waited for) the servers'
+    stop and heartbeat sleeps, as a parallel run does; starts no worker.
+    Once per session; returns True if the command was sent.
+    """
+    if _kept or _started or not server_ranks():
+        return False
+    try:
+        __import__("casatasks")
+        client = _casampi.client()
+        if not _casampi.running(client):
+            return False
+        _casampi.apply(_KEEP)
+        _kept.extend(_push(client, "server_keep", server_ranks(), {"path": _PARENT, "keep": _KEEP}))
+    except Exception as exc:  # only the exit's speed depends on it
+        log.warning("mpi: could not shorten casampi's stop at exit (%s)", exc)
+        return False
+    return True
 
 
 def start_workers():
@@ -85,10 +109,10 @@ class _Host(object):
         self.name, self.ranks, self.fixed = name, ranks, fixed
         self.level = max(1, min(level, len(ranks)))
 
-    def record(self, level, cpu_per_s, bytes_per_s, yardstick):
+    def record(self, level, cpu_per_s, bytes_per_s, yardstick, seconds):
         if self.fixed or level != self.level:
             return
-        new = policy.grow(level, len(self.ranks), cpu_per_s, bytes_per_s, yardstick)
+        new = policy.grow(level, len(self.ranks), cpu_per_s, bytes_per_s, yardstick, seconds)
         if new != level:
             log.info("mpi: host %s: the last EB used %.2f CPU s per s at %.0f MB/s (yardstick %.0f): waiting on "
                      "I/O, so %d EBs at once", self.name, cpu_per_s, bytes_per_s / 1e6, yardstick / 1e6, new)
@@ -313,7 +337,7 @@ class _Run(object):
                      "?" if mb_s is None else "%.1f" % mb_s, "?" if cpu_s is None else "%.2f" % cpu_s,
                      entry["level"])
             if seconds and result.get("status") not in ("failed", "done", "planned"):  # not real work
-                host.record(entry["level"], cpu_s, entry["bytes"] / max(seconds, 1e-3), self.yardstick)
+                host.record(entry["level"], cpu_s, entry["bytes"] / max(seconds, 1e-3), self.yardstick, seconds)
         self.results[index] = result
         if self.on_result is not None:
             try:

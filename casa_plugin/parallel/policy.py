@@ -27,6 +27,8 @@ _MARGIN = 2.0
 _IDLE_CPU = 0.5
 #: ... and reads less than this fraction of the host's yardstick.
 _SLOW_IO = 0.5
+#: ... over at least this many seconds.
+_MIN_SECONDS = 10.0
 
 
 def averages(job):
@@ -111,15 +113,17 @@ def _serial(reason):
     return {"mode": "serial", "reason": reason, "per_host": {}}
 
 
-def grow(level, nservers, cpu_per_s, bytes_per_s, yardstick):
-    """Return the EBs at once for a host after one EB finished at ``level``.
+def grow(level, nservers, cpu_per_s, bytes_per_s, yardstick, seconds):
+    """Return the EBs at once for a host after one EB finished at ``level`` in ``seconds``.
 
-    One more only if the EB used well under a core (``cpu_per_s``, CPU seconds
-    per wall second) and read far below the host's ``yardstick`` (bytes/s; a
-    split is then waiting on I/O latency, e.g. a network filesystem, and a
-    second EB fills the gaps). Unknown signals (None) keep the level.
+    One more only if the EB ran long enough for its data to dominate (a short
+    EB is mostly fixed costs: opening tables, saving flags), used well under a
+    core (``cpu_per_s``, CPU seconds per wall second) and read far below the
+    host's ``yardstick`` (bytes/s; a split is then waiting on I/O latency,
+    e.g. a network filesystem, and a second EB fills the gaps). Unknown
+    signals (None) keep the level.
     """
-    if level >= nservers or cpu_per_s is None or not bytes_per_s or not yardstick:
+    if level >= nservers or cpu_per_s is None or not bytes_per_s or not yardstick or seconds < _MIN_SECONDS:
         return level
     if cpu_per_s < _IDLE_CPU and bytes_per_s < _SLOW_IO * yardstick:
         return level + 1

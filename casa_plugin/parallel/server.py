@@ -15,7 +15,7 @@ from . import _casampi
 from .calls import failure
 from .worker import FrameTimeout, read_frame
 
-__all__ = ["server_hello", "server_restore", "server_run", "interrupt_worker"]
+__all__ = ["server_hello", "server_keep", "server_restore", "server_run", "interrupt_worker"]
 
 log = logging.getLogger(__name__)
 _worker = {}  # the process that runs this server's EBs
@@ -85,6 +85,11 @@ def server_hello(req):
         error = traceback.format_exc() + ("\n" + _stop_worker()[1] if "proc" in _worker else "")
     return {"rank": _casampi.rank(), "host": socket.gethostname(), "pid": os.getpid(),
             "error": error}
+
+
+def server_keep(req):
+    """On a server: take casampi's settings in ``req['keep']`` (a quick exit at the end); start nothing."""
+    _casampi.apply(req.get("keep", {}))
 
 
 def server_restore(req):
