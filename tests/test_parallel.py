@@ -308,7 +308,7 @@ import casa_plugin  # defines names only: no MPI command on import
 from casa_plugin import parallel as mapper
 from casa_plugin.parallel import client as mpi_dispatch
 on_import = len(mpi_dispatch._started)
-first = mapper.start_workers()  # what init.py and the recipes do: each server starts its worker, no waiting
+first = mapper.start_workers()  # asked for explicitly: each server starts its worker, no waiting
 again = mapper.start_workers()  # only once
 time.sleep(8)  # the workers import casatasks meanwhile
 uptime_ticks = float(open("/proc/uptime").read().split()[0]) * os.sysconf("SC_CLK_TCK")

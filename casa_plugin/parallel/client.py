@@ -82,11 +82,12 @@ def quick_exit():
 def start_workers():
     """Under MPI, have each casampi server start its worker process now, without waiting for it.
 
-    A worker imports casatasks (~2 s); started when casa_plugin is imported
-    (CASA's startup file, or a recipe), it is ready by the first parallel
-    split. Does nothing outside an MPI client, before casatasks is imported
-    (the servers are not listening yet), or after the first call. Returns
-    True if the workers were asked to start.
+    A worker imports casatasks (~2 s); started ahead of a run you know goes
+    to the servers, it is ready by then, and the policy counts a smaller
+    start-up. Nothing calls it by itself (a session that splits serially
+    never pays for workers). Does nothing outside an MPI client, before
+    casatasks is imported (the servers are not listening yet), or after the
+    first call. Returns True if the workers were asked to start.
     """
     if _started or "casatasks" not in sys.modules or not server_ranks():
         return False

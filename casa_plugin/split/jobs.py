@@ -174,13 +174,13 @@ def _estimate_bytes(vis, ddid, field, spws=None, fields=None):
     nchan, = subtable_columns(vis, "SPECTRAL_WINDOW", "NUM_CHAN")
     ncorr, = subtable_columns(vis, "POLARIZATION", "NUM_CORR")
     names, = subtable_columns(vis, "FIELD", "NAME")
-    field_ids = [i for i, n in enumerate(names) if fields is None or n in fields]
-    keep = np.isin(field, field_ids)
+    wanted = np.array([fields is None or n in fields for n in names] or [False])
+    rows = np.bincount(ddid[wanted[field]], minlength=len(spw_of)) if len(ddid) else np.zeros(len(spw_of), int)
     total = 0
     for d, (spw, pol) in enumerate(zip(spw_of, pol_of)):
         if spws is None or spw in spws:
             cells = int(nchan[spw]) * int(ncorr[pol])
-            total += int(np.count_nonzero(keep & (ddid == d))) * (cells * 9 + 250)  # complex64, flag, row
+            total += int(rows[d]) * (cells * 9 + 250)  # complex64, flag, row
     return int(total * 1.3) + 2000000  # margin and subtables
 
 
