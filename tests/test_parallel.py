@@ -319,7 +319,7 @@ json.dump({"on_import": on_import, "first": first, "again": again, "early": len(
 
 
 def test_workers_start_early_from_start_workers_not_on_import(tmp_path):
-    """start_workers (init.py, recipes) starts the servers' workers early; importing casa_plugin does not."""
+    """start_workers() starts the servers' workers early; importing casa_plugin does not."""
     (tmp_path / "driver.py").write_text(_EARLY_START)
     code, out = _mpirun([sys.executable, tmp_path / "driver.py"], tmp_path)
     assert code == 0, out[-5000:]

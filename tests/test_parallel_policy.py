@@ -89,3 +89,17 @@ def test_grow_only_when_the_running_eb_waits_on_io():
     assert policy.grow(1, 2, 0.2, 0.1 * yard, yard, 2) == 1        # a short EB: fixed costs, says nothing
     assert policy.grow(2, 2, 0.1, 0.1 * yard, yard, 60) == 2       # no more servers
     assert policy.grow(1, 2, None, 0.1 * yard, yard, 60) == 1      # unknown: keep
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"OMPI_COMM_WORLD_LOCAL_SIZE": "3", "OMPI_COMM_WORLD_SIZE": "3"}, True),
+    ({"OMPI_COMM_WORLD_LOCAL_SIZE": "2", "OMPI_COMM_WORLD_SIZE": "9"}, False),
+    ({"MPI_LOCALNRANKS": "4", "PMI_SIZE": "4"}, True),
+    ({}, False)])
+def test_all_local_from_the_launchers_environment(monkeypatch, env, expected):
+    from casa_plugin.parallel import _casampi
+    for name in ("OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMI_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _casampi.all_local() is expected
