@@ -34,6 +34,7 @@ _PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file
 _original = {}         # casampi's settings on the client before the first run
 _started = []          # the ids of the server_hello commands start_workers pushed ahead of the first run
 _kept = []             # the ids of the server_keep commands quick_exit pushed
+_hosts = {}            # {server ranks: {host: servers}} once asked (servers on several hosts)
 _CMD = ("((lambda s, p: p in s.path or s.path.insert(0, p))(__import__('sys'), _cp_req['path']), "
         "__import__('importlib').import_module('casa_plugin.parallel.server').%s(_cp_req))[1]")
 
@@ -136,6 +137,8 @@ def server_hosts(ranks):
     here = socket.gethostname()
     if _casampi.all_local():
         return {here: len(ranks)}
+    if tuple(ranks) in _hosts:  # asked once per session
+        return dict(_hosts[tuple(ranks)])
     __import__("casatasks")
     client = _casampi.client()
     hosts = {}
@@ -149,6 +152,8 @@ def server_hosts(ranks):
     for rank in ranks:  # a server that did not say: as if on a host of its own
         name = names.get(rank) or "?%d" % rank
         hosts[name] = hosts.get(name, 0) + 1
+    if len(names) == len(ranks):
+        _hosts[tuple(ranks)] = dict(hosts)
     return hosts
 
 
