@@ -34,7 +34,7 @@ SPLIT_SETTINGS = (
     ("REINDEX", True),  # False keeps the original spw ids (as the scriptForPI's own DOSPLIT splits do)
     ("TARGET_INTENT", "*TARGET*"),  # fields kept in the .source
     ("OVERWRITE", False),  # redo existing splits (never a restored calibrated/)
-    ("DRYRUN", False),  # print the plan, write nothing
+    ("DRYRUN", False),  # print the plan, write no MS (only the report)
     ("WIDTH", 1),  # channel averaging while splitting the science spws (e.g. 8)
     ("TIMEBIN", "0s"),  # time averaging while splitting (e.g. '12s')
     ("PARALLEL", None),  # None: under mpicasa/mpirun, on the casampi servers only where they win

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from .parallel import run_jobs
 from . import record as run_record
 from .delivery import eb_of, restored_ms
+from .delivery_report import after_task
 from .errors import SplitError
 from .logs import progress_line
 from .report import TaskResult, member_of, project_of
@@ -182,6 +183,7 @@ def run_eb_jobs(task, func_path, jobs, *, parallel=False, maxjobs=None):
         raise
     summary = report.summary()
     summary["parallel"] = plan
+    after_task(task, summary)  # the delivery report; a failure there is a warning only
     _raise_failures([report], summary)
     return summary
 
@@ -219,5 +221,6 @@ def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
         raise
     summary = TaskResult(sci=sci.summary(), tgt=tgt.summary(), parallel=plan)
     summary["sci"]["parallel"] = summary["tgt"]["parallel"] = plan
+    after_task("split_sci_tgt", summary)
     _raise_failures([sci, tgt], summary)
     return summary

@@ -81,6 +81,7 @@ EXPECT = {
     ".venv/bin/python -m casaconfig --current-data": r"current data installed at",
     "head -n 1 /data/2021.1.00690.S/science_goal.*/group.*/member.*/script/*casa_pipescript.py":
         r"meant for use with CASA \d",
+    "ls /data/2021.1.00690.S/casa_plugin_report/index.html": r"casa_plugin_report/index\.html",
 }
 #: Blocks that end in an error, shown on purpose.
 RAISES = ("split_sci(vis='/data/2021.1.00690.S', reindex=False, width=4)",)

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from .. import record as run_record
 from .. import session
 from ..delivery import find_members
+from ..delivery_report import after_task
 from ..errors import RestoreError
 from ..logs import progress_line, task_logging
 from .external import restore_in_casa
@@ -125,7 +126,8 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         ``spacesaving``: an integer >= -1; unset, the script uses level 0;
         ``-1`` makes the script skip its own disk check (and this one too).
     dryrun : bool
-        Run the preflight checks and report the plan; run nothing.
+        Run the preflight checks and report the plan; run nothing (only the
+        delivery report, ``<project>/casa_plugin_report/``, is written).
     overwrite : bool
         Restore again a member that has a ``calibrated/`` (complete or not):
         the old one is moved aside as ``calibrated.<date>``, never deleted.
@@ -151,7 +153,7 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         ``status`` (restored, already restored, planned, failed), ``ebs``,
         ``products`` (EB -> calibrated MS) and ``casa_version``. The
         scriptForPI writes ``<member>/calibrated/``; the run record there
-        notes the restore.
+        notes the restore; ``<project>/casa_plugin_report/`` is rewritten.
 
     Raises
     ------
@@ -184,6 +186,7 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         for p in plans:
             counts[p["status"]] = counts.get(p["status"], 0) + 1
         summary["counts"] = counts
+        after_task("restore_pi", summary)  # the delivery report; a failure there is a warning only
         failed = [p for p in plans if p["status"] == "failed"]
         if failed:
             raise RestoreError("restore_pi failed for %d of %d members:\n%s" % (

@@ -104,7 +104,7 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
         Redo outputs that already exist. Otherwise a complete existing output
         is reported as done (its flag version is saved if missing).
     dryrun : bool
-        Report the plan and write nothing.
+        Report the plan and write no MS (only the delivery report shows the plan).
     width, timebin : int or str, str
         CASA split's channel and time averaging, done while splitting
         (``width=8, timebin='12s'``); no averaging by default.
@@ -123,7 +123,8 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
         ``{'task', 'ebs': {vis: result}, 'counts': {status: n}}``; each result
         holds ``status`` (split, done, planned, failed), ``outputvis``, ``spw``,
         ``spw_map`` (old -> new id), ``nrows``, ``seconds``, ``flagversions``.
-        Each output directory gets a ``casa_plugin_record.json``.
+        Each output directory gets a ``casa_plugin_record.json``, and
+        ``<project>/casa_plugin_report/`` is rewritten.
 
     Raises
     ------

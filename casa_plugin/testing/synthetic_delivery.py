@@ -10,7 +10,7 @@ import sys
 import shutil
 import tarfile
 
-from . import pipeline_standin
+from . import pipeline_standin, presets
 
 __all__ = ['PROJECT_CODE', 'SGOUS_UID', 'GOUS_UID', 'MEMBERS',
            'make_delivery', 'member_ebs', 'main']
@@ -102,8 +102,14 @@ def _write_fits(path, obj):
         handle.write(header.ljust(2880).encode('ascii'))
 
 
-def _eb_params(eb, index, small, eb_bytes, seed, nant):
+def _eb_params(eb, index, small, eb_bytes, seed, nant, preset=None, size_gb=None):
     """Return the make_eb_ms parameters of EB ``eb`` (number ``index``)."""
+    if preset is not None:  # the preset fixes the shape: no small/full variants
+        params = {'eb_uid': eb, 'seed': int(seed) * 1000 + index, 'preset': preset,
+                  'size_gb': None if size_gb is None else float(size_gb)}
+        if nant is not None:
+            params['nant'] = int(nant)
+        return params
     params = dict(_SMALL if small else _FULL)
     if nant is not None:
         params['nant'] = int(nant)
@@ -286,7 +292,8 @@ def _write_member(member, mous, ebs, sessions, params, versions):
 
 
 def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_version=None,
-                  pipeline_version=_PIPELINE_VERSION, members=None, ebs=None):
+                  pipeline_version=_PIPELINE_VERSION, members=None, ebs=None, preset=None,
+                  size_gb=None):
     """Build a synthetic ALMA delivery of project 2021.1.00690.S under ``root``.
 
     The tree is ``root/2021.1.00690.S/science_goal.*/group.*/member.*/`` with
@@ -302,7 +309,9 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     Sizes: an EB restores to about 2 MB with ``small`` (4 antennas, 2
     integrations per scan), about 6 MB by default (6 antennas, 8
     integrations), or about ``eb_bytes`` each; each of the 4 science spws has
-    64 channels.
+    64 channels.  With ``preset`` (``'alma12m'``, ``'alma7m'``, ``'wsu'``;
+    see :mod:`casa_plugin.testing.presets`) every EB has that preset's shape
+    and restores to ``size_gb`` each (default the preset's smallest EB).
 
     Parameters
     ----------
@@ -323,6 +332,12 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     members, ebs : int, optional
         Number of members, and of EBs per member (see :func:`member_ebs`);
         by default the delivery's own 6 + 2 EBs (1 + 2 with ``small``).
+    preset : str, optional
+        ALMA-shaped EBs of this preset instead of the small-row generator's
+        (``small`` then only selects the members' EBs; ``eb_bytes`` and the
+        per-EB variants do not apply).
+    size_gb : float, optional
+        Size of each restored EB of ``preset`` in GB (within 10 %).
 
     Returns
     -------
@@ -334,8 +349,16 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     FileExistsError
         If ``root/2021.1.00690.S`` already exists.
     ValueError
-        If ``members`` or ``ebs`` is less than 1.
+        If ``members`` or ``ebs`` is less than 1, or the preset, its
+        ``nant`` or ``size_gb`` is not possible (see
+        :func:`casa_plugin.testing.presets.describe`).
     """
+    if preset is not None:
+        presets.describe(preset, size_gb, nant=nant)  # ValueError now, not at restore time
+        if eb_bytes is not None:
+            raise ValueError('eb_bytes is for the small-row EBs; give size_gb with preset=%r' % preset)
+    elif size_gb is not None:
+        raise ValueError('size_gb needs a preset (alma12m, alma7m, wsu); use eb_bytes (--eb-mb) otherwise')
     project = os.path.join(os.path.abspath(root), PROJECT_CODE)
     if os.path.lexists(project):
         raise FileExistsError('delivery already exists: %s' % project)
@@ -353,7 +376,7 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
         for mous, ebs, sessions in layout:
             member = os.path.join(group, 'member.' + mous)
             params = dict((eb, _eb_params(eb, numbers[eb], small, eb_bytes,
-                                          seed, nant)) for eb in ebs)
+                                          seed, nant, preset, size_gb)) for eb in ebs)
             _write_member(member, mous, ebs, sessions, params, versions)
             members[member] = list(ebs)
     except Exception:
@@ -369,7 +392,8 @@ def main(argv=None):
     """Build a synthetic delivery from the command line; print where it is and what it holds.
 
     ``python -m casa_plugin.testing.synthetic_delivery ROOT [--members N] [--ebs N]
-    [--eb-mb MB] [--small] [--nant N] [--seed N] [--restored]`` builds
+    [--eb-mb MB] [--small] [--nant N] [--seed N] [--preset NAME [--size-gb GB]]
+    [--restored]`` builds
     ``ROOT/2021.1.00690.S``; ``--restored`` also restores it with the
     pipeline stand-in (real CASA tasks), so the splits can be tried at once.
 
@@ -394,6 +418,12 @@ def main(argv=None):
     parser.add_argument('--small', action='store_true', help='tiny EBs (4 antennas, 2 integrations)')
     parser.add_argument('--nant', type=int, default=None, help='number of antennas (default 6; 4 with --small)')
     parser.add_argument('--seed', type=int, default=0, help='base seed of the simulated data (default 0)')
+    parser.add_argument('--preset', choices=sorted(presets.PRESETS), default=None,
+                        help='ALMA-shaped EBs: alma12m (43 antennas, 4 x 1920 channels, 6.048 s), '
+                             'alma7m (12 antennas, 4 x 2048, 10.08 s), wsu (43 antennas, 4 x 16384, 3.072 s)')
+    parser.add_argument('--size-gb', type=float, default=None,
+                        help='size of each restored EB of --preset in GB (default the preset\'s smallest: '
+                             'alma12m ~3.9, alma7m ~0.34, wsu ~32)')
     parser.add_argument('--restored', action='store_true',
                         help='also restore it with the pipeline stand-in (writes calibrated/ in each member)')
     args = parser.parse_args(argv)
@@ -401,13 +431,17 @@ def main(argv=None):
     eb_bytes = None if args.eb_mb is None else args.eb_mb * 1e6
     try:
         info = make_delivery(args.root, small=args.small, eb_bytes=eb_bytes, seed=args.seed, nant=args.nant,
-                             members=args.members, ebs=args.ebs)
+                             members=args.members, ebs=args.ebs, preset=args.preset, size_gb=args.size_gb)
     except (FileExistsError, ValueError) as err:
         print('error: %s' % err, file=sys.stderr)
         return 2
     if args.restored:
         pipeline_standin.restore_with_standin(info['project'])
     print(info['project'])
+    if args.preset:
+        desc = presets.describe(args.preset, args.size_gb, nant=args.nant)
+        print('  each EB: preset %s, %d antennas, 4 x %d channels, %.2f GB'
+              % (args.preset, desc['nant'], desc['nchan'], desc['bytes'] / 1e9))
     for member, ebs in sorted(info['members'].items()):
         print('  %s: %d EBs%s' % (os.path.relpath(member, info['project']), len(ebs),
                                   ', restored' if args.restored else ''))

@@ -1,12 +1,13 @@
-"""Build small, deterministic ALMA-like execution-block measurement sets for tests."""
+"""Build deterministic ALMA-like EB measurement sets for tests: small-row EBs and ALMA-shaped presets."""
 
 import logging
-import math
 import os
 import shutil
 import time
 
 import numpy as np
+
+from . import alma_layout, synthetic_fill
 
 __all__ = ['make_eb_ms', 'estimate_bytes', 'corrected_gain', 'SCIENCE_SPWS', 'WVR_SPW']
 
@@ -21,7 +22,7 @@ _INTEGRATION_S = 6.048
 _SCAN_GAP_S = 12.0
 _ATM_NINT = 3
 _REFERENCE_TIME = '2022/06/01/05:00:00'
-_ALMA_CENTRE_ITRF = (2225142.18, -5440307.37, -2481029.85)
+_ALMA_CENTRE_ITRF = alma_layout.ALMA_CENTRE_ITRF
 _DISH_DIAMETER_M = 12.0
 _PROJECT_CODE = '2019.1.00000.S'
 _WVR_NAME = 'WVR#NOMINAL'
@@ -129,65 +130,70 @@ def _antenna_layout(nant, rng):
     first = {'DA': 41, 'DV': 1, 'PM': 1}
     names = ['%s%02d' % (k, first[k] + kinds[:i].count(k)) for i, k in enumerate(kinds)]
     pads = ['A%03d' % (1 + (i * 44) % 137) for i in range(nant)]
-    centre = np.array(_ALMA_CENTRE_ITRF)
-    lon = math.atan2(centre[1], centre[0])
-    lat = math.atan2(centre[2], math.hypot(centre[0], centre[1]))
-    sla, cla, slo, clo = math.sin(lat), math.cos(lat), math.sin(lon), math.cos(lon)
-    enu = np.array([[-slo, clo, 0.0], [-sla * clo, -sla * slo, cla],
-                    [cla * clo, cla * slo, sla]])
     radius = 30.0 + 35.0 * np.arange(nant) + rng.uniform(-5.0, 5.0, nant)
     angle = 2.399963 * np.arange(nant) + rng.uniform(-0.1, 0.1, nant)
     local = np.stack([radius * np.sin(angle), radius * np.cos(angle),
                       rng.uniform(-2.0, 2.0, nant)], axis=1)
-    return names, pads, centre[None, :] + local.dot(enu)
+    return names, pads, alma_layout.enu_to_itrf(local)
 
 
-def _simulate(vis, nant, nchan, plan, rng):
-    """Run casatools.simulator (one observe per scan and spw); return scan starts."""
+def _default_spws(nchan):
+    """The small generator's spws: WVR, then 4 science spws of ``nchan`` channels with twins."""
+    spws = [(_WVR_NAME, 184.55e9, 1.5e9, 4)]
+    for i, name in enumerate(_science_spw_names()):
+        mid, width = _SCIENCE_CENTRES_GHZ[i // 2] * 1e9, _SCIENCE_BANDWIDTH_HZ / nchan
+        spws.append((name, mid - _SCIENCE_BANDWIDTH_HZ / 2 + width / 2, width, nchan)
+                    if i % 2 == 0 else (name, mid, _SCIENCE_BANDWIDTH_HZ, 1))
+    return spws
+
+
+def _simulate(vis, array, spws, plan, integration=_INTEGRATION_S, autocorr=False, fields=_FIELDS):
+    """Run casatools.simulator (one observe per subscan and spw); return scan starts.
+
+    ``array`` is (names, pads, ITRF xyz, dish diameter); ``spws`` a list of
+    (name, first channel Hz, width Hz, channels); ``autocorr`` also writes
+    the autocorrelations (ALMA's ``ocorr_mode='ca'``).
+    """
     import casatools
     me, sm = casatools.measures(), casatools.simulator()
-    names, pads, xyz = _antenna_layout(nant, rng)
+    names, pads, xyz, dish = array
     starts, offset = [], 0.0
     try:
         sm.open(vis)
         centre = me.position('ITRF', *['%.3fm' % v for v in _ALMA_CENTRE_ITRF])
         sm.setconfig(telescopename='ALMA', x=list(xyz[:, 0]), y=list(xyz[:, 1]),
-                     z=list(xyz[:, 2]), dishdiameter=[_DISH_DIAMETER_M] * nant,
+                     z=list(xyz[:, 2]), dishdiameter=[dish] * len(names),
                      mount=['ALT-AZ'], antname=names, padname=pads,
                      coordsystem='global', referencelocation=centre)
-        spws = [(_WVR_NAME, 184.55e9, 1.5e9, 4)]
-        for i, name in enumerate(_science_spw_names()):
-            mid, width = _SCIENCE_CENTRES_GHZ[i // 2] * 1e9, _SCIENCE_BANDWIDTH_HZ / nchan
-            spws.append((name, mid - _SCIENCE_BANDWIDTH_HZ / 2 + width / 2, width, nchan)
-                        if i % 2 == 0 else (name, mid, _SCIENCE_BANDWIDTH_HZ, 1))
         for name, first, step, nch in spws:
             sm.setspwindow(spwname=name, freq='%.1fHz' % first, deltafreq='%.1fHz' % step,
                            freqresolution='%.1fHz' % step, nchannels=nch, stokes='XX YY')
         sm.setfeed(mode='perfect X Y', pol=[''])
-        for fname, ra, dec, _, _ in _FIELDS:
-            sm.setfield(sourcename=fname, sourcedirection=me.direction('J2000', ra, dec))
+        for field in fields:
+            sm.setfield(sourcename=field[0], sourcedirection=me.direction('J2000', *field[1:3]))
         sm.setlimits(shadowlimit=0.001, elevationlimit='3deg')
-        sm.setauto(autocorrwt=0.0)
-        sm.settimes(integrationtime='%.3fs' % _INTEGRATION_S, usehourangle=False,
+        sm.setauto(autocorrwt=1.0 if autocorr else 0.0)
+        sm.settimes(integrationtime='%.3fs' % integration, usehourangle=False,
                     referencetime=me.epoch('UTC', _REFERENCE_TIME))
         for scan in plan:
             starts.append(offset)
-            stop = offset + scan['nint'] * _INTEGRATION_S
-            off = 'OFF_SOURCE' in scan['intent']
-            for spw in scan['spws']:
-                sm.observe(sourcename=scan['field'], spwname=spws[spw][0],
-                           starttime='%.3fs' % offset, stoptime='%.3fs' % stop,
-                           state_sig=not off, state_ref=off,
-                           state_obs_mode=scan['intent'],
-                           observer='casa_plugin', project=_PROJECT_CODE)
-            offset = stop + _SCAN_GAP_S
+            for intent, nint in scan.get('subscans') or [(scan['intent'], scan['nint'])]:
+                stop = offset + nint * integration
+                off = 'OFF_SOURCE' in intent
+                for spw in scan['spws']:
+                    sm.observe(sourcename=scan['field'], spwname=spws[spw][0],
+                               starttime='%.3fs' % offset, stoptime='%.3fs' % stop,
+                               state_sig=not off, state_ref=off, state_obs_mode=intent,
+                               observer='casa_plugin', project=_PROJECT_CODE)
+                offset = stop
+            offset += _SCAN_GAP_S
     finally:
         sm.close()
         me.done()
     return np.array(starts)
 
 
-def _fix_metadata(vis, eb_uid, scan_starts):
+def _fix_metadata(vis, eb_uid, scan_starts, integration=_INTEGRATION_S):
     """Give all spws of a scan one SCAN_NUMBER; write the EB uid to OBSERVATION."""
     import casatools
     tb, tobs = casatools.table(), casatools.table()
@@ -197,7 +203,7 @@ def _fix_metadata(vis, eb_uid, scan_starts):
         chunks = [(s, min(step, nrows - s)) for s in range(0, nrows, step)]
         tmin = min(tb.getcol('TIME', s, n).min() for s, n in chunks)
         for s, n in chunks:  # the simulator numbers scans per observe call
-            rel = tb.getcol('TIME', s, n) - tmin + _INTEGRATION_S / 2.0
+            rel = tb.getcol('TIME', s, n) - tmin + integration / 2.0
             scans = np.searchsorted(scan_starts, rel + 1e-3, side='right')
             tb.putcol('SCAN_NUMBER', scans.astype(np.int32), s, n)
         tobs.open(vis + '/OBSERVATION', nomodify=False)
@@ -218,13 +224,8 @@ def _fill(vis, nant, rng):
     import casatools
     tb, sub = casatools.table(), None
     flux = np.array([f[3] for f in _FIELDS])
+    dd_spw, freqs = synthetic_fill.spectral_layout(vis)
     try:
-        tb.open(vis + '/DATA_DESCRIPTION')
-        dd_spw = tb.getcol('SPECTRAL_WINDOW_ID')
-        tb.close()
-        tb.open(vis + '/SPECTRAL_WINDOW')
-        freqs = [tb.getcell('CHAN_FREQ', i) for i in range(tb.nrows())]
-        tb.close()
         shape = (nant, len(freqs))
         gains = rng.uniform(0.85, 1.15, shape) * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
         tb.open(vis, nomodify=False)
@@ -288,9 +289,47 @@ def _disk_usage(path):
     return sum(getattr(st, 'st_blocks', 0) * 512 or st.st_size for st in stats)
 
 
-def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
+def _preset_plan(preset, size_gb, nchan, nant, nint, first_scans):
+    """The preset's description and scan plan: by size, or ``nint`` in every science scan."""
+    from . import presets
+    desc = presets.describe(preset, None if nint is not None else size_gb, nchan=nchan, nant=nant)
+    if nint is not None:
+        if int(nint) < 1:
+            raise ValueError('nint must be >= 1')
+        desc['scans'] = presets.preset_plan(preset, 1, int(nint))
+    if first_scans is not None:
+        if int(first_scans) < 1:
+            raise ValueError('first_scans must be >= 1')
+        desc['scans'] = desc['scans'][:int(first_scans)]
+    desc['bytes'] = presets.plan_bytes(preset, desc['scans'], desc['nchan'], desc['nant'])
+    return desc, desc['scans']
+
+
+def _build_preset(vis, eb_uid, desc, plan, rng):
+    """Simulate, number scans, drop MODEL_DATA and fill a preset EB; return its rows."""
+    import casatools
+    names, pads, xyz, dish = alma_layout.antennas(desc['array'], desc['nant'])
+    spws = alma_layout.spectral_setup(desc['nchan'], desc['centres_ghz'], desc['bandwidth_hz'],
+                                      desc['band'])
+    starts = _simulate(vis, (names, pads, xyz, dish), spws, plan, desc['integration_s'],
+                       autocorr=True, fields=alma_layout.FIELDS)
+    nrows = _fix_metadata(vis, eb_uid, starts, desc['integration_s'])
+    _ensure_scratch_columns(vis)
+    tb = casatools.table()
+    try:  # a restored ALMA MS (importasdm + applycal) has DATA and CORRECTED_DATA only
+        tb.open(vis, nomodify=False)
+        if 'MODEL_DATA' in tb.colnames():
+            tb.removecols(['MODEL_DATA'])
+    finally:
+        tb.close()
+    synthetic_fill.fill_visibilities(vis, rng, [f[3] for f in alma_layout.FIELDS], corrected_gain,
+                                     SCIENCE_SPWS, _NOISE_JY, _ROW_FLAG_FRACTION, _EDGE_CHANNELS)
+    return nrows
+
+
+def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=None, nchan=None, nint=None,
                target_bytes=None, ntargets=1, intent_separator='#',
-               off_source_scan=False):
+               off_source_scan=False, preset=None, size_gb=None, first_scans=None):
     """Create one synthetic ALMA execution-block measurement set.
 
     Writes the directory ``vis``: ``nant`` 12 m ALMA antennas, XX/YY, spw 0 =
@@ -302,6 +341,13 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
     :func:`corrected_gain`; WEIGHT uniform in [0.5, 1.5), SIGMA = WEIGHT**-0.5;
     ~4 % of rows and the edge channels of spws 1, 3, 5, 7 are flagged.
 
+    With ``preset`` (``'alma12m'``, ``'alma7m'``, ``'wsu'``; see
+    :mod:`casa_plugin.testing.presets`) the EB has that preset's array, spws,
+    integration time and scan sequence instead, with autocorrelations, and
+    no MODEL_DATA column (as a restored ALMA MS); ``size_gb`` sets its size
+    (within 10 %; default and minimum: the preset's smallest EB).  The same
+    DATA/CORRECTED_DATA/WEIGHT/flag rules hold, filled in row chunks.
+
     Parameters
     ----------
     vis : str
@@ -311,26 +357,40 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
         OBSERVATION table keyword ``EB_UID``.
     seed : int
         Seed for numpy.random.RandomState; same seed gives identical contents.
-    nant, nchan : int
-        Number of 12 m antennas (>= 2); channels per full-resolution science spw (>= 4).
+    nant, nchan : int or None
+        Number of 12 m antennas (>= 2, default 6); channels per full-resolution
+        science spw (>= 4, default 64).  With a preset: among its choices
+        (default the preset's own).
     nint : int or None
-        Integrations per science-target scan (default 8).
+        Integrations per science-target scan (default 8).  With a preset:
+        integrations of every science scan, instead of ``size_gb`` (a
+        shape-only build: the scan proportions are not kept).
     target_bytes : float or None
-        If given, overrides ``nint`` so the MS is roughly this size on disk.
+        If given, overrides ``nint`` so the MS is roughly this size on disk
+        (with a preset: ``size_gb`` in bytes).
     ntargets : int
         Number of science targets, 1 or 2.
     intent_separator : str
         '#', '.' or '_' between intent and sub-intent in STATE/OBS_MODE.
     off_source_scan : bool
         Add one scan with intent ``OBSERVE_TARGET<sep>OFF_SOURCE``.
+    preset : str or None
+        Build an ALMA-shaped EB of this preset (then ``ntargets``,
+        ``intent_separator`` and ``off_source_scan`` keep their defaults).
+    size_gb : float or None
+        Size of the preset EB on disk in GB (1e9 bytes).
+    first_scans : int or None
+        Keep only the first scans of the preset's plan (a short look at a
+        large preset's shape, e.g. ``wsu`` in tests).
 
     Returns
     -------
     dict
         ``vis``, ``eb_uid``, ``science_spws`` ([1, 3, 5, 7]), ``fields``
         (field name -> list of intents), ``scans`` (list of dicts with keys
-        scan, field, intent, spws, nint), ``nint`` (per target scan),
-        ``nrows``, ``bytes`` (disk usage of the MS), ``seconds`` (build time).
+        scan, field, intent, spws, nint; presets also ``subscans``), ``nint``
+        (per target scan; the longest with a preset), ``nrows``, ``bytes``
+        (disk usage of the MS), ``seconds`` (build time) and ``preset``.
 
     Raises
     ------
@@ -347,23 +407,42 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
         raise ValueError('ntargets must be 1 or 2, got %r' % (ntargets,))
     if intent_separator not in ('#', '.', '_'):
         raise ValueError('intent_separator must be "#", "." or "_"')
-    if nant < 2 or nchan < 4:
-        raise ValueError('need nant >= 2 and nchan >= 4')
-    if target_bytes is not None:
-        nint = _nint_for_bytes(float(target_bytes), nant, nchan, ntargets,
-                               off_source_scan)
-    elif nint is None:
-        nint = _DEFAULT_NINT
-    if nint < 1:
-        raise ValueError('nint must be >= 1')
-    plan = _scan_plan(ntargets, nint, off_source_scan, intent_separator)
+    if preset is not None:
+        if ntargets != 1 or off_source_scan or intent_separator != '#':
+            raise ValueError('preset %r EBs have one target, no off-source scan and "#" intents'
+                             % (preset,))
+        if size_gb is None and target_bytes is not None:
+            size_gb = float(target_bytes) / 1e9
+        desc, plan = _preset_plan(preset, size_gb, nchan, nant, nint, first_scans)
+        nint = max([scan['nint'] for scan in plan if 'OBSERVE_TARGET' in scan['intent']] or [0])
+        logger.info('building %s: preset %s, %d antennas, %d channels, %d scans, ~%.2f GB',
+                    vis, preset, desc['nant'], desc['nchan'], len(plan), desc['bytes'] / 1e9)
+    else:
+        if size_gb is not None or first_scans is not None:
+            raise ValueError('size_gb and first_scans need a preset (alma12m, alma7m, wsu)')
+        nant, nchan = (6 if nant is None else nant), (64 if nchan is None else nchan)
+        if nant < 2 or nchan < 4:
+            raise ValueError('need nant >= 2 and nchan >= 4')
+        if target_bytes is not None:
+            nint = _nint_for_bytes(float(target_bytes), nant, nchan, ntargets,
+                                   off_source_scan)
+        elif nint is None:
+            nint = _DEFAULT_NINT
+        if nint < 1:
+            raise ValueError('nint must be >= 1')
+        plan = _scan_plan(ntargets, nint, off_source_scan, intent_separator)
+        logger.info('building %s: %d antennas, %d channels, %d integrations/target '
+                    'scan, %d scans', vis, nant, nchan, nint, len(plan))
     rng = np.random.RandomState(seed)
-    logger.info('building %s: %d antennas, %d channels, %d integrations/target '
-                'scan, %d scans', vis, nant, nchan, nint, len(plan))
     try:
-        nrows = _fix_metadata(vis, eb_uid, _simulate(vis, nant, nchan, plan, rng))
-        _ensure_scratch_columns(vis)
-        _fill(vis, nant, rng)
+        if preset is not None:
+            nrows = _build_preset(vis, eb_uid, desc, plan, rng)
+        else:
+            names, pads, xyz = _antenna_layout(nant, rng)
+            array = (names, pads, xyz, _DISH_DIAMETER_M)
+            nrows = _fix_metadata(vis, eb_uid, _simulate(vis, array, _default_spws(nchan), plan))
+            _ensure_scratch_columns(vis)
+            _fill(vis, nant, rng)
     except Exception:
         logger.error('building %s failed; removing the partial measurement set', vis)
         shutil.rmtree(vis, ignore_errors=True)
@@ -375,7 +454,7 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=6, nchan=64, nint=None,
         intents.extend(i for i in scan['intent'].split(',') if i not in intents)
     result = {'vis': vis, 'eb_uid': eb_uid, 'science_spws': list(SCIENCE_SPWS),
               'fields': fields, 'scans': plan, 'nint': nint, 'nrows': nrows,
-              'bytes': _disk_usage(vis), 'seconds': time.time() - t0}
+              'bytes': _disk_usage(vis), 'seconds': time.time() - t0, 'preset': preset}
     logger.info('built %s: %d rows, %.1f MB in %.2f s', vis, nrows,
                 result['bytes'] / 1e6, result['seconds'])
     return result

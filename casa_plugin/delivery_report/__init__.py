@@ -1,0 +1,5 @@
+"""The delivery report: ``<project>/casa_plugin_report/index.html`` with PNGs, rewritten after every task."""
+
+from .writer import REPORT_DIR, after_task, write_report
+
+__all__ = ["REPORT_DIR", "write_report", "after_task"]

@@ -1,0 +1,233 @@
+"""What the delivery report shows, gathered from run records, task results and the MSs themselves."""
+
+import logging
+import os
+
+import numpy as np
+
+from .. import casa
+from .. import record as run_record
+from ..delivery import EB_NAME, find_calibrated_dirs, restored_ms
+from ..ms import is_ms
+from ..report import member_of
+from .flagsummary import flag_fractions
+
+__all__ = ["report_root", "gather"]
+
+log = logging.getLogger(__name__)
+_DEFAULT_INTENT, _DEFAULT_MINNCHAN = "OBSERVE_TARGET*", 5
+
+
+def _root_of(path):
+    """The project above ``path`` (the directory holding ``science_goal.*``), else the directory it is in."""
+    path = os.path.abspath(path)
+    parts = path.split(os.sep)
+    goals = [i for i, p in enumerate(parts) if p.startswith("science_goal.")]
+    if goals and goals[-1] > 1:
+        return os.sep.join(parts[:goals[-1]])
+    while ".ms" in os.path.basename(path) or os.path.basename(path) in ("calibrated", "working"):
+        path = os.path.dirname(path)
+    return path
+
+
+def report_root(paths):
+    """Return the directory a report of ``paths`` belongs in: their project, else the directory they are in.
+
+    Raises
+    ------
+    ValueError
+        If the paths lie in unrelated directories (their only common directory is ``/``).
+    """
+    roots = sorted(set(_root_of(p) for p in paths))
+    if not roots:
+        return os.getcwd()
+    root = os.path.commonpath(roots)
+    if os.path.dirname(root) == root:
+        raise ValueError("the inputs lie in unrelated directories (%s); one report cannot cover them"
+                         % ", ".join(roots))
+    return root
+
+
+def _spectral_windows(vis):
+    tb = casa.table()
+    tb.open(os.path.join(vis, "SPECTRAL_WINDOW"))
+    try:
+        names = list(tb.getcol("NAME")) if tb.nrows() else []
+        sidebands = list(tb.getcol("NET_SIDEBAND")) if "NET_SIDEBAND" in tb.colnames() and tb.nrows() else []
+        out = {}
+        for i, name in enumerate(names):
+            freqs = np.asarray(tb.getcell("CHAN_FREQ", i), dtype=float)
+            widths = np.abs(np.asarray(tb.getcell("CHAN_WIDTH", i), dtype=float))
+            out[str(i)] = {"name": str(name), "nchan": int(len(freqs)), "lo_ghz": float(freqs.min()) / 1e9 -
+                           float(widths[0]) / 2e9, "hi_ghz": float(freqs.max()) / 1e9 + float(widths[-1]) / 2e9,
+                           "width_khz": float(np.median(widths)) / 1e3,
+                           "sideband": int(sidebands[i]) if i < len(sidebands) else 0}
+        return out
+    finally:
+        tb.close()
+
+
+def _scans(vis):
+    md = casa.msmetadata()
+    md.open(vis)
+    try:
+        names = list(md.fieldnames())
+        scans = []
+        for scan in md.scannumbers():
+            times = np.asarray(md.timesforscan(int(scan)), dtype=float)
+            scans.append({"scan": int(scan), "times": [float(times.min()), float(times.max())],
+                          "step": float(np.min(np.diff(times))) if len(times) > 1 else 0.0,
+                          "intents": [str(i) for i in md.intentsforscan(int(scan))],
+                          "fields": [names[int(f)] for f in md.fieldsforscan(int(scan))]})
+        return scans
+    finally:
+        md.close()
+
+
+def _default_science(vis):
+    from ..split.selection import science_spws
+    try:
+        return science_spws(vis, _DEFAULT_INTENT, _DEFAULT_MINNCHAN)
+    except ValueError:
+        return []
+
+
+def _rule(request, chosen):
+    if not request:
+        return "default rule: intent %s, >= %d channels (not split yet)" % (_DEFAULT_INTENT, _DEFAULT_MINNCHAN)
+    if request.get("spw"):
+        return "spw=%s (given)" % request["spw"]
+    if "intent" in request:
+        return "intent %s, >= %s channels" % (request["intent"], request.get("minnchan", _DEFAULT_MINNCHAN))
+    return "chosen by the delivery's scriptForPI"
+
+
+def _cached(cache, kind, vis, read):
+    try:
+        return cache.get(kind, vis, read)
+    except Exception as exc:  # one unreadable MS costs its pictures, never the report
+        log.warning("report: could not read %s of %s: %s", kind, vis, exc)
+        return None
+
+
+def _flags(vis, cache, spws=None):
+    try:
+        return flag_fractions(vis, cache, spws)
+    except Exception as exc:
+        log.warning("report: could not summarise the flags of %s: %s", vis, exc)
+        return None
+
+
+def _science_of(entry, restored, cache):
+    if entry and entry.get("spw"):
+        return [int(s) for s in entry["spw"]]
+    if entry and entry.get("spw_map"):
+        return sorted(int(s) for s in entry["spw_map"])
+    if restored:
+        return _cached(cache, "science", restored, _default_science) or []
+    return []
+
+
+def _damaged(entry):
+    """True if the last split found the input unreadable: casacore may crash the process if it is read again."""
+    return bool(entry) and entry.get("status") == "failed" and "cannot read this table" in str(entry.get("error"))
+
+
+def _eb(calibrated, eb, tasks, cache):
+    vis = os.path.join(calibrated, eb + ".ms")
+    src = restored_ms(vis)
+    sci, tgt = tasks.get("split_sci"), tasks.get("split_tgt")
+    restored = src if is_ms(src) and not _damaged(sci) else None
+    science = _science_of(sci, restored, cache)
+    info = {"eb": eb, "restored": restored, "sci": sci, "tgt": tgt, "science": science,
+            "rule": _rule((sci or {}).get("request"), science), "spws": None, "scans": None, "flags": {}}
+    if restored:
+        info["spws"] = _cached(cache, "spws", restored, _spectral_windows)
+        info["scans"] = _cached(cache, "scans", restored, _scans)
+        info["flags"]["restored"] = _flags(restored, cache, science)
+    elif sci and (sci.get("input_spws") or (sci.get("contents") or {}).get("spws")):
+        info["spws"] = _spws_from_record(sci)
+    for key, entry in ((".split.cal", sci), (".source", tgt)):
+        out = (entry or {}).get("outputvis")
+        if out and is_ms(out) and (entry or {}).get("status") != "planned" and not _damaged(entry):
+            info["flags"][key] = _flags(out, cache)
+            if info["scans"] is None and key == ".split.cal":
+                info["scans"] = _cached(cache, "scans", out, _scans)
+    return info
+
+
+def _spws_from_record(entry):
+    """Without the restored MS (SPACESAVING >= 2): the spws the record knows, by input id."""
+    spws = {}
+    known = entry.get("input_spws") or {}
+    contents = dict((str(new), s) for new, s in ((entry.get("contents") or {}).get("spws") or {}).items())
+    inverse = dict((str(new), old) for old, new in (entry.get("spw_map") or {}).items())
+    for new, spw in contents.items():
+        known.setdefault(inverse.get(new, new), dict(spw, chan_width_khz=spw.get("chan_width_khz")))
+    for spw_id, spw in known.items():
+        lo, hi = spw["freq_ghz"]
+        spws[str(spw_id)] = {"name": spw.get("name", ""), "nchan": spw["nchan"], "lo_ghz": lo, "hi_ghz": hi,
+                             "width_khz": spw.get("chan_width_khz") or abs(hi - lo) * 1e6 / max(spw["nchan"], 1),
+                             "sideband": 0}
+    return spws
+
+
+def _overlay(records, results):
+    """Put this call's results over the records: a dryrun's plan, or EBs whose record could not be written."""
+    for task, result in results:
+        out = result.get("outputvis")
+        if not out or not result.get("eb"):
+            continue
+        tasks = records.setdefault(os.path.dirname(os.path.abspath(out)), {"ebs": {}}).setdefault(
+            "ebs", {}).setdefault(result["eb"], {})
+        if result.get("status") == "planned" or task not in tasks:
+            tasks[task] = dict(result)
+
+
+def gather(root, cache, results=(), restores=None):
+    """Return ``{'root', 'members': [...]}``: per member its restore and, per EB, what the pictures need.
+
+    Parameters
+    ----------
+    root : str
+        The project (or directory) the report covers; every ``calibrated/`` below is read.
+    cache : cache.Cache
+        Facts read from MSs earlier, reused while the MSs are unchanged.
+    results : list of (task, result)
+        This call's per-EB results (``planned`` ones come only from here).
+    restores : dict, optional
+        restore_pi's ``{member: result}`` (members not restored yet come only from here).
+    """
+    records = {}
+    for calibrated in find_calibrated_dirs(root):
+        try:
+            records[calibrated] = run_record.load(calibrated)
+        except (OSError, ValueError) as exc:
+            log.warning("report: cannot read the run record of %s: %s", calibrated, exc)
+            records[calibrated] = {"ebs": {}}
+    _overlay(records, results)
+    members = {}
+    for calibrated, record in sorted(records.items()):
+        ebs = set(record.get("ebs") or {})
+        ebs.update(n[:-3] for n in _listdir(calibrated) if EB_NAME.match(n))
+        ebs.update(n[:-len(".ms.split.cal")] for n in _listdir(calibrated) if n.endswith(".ms.split.cal"))
+        member = os.path.dirname(calibrated)
+        members[member] = {"name": member_of(calibrated), "path": member, "calibrated": calibrated,
+                           "restore": record.get("restore"),
+                           "ebs": [_eb(calibrated, eb, record.get("ebs", {}).get(eb, {}), cache) for eb in sorted(ebs)]}
+    for member, plan in (restores or {}).items():
+        entry = members.setdefault(member, {"name": member_of(os.path.join(member, "x")), "path": member,
+                                            "calibrated": None, "restore": None, "ebs": []})
+        if plan.get("status") in ("planned", "failed", "not run") or not entry["restore"]:
+            entry["restore"] = dict((k, v) for k, v in plan.items() if k not in ("traceback",))
+        if not entry["ebs"]:
+            entry["ebs"] = [{"eb": eb, "restored": None, "sci": None, "tgt": None, "science": [], "rule": "",
+                             "spws": None, "scans": None, "flags": {}} for eb in plan.get("ebs") or []]
+    return {"root": root, "members": [members[m] for m in sorted(members)]}
+
+
+def _listdir(directory):
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []

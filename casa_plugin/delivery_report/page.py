@@ -1,0 +1,136 @@
+"""The report's HTML: per member its restore, pictures and steps table; plain HTML and CSS, no script.
+
+Everything the page shows is in the page or beside it (PNGs by relative
+name): it opens from disk, and nothing is fetched from the network.
+"""
+
+import html
+import os
+import time
+
+__all__ = ["PICTURES", "has_picture", "page"]
+
+#: (key, drawing function of figures.py, heading) of each member's pictures, in page order.
+PICTURES = (("spectral", "spectral_setup", "Spectral setup"), ("timeline", "timeline", "Observation timeline"),
+            ("flags", "flags", "Flags"))
+_CSS = """body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1300px}
+h1{font-size:1.4em}h2{font-size:1.15em;border-bottom:2px solid #0072B2;padding-bottom:.2em;margin-top:2em}
+h3{font-size:1em;margin:1.2em 0 .3em}img{max-width:100%;border:1px solid #ddd}
+table{border-collapse:collapse;font-size:.82em;width:100%}th,td{border:1px solid #ccc;padding:.25em .4em;
+text-align:left;vertical-align:top}th{background:#eef3f8}td.n{text-align:right;white-space:nowrap}
+.failed{background:#fbe3d6}.planned{background:#fff6d5}.plan{background:#fff6d5;border:1px solid #E69F00;
+padding:.5em}td.p{word-break:break-all;max-width:14em}.err{font-family:monospace;white-space:pre-wrap;max-width:30em}code{font-size:.95em}"""
+
+
+def _size(nbytes):
+    if not nbytes:
+        return ""
+    return "%.2f GB" % (nbytes / 1e9) if nbytes >= 1e9 else "%.1f MB" % (nbytes / 1e6)
+
+
+def _e(text):
+    return html.escape("" if text is None else str(text))
+
+
+def _rows(member):
+    for eb in member["ebs"]:
+        restore = member.get("restore") or {}
+        yield eb, "restore", {"vis": "raw/%s.asdm.sdm" % eb["eb"], "outputvis": eb["restored"],
+                              "status": restore.get("status") or ("restored" if eb["restored"] else "-"),
+                              "seconds": restore.get("seconds"), "error": restore.get("error"),
+                              "made_by": "scriptForPI" if eb["restored"] else ""}
+        for task, entry in (("split_sci", eb["sci"]), ("split_tgt", eb["tgt"])):
+            if entry:
+                yield eb, task, entry
+
+
+def _spw_cell(entry):
+    if entry.get("spw_map"):
+        return ", ".join("%s&rarr;%s" % (_e(k), _e(v)) for k, v in sorted(entry["spw_map"].items(),
+                                                                            key=lambda kv: int(kv[0])))
+    spws = entry.get("spw") or sorted((entry.get("contents") or {}).get("spws") or {}, key=int)
+    return _e(",".join(str(s) for s in spws))
+
+
+def _table(member):
+    """The steps of each EB: paths relative to the member directory."""
+    head = ("EB", "step", "input", "output", "size", "rows", "spws (old&rarr;new)", "fields", "made by",
+            "duration", "status", "last error")
+    out = ["<table><tr>%s</tr>" % "".join("<th>%s</th>" % h for h in head)]
+    for eb, task, entry in _rows(member):
+        status = entry.get("status") or "-"
+        fields = entry.get("fields") or (entry.get("contents") or {}).get("fields") or []
+        seconds = entry.get("seconds")
+        cells = [_e(eb["eb"]), _e(task), _e(_rel(entry.get("input") or entry.get("vis"), member["path"])),
+                 _e(_rel(entry.get("outputvis"), member["path"])), _size(entry.get("bytes")),
+                 _e(entry.get("nrows") if entry.get("nrows") is not None else
+                    (entry.get("contents") or {}).get("nrows", "")),
+                 _spw_cell(entry) if task == "split_sci" else "", _e(",".join(fields)), _e(entry.get("made_by")),
+                 "%.1f s" % seconds if isinstance(seconds, (int, float)) else "", _e(status),
+                 "<span class='err'>%s</span>" % _e(entry.get("error")) if entry.get("error") else ""]
+        css = status if status in ("failed", "planned") else ""
+        out.append("<tr class='%s'>%s</tr>" % (css, "".join(
+            "<td class='n'>%s</td>" % c if i in (4, 5, 9) else "<td class='p'>%s</td>" % c if i in (2, 3) else
+            "<td>%s</td>" % c for i, c in enumerate(cells))))
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _rel(path, root):
+    if not path:
+        return ""
+    rel = os.path.relpath(path, root)
+    return path if rel.startswith("..") else rel
+
+
+def _restore_line(member):
+    restore = member.get("restore") or {}
+    if not restore:
+        return "<p>Restore: no record (restored outside casa_plugin, or not yet).</p>"
+    parts = ["Restore: <b>%s</b>" % _e(restore.get("status"))]
+    if restore.get("casa_version"):
+        parts.append("CASA %s" % _e(restore["casa_version"]))
+    if isinstance(restore.get("seconds"), (int, float)):
+        parts.append("%.1f s" % restore["seconds"])
+    if restore.get("options"):
+        parts.append(", ".join("%s=%r" % kv for kv in sorted(restore["options"].items())))
+    if restore.get("error"):
+        parts.append("<span class='err'>%s</span>" % _e(restore["error"]))
+    return "<p>%s</p>" % "; ".join(parts)
+
+
+def _member_html(member, pictures):
+    out = ["<h2 id='%s'>Member %s</h2>" % (_e(member["name"]), _e(member["name"])), _restore_line(member)]
+    for key, _, title in PICTURES:
+        name = pictures.get(key)
+        out.append("<h3>%s</h3>" % title)
+        out.append("<img src='%s' alt='%s of member %s'>" % (_e(name), title, _e(member["name"])) if name else
+                   "<p>Not available yet: %s.</p>" % _MISSING[key])
+    out += ["<h3>Steps</h3>", _table(member)]
+    return "\n".join(out)
+
+
+def has_picture(member, key):
+    """Return True if ``member`` has what picture ``key`` needs (spws, scans or flag summaries of an EB)."""
+    field = {"spectral": "spws", "timeline": "scans", "flags": "flags"}[key]
+    return any(eb[field] and (key != "flags" or any(eb["flags"].values())) for eb in member["ebs"])
+
+
+_MISSING = {"spectral": "no restored MS or split to read the spws from",
+            "timeline": "no restored MS or split to read the scans from",
+            "flags": "no restored MS or split to summarise"}
+
+
+def page(root, members, pictures, task, dryrun):
+    """Return the HTML page of ``members`` (collect.gather's), showing ``pictures`` ``{member: {key: png}}``."""
+    header = ["<h1>casa_plugin report: %s</h1>" % _e(os.path.basename(root) or root),
+              "<p>%s; updated %s after <code>%s</code>. Members: %s.</p>" % (
+                  _e(root), time.strftime("%Y-%m-%d %H:%M:%S"), _e(task), ", ".join(
+                      "<a href='#%s'>%s</a>" % (_e(m["name"]), _e(m["name"])) for m in members))]
+    if dryrun:
+        header.append("<p class='plan'>This is the <b>plan</b> of a dry run: no MS was written; rows marked "
+                      "<i>planned</i> show what would be selected.</p>")
+    body = [_member_html(m, pictures.get(m["name"], {})) for m in members]
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>casa_plugin report %s</title>"
+            "<style>%s</style></head><body>\n%s\n%s\n</body></html>\n" % (
+                _e(os.path.basename(root)), _CSS, "\n".join(header), "\n".join(body)))

@@ -1,0 +1,141 @@
+"""Write the report: gather the facts, draw the pictures a member needs, write the page; the tasks' hook."""
+
+import glob
+import hashlib
+import json
+import logging
+import os
+import time
+
+from .cache import Cache
+from .collect import gather, report_root
+from .page import PICTURES, has_picture, page
+
+__all__ = ["REPORT_DIR", "write_report", "after_task"]
+
+log = logging.getLogger(__name__)
+REPORT_DIR = "casa_plugin_report"
+
+
+def _facts(eb, key):
+    """What picture ``key`` shows of one EB (so a picture is redrawn only when that changed)."""
+    sci = eb.get("sci") or {}
+    shown = {"spectral": ("spws", "science", "rule"), "timeline": ("scans",), "flags": ("flags", "science")}[key]
+    facts = dict((k, eb.get(k)) for k in ("eb",) + shown)
+    if key != "timeline":
+        facts.update({"width": (sci.get("request") or {}).get("width"), "spw_map": sci.get("spw_map")})
+    return facts
+
+
+def _draw(folder, member, key, func, drawn):
+    """Draw one picture unless a PNG of the same facts exists; return its file name (or None)."""
+    from . import figures
+    facts = json.dumps([member["name"], key, [_facts(eb, key) for eb in member["ebs"]]], sort_keys=True,
+                       default=str).encode("utf-8")
+    name = "%s_%s_%s.png" % (member["name"], key, hashlib.sha1(facts).hexdigest()[:10])
+    path = os.path.join(folder, name)
+    numbers = os.path.join(folder, name[:-4] + ".json")
+    try:
+        if not (os.path.isfile(path) and os.path.isfile(numbers)):
+            _write(numbers, json.dumps(getattr(figures, func)(member, path), sort_keys=True))
+        with open(numbers) as f:
+            drawn[key] = json.load(f)
+        return name
+    except Exception as exc:  # a picture that cannot be drawn is left out, with a warning
+        log.warning("report: could not draw the %s of member %s: %s", key, member["name"], exc)
+        return None
+
+
+def _pictures(folder, member, drawn):
+    numbers = drawn.setdefault(member["name"], {})
+    return dict((key, _draw(folder, member, key, func, numbers) if has_picture(member, key) else None)
+                for key, func, _ in PICTURES)
+
+
+def write_report(paths, *, task, results=(), restores=None, dryrun=False):
+    """Write (or rewrite) the report of the project (or directory) ``paths`` lie in; return its path.
+
+    Parameters
+    ----------
+    paths : list of str
+        The EBs, members or outputs of the call; their project is the report's root.
+    task : str
+        The task that ran, named in the page's header.
+    results : list of (task, result)
+        This call's per-EB results (a dry run's plan comes only from here).
+    restores : dict, optional
+        restore_pi's ``{member: result}``.
+    dryrun : bool
+        The page says it shows a plan.
+
+    Returns
+    -------
+    str
+        ``<root>/casa_plugin_report/index.html``. Beside it: the PNGs, their
+        numbers (``<png>.json``), ``report.json`` (the facts shown) and
+        ``cache.json`` (flag summaries and MS metadata, by MS mtime). Only
+        that folder is written; the MSs are only read.
+    """
+    start = time.time()
+    root = report_root(paths)
+    folder = os.path.join(root, REPORT_DIR)
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+    cache = Cache(folder)
+    data = gather(root, cache, results, restores)
+    cache.save()
+    drawn = {}
+    pictures = dict((m["name"], _pictures(folder, m, drawn)) for m in data["members"])
+    html = page(root, data["members"], pictures, task, dryrun)
+    index = os.path.join(folder, "index.html")
+    _write(os.path.join(folder, "report.json"), json.dumps({"root": root, "task": task, "dryrun": dryrun,
+                                                            "members": data["members"], "drawn": drawn},
+                                                           indent=1, sort_keys=True, default=str))
+    _write(index, html)
+    _prune(folder, html)
+    log.info("report: %s (%.1f s)", index, time.time() - start)
+    return index
+
+
+def _write(path, text):
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _prune(folder, html):
+    """Remove pictures (and their numbers) the page no longer shows."""
+    for png in glob.glob(os.path.join(folder, "*.png")):
+        if os.path.basename(png) not in html:
+            for path in (png, png[:-4] + ".json"):
+                if os.path.exists(path):
+                    os.remove(path)
+
+
+def _arguments(task, summary):
+    """Return ``(paths, results, restores, dryrun)`` of a task's summary."""
+    if task == "restore_pi":
+        restores = summary.get("members") or {}
+        return list(restores), [], restores, any(p.get("status") == "planned" for p in restores.values())
+    steps = [summary[k] for k in ("sci", "tgt") if k in summary] or [summary]
+    results = [(s.get("task"), r) for s in steps for r in (s.get("ebs") or {}).values()]
+    return ([r["vis"] for _, r in results if r.get("vis")], results, None,
+            any(r.get("status") == "planned" for _, r in results))
+
+
+def after_task(task, summary):
+    """Write the report after ``task`` from its ``summary``; return its path, or None.
+
+    Never raises (any error is logged as a WARNING) and never changes
+    ``summary``: the report does not change a task's result.
+    """
+    try:
+        paths, results, restores, dryrun = _arguments(task, summary)
+        if not paths:
+            return None
+        return write_report(paths, task=task, results=results, restores=restores, dryrun=dryrun)
+    except Exception as exc:
+        log.warning("%s: could not write the report (%s: %s); the task's results are not affected",
+                    task, type(exc).__name__, exc)
+        return None

@@ -1,0 +1,288 @@
+"""The delivery report: every section for both members of the demo, its numbers against the MSs, a real browser.
+
+The numbers the pictures were drawn from (``<png>.json`` beside each PNG, gathered in ``report.json``) are
+checked against the MSs, read here with casatools (the FLAG column itself, not flagdata).
+"""
+
+import glob
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from browser_helpers import find_chromium, open_page
+from casa_helpers import columns, subtable_column
+from casa_plugin import restore_pi, split_sci
+from casa_plugin.delivery_report.figures import differing_spws
+
+pytestmark = pytest.mark.casa
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SECTIONS = ("Spectral setup", "Observation timeline", "Flags", "Steps")
+
+
+def _report(project):
+    folder = os.path.join(project, "casa_plugin_report")
+    with open(os.path.join(folder, "index.html")) as f:
+        page = f.read()
+    with open(os.path.join(folder, "report.json")) as f:
+        return folder, page, json.load(f)
+
+
+def _member_html(page, name):
+    """The part of the page about member ``name`` (up to the next member's heading)."""
+    start = page.index("<h2 id='%s'>" % name)
+    end = page.find("<h2 ", start + 1)
+    return page[start:end if end > 0 else len(page)]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """What `make demo` makes: tools/demo.py (the recipe at the real CASA prompt) in a work directory."""
+    workdir = str(tmp_path_factory.mktemp("demo") / "demo")
+    run = subprocess.run([sys.executable, os.path.join(REPO, "tools", "demo.py"), "--workdir", workdir],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-4000:]
+    project = os.path.join(workdir, "2021.1.00690.S")
+    return {"workdir": workdir, "project": project, "output": run.stdout}
+
+
+def _science_spws(vis):
+    """The default rule, computed here: spws observed with OBSERVE_TARGET* that have at least 5 channels."""
+    from casatools import msmetadata
+    md = msmetadata()
+    md.open(vis)
+    try:
+        spws = set()
+        for intent in md.intents():
+            if intent.startswith("OBSERVE_TARGET"):
+                spws.update(int(s) for s in md.spwsforintent(intent))
+        return sorted(s for s in spws if md.nchan(s) >= 5)
+    finally:
+        md.close()
+
+
+def _flagged(vis, spws=None):
+    """Flagged fraction per spw and per antenna from the FLAG column (only ``spws``, if given)."""
+    spw_of = subtable_column(vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
+    names = subtable_column(vis, "ANTENNA", "NAME")
+    by_spw, by_antenna = {}, {}
+    for ddid in sorted(set(columns(vis, ("DATA_DESC_ID",))["DATA_DESC_ID"])):
+        spw = int(spw_of[ddid])
+        if spws is not None and spw not in spws:
+            continue
+        main = columns(vis, ("FLAG", "ANTENNA1", "ANTENNA2"), query="DATA_DESC_ID==%d" % ddid)
+        per_row = main["FLAG"].sum(axis=(0, 1))  # FLAG is (ncorr, nchan, nrow) within one spw
+        size = main["FLAG"].shape[0] * main["FLAG"].shape[1]
+        counts = by_spw.setdefault(str(spw), [0, 0])
+        counts[0], counts[1] = counts[0] + per_row.sum(), counts[1] + size * len(per_row)
+        for a, name in enumerate(names):
+            rows = (main["ANTENNA1"] == a) | (main["ANTENNA2"] == a)
+            counts = by_antenna.setdefault(name, [0, 0])
+            counts[0], counts[1] = counts[0] + per_row[rows].sum(), counts[1] + size * np.count_nonzero(rows)
+    return tuple(dict((k, f / float(n)) for k, (f, n) in c.items() if n) for c in (by_spw, by_antenna))
+
+
+@pytest.mark.subprocess
+def test_demo_report_has_every_section_for_both_members(demo):
+    """Issue 11: after `make demo`, the report holds the pictures and the steps table of both members."""
+    folder, page, data = _report(demo["project"])
+    assert "report: %s" % os.path.join(folder, "index.html") in demo["output"]  # the path is printed
+    names = [m["name"] for m in data["members"]]
+    assert names == ["uid___A001_X15a2_Xb6b", "uid___A001_X15a2_Xb6d"]
+    assert "<script" not in page.lower() and not re.search(r"(src|href)=['\"](https?:)?//", page)
+    for member in data["members"]:
+        part = _member_html(page, member["name"])
+        assert [s for s in _SECTIONS if "<h3>%s</h3>" % s not in part] == []
+        for picture in ("spectral", "timeline", "flags"):
+            pngs = glob.glob(os.path.join(folder, "%s_%s_*.png" % (member["name"], picture)))
+            assert len(pngs) == 1 and "src='%s'" % os.path.basename(pngs[0]) in part
+            with open(pngs[0], "rb") as f:
+                assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert "Restore: <b>restored</b>" in part
+        for eb in member["ebs"]:
+            split = eb["restored"] + ".split.cal"
+            row = re.search(r"<tr class=''><td>%s</td><td>split_sci</td>(.*?)</tr>" % eb["eb"], part).group(1)
+            cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+            # input, output, size, rows, spws old->new, fields, made by, duration, status, last error
+            assert cells[1].endswith(os.path.basename(split)) and re.match(r"[\d.]+ MB$", cells[2])
+            assert int(cells[3]) == len(columns(split, ("TIME",))["TIME"])
+            assert cells[4] == "1&rarr;0, 3&rarr;1, 5&rarr;2, 7&rarr;3"
+            assert cells[6] == "casa_plugin" and re.match(r"[\d.]+ s$", cells[7]) and cells[8] == "split"
+            assert re.search(r"<td>%s</td><td>split_tgt</td>.*<td>split</td>" % eb["eb"], part)
+            assert re.search(r"<td>%s</td><td>restore</td>.*<td>scriptForPI</td>" % eb["eb"], part)
+
+
+@pytest.mark.subprocess
+def test_demo_report_numbers_are_those_of_the_ms(demo):
+    """Issue 11: science spws, channel counts, scans and flagged fractions drawn are the MSs' own."""
+    folder, page, data = _report(demo["project"])
+    for member in data["members"]:
+        drawn = data["drawn"][member["name"]]
+        assert set(drawn) == {"spectral", "timeline", "flags"}
+        for eb in member["ebs"]:
+            restored_ms = eb["restored"]
+            split = restored_ms + ".split.cal"
+            science = _science_spws(restored_ms)
+            spectral = drawn["spectral"][eb["eb"]]
+            assert spectral["science"] == science == [1, 3, 5, 7]
+            assert spectral["rule"] == "intent OBSERVE_TARGET*, >= 5 channels" and spectral["differs"] == []
+            nchan = subtable_column(restored_ms, "SPECTRAL_WINDOW", "NUM_CHAN")
+            assert spectral["nchan"] == {str(i): int(n) for i, n in enumerate(nchan)}
+            assert spectral["labels"]["1"] == "1: 64×29.3 MHz"
+            scans = drawn["timeline"][eb["eb"]]
+            main = columns(restored_ms, ("SCAN_NUMBER", "FIELD_ID"))
+            fields = subtable_column(restored_ms, "FIELD", "NAME")
+            assert [s["scan"] for s in scans] == sorted(set(main["SCAN_NUMBER"]))
+            for scan in scans:
+                ids = set(main["FIELD_ID"][main["SCAN_NUMBER"] == scan["scan"]])
+                assert scan["fields"] == [fields[i] for i in sorted(ids)]
+            assert "target" in [s["intent"] for s in scans]
+            flags = drawn["flags"][eb["eb"]]
+            spw_map = eb["sci"]["spw_map"]
+            for step, vis, spws in (("restored", restored_ms, science), (".split.cal", split, None),
+                                    (".source", split + ".source", None)):
+                by_spw, by_antenna = _flagged(vis, spws)
+                assert any(v > 0 for v in by_spw.values())  # the synthetic data have flags to show
+                for old in science:
+                    key = str(old) if step == "restored" else str(spw_map[str(old)])
+                    label = "%d->%s" % (old, spw_map[str(old)])
+                    assert flags["spw"][label][step] == pytest.approx(by_spw[key], abs=1e-5), (eb["eb"], step, old)
+                assert set(flags["antenna"]) == set(by_antenna)
+                for antenna, value in by_antenna.items():
+                    assert flags["antenna"][antenna][step] == pytest.approx(value, abs=1e-5), (eb["eb"], antenna)
+
+
+@pytest.mark.subprocess
+def test_demo_report_in_headless_chromium(demo):
+    """Issue 11: the page loads from disk with no console errors and no missing images; a screenshot is saved."""
+    browser = find_chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install -y chromium)")
+        pytest.skip("no chromium on this machine, so the report was not opened in a browser "
+                    "(install Debian's chromium to run this test)")
+    folder = os.path.join(demo["project"], "casa_plugin_report")
+    shot = os.path.join(demo["workdir"], "report_screenshot.png")
+    seen = open_page(browser, "file://" + os.path.join(folder, "index.html"), shot)
+    assert seen["problems"] == []
+    assert seen["title"] == "casa_plugin report 2021.1.00690.S"
+    assert len(seen["images"]) == 6  # three pictures for each of the two members
+    for src, complete, width, height in seen["images"]:
+        assert complete and width == 1200 and height > 200, src
+    assert seen["requests"] and all(url.startswith("file://" + folder + "/") for url in seen["requests"])
+    with open(shot, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(shot) > 100000
+
+
+def test_browser_check_sees_a_missing_image_and_a_console_error(tmp_path):
+    """The browser check can fail: a page with a missing picture and a script error is reported as broken."""
+    browser = find_chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install -y chromium)")
+        pytest.skip("no chromium on this machine (install Debian's chromium to run this test)")
+    page = tmp_path / "broken.html"
+    page.write_text("<!DOCTYPE html><html><head><title>t</title></head><body><img src='missing.png'>"
+                    "<script>console.error('bad'); undefined_function();</script></body></html>")
+    seen = open_page(browser, "file://%s" % page, str(tmp_path / "shot.png"))
+    assert seen["images"] == [["missing.png", True, 0, 0]]
+    assert any("console.error" in p for p in seen["problems"])
+    assert any(p.startswith("exception") for p in seen["problems"])
+    assert any("failed to load" in p or "log error" in p for p in seen["problems"])
+
+
+def test_width_is_written_on_the_science_spws(restored):
+    """The averaged channels of ``width=`` are written on each science spw of the spectral setup."""
+    split_sci(vis=restored["project"], width=4)
+    _, page, data = _report(restored["project"])
+    for member in data["members"]:
+        for eb, spectral in data["drawn"][member["name"]]["spectral"].items():
+            assert spectral["labels"]["1"] == "1: 64×29.3 MHz\n→ 16×117 MHz"
+            assert spectral["labels"]["2"] == "2: 1×1.88 GHz"  # not a science spw: no averaging shown
+
+
+def test_dryrun_writes_the_report_of_the_plan(restored):
+    """Issue 11: dryrun=True writes the report of what would be selected, and no MS."""
+    project = restored["project"]
+    _, page, _ = _report(project)  # restore_pi wrote it when the fixture was restored
+    assert page.count("Restore: <b>restored</b>") == 2 and "<td>split_sci</td>" not in page
+    split_sci(vis=project, dryrun=True, spw="1,3")
+    folder, page, data = _report(project)
+    assert "<b>plan</b> of a dry run" in page
+    assert glob.glob(os.path.join(project, "*", "*", "*", "calibrated", "*.split.cal*")) == []
+    ebs = [eb for member in data["members"] for eb in member["ebs"]]
+    assert len(ebs) == 3 and all(eb["sci"]["status"] == "planned" for eb in ebs)
+    for member in data["members"]:
+        for eb in member["ebs"]:
+            assert data["drawn"][member["name"]]["spectral"][eb["eb"]]["science"] == [1, 3]
+            assert data["drawn"][member["name"]]["spectral"][eb["eb"]]["rule"] == "spw=1,3 (given)"
+    assert page.count("<td>split_sci</td>") == 3 and page.count("<td>planned</td>") == 3
+
+
+def test_restore_dryrun_reports_the_members_to_restore(delivery, casa_session):
+    """A dry run of restore_pi writes a report of the members and their EBs, with no pictures yet."""
+    restore_pi(member=delivery["project"], dryrun=True)
+    _, page, data = _report(delivery["project"])
+    assert [m["restore"]["status"] for m in data["members"]] == ["planned", "planned"]
+    assert [len(m["ebs"]) for m in data["members"]] == [1, 2]
+    assert page.count("Not available yet") == 6 and "<img" not in page
+    assert not glob.glob(os.path.join(delivery["project"], "*", "*", "*", "calibrated"))
+
+
+def test_a_report_that_cannot_be_written_is_only_a_warning(restored, caplog):
+    """Drawing never breaks the real work: an unwritable report folder gives a warning, the split is done."""
+    project = restored["project"]
+    shutil.rmtree(os.path.join(project, "casa_plugin_report"))  # restore_pi's report
+    with open(os.path.join(project, "casa_plugin_report"), "w") as f:
+        f.write("in the way")
+    with caplog.at_level(logging.WARNING):
+        result = split_sci(vis=project)
+    assert result["counts"] == {"split": 3}
+    assert re.search(r"split_sci: could not write the report \(FileExistsError: .*casa_plugin_report", caplog.text)
+
+
+def test_a_second_report_reuses_the_flag_summaries(restored, monkeypatch):
+    """Flag summaries are cached by each MS's table.dat mtime, pictures by their facts: nothing is redone."""
+    from casa_plugin.delivery_report import flagsummary, write_report
+    project = restored["project"]
+    split_sci(vis=project)
+    calls = []
+    real = flagsummary._summary
+    monkeypatch.setattr(flagsummary, "_summary", lambda vis, spw: calls.append(vis) or real(vis, spw))
+    folder = os.path.join(project, "casa_plugin_report")
+    pictures = dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.png")))
+    assert len(pictures) == 6
+    write_report([project], task="split_sci")
+    assert calls == []  # no MS summarised again, and no picture redrawn
+    assert dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.png"))) == pictures
+    split = sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated", "*.split.cal")))[0]
+    os.utime(os.path.join(split, "table.dat"), (1, 1))
+    write_report([project], task="split_sci")
+    assert calls == [split]
+
+
+def test_spws_that_differ_between_ebs_stand_out():
+    """A spw whose channels or frequencies differ from the other EBs', or that only some EBs have, is marked."""
+    spw = {"name": "SW-01", "nchan": 64, "lo_ghz": 230.0, "hi_ghz": 231.9}
+    ebs = [{"eb": "a", "spws": {"1": spw, "3": spw}}, {"eb": "b", "spws": {"1": spw, "3": spw}},
+           {"eb": "c", "spws": {"1": dict(spw, nchan=128)}}]
+    assert differing_spws(ebs) == {"a": {"3"}, "b": {"3"}, "c": {"1"}}
+
+
+def test_the_report_only_reads_the_mss(restored):
+    """Summarising flags and reading spws and scans of every MS, from no cache, changes no file of the delivery."""
+    from casa_helpers import snapshot
+    from casa_plugin.delivery_report import write_report
+    project = restored["project"]
+    split_sci(vis=project)
+    os.remove(os.path.join(project, "casa_plugin_report", "cache.json"))
+    before = snapshot(project)
+    write_report([project], task="split_sci")
+    assert snapshot(project) == before
