@@ -25,37 +25,32 @@ def calibrated_dirs(project):
     return sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated")))
 
 
-#: What an ALMA 12 m EB holds when the presets of casa_plugin.testing are not there yet (43 antennas, 1920 channels),
-#: and the reduced shape of --quick (an EB of 43 antennas and 1920 channels is at least ~1 GB).
-_SHAPES = {"alma12m": {"nant": 43, "nchan": 1920}, "quick": {"nant": 10, "nchan": 240}}
+#: The reduced shape of --quick (an alma12m EB is at least ~3.9 GB): 10 antennas, 240 channels, small-row generator.
+_QUICK = {"nant": 10, "nchan": 240}
 
 
 def build(args):
     """Build the synthetic delivery of one bench project and restore it."""
     from casa_plugin.testing.pipeline_standin import PARAMS_FILENAME, restore_with_standin
     from casa_plugin.testing.synthetic_delivery import make_delivery
-    start, shape = time.time(), "small-row"
+    start = time.time()
     kw = {"members": args.members, "ebs": args.ebs}
-    info = None
     if args.preset and not args.quick:
-        try:
-            info = make_delivery(args.root, preset=args.preset, size_gb=args.eb_bytes / 1e9, **kw)
-            shape = "preset %s" % args.preset
-        except TypeError:  # no presets in this checkout
-            pass
-    if args.preset and info is None:  # the shape given to the stubs' make_eb_ms parameters
+        info = make_delivery(args.root, preset=args.preset, size_gb=args.eb_bytes / 1e9, **kw)
+        shape = "preset %s" % args.preset
+    elif args.preset:  # the stubs' make_eb_ms parameters get the reduced shape
         info = make_delivery(args.root, eb_bytes=args.eb_bytes, **kw)
-        params_of = _SHAPES["quick" if args.quick else args.preset]
         for stub in glob.glob(os.path.join(info["project"], "*", "*", "*", "raw", "*", PARAMS_FILENAME)):
             with open(stub) as f:
                 params = json.load(f)
-            params.update(params_of)
+            params.update(_QUICK)
             with open(stub, "w") as f:
                 json.dump(params, f, indent=1, sort_keys=True)
-        shape = "make_eb_ms(%s)%s" % (", ".join("%s=%d" % kv for kv in sorted(params_of.items())),
-                                      " (--quick)" if args.quick else " (no presets in this checkout)")
-    elif not args.preset:
+        shape = "make_eb_ms(%s) (--quick, not %s)" % (", ".join("%s=%d" % kv for kv in sorted(_QUICK.items())),
+                                                       args.preset)
+    else:
         info = make_delivery(args.root, eb_bytes=args.eb_bytes, **kw)
+        shape = "small-row"
     restore_with_standin(info["project"])
     emit({"project": info["project"], "seconds": time.time() - start, "shape": shape})
 

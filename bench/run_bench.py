@@ -164,8 +164,16 @@ def build(data, spec, total_bytes, quick=False):
     if os.path.exists(delivery):
         shutil.rmtree(delivery)  # a half-built delivery of an interrupted build (no dataset.json)
     os.makedirs(delivery)
-    nebs = (spec["members"] or 2) * spec["ebs"] if spec["ebs"] else 8
+    members, ebs = spec["members"], spec["ebs"]
+    nebs = members * ebs if ebs else 8
     eb_bytes = total_bytes / nebs
+    if spec["preset"] and not quick:  # a preset's EB has a smallest size: fewer EBs (at least 2) rather than more GB
+        from casa_plugin.testing.presets import describe
+        least = 1.05e9 * describe(spec["preset"])["min_gb"]
+        ebs = ebs if total_bytes >= members * ebs * least else 1
+        nebs = members * ebs
+        eb_bytes = max(total_bytes / nebs, least)
+    spec = dict(spec, ebs=ebs)
     print("building %s: %d EBs of %.2f GB in %s ..." % (data.name, nebs, eb_bytes / 1e9, delivery), flush=True)
     cmd = [PY, CHILD, "build", delivery, "--eb-bytes", repr(eb_bytes)]
     for flag in ("preset", "members", "ebs"):
