@@ -41,7 +41,7 @@ clean-work:
 # Benchmark of issue 12 (not part of `make test`; root drops the page cache): the tutorial's loop against the plugin
 # serially and under mpirun -n 3 (parallel=None and True), plain and averaging, warm and cold, on alma12m and small-row
 # projects, then the member-parallel restore bench if there is one. BENCH_ARGS='--reuse' reuses the built data,
-# '--total-gb 12 --runs 3' is a quicker variant (~15 min), '--quick' checks the script (a few minutes).
+# '--projects alma12m --total-gb 12 --runs 3' is a quicker variant, '--quick' checks the script (bench/README.md).
 BENCH_ARGS ?=
 RESTORE_BENCH_ARGS ?=
 .PHONY: bench

@@ -57,7 +57,8 @@ def build(args):
 
 def start_casa(parallel=False):
     """CASA start-up, not timed: import casatasks (under mpirun ranks >= 1 become casampi servers there and never
-    return) and, for a parallel run, start casampi's client services (what its first parallel command does).
+    return) and, under mpirun, start casampi's client services (what its first parallel command does) and wait
+    until every server answers a no-op (its own start-up is over, so it does not compete with the timed work).
 
     Returns the seconds casampi's start took (None if not started).
     """
@@ -65,8 +66,11 @@ def start_casa(parallel=False):
     if not parallel:
         return None
     from casampi.MPICommandClient import MPICommandClient
+    from casampi.MPIEnvironment import MPIEnvironment
     start = time.time()
-    MPICommandClient().start_services()
+    client = MPICommandClient()
+    client.start_services()
+    client.push_command_request("None", block=True, target_server=list(MPIEnvironment.mpi_server_rank_list()))
     return time.time() - start
 
 

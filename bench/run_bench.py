@@ -79,7 +79,7 @@ def default_total_gb(data_dir, small_gb):
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", help="datasets and scratch space (default work/bench, --quick: work/bench-quick)")
-    parser.add_argument("--projects", default="alma12m,small", help="which projects (alma12m,small)")
+    parser.add_argument("--projects", help="which projects (default alma12m,small; --quick: alma12m)")
     parser.add_argument("--total-gb", type=float, help="GB of the alma12m project (4 EBs); default 1.1 x RAM where "
                         "the disk holds 3.5 x that, else what fits (then caches are dropped, as root)")
     parser.add_argument("--small-gb", type=float, help="GB of the small-row project (8 EBs; default 5.6)")
@@ -105,7 +105,7 @@ def parse_args():
         args.results = os.path.join(BENCH, "RESULTS.md")
     keys = [m[0] for m in MEASUREMENTS]
     args.only = args.only.split(",") if args.only else keys
-    args.projects = args.projects.split(",")
+    args.projects = (args.projects or ("alma12m" if args.quick else "alma12m,small")).split(",")
     args.regimes = args.regimes.split(",")
     for name, given, known in (("--only", args.only, keys), ("--projects", args.projects, list(PROJECTS)),
                                ("--regimes", args.regimes, ["warm", "cold"])):
