@@ -139,6 +139,14 @@ def _input_bytes(job):
     return job["input_bytes"]
 
 
+def _work_bytes(job, steps):
+    """The input bytes ``job`` will split (what the parallel policy weighs): 0 for a dry run, or when the
+    output of every one of its ``steps`` exists already and is only to be checked."""
+    if job.get("dryrun") or all(os.path.lexists(s["outputvis"]) and not s.get("overwrite") for s in steps):
+        return 0
+    return _input_bytes(job)
+
+
 def _size(job):
     size = _input_bytes(job)
     if not size:
@@ -173,8 +181,7 @@ def run_eb_jobs(task, func_path, jobs, *, parallel=False, maxjobs=None):
     """
     report, plan = _Report(task, jobs), {}
     for job in jobs:
-        if not job.get("dryrun"):
-            _input_bytes(job)
+        job["work_bytes"] = _work_bytes(job, [job])
     try:
         run_jobs(func_path, jobs, on_result=report.add, parallel=parallel, maxjobs=maxjobs,
                  on_start=report.start, on_plan=plan.update)
@@ -210,8 +217,8 @@ def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
     plan = {}
     for job in jobs:
         job.setdefault("vis", job["sci"]["vis"])  # what the dispatcher sizes and names jobs by
-        if not job["sci"].get("dryrun"):
-            job["input_bytes"] = _input_bytes(job["sci"])
+        job["work_bytes"] = _work_bytes(job["sci"], [job["sci"], job["tgt"]])
+        job["input_bytes"] = job["sci"].get("input_bytes")
     try:
         run_jobs("casa_plugin.split.jobs:chain_job", jobs, on_result=on_result, parallel=parallel,
                  maxjobs=maxjobs, on_start=on_start, on_plan=plan.update)

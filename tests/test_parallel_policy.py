@@ -42,7 +42,8 @@ def test_a_small_project_runs_serially_and_says_why(sizes, averaging):
 
 
 def test_one_eb_is_serial_and_started_workers_lower_the_bar():
-    assert _decide(sizes=[100 * GB], averaging=True)["reason"] == "one EB: nothing to run side by side"
+    assert _decide(sizes=[100 * GB], averaging=True)["reason"] == "1 EB(s) to split: nothing to run side by side"
+    assert _decide(sizes=[100 * GB, 0, 0], averaging=True)["mode"] == "serial"  # the others are done already
     assert _decide(sizes=[2 * GB, 2 * GB], averaging=True)["mode"] == "serial"
     assert _decide(sizes=[2 * GB, 2 * GB], averaging=True, started=True)["mode"] == "parallel"
 

@@ -28,8 +28,9 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
     func_path : str
         ``'module:function'`` taking one job dict and returning a result dict.
     jobs : list of dict
-        Picklable job descriptions; an ``'input_bytes'`` entry (else the size
-        of ``'vis'``, then kept in the job) sizes the work under MPI.
+        Picklable job descriptions; under MPI a ``'work_bytes'`` entry (the
+        bytes the job will process; 0: little to do), else ``'input_bytes'``,
+        else the size of ``'vis'`` (then kept in the job) sizes the work.
     on_result : callable, optional
         Called as ``on_result(job, result)`` as soon as each job finishes.
     on_start : callable, optional

@@ -162,7 +162,7 @@ def plan(jobs, *, parallel, maxjobs=None):
     ranks = server_ranks() if parallel is not False else []
     hosts = server_hosts(ranks) if ranks else {}
     here = socket.gethostname()
-    sizes = [_input_bytes(j) for j in jobs] if ranks else []
+    sizes = [j["work_bytes"] if j.get("work_bytes") is not None else _input_bytes(j) for j in jobs] if ranks else []
     return policy.decide(parallel=parallel, hosts=hosts, client_host=here, cores={here: _cores()}, sizes=sizes,
                          averaging=any(policy.averages(j) for j in jobs), maxjobs=maxjobs,
                          started=bool(_started))

@@ -63,7 +63,7 @@ def decide(*, parallel, hosts, client_host, cores, sizes, averaging, maxjobs=Non
     cores : dict
         ``{host name: cores}`` where known (at least the client's).
     sizes : list of int
-        Input bytes of each EB's job.
+        Input bytes each EB's job will split (0: only checked, e.g. its output exists).
     averaging : bool
         True if the jobs average channels or time (CPU-bound splits).
     maxjobs : int, optional
@@ -88,8 +88,9 @@ def decide(*, parallel, hosts, client_host, cores, sizes, averaging, maxjobs=Non
     if parallel:
         return {"mode": "parallel", "reason": "parallel=True: %s, EBs at once per host %s" % (kind, where),
                 "per_host": per_host}
+    sizes = [size for size in sizes if size > 0]  # EBs already done (or a dry run) only get checked
     if len(sizes) < 2:
-        return _serial("one EB: nothing to run side by side")
+        return _serial("%d EB(s) to split: nothing to run side by side" % len(sizes))
     remote = [h for h in hosts if h != client_host]
     if not averaging and not remote:
         return _serial("plain splits on one host are bandwidth-bound (one split copies at about %.1f GB/s on "
