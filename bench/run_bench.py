@@ -217,7 +217,11 @@ def is_output(name):
 
 
 def clean_outputs(data):
-    """Remove every output of the previous measurement (never an input) and put back the restore's record."""
+    """Remove every output of the previous measurement (never an input) and put back the restore's record.
+
+    The delivery report goes too: its cache of what the inputs hold would make every later measurement cheaper.
+    """
+    remove(os.path.join(data.project, "casa_plugin_report"))
     for i, calibrated in enumerate(data.calibrated()):
         for name in os.listdir(calibrated):
             if is_output(name):
