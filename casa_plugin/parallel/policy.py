@@ -97,6 +97,9 @@ def decide(*, parallel, hosts, client_host, cores, sizes, averaging, maxjobs=Non
                        "one core; two at once on one host finish little sooner), so the servers' start-up "
                        "would not pay" % (PLAIN_BYTES_S / 1e9))
     at_once = min(len(sizes), sum(per_host.values()))
+    if at_once < 2:
+        return _serial("%s, one EB at a time (EBs at once per host %s): the servers would only add their "
+                       "start-up" % (kind, where))
     serial_s = sum(sizes) / (AVERAGING_BYTES_S if averaging else PLAIN_BYTES_S)
     saved_s, startup = serial_s * (1 - 1.0 / at_once), STARTED_S if started else STARTUP_S
     if saved_s < _MARGIN * startup:
