@@ -2,7 +2,7 @@
 
 import os
 
-__all__ = ["server_ranks", "all_local", "rank", "apply", "client", "running", "push", "responses", "control"]
+__all__ = ["server_ranks", "all_local", "rank", "apply", "client", "client_started", "running", "push", "responses", "control"]
 
 
 def _env():
@@ -52,6 +52,12 @@ def client():
     cl = MPICommandClient()
     cl.start_services()
     return cl
+
+
+def client_started():
+    """True if casampi's command client has started its services in this process; never starts them."""
+    from casampi.MPICommandClient import MPICommandClient
+    return MPICommandClient().get_lifecyle_state() == 1
 
 
 def running(cl):
