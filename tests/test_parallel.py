@@ -256,7 +256,8 @@ sys.path.insert(0, os.getcwd())
 plans = []
 tiny = [{"vis": "eb%%d" %% i, "input_bytes": 2 * 10 ** 6, "width": 8} for i in range(3)]
 tiny = mapper.run_jobs("big_job:run", tiny, on_plan=plans.append)  # averaging splits of a small project
-from casa_plugin.parallel import client
+from casa_plugin.parallel import _casampi, client
+services = _casampi.client_started()  # serial runs leave casampi's client alone (it costs ~7 s at exit)
 os.environ["OMPI_COMM_WORLD_LOCAL_SIZE"] = "1"  # as if the servers were elsewhere: each is asked its host name
 asked = client.server_hosts(client.server_ranks())
 os.environ["OMPI_COMM_WORLD_LOCAL_SIZE"] = os.environ["OMPI_COMM_WORLD_SIZE"]
@@ -265,7 +266,7 @@ print("=== the large averaging run ===", flush=True)
 jobs = [{"vis": "eb%%d" %% i, "input_bytes": 20 * 10 ** 9, "width": 8, "timebin": "12s"} for i in range(4)]
 averaged = mapper.run_jobs("big_job:run", jobs, on_plan=plans.append)  # what an averaging split of 80 GB would be
 json.dump({"small": small["parallel"], "small_ebs": small["ebs"], "after_small": after_small,
-           "averaged": averaged, "plan": plans, "tiny": tiny, "asked": asked,
+           "averaged": averaged, "plan": plans, "tiny": tiny, "asked": asked, "services": services,
            "host": __import__("socket").gethostname(), "after_averaged": workers(), "client": os.getpid()},
           open("report.json", "w"))
 '''
@@ -292,6 +293,7 @@ def test_parallel_none_runs_a_small_project_serially_without_workers(restored, t
     assert "parallel: serial in the client: a small project" in out
     assert [r["pid"] for r in report["tiny"]] == [report["client"]] * 3
     assert report["asked"] == {report["host"]: 2}  # a one-line casampi command, no worker (after_small)
+    assert report["services"] is False
     assert plan["mode"] == "parallel" and list(plan["per_host"].values()) == [2], plan
     assert plan["reason"].startswith("averaging splits (CPU-bound): as many EBs at once per host"), plan
     assert [r["status"] for r in report["averaged"]] == ["split"] * 4
