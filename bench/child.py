@@ -6,6 +6,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 
@@ -88,6 +89,19 @@ def _concurrency(summary):
     return [eb.get("mpi", {}).get("concurrency") for eb in summary["sci"]["ebs"].values()]
 
 
+class _Reports(logging.Handler):
+    """Add up the seconds the delivery report took after each task (its log line ends with ``(1.2 s)``)."""
+
+    def __init__(self):
+        super(_Reports, self).__init__()
+        self.seconds = 0.0
+
+    def emit(self, record):
+        found = re.search(r"\((\d+(?:\.\d+)?) s\)$", record.getMessage())
+        if found:
+            self.seconds += float(found.group(1))
+
+
 class _Moments(logging.Handler):
     """Note when the dispatcher logs its first and last lines: its set-up (servers' workers) and its EB loop."""
 
@@ -105,15 +119,16 @@ def plugin(args):
     parallel = {"none": None, "true": True, "false": False}[args.parallel]
     casampi_start = start_casa(parallel is not False)
     from casa_plugin import split_sci_tgt
-    moments = _Moments()
+    moments, reports = _Moments(), _Reports()
     logging.getLogger("casa_plugin.parallel.client").addHandler(moments)
+    logging.getLogger("casa_plugin.delivery_report").addHandler(reports)
     ready = time.time()
     result = split_sci_tgt(vis=args.project, parallel=parallel, width=args.width, timebin=args.timebin,
                            maxjobs=args.maxjobs)
     done = time.time()
     sci = result["sci"]["ebs"].values()
     emit({"seconds": done - ready, "startup": ready - _T0, "casampi_start": casampi_start,
-          "concurrency": _concurrency(result), "plan": result.get("parallel"),
+          "concurrency": _concurrency(result), "plan": result.get("parallel"), "report_seconds": reports.seconds,
           "mpi_setup": moments.first - ready if moments.first else None,
           "mpi_loop": moments.last - moments.first if moments.first else None,
           "counts": [result["sci"]["counts"], result["tgt"]["counts"]],

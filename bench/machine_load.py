@@ -1,10 +1,12 @@
 """The benchmark's view of a shared machine: CPU seconds of other processes, of the measured ones, stolen."""
 
 import os
+import platform
+import socket
 import threading
 import time
 
-__all__ = ["Load", "wait_for_quiet"]
+__all__ = ["Load", "machine", "ram_bytes", "wait_for_quiet"]
 
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -101,3 +103,18 @@ def wait_for_quiet(limit, threshold=0.05):
             return time.time() - start
         if time.time() - start < 2.5:
             print("  waiting for other processes to finish (%.0f %% of a CPU) ..." % (100 * busy), flush=True)
+
+
+def ram_bytes():
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def machine():
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return "%s: %d vCPU (%s), %.0f GiB RAM, %s %s" % (socket.gethostname(), os.cpu_count(), cpu,
+                                                      ram_bytes() / 2.0 ** 30, platform.system(), platform.release())

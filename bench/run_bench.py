@@ -5,16 +5,14 @@ import argparse
 import glob
 import json
 import os
-import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 from casa_plugin.staging import remove_tree as remove
-from machine_load import Load, wait_for_quiet  # bench/machine_load.py: the machine may be shared
+from machine_load import Load, machine, ram_bytes, wait_for_quiet  # bench/machine_load.py: a shared machine
 from casa_plugin.testing.compare import mpirun_command  # the package's own: links removed, never followed
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -51,16 +49,13 @@ TARGETS = [("plugin serial / loop", None, "warm", "b", "a", "<=", 1.03),
            ("parallel=None / serial, plain", None, "cold", "n", "b", "<=", 1.02),
            ("averaging: parallel=None / serial", ("alma12m",), "warm", "dn", "db", "<=", 0.65),
            ("plugin serial / cp -r + sync (no further from the disk)", None, "cold", "b", "cp", "<=", 1.0),
+           ("plugin serial less the delivery report / loop", None, "warm", "b-report", "a", None, None),
            ("plugin serial / loop", None, "cold", "b", "a", None, None),
            ("parallel=True / serial, plain", None, "warm", "t", "b", None, None),
            ("parallel=True / serial, plain", None, "cold", "t", "b", None, None),
            ("averaging: parallel=None / serial", ("small",), "warm", "dn", "db", None, None),
            ("averaging: parallel=True / serial", None, "warm", "dt", "db", None, None),
            ("plugin serial / cold read", None, "cold", "b", "cold", None, None)]
-
-
-def _ram_bytes():
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def default_total_gb(data_dir, small_gb):
@@ -70,10 +65,10 @@ def default_total_gb(data_dir, small_gb):
         probe = os.path.dirname(probe)
     free = shutil.disk_usage(probe).free + tree_bytes(os.path.join(data_dir, "alma12m"))  # a rebuild frees its own
     fits = (free - 3.5 * small_gb * 1e9) / 3.5
-    if fits < 1.1 * _ram_bytes():
+    if fits < 1.1 * ram_bytes():
         print("note: the disk holds an alma12m project of %.1f GB at most, less than RAM (%.1f GB): the cold regime "
-              "relies on dropping the page cache (as root)" % (fits / 1e9, _ram_bytes() / 1e9), flush=True)
-    return round(min(1.1 * _ram_bytes(), fits) / 1e9, 1)
+              "relies on dropping the page cache (as root)" % (fits / 1e9, ram_bytes() / 1e9), flush=True)
+    return round(min(1.1 * ram_bytes(), fits) / 1e9, 1)
 
 
 def parse_args():
@@ -358,17 +353,6 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def machine():
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return "%s: %d vCPU (%s), %.0f GiB RAM, %s %s" % (socket.gethostname(), os.cpu_count(), cpu,
-                                                      _ram_bytes() / 2.0 ** 30, platform.system(), platform.release())
-
-
 def mode_text(runs):
     """How the plugin ran: the policy's mode and the EBs at once per EB, each run."""
     texts = []
@@ -379,8 +363,14 @@ def mode_text(runs):
     return " / ".join(t for t in texts if t)
 
 
+def seconds_of(run, less_report):
+    return run["seconds"] - (run.get("report_seconds") or 0 if less_report else 0)
+
+
 def fig(results, project, regime, key):
-    return median([r["seconds"] for r in results.get((project, regime, key), [])])
+    """The median seconds of a measurement; ``<key>-report``: less the delivery report's time."""
+    key, _, less = key.partition("-")
+    return median([seconds_of(r, less) for r in results.get((project, regime, key), [])])
 
 
 def ratio_text(value):
@@ -393,17 +383,19 @@ def table(results, project, regime, input_bytes):
         cold = fig(results, project, "cold", "cold")
     lines = ["%s, %s:" % (project, regime), "",
              "| measurement | median s | runs (s) | / loop | / cp -r + sync | / cold read | input GB/s "
-             "| own CPU s | others' CPU s | mode, EBs at once |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| of which delivery report s | own CPU s | others' CPU s | mode, EBs at once |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for key, label, _, _, _, regimes in MEASUREMENTS:
         runs = results.get((project, regime, key))
         if not runs:
             continue
         secs = median([r["seconds"] for r in runs])
-        lines.append("| %s | %.2f | %s | %s | %s | %s | %.2f | %.1f | %.1f | %s |" % (
+        report = median([r["report_seconds"] for r in runs if r.get("report_seconds") is not None])
+        lines.append("| %s | %.2f | %s | %s | %s | %s | %.2f | %s | %.1f | %.1f | %s |" % (
             label, secs, ", ".join("%.2f%s" % (r["seconds"], "*" if r.get("noisy") else "") for r in runs),
             ratio_text(secs / loop), ratio_text(secs / cp), ratio_text(secs / cold), input_bytes / 1e9 / secs,
-            median([r["own_cpu"] for r in runs]), median([r["other_cpu"] for r in runs]), mode_text(runs)))
+            "" if report != report else "%.1f" % report, median([r["own_cpu"] for r in runs]),
+            median([r["other_cpu"] for r in runs]), mode_text(runs)))
     return lines + [""]
 
 
@@ -412,11 +404,12 @@ def ratios(results, projects):
     lines = []
     for name, only, regime, num, den, op, target in TARGETS:
         for project in projects:
-            a, b = results.get((project, regime, num)), results.get((project, regime, den))
+            a, b = (results.get((project, regime, k.partition("-")[0])) for k in (num, den))
             if (only and project not in only) or not a or not b:
                 continue
             value = fig(results, project, regime, num) / fig(results, project, regime, den)
-            rounds = "  rounds: %s" % ", ".join("%.3f" % (x["seconds"] / y["seconds"]) for x, y in zip(a, b))
+            rounds = "  rounds: %s" % ", ".join("%.3f" % (seconds_of(x, "-" in num) / seconds_of(y, "-" in den))
+                                                for x, y in zip(a, b))
             label = "%s, %s: %s" % (project, regime, name)
             if op is None:
                 lines.append("%-72s %.3f%s" % (label, value, rounds))
