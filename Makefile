@@ -38,12 +38,16 @@ test: setup $(COMPAT_IN_TEST)
 clean-work:
 	rm -rf $(WORKDIR)
 
-# Benchmark of issue 5 (not part of `make test`; ~25 min, root drops the page cache): manual loop vs the plugin
-# serially and on 1/2 casampi servers. BENCH_ARGS='--reuse' reuses the built EBs, '--quick' checks the script.
+# Benchmark of issue 12 (not part of `make test`; root drops the page cache): the tutorial's loop against the plugin
+# serially and under mpirun -n 3 (parallel=None and True), plain and averaging, warm and cold, on alma12m and small-row
+# projects, then the member-parallel restore bench if there is one. BENCH_ARGS='--reuse' reuses the built data,
+# '--projects alma12m --total-gb 12 --runs 3' is a quicker variant, '--quick' checks the script (bench/README.md).
 BENCH_ARGS ?=
+RESTORE_BENCH_ARGS ?=
 .PHONY: bench
 bench: setup
 	$(PY) bench/run_bench.py $(BENCH_ARGS)
+	test ! -f bench/bench_restore.py || $(PY) bench/bench_restore.py $(RESTORE_BENCH_ARGS)
 
 # The whole CASA matrix (not part of `make test`): every line, a table at the end. COMPAT_ARGS=--list etc.
 compat:

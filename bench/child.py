@@ -6,6 +6,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 
@@ -25,19 +26,40 @@ def calibrated_dirs(project):
     return sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated")))
 
 
+#: The reduced shape of --quick (an alma12m EB is at least ~3.9 GB): 10 antennas, 240 channels, small-row generator.
+_QUICK = {"nant": 10, "nchan": 240}
+
+
 def build(args):
-    """Build the 2 + 6 EB synthetic delivery and restore it."""
-    from casa_plugin.testing.pipeline_standin import restore_with_standin
+    """Build the synthetic delivery of one bench project and restore it."""
+    from casa_plugin.testing.pipeline_standin import PARAMS_FILENAME, restore_with_standin
     from casa_plugin.testing.synthetic_delivery import make_delivery
     start = time.time()
-    info = make_delivery(args.root, eb_bytes=args.eb_bytes)
+    kw = {"members": args.members, "ebs": args.ebs}
+    if args.preset and not args.quick:
+        info = make_delivery(args.root, preset=args.preset, size_gb=args.eb_bytes / 1e9, **kw)
+        shape = "preset %s" % args.preset
+    elif args.preset:  # the stubs' make_eb_ms parameters get the reduced shape
+        info = make_delivery(args.root, eb_bytes=args.eb_bytes, **kw)
+        for stub in glob.glob(os.path.join(info["project"], "*", "*", "*", "raw", "*", PARAMS_FILENAME)):
+            with open(stub) as f:
+                params = json.load(f)
+            params.update(_QUICK)
+            with open(stub, "w") as f:
+                json.dump(params, f, indent=1, sort_keys=True)
+        shape = "make_eb_ms(%s) (--quick, not %s)" % (", ".join("%s=%d" % kv for kv in sorted(_QUICK.items())),
+                                                       args.preset)
+    else:
+        info = make_delivery(args.root, eb_bytes=args.eb_bytes, **kw)
+        shape = "small-row"
     restore_with_standin(info["project"])
-    emit({"project": info["project"], "seconds": time.time() - start})
+    emit({"project": info["project"], "seconds": time.time() - start, "shape": shape})
 
 
 def start_casa(parallel=False):
     """CASA start-up, not timed: import casatasks (under mpirun ranks >= 1 become casampi servers there and never
-    return) and, for a parallel run, start casampi's client services (what its first parallel command does).
+    return) and, under mpirun, start casampi's client services (what its first parallel command does) and wait
+    until every server answers a no-op (its own start-up is over, so it does not compete with the timed work).
 
     Returns the seconds casampi's start took (None if not started).
     """
@@ -45,8 +67,11 @@ def start_casa(parallel=False):
     if not parallel:
         return None
     from casampi.MPICommandClient import MPICommandClient
+    from casampi.MPIEnvironment import MPIEnvironment
     start = time.time()
-    MPICommandClient().start_services()
+    client = MPICommandClient()
+    client.start_services()
+    client.push_command_request("None", block=True, target_server=list(MPIEnvironment.mpi_server_rank_list()))
     return time.time() - start
 
 
@@ -64,6 +89,19 @@ def _concurrency(summary):
     return [eb.get("mpi", {}).get("concurrency") for eb in summary["sci"]["ebs"].values()]
 
 
+class _Reports(logging.Handler):
+    """Add up the seconds the delivery report took after each task (its log line ends with ``(1.2 s)``)."""
+
+    def __init__(self):
+        super(_Reports, self).__init__()
+        self.seconds = 0.0
+
+    def emit(self, record):
+        found = re.search(r"\((\d+(?:\.\d+)?) s\)$", record.getMessage())
+        if found:
+            self.seconds += float(found.group(1))
+
+
 class _Moments(logging.Handler):
     """Note when the dispatcher logs its first and last lines: its set-up (servers' workers) and its EB loop."""
 
@@ -77,18 +115,20 @@ class _Moments(logging.Handler):
 
 
 def plugin(args):
-    """Time split_sci_tgt on the project, serially or (under mpirun) on the casampi servers."""
-    casampi_start = start_casa(args.parallel)
+    """Time split_sci_tgt on the project, serially or (under mpirun) with parallel=None or True."""
+    parallel = {"none": None, "true": True, "false": False}[args.parallel]
+    casampi_start = start_casa(parallel is not False)
     from casa_plugin import split_sci_tgt
-    moments = _Moments()
+    moments, reports = _Moments(), _Reports()
     logging.getLogger("casa_plugin.parallel.client").addHandler(moments)
+    logging.getLogger("casa_plugin.delivery_report").addHandler(reports)
     ready = time.time()
-    result = split_sci_tgt(vis=args.project, parallel=args.parallel, width=args.width, timebin=args.timebin,
+    result = split_sci_tgt(vis=args.project, parallel=parallel, width=args.width, timebin=args.timebin,
                            maxjobs=args.maxjobs)
     done = time.time()
     sci = result["sci"]["ebs"].values()
     emit({"seconds": done - ready, "startup": ready - _T0, "casampi_start": casampi_start,
-          "concurrency": _concurrency(result),
+          "concurrency": _concurrency(result), "plan": result.get("parallel"), "report_seconds": reports.seconds,
           "mpi_setup": moments.first - ready if moments.first else None,
           "mpi_loop": moments.last - moments.first if moments.first else None,
           "counts": [result["sci"]["counts"], result["tgt"]["counts"]],
@@ -115,11 +155,15 @@ def main():
     p = sub.add_parser("build")
     p.add_argument("root")
     p.add_argument("--eb-bytes", type=float, required=True)
+    p.add_argument("--preset", help="an EB preset of casa_plugin.testing (alma12m); none: small rows")
+    p.add_argument("--members", type=int)
+    p.add_argument("--ebs", type=int)
+    p.add_argument("--quick", action="store_true", help="a reduced shape (10 antennas, 240 channels)")
     p = sub.add_parser("manual")
     p.add_argument("project")
     p = sub.add_parser("plugin")
     p.add_argument("project")
-    p.add_argument("--parallel", action="store_true")
+    p.add_argument("--parallel", choices=("none", "true", "false"), default="false")
     p.add_argument("--width", type=int, default=1)
     p.add_argument("--timebin", default="0s")
     p.add_argument("--maxjobs", type=int)

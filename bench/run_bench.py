@@ -1,19 +1,18 @@
-"""Benchmark of issue 5: manual loop vs split_sci_tgt serially and on casampi servers, same preconditions."""
+"""Benchmark of issue 12: the tutorial's loop against split_sci_tgt serially and under mpirun -n 3 (parallel=None
+and True), plain and averaging, warm and cold, on ALMA 12 m-shaped and small-row projects, with I/O yardsticks."""
 
 import argparse
 import glob
 import json
 import os
-import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 from casa_plugin.staging import remove_tree as remove
+from machine_load import Load, machine, ram_bytes, wait_for_quiet  # bench/machine_load.py: a shared machine
 from casa_plugin.testing.compare import mpirun_command  # the package's own: links removed, never followed
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -24,38 +23,65 @@ PROJECT_CODE = "2021.1.00690.S"
 MARK = "BENCH_RESULT "
 AVERAGING = ["--width", "8", "--timebin", "12s"]
 CHUNK = 16 * 1024 * 1024
-TIMEOUT = 3600
+TIMEOUT = 3 * 3600
 
-# (key, label, kind, MPI servers or None, child arguments after the project)
+#: The bench projects: an EB preset of casa_plugin.testing (None: the small-row EBs of the tests), members, EBs each.
+PROJECTS = {"alma12m": {"preset": "alma12m", "members": 2, "ebs": 2},
+            "small": {"preset": None, "members": None, "ebs": None}}   # the delivery's own 6 + 2 EBs
+# (key, label, kind, MPI servers or None, child arguments after the project, regimes)
+BOTH, WARM = ("warm", "cold"), ("warm",)
 MEASUREMENTS = [
-    ("a", "(a) manual loop", "manual", None, []),
-    ("b", "(b) plugin serial", "plugin", None, []),
-    ("c1", "(c) plugin MPI, 1 server", "plugin", 1, ["--parallel"]),
-    ("c2", "(c) plugin MPI, 2 servers", "plugin", 2, ["--parallel"]),
-    ("db", "(d) serial, width=8 timebin=12s", "plugin", None, AVERAGING),
-    ("dc1", "(d) MPI 1 server, width=8 timebin=12s", "plugin", 1, ["--parallel"] + AVERAGING),
-    ("dc2", "(d) MPI 2 servers, width=8 timebin=12s", "plugin", 2, ["--parallel"] + AVERAGING),
-    ("dc2m", "(d) MPI 2 servers, averaging, maxjobs=2", "plugin", 2, ["--parallel", "--maxjobs", "2"] + AVERAGING),
-    ("cp", "(e) cp -r of the inputs", "cp", None, []),
-    ("cold", "(e) cold read of the inputs", "cold", None, []),
+    ("a", "tutorial loop", "manual", None, [], BOTH),
+    ("b", "plugin serial", "plugin", None, ["--parallel", "false"], BOTH),
+    ("n", "parallel=None, mpirun -n 3", "plugin", 2, ["--parallel", "none"], BOTH),
+    ("t", "parallel=True, mpirun -n 3", "plugin", 2, ["--parallel", "true"], BOTH),
+    ("db", "serial, width=8 timebin=12s", "plugin", None, ["--parallel", "false"] + AVERAGING, WARM),
+    ("dn", "parallel=None -n 3, averaging", "plugin", 2, ["--parallel", "none"] + AVERAGING, WARM),
+    ("dt", "parallel=True -n 3, averaging", "plugin", 2, ["--parallel", "true"] + AVERAGING, WARM),
+    ("cp", "yardstick: cp -r + sync of the inputs", "cp", None, [], BOTH),
+    ("cold", "yardstick: cold read of the inputs", "cold", None, [], ("cold",)),
 ]
-REFERENCE_OF = {"a": "manual", "b": "manual", "c1": "manual", "c2": "manual",
-                "db": "averaged", "dc1": "averaged", "dc2": "averaged", "dc2m": "averaged"}
-TARGETS = [("b / a", "b", "a", "<=", 1.05), ("c(1 server) / b", "c1", "b", "<=", 1.05),
-           ("c(2 servers) / b", "c2", "b", "<=", 1.05), ("averaging: b / c(2 servers)", "db", "dc2", ">=", 1.5),
-           ("(no target) averaging: b / c(2 servers, maxjobs=2)", "db", "dc2m", None, None),
-           ("(no target) c(1 server) less its MPI set-up / b", "c1-setup", "b", None, None),
-           ("(no target) c(2 servers) less its MPI set-up / b", "c2-setup", "b", None, None),
-           ("(no target) averaging: b / c(2 servers) less its MPI set-up", "db", "dc2-setup", None, None)]
+REFERENCE_OF = {"a": "manual", "b": "manual", "n": "manual", "t": "manual",
+                "db": "averaged", "dn": "averaged", "dt": "averaged"}
+# (name, projects, regime, numerator, denominator, op, target); op None: reported, no target
+TARGETS = [("plugin serial / loop", None, "warm", "b", "a", "<=", 1.03),
+           ("parallel=None / serial, plain", None, "warm", "n", "b", "<=", 1.02),
+           ("parallel=None / serial, plain", None, "cold", "n", "b", "<=", 1.02),
+           ("averaging: parallel=None / serial", ("alma12m",), "warm", "dn", "db", "<=", 0.65),
+           ("plugin serial / cp -r + sync (no further from the disk)", None, "cold", "b", "cp", "<=", 1.0),
+           ("plugin serial less the delivery report / loop", None, "warm", "b-report", "a", None, None),
+           ("plugin serial / loop", None, "cold", "b", "a", None, None),
+           ("parallel=True / serial, plain", None, "warm", "t", "b", None, None),
+           ("parallel=True / serial, plain", None, "cold", "t", "b", None, None),
+           ("averaging: parallel=None / serial", ("small",), "warm", "dn", "db", None, None),
+           ("averaging: parallel=True / serial", None, "warm", "dt", "db", None, None),
+           ("plugin serial / cold read", None, "cold", "b", "cold", None, None)]
+
+
+def default_total_gb(data_dir, small_gb):
+    """Larger than RAM (nothing stays cached) where the disk holds it (inputs + two sets of outputs); else what fits."""
+    probe = data_dir
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    free = shutil.disk_usage(probe).free + tree_bytes(os.path.join(data_dir, "alma12m"))  # a rebuild frees its own
+    fits = (free - 3.5 * small_gb * 1e9) / 3.5
+    if fits < 1.1 * ram_bytes():
+        print("note: the disk holds an alma12m project of %.1f GB at most, less than RAM (%.1f GB): the cold regime "
+              "relies on dropping the page cache (as root)" % (fits / 1e9, ram_bytes() / 1e9), flush=True)
+    return round(min(1.1 * ram_bytes(), fits) / 1e9, 1)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", help="dataset and scratch space (default work/bench, --quick: work/bench-quick)")
-    parser.add_argument("--eb-bytes", type=float, help="size of each EB when building (default 0.7e9; quick 30e6)")
-    parser.add_argument("--reuse", action="store_true", help="use the dataset already built in --data-dir")
-    parser.add_argument("--runs", type=int, help="runs per measurement, the median is reported (default 4: even, see main())")
-    parser.add_argument("--quick", action="store_true", help="small EBs and 1 run: checks the script itself")
+    parser.add_argument("--data-dir", help="datasets and scratch space (default work/bench, --quick: work/bench-quick)")
+    parser.add_argument("--projects", help="which projects (default alma12m,small; --quick: alma12m)")
+    parser.add_argument("--total-gb", type=float, help="GB of the alma12m project (4 EBs); default 1.1 x RAM where "
+                        "the disk holds 3.5 x that, else what fits (then caches are dropped, as root)")
+    parser.add_argument("--small-gb", type=float, help="GB of the small-row project (8 EBs; default 5.6)")
+    parser.add_argument("--regimes", default="warm,cold", help="warm (page cache) and/or cold (caches dropped)")
+    parser.add_argument("--reuse", action="store_true", help="use the datasets already built in --data-dir")
+    parser.add_argument("--runs", type=int, help="runs per measurement, the median is reported (default 3)")
+    parser.add_argument("--quick", action="store_true", help="small data and 1 run: checks the script end to end")
     parser.add_argument("--only", help="comma-separated measurement keys (%s)" % ",".join(m[0] for m in MEASUREMENTS))
     parser.add_argument("--quiet-wait", type=float, default=600,
                         help="before each measurement wait up to this many s for other processes to go idle")
@@ -64,25 +90,33 @@ def parse_args():
     parser.add_argument("--retries", type=int, default=2, help="redos of a noisy run (default 2)")
     parser.add_argument("--results", help="write the table there (default bench/RESULTS.md; not with --quick)")
     args = parser.parse_args()
-    args.runs = args.runs or (1 if args.quick else 4)
+    args.runs = args.runs or (1 if args.quick else 3)
     args.data_dir = os.path.abspath(args.data_dir or os.path.join(REPO, "work", "bench-quick" if args.quick else "bench"))
+    args.small_gb = args.small_gb or (0.1 if args.quick else 5.6)
+    args.total_gb = args.total_gb or (0.3 if args.quick else default_total_gb(args.data_dir, args.small_gb))
+    if args.quick:
+        args.quiet_wait, args.retries = min(args.quiet_wait, 5), 0
     if args.results is None and not args.quick:
         args.results = os.path.join(BENCH, "RESULTS.md")
     keys = [m[0] for m in MEASUREMENTS]
     args.only = args.only.split(",") if args.only else keys
-    unknown = [k for k in args.only if k not in keys]
-    if unknown:
-        parser.error("--only: unknown measurement(s) %s" % ",".join(unknown))
+    args.projects = (args.projects or ("alma12m" if args.quick else "alma12m,small")).split(",")
+    args.regimes = args.regimes.split(",")
+    for name, given, known in (("--only", args.only, keys), ("--projects", args.projects, list(PROJECTS)),
+                               ("--regimes", args.regimes, ["warm", "cold"])):
+        unknown = [k for k in given if k not in known]
+        if unknown:
+            parser.error("%s: unknown %s (known: %s)" % (name, ",".join(unknown), ",".join(known)))
     return args
 
 
-# --- the dataset ---
+# --- the datasets ---
 
 class Dataset(object):
-    """The built delivery, its inputs (never modified) and the places outputs go to."""
+    """One built project, its inputs (never modified) and the places outputs go to."""
 
-    def __init__(self, root):
-        self.root = root
+    def __init__(self, root, name):
+        self.root, self.name = root, name
         self.project = os.path.join(root, "delivery", PROJECT_CODE)
         self.info_path = os.path.join(root, "dataset.json")
         self.scratch = os.path.join(root, "scratch")
@@ -119,138 +153,54 @@ def tree_bytes(path):
     return sum(os.lstat(os.path.join(d, f)).st_size for d, _, files in os.walk(path) for f in files)
 
 
-def build(data, eb_bytes):
-    """Build and restore the 2 + 6 EB delivery (about 40 s per 0.7 GB EB)."""
+def build(data, spec, total_bytes, quick=False):
+    """Build and restore one project's delivery."""
     delivery = os.path.join(data.root, "delivery")
     if os.path.exists(delivery):
         shutil.rmtree(delivery)  # a half-built delivery of an interrupted build (no dataset.json)
     os.makedirs(delivery)
-    print("building 8 EBs of %.2f GB in %s ..." % (eb_bytes / 1e9, delivery), flush=True)
-    result = run_child([PY, CHILD, "build", delivery, "--eb-bytes", repr(eb_bytes)], data, "build")
+    members, ebs = spec["members"], spec["ebs"]
+    nebs = members * ebs if ebs else 8
+    eb_bytes = total_bytes / nebs
+    if spec["preset"] and not quick:  # a preset's EB has a smallest size: fewer EBs (at least 2) rather than more GB
+        from casa_plugin.testing.presets import describe
+        least = 1.05e9 * describe(spec["preset"])["min_gb"]
+        ebs = ebs if total_bytes >= members * ebs * least else 1
+        nebs = members * ebs
+        eb_bytes = max(total_bytes / nebs, least)
+    spec = dict(spec, ebs=ebs)
+    print("building %s: %d EBs of %.2f GB in %s ..." % (data.name, nebs, eb_bytes / 1e9, delivery), flush=True)
+    cmd = [PY, CHILD, "build", delivery, "--eb-bytes", repr(eb_bytes)]
+    for flag in ("preset", "members", "ebs"):
+        if spec[flag]:
+            cmd += ["--" + flag, str(spec[flag])]
+    result = run_child(cmd + (["--quick"] if quick else []), data, "build")
     os.makedirs(data.pristine, exist_ok=True)
     for i, calibrated in enumerate(data.calibrated()):
         shutil.copy2(os.path.join(calibrated, "casa_plugin_record.json"), os.path.join(data.pristine, "%d.json" % i))
-    info = {"eb_bytes": eb_bytes, "built": time.strftime("%Y-%m-%d %H:%M:%S"), "build_seconds": result["seconds"]}
+    info = {"eb_bytes": eb_bytes, "total_bytes": total_bytes, "shape": result["shape"],
+            "built": time.strftime("%Y-%m-%d %H:%M:%S"), "build_seconds": result["seconds"]}
     with open(data.info_path, "w") as f:
         json.dump(info, f, indent=1)
-    print("built in %.0f s" % result["seconds"], flush=True)
+    print("built in %.0f s (%s)" % (result["seconds"], result["shape"]), flush=True)
     return info
 
 
-def dataset(args):
-    data = Dataset(args.data_dir)
+def dataset(args, name):
+    data = Dataset(os.path.join(args.data_dir, name), name)
+    total = 1e9 * (args.total_gb if name == "alma12m" else args.small_gb)
     if data.exists():
         with open(data.info_path) as f:
             info = json.load(f)
         if not args.reuse:
-            sys.exit("%s already holds a dataset (EBs of %.2f GB): pass --reuse (make bench BENCH_ARGS=--reuse) "
-                     "or remove it" % (args.data_dir, info["eb_bytes"] / 1e9))
-        if args.eb_bytes and abs(args.eb_bytes - info["eb_bytes"]) > 1:
-            sys.exit("%s holds EBs of %.3g bytes, not --eb-bytes %.3g" % (args.data_dir, info["eb_bytes"],
-                                                                          args.eb_bytes))
-        print("reusing the dataset in %s (built %s)" % (args.data_dir, info["built"]), flush=True)
+            sys.exit("%s already holds a dataset (%.1f GB): pass --reuse (make bench BENCH_ARGS=--reuse) or remove "
+                     "it" % (data.root, info["total_bytes"] / 1e9))
+        print("reusing the %s dataset in %s (built %s; %s)" % (name, data.root, info["built"], info["shape"]),
+              flush=True)
     else:
         os.makedirs(data.root, exist_ok=True)
-        info = build(data, args.eb_bytes or (30e6 if args.quick else 0.7e9))
+        info = build(data, PROJECTS[name], total, args.quick)
     return data, info
-
-
-# --- other processes: the machine may be shared; their CPU during a measurement is reported ---
-
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def processes():
-    """Return {pid: (ppid, start ticks, cpu ticks)} of every user-space process."""
-    found = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        ppid, cpu, start = int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19])
-        if ppid != 2 and int(name) != 2:  # not a kernel thread
-            found[int(name)] = (ppid, start, cpu)
-    return found
-
-
-def others(procs, me):
-    """Drop this process and its descendants (the measured processes) from ``procs``."""
-    children = {}
-    for pid, (ppid, _, _) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-    mine, todo = set(), [me]
-    while todo:
-        pid = todo.pop()
-        mine.add(pid)
-        todo.extend(children.get(pid, []))
-    return dict((pid, v) for pid, v in procs.items() if pid not in mine)
-
-
-def steal_ticks():
-    """CPU time the hypervisor gave to other guests (all vCPUs), from /proc/stat."""
-    with open("/proc/stat") as f:
-        return int(f.readline().split()[8])
-
-
-class Load(threading.Thread):
-    """While a measurement runs (sampled every 0.25 s): CPU seconds of other processes, of the measured ones, stolen."""
-
-    def __init__(self):
-        super(Load, self).__init__(daemon=True)
-        self.seen = dict((pid, (start, cpu)) for pid, (_, start, cpu) in others(processes(), os.getpid()).items())
-        self.boot, self.steal = self.ticks_now(), steal_ticks()
-        self.ticks, self.done, self.mine = 0, threading.Event(), {}
-
-    @staticmethod
-    def ticks_now():
-        with open("/proc/uptime") as f:
-            return float(f.read().split()[0]) * HZ
-
-    def sample(self):
-        procs = processes()
-        rest = others(procs, os.getpid())
-        for pid in procs:
-            if pid not in rest and pid != os.getpid():
-                self.mine[(pid, procs[pid][1])] = procs[pid][2]
-        for pid, (_, start, cpu) in rest.items():
-            if (pid, start) in self.mine:  # one of ours, orphaned while it exits
-                continue
-            old = self.seen.get(pid)
-            if old and old[0] == start:
-                self.ticks += cpu - old[1]
-            elif start >= self.boot:  # started during the measurement
-                self.ticks += cpu
-            self.seen[pid] = (start, cpu)
-
-    def run(self):
-        while not self.done.wait(0.25):
-            self.sample()
-
-    def stop(self):
-        """Return ``{'other_cpu', 'own_cpu', 'steal'}`` in CPU seconds."""
-        self.done.set()
-        self.join()
-        self.sample()
-        return {"other_cpu": self.ticks / float(HZ), "own_cpu": sum(self.mine.values()) / float(HZ),
-                "steal": (steal_ticks() - self.steal) / float(HZ)}
-
-
-def wait_for_quiet(limit, threshold=0.05):
-    """Wait (up to ``limit`` s) until other processes use < ``threshold`` of a CPU over 2 s; return the wait."""
-    start = time.time()
-    while True:
-        probe = Load()
-        probe.start()
-        time.sleep(2)
-        busy = probe.stop()["other_cpu"] / 2.0
-        if busy < threshold or time.time() - start > limit:
-            return time.time() - start
-        if time.time() - start < 2.5:
-            print("  waiting for other processes to finish (%.0f %% of a CPU) ..." % (100 * busy), flush=True)
 
 
 # --- the same preconditions before every measurement ---
@@ -262,7 +212,11 @@ def is_output(name):
 
 
 def clean_outputs(data):
-    """Remove every output of the previous measurement (never an input) and put back the restore's record."""
+    """Remove every output of the previous measurement (never an input) and put back the restore's record.
+
+    The delivery report goes too: its cache of what the inputs hold would make every later measurement cheaper.
+    """
+    remove(os.path.join(data.project, "casa_plugin_report"))
     for i, calibrated in enumerate(data.calibrated()):
         for name in os.listdir(calibrated):
             if is_output(name):
@@ -295,13 +249,13 @@ def read_all(paths):
     return total
 
 
-def prepare(data, warm=True, quiet_wait=0):
-    """Outputs removed, sync, page cache dropped, inputs read once (if ``warm``), other processes quiet."""
+def prepare(data, regime, quiet_wait=0):
+    """Outputs removed, sync, page cache dropped, inputs read once (warm), other processes quiet."""
     clean_outputs(data)
     if quiet_wait:
         wait_for_quiet(quiet_wait)
     dropped = drop_caches()
-    if warm:
+    if regime == "warm":
         read_all(data.input_files())
     if quiet_wait:
         wait_for_quiet(quiet_wait)
@@ -310,48 +264,44 @@ def prepare(data, warm=True, quiet_wait=0):
 
 # --- running one measurement ---
 
-def mpirun(servers):
-    return mpirun_command(servers + 1, PY)
-
-
 def run_child(cmd, data, name):
     """Run one measured process; return its BENCH_RESULT payload plus its wall time; keep its output."""
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
+    env = dict(os.environ, PYTHONPATH=REPO)  # this checkout's casa_plugin in the child and its MPI ranks
     os.makedirs(data.logs, exist_ok=True)
     start = time.time()
-    proc = subprocess.run(cmd, cwd=data.scratch if os.path.isdir(data.scratch) else data.root, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=TIMEOUT)
+    proc = subprocess.Popen(cmd, cwd=data.scratch if os.path.isdir(data.scratch) else data.root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    out = proc.communicate(timeout=TIMEOUT)[0]
     wall = time.time() - start
     with open(os.path.join(data.logs, name + ".log"), "w") as f:
-        f.write(" ".join(cmd) + "\n" + proc.stdout)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(MARK)]
+        f.write(" ".join(cmd) + "\n" + out)
+    lines = [line for line in out.splitlines() if line.startswith(MARK)]
     if proc.returncode != 0 or not lines:
         sys.exit("%s failed (exit %d); see %s:\n%s" % (name, proc.returncode, os.path.join(data.logs, name + ".log"),
-                                                        proc.stdout[-3000:]))
+                                                        out[-3000:]))
     result = json.loads(lines[-1][len(MARK):])
     result["wall"] = wall
     return result
 
 
-def measure(data, key, kind, servers, extra, run, quiet_wait):
+def measure(data, regime, key, kind, servers, extra, run, quiet_wait):
     """Run one measurement after the common preconditions; return its result dict (``seconds`` = timed work).
 
     ``other_cpu``: CPU seconds other processes of the machine used meanwhile (it may be shared); ``own_cpu``: those
     of the measured processes (start-up and exit included); ``steal``: CPU seconds the hypervisor took away.
     """
-    dropped = prepare(data, warm=(kind != "cold"), quiet_wait=quiet_wait)
+    dropped = prepare(data, regime, quiet_wait=quiet_wait)
     load = Load()
     load.start()
     try:
-        result = _measure(data, key, kind, servers, extra, run)
+        result = _measure(data, key, kind, servers, extra, run, regime)
     finally:
         result_load = load.stop()
     result.update(result_load, dropped=dropped)
     return result
 
 
-def _measure(data, key, kind, servers, extra, run):
+def _measure(data, key, kind, servers, extra, run, regime):
     if kind == "cold":
         start = time.time()
         nbytes = read_all(data.input_files())
@@ -360,10 +310,11 @@ def _measure(data, key, kind, servers, extra, run):
         copy = os.path.join(data.scratch, "copy")
         os.makedirs(copy)
         start = time.time()
-        subprocess.run(["cp", "-r"] + data.inputs() + [copy], check=True)
+        subprocess.check_call(["cp", "-r"] + data.inputs() + [copy])
+        subprocess.check_call(["sync"])
         return {"seconds": time.time() - start}
-    cmd = (mpirun(servers) if servers else []) + [PY, CHILD, kind, data.project] + extra
-    result = run_child(cmd, data, "%s-%d" % (key, run))
+    cmd = (mpirun_command(servers + 1, PY) if servers else []) + [PY, CHILD, kind, data.project] + extra
+    result = run_child(cmd, data, "%s-%s-%d" % (key, regime, run))
     result["exit"] = result["wall"] - result["seconds"] - result["startup"]
     return result
 
@@ -402,97 +353,92 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def machine():
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2.0 ** 30
-    return "%s: %d vCPU (%s), %.0f GiB RAM, %s %s" % (socket.gethostname(), os.cpu_count(), cpu, mem,
-                                                      platform.system(), platform.release())
+def mode_text(runs):
+    """How the plugin ran: the policy's mode and the EBs at once per EB, each run."""
+    texts = []
+    for r in runs:
+        plan = r.get("plan") or {}
+        levels = ",".join(str(x) for x in r.get("concurrency") or [] if x)
+        texts.append((plan.get("mode", "") + (" " + levels if levels else "")).strip())
+    return " / ".join(t for t in texts if t)
 
 
-def concurrency_text(result):
-    levels = result.get("concurrency") or []
-    return "" if not any(levels) else ",".join(str(x) for x in levels)
+def seconds_of(run, less_report):
+    return run["seconds"] - (run.get("report_seconds") or 0 if less_report else 0)
 
 
-def table(results, keys):
-    lines = ["| measurement | median s | runs (s) | of which MPI set-up s | start-up s | of which casampi start s "
-             "| exit s | own CPU s | others' CPU s | stolen CPU s | EBs at once (per EB, each run) |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for key, label, _, _, _ in MEASUREMENTS:
-        if key not in keys or not results.get(key):
-            continue
-        runs = results[key]
-        secs = [r["seconds"] for r in runs]
-        extra = [median([r[k] for r in runs if r.get(k) is not None])
-                 for k in ("mpi_setup", "startup", "casampi_start", "exit", "own_cpu", "other_cpu", "steal")]
-        conc = " / ".join(concurrency_text(r) for r in runs if concurrency_text(r))
-        lines.append("| %s | %.2f | %s | %s | %s |" % (
-            label, median(secs), ", ".join("%.2f%s" % (r["seconds"], "*" if r.get("noisy") else "") for r in runs),
-            " | ".join("" if x != x else "%.1f" % x for x in extra), conc))
-    return lines
-
-
-def figure(results, key):
-    """The median seconds of a measurement; ``<key>-setup``: less the MPI set-up (the servers' workers starting)."""
+def fig(results, project, regime, key):
+    """The median seconds of a measurement; ``<key>-report``: less the delivery report's time."""
     key, _, less = key.partition("-")
-    return median([r["seconds"] - (r.get("mpi_setup") or 0 if less else 0) for r in results[key]])
+    return median([seconds_of(r, less) for r in results.get((project, regime, key), [])])
 
 
-def paired(results, num, den):
-    """The ratio within each round (the two measurements of run i ran minutes apart): drift shows here."""
-    def seconds(key, run):
-        key, _, less = key.partition("-")
-        return run["seconds"] - (run.get("mpi_setup") or 0 if less else 0)
-    nums, dens = results[num.partition("-")[0]], results[den.partition("-")[0]]
-    return [seconds(num, a) / seconds(den, b) for a, b in zip(nums, dens)]
+def ratio_text(value):
+    return "" if value != value else "%.3f" % value
 
 
-def ratios(results):
-    """The ratios of the medians, judged against the targets; then the same ratio within each round."""
+def table(results, project, regime, input_bytes):
+    loop, cp, cold = (fig(results, project, regime, k) for k in ("a", "cp", "cold"))
+    if cold != cold:
+        cold = fig(results, project, "cold", "cold")
+    lines = ["%s, %s:" % (project, regime), "",
+             "| measurement | median s | runs (s) | / loop | / cp -r + sync | / cold read | input GB/s "
+             "| of which delivery report s | own CPU s | others' CPU s | mode, EBs at once |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for key, label, _, _, _, regimes in MEASUREMENTS:
+        runs = results.get((project, regime, key))
+        if not runs:
+            continue
+        secs = median([r["seconds"] for r in runs])
+        report = median([r["report_seconds"] for r in runs if r.get("report_seconds") is not None])
+        lines.append("| %s | %.2f | %s | %s | %s | %s | %.2f | %s | %.1f | %.1f | %s |" % (
+            label, secs, ", ".join("%.2f%s" % (r["seconds"], "*" if r.get("noisy") else "") for r in runs),
+            ratio_text(secs / loop), ratio_text(secs / cp), ratio_text(secs / cold), input_bytes / 1e9 / secs,
+            "" if report != report else "%.1f" % report, median([r["own_cpu"] for r in runs]),
+            median([r["other_cpu"] for r in runs]), mode_text(runs)))
+    return lines + [""]
+
+
+def ratios(results, projects):
+    """The ratios of the medians, judged against the targets; then the same ratio within each round (drift)."""
     lines = []
-    for name, num, den, op, target in TARGETS:
-        if results.get(num.split("-")[0]) and results.get(den.split("-")[0]):
-            value = figure(results, num) / figure(results, den)
-            rounds = "  rounds: %s" % ", ".join("%.3f" % r for r in paired(results, num, den))
-            if op is None:
-                lines.append("%-62s %.3f%s" % (name, value, rounds))
+    for name, only, regime, num, den, op, target in TARGETS:
+        for project in projects:
+            a, b = (results.get((project, regime, k.partition("-")[0])) for k in (num, den))
+            if (only and project not in only) or not a or not b:
                 continue
-            ok = value <= target if op == "<=" else value >= target
-            lines.append("%-62s %.3f  (target %s %.2f)  %s%s" % (name, value, op, target, "OK" if ok else "MISSED",
-                                                                 rounds))
+            value = fig(results, project, regime, num) / fig(results, project, regime, den)
+            rounds = "  rounds: %s" % ", ".join("%.3f" % (seconds_of(x, "-" in num) / seconds_of(y, "-" in den))
+                                                for x, y in zip(a, b))
+            label = "%s, %s: %s" % (project, regime, name)
+            if op is None:
+                lines.append("%-72s %.3f%s" % (label, value, rounds))
+            else:
+                ok = value <= target if op == "<=" else value >= target
+                lines.append("%-72s %.3f  (target %s %.2f)  %s%s" % (label, value, op, target,
+                                                                   "OK" if ok else "MISSED", rounds))
     return lines
 
 
-def write_results(path, args, info, data, results, keys, wall, dropped):
-    sizes = data.eb_sizes()
-    text = ["# Benchmark results (issue 5)", "",
-            "- date: %s" % time.strftime("%Y-%m-%d %H:%M %Z"),
-            "- machine: %s" % machine(),
-            "- data: %d EBs (2 + 6), %.2f GB in all; per EB %s GB (target --eb-bytes %.2g)" % (
-                len(sizes), sum(sizes.values()) / 1e9,
-                ", ".join("%.2f" % (s / 1e9) for s in sorted(sizes.values())), info["eb_bytes"]),
-            "- each figure: median of %d run(s) of the work inside the process (start-up and exit apart); before "
-            "each: outputs removed, sync, page cache %s, inputs read once" % (
-                args.runs, "dropped" if dropped else "NOT dropped (not root)"),
-            "- outputs of (a), (b), (c) identical (DATA, FLAG, WEIGHT, SIGMA, UVW, TIME, FIELD_ID, DATA_DESC_ID, "
-            "CHAN_FREQ of every .split.cal and .split.cal.source); (d) serial and MPI identical",
-            "- command: `%s`; whole benchmark %.0f s" % (" ".join(["bench/run_bench.py"] + sys.argv[1:]), wall), ""]
-    text += table(results, keys) + ["", "```"] + ratios(results) + ["```", ""]
-    with open(path, "w") as f:
-        f.write("\n".join(text))
+def report(results, datasets, args):
+    lines = []
+    for name, (data, info) in datasets.items():
+        sizes = data.eb_sizes()
+        lines.append("- %s: %d EBs, %.2f GB (%s; %s GB each)" % (name, len(sizes), sum(sizes.values()) / 1e9,
+                     info["shape"], ", ".join("%.2f" % (s / 1e9) for s in sorted(sizes.values()))))
+    lines.append("")
+    for name, (data, _) in datasets.items():
+        for regime in args.regimes:
+            lines += table(results, name, regime, sum(data.eb_sizes().values()))
+    return lines + ["```"] + ratios(results, list(datasets)) + ["```", ""]
 
 
-def run_line(run, label, result, checked):
-    return "run %d %-42s %7.2f s%s%s%s  own %.1f, others %.1f, stolen %.1f CPU s%s%s" % (
-        run + 1, label, result["seconds"],
+def run_line(run, project, regime, label, result, checked):
+    return "run %d %s %s %-40s %7.2f s%s%s%s  own %.1f, others %.1f, stolen %.1f CPU s%s%s" % (
+        run + 1, project, regime, label, result["seconds"],
         "  start-up %.1f s, exit %.1f s" % (result["startup"], result["exit"]) if "startup" in result else "",
         "  MPI set-up %.1f s" % result["mpi_setup"] if result.get("mpi_setup") is not None else "",
-        "  EBs at once %s" % concurrency_text(result) if concurrency_text(result) else "",
+        "  %s" % mode_text([result]) if mode_text([result]) else "",
         result["own_cpu"], result["other_cpu"], result["steal"], " (NOISY)" if result["noisy"] else "",
         "" if checked is None else ("  (reference kept)" if checked == 0 else "  (%d MSs identical)" % checked))
 
@@ -500,36 +446,46 @@ def run_line(run, label, result, checked):
 def main():
     args = parse_args()
     start = time.time()
-    data, info = dataset(args)
-    sizes = data.eb_sizes()
-    print("%d EBs, %.2f GB (%s GB each)" % (len(sizes), sum(sizes.values()) / 1e9,
-                                           ", ".join("%.2f" % (s / 1e9) for s in sorted(sizes.values()))), flush=True)
-    remove(data.reference)
-    results, dropped = dict((k, []) for k in args.only), True
-    for run in range(args.runs):
-        # the VM slows down under sustained load, so a fixed order would favour the first measurements of a
-        # round: every other round runs in reverse order (with an even --runs each one is first as often as last)
-        for key, label, kind, servers, extra in MEASUREMENTS if run % 2 == 0 else MEASUREMENTS[::-1]:
-            if key not in args.only:
-                continue
-            for attempt in range(args.retries + 1):
-                result = measure(data, key, kind, servers, extra, run, args.quiet_wait)
-                checked = check_outputs(data, key, run) if key in REFERENCE_OF else None
-                result["noisy"] = result["other_cpu"] > args.max_other * result["seconds"] + 0.1
-                print(run_line(run, label, result, checked), flush=True)
-                if not result["noisy"]:
-                    break
-            dropped = dropped and result["dropped"]
-            results[key].append(result)
-    clean_outputs(data)
+    datasets = dict((name, dataset(args, name)) for name in args.projects)
+    results, dropped = {}, True
+    for name, (data, _) in datasets.items():
+        remove(data.reference)
+        for run in range(args.runs):
+            # the VM slows down under sustained load, so a fixed order would favour the first measurements of a
+            # round: every other round runs the regimes and the measurements in reverse order
+            for regime in args.regimes if run % 2 == 0 else args.regimes[::-1]:
+                for key, label, kind, servers, extra, regimes in MEASUREMENTS if run % 2 == 0 else MEASUREMENTS[::-1]:
+                    if key not in args.only or regime not in regimes:
+                        continue
+                    for attempt in range(args.retries + 1):
+                        result = measure(data, regime, key, kind, servers, extra, run, args.quiet_wait)
+                        checked = check_outputs(data, key, run) if key in REFERENCE_OF and run == 0 else None
+                        result["noisy"] = result["other_cpu"] > args.max_other * result["seconds"] + 0.1
+                        print(run_line(run, name, regime, label, result, checked), flush=True)
+                        if not result["noisy"]:
+                            break
+                    dropped = dropped and result["dropped"]
+                    results.setdefault((name, regime, key), []).append(result)
+        clean_outputs(data)
+        remove(data.reference)  # the next project's outputs need the room
     wall = time.time() - start
-    print("\n" + "\n".join(table(results, args.only)) + "\n")
-    print("\n".join(ratios(results)))
-    print("\nwhole benchmark: %.0f s%s" % (wall, "" if dropped else " (page cache NOT dropped: not root)"))
+    lines = report(results, datasets, args)
+    print("\n" + "\n".join(lines))
+    print("whole benchmark: %.0f s%s" % (wall, "" if dropped else " (page cache NOT dropped: not root)"))
     if args.results:
-        write_results(args.results, args, info, data, results, args.only, wall, dropped)
+        head = ["# Benchmark results (issue 12)", "", "- date: %s" % time.strftime("%Y-%m-%d %H:%M %Z"),
+                "- machine: %s" % machine(),
+                "- each figure: median of %d run(s) of the work inside the process (start-up and exit apart); before "
+                "each: outputs removed, sync, page cache %s, inputs read once (warm) or not (cold)" % (
+                    args.runs, "dropped" if dropped else "NOT dropped (not root)"),
+                "- outputs of every plain case identical to the loop's, of every averaging case to serial's",
+                "- command: `%s`; whole benchmark %.0f s" % (" ".join(["bench/run_bench.py"] + sys.argv[1:]), wall),
+                ""]
+        with open(args.results, "w") as f:
+            f.write("\n".join(head + lines))
         with open(os.path.splitext(args.results)[0] + ".json", "w") as f:  # every run's figures, to look again
-            json.dump({"machine": machine(), "results": results}, f, indent=1, default=str)
+            json.dump({"machine": machine(), "results": dict(("/".join(k), v) for k, v in results.items())}, f,
+                      indent=1, default=str)
         print("written to %s (every run: %s.json)" % (args.results, os.path.splitext(args.results)[0]))
 
 

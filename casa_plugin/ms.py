@@ -1,12 +1,13 @@
 """Read measurement sets: is it one, what it holds (spws, fields, rows, integration), subtables, sizes."""
 
+import copy
 import os
 
 import numpy as np
 
 from . import casa
 
-__all__ = ["is_ms", "read_contents", "subtable_columns", "column_of", "du_bytes"]
+__all__ = ["is_ms", "present", "read_contents", "subtable_columns", "column_of", "du_bytes"]
 
 _COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
 
@@ -47,6 +48,12 @@ def _spectral_windows(vis, ids):
         tb.close()
 
 
+def present(ids):
+    """The distinct values of an id column (non-negative integers), sorted: one counting pass, no sort of the rows."""
+    ids = np.asarray(ids)
+    return np.flatnonzero(np.bincount(ids.ravel())) if ids.size else np.zeros(0, int)
+
+
 def read_contents(vis, ids=False):
     """Return what ``vis`` holds, read from the MS on disk.
 
@@ -57,6 +64,8 @@ def read_contents(vis, ids=False):
         main table uses; ``fields``: names of the fields in its main table; ``nrows``; ``interval_s``:
         the median integration; ``columns``: its data columns. With ``ids``, also
         ``_ddid`` and ``_field``: the main table's DATA_DESC_ID and FIELD_ID (not for records).
+        A table read again unchanged (same files, inodes, times and sizes; e.g. a split's output
+        read as the next step's input) is not read twice.
 
     Raises
     ------
@@ -65,6 +74,39 @@ def read_contents(vis, ids=False):
     """
     if not is_ms(vis):
         raise ValueError("%s: not a measurement set (no table.dat)" % vis)
+    key = _identity(vis)
+    if key is None or key not in _READ:
+        contents = _read_contents(vis)
+        if key is not None:
+            _READ.clear()  # one table: the last one read (a split's output, read again as the next step's input)
+            _READ[key] = contents
+    contents = copy.deepcopy(_READ[key]) if key in _READ else contents
+    if not ids:
+        for name in _IDS:
+            del contents[name]
+    return contents
+
+
+#: The last ``read_contents`` of a table, by the identity of the files it read.
+_READ = {}
+_IDS = ("_ddid", "_field", "_spw_of", "_field_names")
+
+
+def _identity(vis):
+    """(device, inode, mtime, size) of the files read_contents reads: a change to the data changes it; None: unsure."""
+    found = []
+    try:
+        for sub in ("", "DATA_DESCRIPTION", "FIELD", "SPECTRAL_WINDOW"):
+            for entry in os.scandir(os.path.join(vis, sub)):
+                if entry.name != "table.lock" and entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    found.append((sub, entry.name, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
+    except OSError:
+        return None
+    return tuple(sorted(found))
+
+
+def _read_contents(vis):
     tb = casa.table()
     try:
         tb.open(vis)
@@ -80,13 +122,12 @@ def read_contents(vis, ids=False):
         tb.close()
     spw_of, = subtable_columns(vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
     field_names, = subtable_columns(vis, "FIELD", "NAME")
-    spws = sorted(set(int(spw_of[int(d)]) for d in np.unique(ddid)))
+    spws = sorted(set(int(spw_of[int(d)]) for d in present(ddid)))
     contents = {"spws": _spectral_windows(vis, spws), "nrows": nrows,
-                "fields": sorted(str(field_names[int(f)]) for f in np.unique(field)),
+                "fields": sorted(str(field_names[int(f)]) for f in present(field)),
                 "interval_s": round(float(np.median(interval)), 6) if nrows else 0.0,
                 "columns": [c for c in ("DATA", "CORRECTED_DATA", "MODEL_DATA", "FLOAT_DATA") if c in names]}
-    if ids:
-        contents.update({"_ddid": ddid, "_field": field, "_spw_of": spw_of, "_field_names": field_names})
+    contents.update({"_ddid": ddid, "_field": field, "_spw_of": spw_of, "_field_names": field_names})
     return contents
 
 

@@ -41,8 +41,8 @@ def register(namespace=None):
     Each name is bound to a CASA task object (``task_interface.PromptTask``):
     called with arguments it calls the function exactly; ``inp``, ``go``,
     ``default``, ``tget``, ``tput`` and a call with no arguments work on it as
-    on CASA's own tasks. Under MPI the casampi servers' workers are started
-    (without waiting). Nothing else is added to or removed from either namespace. At an IPython
+    on CASA's own tasks. Under MPI no server is asked to start anything: a
+    task starts the servers' workers only when it runs on them. Nothing else is added to or removed from either namespace. At an IPython
     prompt an exception handler is installed: an error raised by one of the
     package's tasks shows as ``ExcType: message`` and one line saying where its
     traceback is (the CASA log; ``%tb``); any other error shows as usual.
@@ -66,8 +66,6 @@ def register(namespace=None):
     _list_in_taskhelp(casa_plugin)
     if shell is not None:
         install_exception_handler(shell)
-    from .parallel import start_workers
-    start_workers()  # under MPI: each casampi server starts its worker now, ready for the first parallel split
     return sorted(TASKS)
 
 

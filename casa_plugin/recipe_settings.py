@@ -37,8 +37,8 @@ SPLIT_SETTINGS = (
     ("DRYRUN", False),  # print the plan, write no MS (only the report)
     ("WIDTH", 1),  # channel averaging while splitting the science spws (e.g. 8)
     ("TIMEBIN", "0s"),  # time averaging while splitting (e.g. '12s')
-    ("PARALLEL", None),  # None: on the casampi servers when run under mpicasa/mpirun
-    ("MAXJOBS", None),  # EBs at once per host under MPI; None: adaptive
+    ("PARALLEL", None),  # None: under mpicasa/mpirun, on the casampi servers only where they win
+    ("MAXJOBS", None),  # EBs at once per host under MPI; None: the policy's
 )
 
 _RUNPY = ("runpy",)

@@ -97,7 +97,7 @@ class _Report(object):
         if job.get("dryrun"):
             return
         log.info("[%d/%d started] %s: %s -> %s (%s)", len(self.started), len(self.jobs), self.places[job["vis"]],
-                 os.path.basename(job["vis"]), os.path.basename(job["outputvis"]), _size(job["vis"]))
+                 os.path.basename(job["vis"]), os.path.basename(job["outputvis"]), _size(job))
 
     def add(self, job, result):
         result.setdefault("vis", job["vis"])
@@ -130,10 +130,25 @@ class _Report(object):
         return [r["eb"] for r in self.results.values() if r["status"] == "failed"]
 
 
-def _size(vis):
-    from .ms import du_bytes
-    vis = restored_ms(vis)
-    size = du_bytes(os.path.realpath(vis)) if os.path.exists(vis) else 0
+def _input_bytes(job):
+    """Size the input of ``job`` once on the client (the policy, the dispatcher and the start line use it)."""
+    if job.get("input_bytes") is None:
+        from .ms import du_bytes
+        vis = restored_ms(job["vis"])
+        job["input_bytes"] = du_bytes(os.path.realpath(vis)) if os.path.exists(vis) else 0
+    return job["input_bytes"]
+
+
+def _work_bytes(job, steps):
+    """The input bytes ``job`` will split (what the parallel policy weighs): 0 for a dry run, or when the
+    output of every one of its ``steps`` exists already and is only to be checked."""
+    if job.get("dryrun") or all(os.path.lexists(s["outputvis"]) and not s.get("overwrite") for s in steps):
+        return 0
+    return _input_bytes(job)
+
+
+def _size(job):
+    size = _input_bytes(job)
     if not size:
         return "input still to be made"
     return "%.2f GB to read" % (size / 1e9) if size >= 1e9 else "%.1f MB to read" % (size / 1e6)
@@ -164,14 +179,17 @@ def run_eb_jobs(task, func_path, jobs, *, parallel=False, maxjobs=None):
     KeyboardInterrupt
         After noting the unfinished EBs as interrupted in their run records.
     """
-    report = _Report(task, jobs)
+    report, plan = _Report(task, jobs), {}
+    for job in jobs:
+        job["work_bytes"] = _work_bytes(job, [job])
     try:
         run_jobs(func_path, jobs, on_result=report.add, parallel=parallel, maxjobs=maxjobs,
-                        on_start=report.start)
+                 on_start=report.start, on_plan=plan.update)
     except KeyboardInterrupt:
         report.interrupted()
         raise
     summary = report.summary()
+    summary["parallel"] = plan
     after_task(task, summary)  # the delivery report; a failure there is a warning only
     _raise_failures([report], summary)
     return summary
@@ -196,16 +214,20 @@ def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
         sci.start(job["sci"])
         tgt.started.append(job["tgt"]["vis"])
 
+    plan = {}
     for job in jobs:
         job.setdefault("vis", job["sci"]["vis"])  # what the dispatcher sizes and names jobs by
+        job["work_bytes"] = _work_bytes(job["sci"], [job["sci"], job["tgt"]])
+        job["input_bytes"] = job["sci"].get("input_bytes")
     try:
         run_jobs("casa_plugin.split.jobs:chain_job", jobs, on_result=on_result, parallel=parallel,
-                        maxjobs=maxjobs, on_start=on_start)
+                 maxjobs=maxjobs, on_start=on_start, on_plan=plan.update)
     except KeyboardInterrupt:
         sci.interrupted()
         tgt.interrupted()
         raise
-    summary = TaskResult(sci=sci.summary(), tgt=tgt.summary())
+    summary = TaskResult(sci=sci.summary(), tgt=tgt.summary(), parallel=plan)
+    summary["sci"]["parallel"] = summary["tgt"]["parallel"] = plan
     after_task("split_sci_tgt", summary)
     _raise_failures([sci, tgt], summary)
     return summary

@@ -69,8 +69,8 @@ def _check_width(value):
 
 def _check_maxjobs(value):
     if not _is_int(value):
-        return TypeError, "None (adaptive) or a whole number of EBs at once per host"
-    return None if value >= 1 else (ValueError, "None (adaptive) or a whole number >= 1")
+        return TypeError, "None (the parallel policy chooses) or a whole number of EBs at once per host"
+    return None if value >= 1 else (ValueError, "None (the parallel policy chooses) or a whole number >= 1")
 
 
 def _check_spacesaving(value):

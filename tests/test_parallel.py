@@ -76,6 +76,7 @@ def test_parallel_recipe_matches_serial_from_an_unpacked_copy(restored, restored
         "import json, os, casa_plugin\n"
         "from casa_plugin import parallel as mapper\n"
         "PROJECT = %r\n"
+        "PARALLEL = True  # a small project: parallel=None would run it serially\n"
         "execfile(%r, globals())  # the recipe: each EB's science + target split as one job on a server\n"
         "w = mapper.run_jobs('where_job:where', [{}, {}], parallel=True, maxjobs=2)\n"
         "json.dump({'sci': split['sci']['ebs'], 'tgt': split['tgt']['ebs'], 'where': w,\n"
@@ -95,8 +96,9 @@ def test_parallel_recipe_matches_serial_from_an_unpacked_copy(restored, restored
             assert eb["status"] == "split", eb
             assert eb["mpi"]["server"] in (1, 2) and eb["mpi"]["concurrency"] in (1, 2), eb["mpi"]
             assert eb["mpi"]["input_bytes"] > 0 and eb["mpi"]["throughput_mb_s"] > 0
-        assert [eb["mpi"]["concurrency"] for eb in result[task].values()] == [1, 2, 2]  # adaptive: 1, then 2
-    assert "trying 2" in out and "split_sci: 3 split" in out
+            assert eb["mpi"]["cpu_per_s"] > 0
+        assert [eb["mpi"]["concurrency"] for eb in result[task].values()] == [1, 1, 1]  # plain splits, one host
+    assert "parallel: on the casampi servers: parallel=True: plain splits" in out and "split_sci: 3 split" in out
 
     ours, theirs = _products(restored["project"]), _products(serial)
     assert [os.path.relpath(p, restored["project"]) for p in ours] == [os.path.relpath(p, serial) for p in theirs]
@@ -209,26 +211,96 @@ def test_outside_mpi_serial_and_parallel_true_is_an_error():
         mapper.run_jobs("casa_plugin.split.jobs:science_job", jobs, maxjobs=0)
 
 
-def test_adaptive_concurrency_per_host():
+def test_a_host_takes_one_more_eb_only_when_its_ebs_wait_on_io():
     from casa_plugin.parallel.client import _Host
-    host = _Host("h", [1, 2, 3, 4], None)
+    host = _Host("h", [1, 2, 3], 1, False)
+    host.record(1, 0.95, 1e8, 1.4e9, 60)          # a busy core: stays at 1
+    host.record(1, 0.2, 1e8, 1.4e9, 2)            # a short EB: says nothing
     assert host.level == 1
-    host.record(1, 10.0)                          # 10 MB/s alone
+    host.record(1, 0.2, 1e8, 1.4e9, 60)           # little CPU, slow reads: one more
     assert host.level == 2
-    host.record(2, 9.0)
-    host.record(2, 9.0)                           # 18 MB/s >= 11: one more
-    assert host.level == 3
-    for _ in range(3):
-        host.record(3, 6.2)                       # 18.6 MB/s: < 10 % more, keep 3
-    assert host.level == 3 and host.settled
-    falling = _Host("h", [1, 2, 3], None)
-    falling.record(1, 10.0)
-    falling.record(2, 4.0)
-    falling.record(2, 4.0)                        # 8 MB/s < 10: back to 1
-    assert falling.level == 1 and falling.settled
-    fixed = _Host("h", [1, 2, 3], 2)
-    fixed.record(2, 1.0)
-    assert fixed.level == 2 and fixed.settled
+    host.record(1, 0.2, 1e8, 1.4e9, 60)           # an EB started at the old level: ignored
+    assert host.level == 2
+    fixed = _Host("h", [1, 2, 3], 5, True)        # maxjobs: capped at the servers, never changed
+    fixed.record(3, 0.1, 1e6, 1.4e9, 60)
+    assert fixed.level == 3
+
+
+_POLICY = '''
+import sys
+sys.path.insert(0, %(repo)r)  # this checkout's casa_plugin, on the client and (through it) on the servers
+import casatasks  # ranks >= 1 become casampi servers here and never come back
+import json, logging, os
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%%(name)s: %%(message)s")
+from casa_plugin import parallel as mapper, split_sci
+
+
+def workers():
+    """The worker processes of this run's casampi servers (children of the client's siblings)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open("/proc/%%s/cmdline" %% pid, "rb").read().decode("utf-8", "replace")
+            parent = int(open("/proc/%%s/stat" %% pid).read().rsplit(")", 1)[1].split()[1])
+            grand = int(open("/proc/%%d/stat" %% parent).read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if "worker_main" in cmd and grand == os.getppid():
+            found.append(int(pid))
+    return found
+
+
+small = split_sci(vis=%(project)r)  # parallel=None on the small delivery
+open("big_job.py", "w").write("import os\\ndef run(job):\\n    return {'status': 'split', 'pid': os.getpid()}\\n")
+sys.path.insert(0, os.getcwd())
+plans = []
+tiny = [{"vis": "eb%%d" %% i, "input_bytes": 2 * 10 ** 6, "width": 8} for i in range(3)]
+tiny = mapper.run_jobs("big_job:run", tiny, on_plan=plans.append)  # averaging splits of a small project
+from casa_plugin.parallel import _casampi, client
+services = _casampi.client_started()  # serial runs leave casampi's client alone (it costs ~7 s at exit)
+os.environ["OMPI_COMM_WORLD_LOCAL_SIZE"] = "1"  # as if the servers were elsewhere: each is asked its host name
+asked = client.server_hosts(client.server_ranks())
+os.environ["OMPI_COMM_WORLD_LOCAL_SIZE"] = os.environ["OMPI_COMM_WORLD_SIZE"]
+after_small = workers()
+print("=== the large averaging run ===", flush=True)
+jobs = [{"vis": "eb%%d" %% i, "input_bytes": 20 * 10 ** 9, "width": 8, "timebin": "12s"} for i in range(4)]
+averaged = mapper.run_jobs("big_job:run", jobs, on_plan=plans.append)  # what an averaging split of 80 GB would be
+json.dump({"small": small["parallel"], "small_ebs": small["ebs"], "after_small": after_small,
+           "averaged": averaged, "plan": plans, "tiny": tiny, "asked": asked, "services": services,
+           "host": __import__("socket").gethostname(), "after_averaged": workers(), "client": os.getpid()},
+          open("report.json", "w"))
+'''
+
+
+def test_parallel_none_runs_a_small_project_serially_without_workers(restored, tmp_path):
+    """Under mpirun -n 3: a small project is split in the client, no worker started, and says why;
+    averaging splits of a large project go to the servers, two at once on this host."""
+    (tmp_path / "driver.py").write_text(_POLICY % {"project": restored["project"], "repo": REPO})
+    code, out = _mpirun([sys.executable, tmp_path / "driver.py"], tmp_path)
+    assert code == 0, out[-5000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    small = report["small"]
+    assert small["mode"] == "serial" and small["per_host"] == {}
+    assert small["reason"].startswith("plain splits on one host are bandwidth-bound"), small
+    assert "parallel: serial in the client: plain splits on one host are bandwidth-bound" in out
+    before = out.split("=== the large averaging run ===")[0]
+    assert report["after_small"] == [] and "mpi: " not in before, before[-3000:]
+    assert [eb["status"] for eb in report["small_ebs"].values()] == ["split"] * 3
+    assert all("mpi" not in eb for eb in report["small_ebs"].values())
+
+    tiny, plan = report["plan"]
+    assert tiny["mode"] == "serial" and tiny["reason"].startswith("a small project: 3 EB(s), 0.01 GB"), tiny
+    assert "parallel: serial in the client: a small project" in out
+    assert [r["pid"] for r in report["tiny"]] == [report["client"]] * 3
+    assert report["asked"] == {report["host"]: 2}  # a one-line casampi command, no worker (after_small)
+    assert report["services"] is False
+    assert plan["mode"] == "parallel" and list(plan["per_host"].values()) == [2], plan
+    assert plan["reason"].startswith("averaging splits (CPU-bound): as many EBs at once per host"), plan
+    assert [r["status"] for r in report["averaged"]] == ["split"] * 4
+    assert {r["mpi"]["server"] for r in report["averaged"]} == {1, 2}
+    assert [r["mpi"]["concurrency"] for r in report["averaged"]] == [2] * 4
+    assert len(report["after_averaged"]) == 2  # the check above can see workers
+    assert report["client"] not in [r["pid"] for r in report["averaged"]]
 
 
 _EARLY_START = '''
@@ -244,7 +316,7 @@ import casa_plugin  # defines names only: no MPI command on import
 from casa_plugin import parallel as mapper
 from casa_plugin.parallel import client as mpi_dispatch
 on_import = len(mpi_dispatch._started)
-first = mapper.start_workers()  # what init.py and the recipes do: each server starts its worker, no waiting
+first = mapper.start_workers()  # asked for explicitly: each server starts its worker, no waiting
 again = mapper.start_workers()  # only once
 time.sleep(8)  # the workers import casatasks meanwhile
 uptime_ticks = float(open("/proc/uptime").read().split()[0]) * os.sysconf("SC_CLK_TCK")
@@ -255,7 +327,7 @@ json.dump({"on_import": on_import, "first": first, "again": again, "early": len(
 
 
 def test_workers_start_early_from_start_workers_not_on_import(tmp_path):
-    """start_workers (init.py, recipes) starts the servers' workers early; importing casa_plugin does not."""
+    """start_workers() starts the servers' workers early; importing casa_plugin does not."""
     (tmp_path / "driver.py").write_text(_EARLY_START)
     code, out = _mpirun([sys.executable, tmp_path / "driver.py"], tmp_path)
     assert code == 0, out[-5000:]

@@ -303,8 +303,11 @@ def _run_block(block, box, tmp_path):
             assert SENTINEL in out, where
     if first in EXPECT:
         assert re.search(EXPECT[first], out), where
-    if "mpirun" in text:  # on the servers
-        assert re.search(r"mpi: \d+ EB\(s\) on 2 casampi server\(s\)", out), where
+    if "mpirun" in text:  # the policy's choice and its reason; on the servers only where they win
+        choice = re.search(r"parallel: (serial in the client|on the casampi servers): \S", out)
+        assert choice, where
+        assert (choice.group(1) == "serial in the client") != bool(re.search(
+            r"mpi: \d+ EB\(s\) on 2 casampi server\(s\)", out)), where
     return out
 
 

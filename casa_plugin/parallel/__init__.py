@@ -10,7 +10,7 @@ It must be importable without CASA's startup file (servers never run it).
 import logging
 
 from ..errors import ParallelUnavailable
-from . import client
+from . import client, policy
 from ._casampi import server_ranks
 from .calls import call_job, failure
 from .client import start_workers, want_parallel
@@ -20,7 +20,8 @@ __all__ = ["run_jobs", "call_job", "failure", "start_workers", "want_parallel", 
 log = logging.getLogger(__name__)
 
 
-def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, timeout=None, on_start=None):
+def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, timeout=None, on_start=None,
+             on_plan=None):
     """Run each job with ``func_path`` and return the results in job order.
 
     Parameters
@@ -28,33 +29,48 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
     func_path : str
         ``'module:function'`` taking one job dict and returning a result dict.
     jobs : list of dict
-        Picklable job descriptions; an ``'input_bytes'`` entry (else the size
-        of ``'vis'``) gives the throughput under MPI.
+        Picklable job descriptions; under MPI a ``'work_bytes'`` entry (the
+        bytes the job will process; 0: little to do), else ``'input_bytes'``,
+        else the size of ``'vis'`` (then kept in the job) sizes the work.
     on_result : callable, optional
         Called as ``on_result(job, result)`` as soon as each job finishes.
     on_start : callable, optional
         Called as ``on_start(job)`` when a job starts (serially) or is handed to a server.
+    on_plan : callable, optional
+        Called once, before any job starts, with the choice made:
+        ``{'mode': 'serial' or 'parallel', 'reason': str, 'per_host': {host: EBs at once}}``.
     parallel : bool or None
-        None: on the casampi servers if this is an MPI client with servers,
-        else serially here. True: on the servers (ParallelUnavailable outside MPI).
-        False: serially here.
+        None: the policy (``casa_plugin.parallel.policy``) chooses: on the
+        casampi servers only where they win, else serially here, without
+        starting the servers' workers. True: on the servers
+        (ParallelUnavailable outside MPI). False: serially here.
     maxjobs : int, optional
-        Under MPI, EBs run at once per host; default adaptive (from 1, one
-        more while the host's aggregate input MB/s rises by 10 % or more).
+        Under MPI, EBs run at once per host (fixed); default the policy's.
     timeout : float, optional
         Under MPI, seconds one job may run before its worker is killed and
         the EB reported failed; default 3600 + 1 s per MB of input.
     """
     if maxjobs is not None and (isinstance(maxjobs, bool) or not isinstance(maxjobs, int) or maxjobs < 1):
         raise ValueError("maxjobs=%r: give a whole number of EBs run at once per host, or None" % (maxjobs,))
-    if client.want_parallel(parallel) and jobs:
+    mpi = client.want_parallel(parallel) and bool(jobs)  # raises for parallel=True outside MPI
+    choice = client.plan(jobs, parallel=parallel, maxjobs=maxjobs) if mpi else policy.decide(
+        parallel=parallel, hosts={}, client_host="", cores={}, sizes=[], averaging=False)
+    if mpi:
+        log.info("parallel: %s: %s", "serial in the client" if choice["mode"] == "serial" else
+                 "on the casampi servers", choice["reason"])
+        if choice["mode"] == "serial":
+            client.quick_exit()
+    if on_plan is not None:
+        on_plan(choice)
+    if choice["mode"] == "parallel":
         try:
             return client.run_parallel(func_path, jobs, on_result, maxjobs=maxjobs, timeout=timeout,
-                                       on_start=on_start)
+                                       on_start=on_start, per_host=choice["per_host"])
         except client.NoServers as exc:
             if parallel:
                 raise ParallelUnavailable("parallel=True, but %s" % exc)
             log.warning("%s; running the %d job(s) serially on the client", exc, len(jobs))
+            choice.update(mode="serial", reason="%s (%s)" % (exc, choice["reason"]), per_host={})
     results = []
     for job in jobs:
         if on_start is not None:

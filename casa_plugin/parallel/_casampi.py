@@ -2,7 +2,7 @@
 
 import os
 
-__all__ = ["server_ranks", "rank", "apply", "client", "running", "push", "responses", "control"]
+__all__ = ["server_ranks", "all_local", "rank", "apply", "client", "client_started", "running", "push", "responses", "control"]
 
 
 def _env():
@@ -19,6 +19,14 @@ def server_ranks():
     except ImportError:
         return []
     return list(env.mpi_server_rank_list()) if env.is_mpi_enabled and env.is_mpi_client else []
+
+
+def all_local():
+    """True if the MPI launcher says every rank runs on this host (Open MPI, MPICH/Intel MPI); else False."""
+    for local, world in (("OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_SIZE"), ("MPI_LOCALNRANKS", "PMI_SIZE")):
+        if os.environ.get(local, "").isdigit() and os.environ.get(world, "").isdigit():
+            return int(os.environ[local]) == int(os.environ[world])
+    return False
 
 
 def rank():
@@ -44,6 +52,12 @@ def client():
     cl = MPICommandClient()
     cl.start_services()
     return cl
+
+
+def client_started():
+    """True if casampi's command client has started its services in this process; never starts them."""
+    from casampi.MPICommandClient import MPICommandClient
+    return MPICommandClient().get_lifecyle_state() == 1
 
 
 def running(cl):

@@ -1,15 +1,17 @@
-"""Spread per-EB jobs over casampi servers: fast polling, adaptive EBs at once per host, isolated workers."""
+"""Spread per-EB jobs over casampi servers: where they are, fast polling, EBs at once per host, isolated workers."""
 
 import logging
 import os
+import socket
 import sys
 import time
 
 from ..errors import ParallelUnavailable
-from . import _casampi
+from . import _casampi, policy
 from .calls import failure
 
-__all__ = ["NoServers", "server_ranks", "want_parallel", "start_workers", "run_parallel"]
+__all__ = ["NoServers", "server_ranks", "server_hosts", "want_parallel", "plan", "quick_exit", "start_workers",
+           "run_parallel"]
 
 server_ranks = _casampi.server_ranks
 
@@ -20,18 +22,19 @@ log = logging.getLogger(__name__)
 _RESPONSE_SLEEP = "mpi_command_response_handler_service_sleep_time"
 _FAST_CLIENT = {"mpi_monitor_status_service_timeout": 15}  # a dead server: ~15 s, not ~45 s; restored after
 _FAST_SERVER = {"mpi_command_request_handler_service_sleep_time": 0.002}  # restored: it polls while idle
-_KEEP = {"mpi_stop_service_sleep_time": 0.2, "mpi_monitor_status_service_heartbeat": 1,  # exit in ~3 s, not ~14
+_EXIT = {"mpi_stop_service_sleep_time": 0.2, "mpi_monitor_status_service_heartbeat": 1,  # exit in ~3 s, not ~14
          "mpi_ping_status_request_handler_service_sleep_time": 0.5,
-         "mpi_ping_status_response_handler_service_sleep_time": 0.5,
-         _RESPONSE_SLEEP: 0.002, "mpi_command_request_queue_service_sleep_time": 0.002}  # they wait while idle
+         "mpi_ping_status_response_handler_service_sleep_time": 0.5}
+_KEEP = dict(_EXIT, **{_RESPONSE_SLEEP: 0.002, "mpi_command_request_queue_service_sleep_time": 0.002})  # idle: wait
 _POLL = 0.002          # the client's own polling of responses
 _QUIET_POLL = 0.01     # the same after 1 s without a response: ~0.5 % of a core, not ~3.5 %
 _HELLO_TIMEOUT = 300   # a server must start its worker (import casatasks) within this
 _GRACE = 60            # a server must answer within the job timeout + this, or it is given up
-_MIN_RISE = 1.10       # one more EB at once per host while the aggregate MB/s rises this much
 _PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # servers import casa_plugin from here
 _original = {}         # casampi's settings on the client before the first run
 _started = []          # the ids of the server_hello commands start_workers pushed ahead of the first run
+_kept = []             # the ids of the server_keep commands quick_exit pushed
+_hosts = {}            # {server ranks: {host: servers}} once asked (servers on several hosts)
 _CMD = ("((lambda s, p: p in s.path or s.path.insert(0, p))(__import__('sys'), _cp_req['path']), "
         "__import__('importlib').import_module('casa_plugin.parallel.server').%s(_cp_req))[1]")
 
@@ -55,14 +58,39 @@ def want_parallel(parallel):
     return False
 
 
+def quick_exit():
+    """Under MPI, when EBs run serially in the client: if casampi's client services were started (by the
+    session, not by us: starting them costs ~7 s at exit), have them stop in ~3 s at exit, not ~14 s.
+
+    Sets the client's and (one command each, not waited for) the servers'
+    stop and heartbeat sleeps, as a parallel run does; starts no worker.
+    Once per session; returns True if the command was sent.
+    """
+    if _kept or _started or not server_ranks():
+        return False
+    try:
+        if not _casampi.client_started():
+            return False
+        client = _casampi.client()
+        if not _casampi.running(client):
+            return False
+        _casampi.apply(_EXIT)
+        _kept.extend(_push(client, "server_keep", server_ranks(), {"path": _PARENT, "keep": _EXIT}))
+    except Exception as exc:  # only the exit's speed depends on it
+        log.warning("mpi: could not shorten casampi's stop at exit (%s)", exc)
+        return False
+    return True
+
+
 def start_workers():
     """Under MPI, have each casampi server start its worker process now, without waiting for it.
 
-    A worker imports casatasks (~2 s); started when casa_plugin is imported
-    (CASA's startup file, or a recipe), it is ready by the first parallel
-    split. Does nothing outside an MPI client, before casatasks is imported
-    (the servers are not listening yet), or after the first call. Returns
-    True if the workers were asked to start.
+    A worker imports casatasks (~2 s); started ahead of a run you know goes
+    to the servers, it is ready by then, and the policy counts a smaller
+    start-up. Nothing calls it by itself (a session that splits serially
+    never pays for workers). Does nothing outside an MPI client, before
+    casatasks is imported (the servers are not listening yet), or after the
+    first call. Returns True if the workers were asked to start.
     """
     if _started or "casatasks" not in sys.modules or not server_ranks():
         return False
@@ -79,37 +107,75 @@ def start_workers():
 
 
 class _Host(object):
-    """EBs run at once on one host: 1, then one more while the aggregate MB/s rises by >= 10 %."""
+    """EBs run at once on one host: the policy's level; one more only when ``policy.grow`` says so."""
 
-    def __init__(self, name, ranks, maxjobs):
-        self.name, self.ranks, self.rates = name, ranks, {}
-        self.level = min(maxjobs, len(ranks)) if maxjobs else 1
-        self.settled = bool(maxjobs) or len(ranks) == 1
+    def __init__(self, name, ranks, level, fixed):
+        self.name, self.ranks, self.fixed = name, ranks, fixed
+        self.level = max(1, min(level, len(ranks)))
 
-    def aggregate(self, level):
-        rates = self.rates.get(level)
-        return level * sum(rates) / len(rates) if rates else 0.0
-
-    def record(self, level, mb_s):
-        self.rates.setdefault(level, []).append(mb_s)
-        if self.settled or level != self.level or len(self.rates[level]) < level:
+    def record(self, level, cpu_per_s, bytes_per_s, yardstick, seconds):
+        if self.fixed or level != self.level:
             return
-        now, before = self.aggregate(level), self.aggregate(level - 1)
-        what = "host %s: %.1f MB/s with %d EB(s) at once (%.1f with %d)" % (self.name, now, level, before, level - 1)
-        if (level == 1 or now >= _MIN_RISE * before) and level < len(self.ranks):
-            self.level += 1
-            return log.info("mpi: %s: trying %d", what, self.level)
-        self.settled = True
-        if now < before:
-            self.level -= 1
-        log.info("mpi: %s: settled at %d", what, self.level)
+        new = policy.grow(level, len(self.ranks), cpu_per_s, bytes_per_s, yardstick, seconds)
+        if new != level:
+            log.info("mpi: host %s: the last EB used %.2f CPU s per s at %.0f MB/s (yardstick %.0f): waiting on "
+                     "I/O, so %d EBs at once", self.name, cpu_per_s, bytes_per_s / 1e6, yardstick / 1e6, new)
+            self.level = new
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def server_hosts(ranks):
+    """Return ``{host: number of servers}`` for the server ``ranks``, without starting their workers.
+
+    From the MPI launcher's environment when every rank runs on this host;
+    else each server is asked its host name (a one-line casampi command).
+    """
+    here = socket.gethostname()
+    if _casampi.all_local():
+        return {here: len(ranks)}
+    if tuple(ranks) in _hosts:  # asked once per session
+        return dict(_hosts[tuple(ranks)])
+    __import__("casatasks")
+    client = _casampi.client()
+    hosts = {}
+    try:
+        ids = _casampi.push(client, "__import__('socket').gethostname()", ranks, {})
+        got = _wait(client, ids, 30)
+    except Exception as exc:  # a private API: the run then treats the servers as elsewhere
+        log.warning("mpi: could not ask the servers for their host names (%s)", exc)
+        got = []
+    names = dict((r.get("server"), r.get("ret")) for r in got if r.get("successful"))
+    for rank in ranks:  # a server that did not say: as if on a host of its own
+        name = names.get(rank) or "?%d" % rank
+        hosts[name] = hosts.get(name, 0) + 1
+    if len(names) == len(ranks):
+        _hosts[tuple(ranks)] = dict(hosts)
+    return hosts
+
+
+def plan(jobs, *, parallel, maxjobs=None):
+    """Return ``policy.decide``'s choice for ``jobs``: ``{'mode', 'reason', 'per_host'}``; starts no worker."""
+    ranks = server_ranks() if parallel is not False else []
+    hosts = server_hosts(ranks) if ranks else {}
+    here = socket.gethostname()
+    sizes = [j["work_bytes"] if j.get("work_bytes") is not None else _input_bytes(j) for j in jobs] if ranks else []
+    return policy.decide(parallel=parallel, hosts=hosts, client_host=here, cores={here: _cores()}, sizes=sizes,
+                         averaging=any(policy.averages(j) for j in jobs), maxjobs=maxjobs,
+                         started=bool(_started))
 
 
 def _input_bytes(job):
-    if job.get("input_bytes") is not None:
-        return int(job["input_bytes"])
-    from ..ms import du_bytes
-    return du_bytes(job["vis"]) if job.get("vis") else 0
+    """The job's input bytes: its ``'input_bytes'``, else the size of its ``'vis'`` (kept in the job)."""
+    if job.get("input_bytes") is None:
+        from ..ms import du_bytes
+        job["input_bytes"] = du_bytes(job["vis"]) if job.get("vis") else 0
+    return int(job["input_bytes"])
 
 
 def _push(client, name, ranks, req):
@@ -124,7 +190,7 @@ def _wait(client, ids, seconds):
     return got
 
 
-def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on_start=None):
+def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on_start=None, per_host=None):
     """Run the jobs on the casampi servers, a worker process per server; return the results in job order.
 
     Parameters
@@ -132,8 +198,10 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
     func_path, jobs, on_result, on_start
         As for ``casa_plugin.parallel.run_jobs``.
     maxjobs : int, optional
-        EBs run at once per host. Default adaptive: 1, then one more while the
-        aggregate input MB/s of the host rises by 10 % or more.
+        EBs run at once per host (fixed). Default ``per_host``.
+    per_host : dict, optional
+        ``{host: EBs at once}`` (``plan``'s choice; default 1 per host). A host
+        may take one more EB when its running EBs wait on I/O (``policy.grow``).
     timeout : float, optional
         Seconds one job may take before its worker is killed and the EB
         reported failed; default 3600 + 1 s per MB of input.
@@ -163,7 +231,7 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
                             ret["error"] if isinstance(ret, dict) else resp.get("traceback"))
         if not servers:
             raise NoServers("no casampi server could start a worker process (see the warnings above)")
-        return _Run(client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start).loop()
+        return _Run(client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start, per_host).loop()
     except KeyboardInterrupt:  # Ctrl-C the running EBs too: a control signal runs beside the busy command
         servers, stop = {}, "import sys\nif 'casa_plugin.parallel.server' in sys.modules:\n    " \
             "sys.modules['casa_plugin.parallel.server'].interrupt_worker()"
@@ -181,17 +249,20 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
 class _Run(object):
     """One parallel run: dispatch, collect, adapt, and report each EB as it finishes."""
 
-    def __init__(self, client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start=None):
+    def __init__(self, client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start=None, per_host=None):
         self.client, self.servers, self.jobs, self.on_result = client, servers, jobs, on_result
         self.on_start = on_start
         self.func_path, self.timeout = func_path, timeout
         names = sorted(set(s["host"] for s in servers.values()))
-        self.hosts = [_Host(n, sorted(r for r in servers if servers[r]["host"] == n), maxjobs) for n in names]
+        levels = per_host or {}
+        self.hosts = [_Host(n, sorted(r for r in servers if servers[r]["host"] == n),
+                            maxjobs or levels.get(n, 1), bool(maxjobs)) for n in names]
+        self.yardstick = policy.AVERAGING_BYTES_S if any(policy.averages(j) for j in jobs) else policy.PLAIN_BYTES_S
         self.usable, self.running, self.pending = set(servers), {}, list(range(len(jobs)))
         self.results, self.errors = [None] * len(jobs), []
         log.info("mpi: %d EB(s) on %d casampi server(s) (%s); EBs at once per host: %s", len(jobs), len(servers),
                  "; ".join("%s: %s" % (h.name, ",".join(str(r) for r in h.ranks)) for h in self.hosts),
-                 maxjobs or "adaptive from 1")
+                 ", ".join("%s %d" % (h.name, h.level) for h in self.hosts) + (" (maxjobs)" if maxjobs else ""))
 
     def loop(self):
         start = last = time.time()
@@ -245,9 +316,9 @@ class _Run(object):
                         "vis", index))), rank, host.name)
 
     def finish(self, rank, resp):
-        entry, ret, seconds = self.running.pop(rank), resp.get("ret"), None
+        entry, ret, seconds, cpu = self.running.pop(rank), resp.get("ret"), None, None
         if resp.get("successful") and isinstance(ret, dict):
-            result, seconds = ret["result"], ret["seconds"]
+            result, seconds, cpu = ret["result"], ret["seconds"], ret.get("cpu")
         elif resp.get("status") == "timeout":  # casampi's pings: the server process died or hangs
             self.usable.discard(rank)
             result = failure("ServerLost", "casampi server %d on %s (pid %s) stopped answering while running "
@@ -257,21 +328,24 @@ class _Run(object):
             tb = resp.get("traceback") or "no traceback"
             result = failure("ServerError", "casampi server %d could not run the job: %s"
                              % (rank, tb.strip().splitlines()[-1]), tb)
-        self.deliver(entry["index"], result, entry, rank, seconds)
+        self.deliver(entry["index"], result, entry, rank, seconds, cpu)
 
-    def deliver(self, index, result, entry=None, rank=None, seconds=None):
+    def deliver(self, index, result, entry=None, rank=None, seconds=None, cpu=None):
         if entry:
             host = entry["host"]
             mb_s = entry["bytes"] / 1e6 / max(seconds, 1e-3) if seconds else None
             result.setdefault("host", host.name)
+            cpu_s = cpu / seconds if cpu is not None and seconds else None
             result["mpi"] = {"server": rank, "host": host.name, "concurrency": entry["level"],
-                             "throughput_mb_s": mb_s, "input_bytes": entry["bytes"], "seconds": seconds}
-            log.info("mpi: %s on server %d (%s): %s in %.1f s, %s MB/s, %d EB(s) at once",
+                             "throughput_mb_s": mb_s, "input_bytes": entry["bytes"], "seconds": seconds,
+                             "cpu_per_s": cpu_s}
+            log.info("mpi: %s on server %d (%s): %s in %.1f s, %s MB/s, %s CPU s per s, %d EB(s) at once",
                      os.path.basename(str(self.jobs[index].get("vis", index))), rank, host.name,
                      result.get("status"), seconds or time.time() - entry["start"],
-                     "?" if mb_s is None else "%.1f" % mb_s, entry["level"])
+                     "?" if mb_s is None else "%.1f" % mb_s, "?" if cpu_s is None else "%.2f" % cpu_s,
+                     entry["level"])
             if seconds and result.get("status") not in ("failed", "done", "planned"):  # not real work
-                host.record(entry["level"], max(entry["bytes"], 1) / 1e6 / max(seconds, 1e-3))
+                host.record(entry["level"], cpu_s, entry["bytes"] / max(seconds, 1e-3), self.yardstick, seconds)
         self.results[index] = result
         if self.on_result is not None:
             try:

@@ -15,7 +15,7 @@ from . import _casampi
 from .calls import failure
 from .worker import FrameTimeout, read_frame
 
-__all__ = ["server_hello", "server_restore", "server_run", "interrupt_worker"]
+__all__ = ["server_hello", "server_keep", "server_restore", "server_run", "interrupt_worker"]
 
 log = logging.getLogger(__name__)
 _worker = {}  # the process that runs this server's EBs
@@ -87,6 +87,11 @@ def server_hello(req):
             "error": error}
 
 
+def server_keep(req):
+    """On a server: take casampi's settings in ``req['keep']`` (a quick exit at the end); start nothing."""
+    _casampi.apply(req.get("keep", {}))
+
+
 def server_restore(req):
     """On a server: put back casampi's polling sleeps changed by ``server_hello``."""
     _casampi.apply(_original)
@@ -100,14 +105,15 @@ def interrupt_worker():
 
 def server_run(req):
     """On a server: run one job in the worker; a dead or hung worker becomes the EB's failure."""
-    deadline, mark, seconds = time.time() + req["timeout"], 0, None
+    deadline, mark, seconds, cpu = time.time() + req["timeout"], 0, None, None
     where = "%s, server pid %d" % (socket.gethostname(), os.getpid())
     try:
         _ensure_worker(deadline)
         mark = os.fstat(_worker["out"].fileno()).st_size
         pickle.dump((req["func"], req["job"], req["cwd"]), _worker["proc"].stdin, 2)
         _worker["proc"].stdin.flush()
-        result, seconds = read_frame(_worker["rfd"], deadline)
+        frame = read_frame(_worker["rfd"], deadline)
+        result, seconds, cpu = frame if len(frame) == 3 else frame + (None,)
     except FrameTimeout:
         pid = _worker["proc"].pid
         result = failure("Timeout", "no result within timeout=%d s (%s): its worker pid %d was killed"
@@ -117,4 +123,4 @@ def server_run(req):
         code, tail = _stop_worker(mark) if "proc" in _worker else (None, traceback.format_exc())
         result = failure("WorkerDied", "the process running this EB (%s, worker pid %s) died: %s"
                          % (where, pid, _describe(code)), tail)
-    return {"result": result, "seconds": seconds}
+    return {"result": result, "seconds": seconds, "cpu": cpu}

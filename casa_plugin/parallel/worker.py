@@ -42,6 +42,12 @@ def write_frame(stream, obj):
     stream.flush()
 
 
+def _cpu():
+    """CPU seconds (user + system) of this process and its finished children."""
+    t = os.times()
+    return t[0] + t[1] + t[2] + t[3]
+
+
 def worker_main(fd, logfile, origin):
     """In a server's worker process: read ``(func_path, job, cwd)`` from stdin, write each result to ``fd``."""
     import faulthandler
@@ -67,11 +73,11 @@ def worker_main(fd, logfile, origin):
             func_path, job, cwd = pickle.load(sys.stdin.buffer)
         except EOFError:
             return
-        start = time.time()
+        start, cpu = time.time(), _cpu()
         if os.path.isdir(cwd):
             os.chdir(cwd)
         result = call_job(func_path, job)
         try:
-            write_frame(out, (result, time.time() - start))
+            write_frame(out, (result, time.time() - start, _cpu() - cpu))
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             write_frame(out, (failure("ResultError", "the result cannot be sent back: %s" % exc), None))

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from ..ms import present
+
 __all__ = ["science_request", "target_request", "expected_science", "expected_target", "differences"]
 
 #: What a request records but the output's contents cannot show on their own.
@@ -29,8 +31,8 @@ def target_request(job):
 
 def expected_target(source, fields):
     """Return what a target split of the input ``source`` (``read_contents(..., ids=True)``) keeping ``fields`` holds."""
-    ids = [i for i, name in enumerate(source["_field_names"]) if name in fields]
-    ddids = np.unique(source["_ddid"][np.isin(source["_field"], ids)])
+    wanted = np.array([name in fields for name in source["_field_names"]] or [False])
+    ddids = present(source["_ddid"][wanted[source["_field"]]])
     spws = set(str(int(source["_spw_of"][int(d)])) for d in ddids)
     return {"spws": dict((k, v) for k, v in source["spws"].items() if k in spws), "fields": sorted(fields),
             "interval_s": source["interval_s"], "timebin_s": 0.0}

@@ -174,14 +174,21 @@ def _estimate_bytes(vis, ddid, field, spws=None, fields=None):
     nchan, = subtable_columns(vis, "SPECTRAL_WINDOW", "NUM_CHAN")
     ncorr, = subtable_columns(vis, "POLARIZATION", "NUM_CORR")
     names, = subtable_columns(vis, "FIELD", "NAME")
-    field_ids = [i for i, n in enumerate(names) if fields is None or n in fields]
-    keep = np.isin(field, field_ids)
+    wanted = np.array([fields is None or n in fields for n in names] or [False])
+    rows = np.bincount(ddid[wanted[field]], minlength=len(spw_of)) if len(ddid) else np.zeros(len(spw_of), int)
     total = 0
     for d, (spw, pol) in enumerate(zip(spw_of, pol_of)):
         if spws is None or spw in spws:
             cells = int(nchan[spw]) * int(ncorr[pol])
-            total += int(np.count_nonzero(keep & (ddid == d))) * (cells * 9 + 250)  # complex64, flag, row
+            total += int(rows[d]) * (cells * 9 + 250)  # complex64, flag, row
     return int(total * 1.3) + 2000000  # margin and subtables
+
+
+def _input_bytes(job, src):
+    """The input's size: measured once on the client (``job['input_bytes']``), else here."""
+    if job.get("input_bytes"):
+        return job["input_bytes"]
+    return du_bytes(os.path.realpath(src))
 
 
 def _check_destination(out, needed):
@@ -231,7 +238,7 @@ def science_job(job):
     job["vis"] = src
     spws, input_spws, before = _plan_science(job)
     expected = expected_science(source, spws, job["request"])
-    result.update({"spw": spws, "input_spws": input_spws, "input_bytes": du_bytes(os.path.realpath(src)),
+    result.update({"spw": spws, "input_spws": input_spws, "input_bytes": _input_bytes(job, src),
                    "input": src})
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", expected))
@@ -270,7 +277,7 @@ def target_job(job):
     intents, fields = fields_for_intent(vis, job["intent"])
     expected = expected_target(source, fields)
     result = {"vis": vis, "outputvis": out, "request": job["request"], "intents": intents, "fields": fields,
-              "input_bytes": du_bytes(os.path.realpath(vis))}
+              "input_bytes": _input_bytes(job, vis)}
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_tgt", expected))
     if job["dryrun"]:

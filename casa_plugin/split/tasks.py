@@ -109,11 +109,13 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
         CASA split's channel and time averaging, done while splitting
         (``width=8, timebin='12s'``); no averaging by default.
     parallel : bool or None
-        None: spread the EBs over the casampi servers when started under MPI
-        (``mpicasa``/``mpirun``), else serial. True forces MPI (an error
+        None: under MPI (``mpicasa``/``mpirun``), on the casampi servers only
+        where they win (``casa_plugin.parallel.policy``), else serially in
+        the client without starting the servers' workers; the choice and its
+        reason are in ``result['parallel']``. True forces MPI (an error
         outside it); False forces serial.
     maxjobs : int, optional
-        Under MPI, EBs run at once per host; default adaptive.
+        Under MPI, EBs run at once per host; default the policy's.
 
     Returns
     -------

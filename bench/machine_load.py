@@ -1,0 +1,120 @@
+"""The benchmark's view of a shared machine: CPU seconds of other processes, of the measured ones, stolen."""
+
+import os
+import platform
+import socket
+import threading
+import time
+
+__all__ = ["Load", "machine", "ram_bytes", "wait_for_quiet"]
+
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def processes():
+    """Return {pid: (ppid, start ticks, cpu ticks)} of every user-space process."""
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        ppid, cpu, start = int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19])
+        if ppid != 2 and int(name) != 2:  # not a kernel thread
+            found[int(name)] = (ppid, start, cpu)
+    return found
+
+
+def others(procs, me):
+    """Drop this process and its descendants (the measured processes) from ``procs``."""
+    children = {}
+    for pid, (ppid, _, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    mine, todo = set(), [me]
+    while todo:
+        pid = todo.pop()
+        mine.add(pid)
+        todo.extend(children.get(pid, []))
+    return dict((pid, v) for pid, v in procs.items() if pid not in mine)
+
+
+def steal_ticks():
+    """CPU time the hypervisor gave to other guests (all vCPUs), from /proc/stat."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8])
+
+
+class Load(threading.Thread):
+    """While a measurement runs (sampled every 0.25 s): CPU seconds of other processes, of the measured ones, stolen."""
+
+    def __init__(self):
+        super(Load, self).__init__(daemon=True)
+        self.seen = dict((pid, (start, cpu)) for pid, (_, start, cpu) in others(processes(), os.getpid()).items())
+        self.boot, self.steal = self.ticks_now(), steal_ticks()
+        self.ticks, self.done, self.mine = 0, threading.Event(), {}
+
+    @staticmethod
+    def ticks_now():
+        with open("/proc/uptime") as f:
+            return float(f.read().split()[0]) * HZ
+
+    def sample(self):
+        procs = processes()
+        rest = others(procs, os.getpid())
+        for pid in procs:
+            if pid not in rest and pid != os.getpid():
+                self.mine[(pid, procs[pid][1])] = procs[pid][2]
+        for pid, (_, start, cpu) in rest.items():
+            if (pid, start) in self.mine:  # one of ours, orphaned while it exits
+                continue
+            old = self.seen.get(pid)
+            if old and old[0] == start:
+                self.ticks += cpu - old[1]
+            elif start >= self.boot:  # started during the measurement
+                self.ticks += cpu
+            self.seen[pid] = (start, cpu)
+
+    def run(self):
+        while not self.done.wait(0.25):
+            self.sample()
+
+    def stop(self):
+        """Return ``{'other_cpu', 'own_cpu', 'steal'}`` in CPU seconds."""
+        self.done.set()
+        self.join()
+        self.sample()
+        return {"other_cpu": self.ticks / float(HZ), "own_cpu": sum(self.mine.values()) / float(HZ),
+                "steal": (steal_ticks() - self.steal) / float(HZ)}
+
+
+def wait_for_quiet(limit, threshold=0.05):
+    """Wait (up to ``limit`` s) until other processes use < ``threshold`` of a CPU over 2 s; return the wait."""
+    start = time.time()
+    while True:
+        probe = Load()
+        probe.start()
+        time.sleep(2)
+        busy = probe.stop()["other_cpu"] / 2.0
+        if busy < threshold or time.time() - start > limit:
+            return time.time() - start
+        if time.time() - start < 2.5:
+            print("  waiting for other processes to finish (%.0f %% of a CPU) ..." % (100 * busy), flush=True)
+
+
+def ram_bytes():
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def machine():
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return "%s: %d vCPU (%s), %.0f GiB RAM, %s %s" % (socket.gethostname(), os.cpu_count(), cpu,
+                                                      ram_bytes() / 2.0 ** 30, platform.system(), platform.release())

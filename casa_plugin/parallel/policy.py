@@ -1,0 +1,134 @@
+"""Decide serial or parallel, and EBs at once per host, from the kind of work, its size and where the servers are.
+
+Pure functions of plain values (no MPI, no CASA): ``decide`` before any server
+is asked to start a worker, ``grow`` while a run goes. The rules follow what
+was measured on ALMA-shaped EBs (see docs/parallel.md): a plain split is a
+copy bound to one core and to the host's memory bandwidth (two at once on one
+host gain little); an averaging split (``width`` > 1 or a ``timebin``) is
+CPU-bound (two at once on two cores approach 2x); starting the servers'
+workers costs seconds, more than a small project can win. Each rule compares
+quantities that differ by a factor of several, so a 20-40 % drift of the
+machine's speed does not flip the choice.
+"""
+
+__all__ = ["averages", "decide", "grow", "STARTUP_S", "PLAIN_BYTES_S", "AVERAGING_BYTES_S"]
+
+#: Seconds the servers' workers take to start (spawn, ``import casatasks``, casampi round trips).
+STARTUP_S = 3.0
+#: Seconds left of that when the workers were asked to start earlier (``start_workers``).
+STARTED_S = 0.5
+#: Input bytes per second of one plain split on one core (ALMA-shaped rows, warm page cache).
+PLAIN_BYTES_S = 1.4e9
+#: The same for an averaging split (CPU-bound: about half the plain split's rate).
+AVERAGING_BYTES_S = 0.7e9
+#: Parallel only when running EBs side by side saves more than this many times the start-up.
+_MARGIN = 2.0
+#: A running EB using less CPU than this per wall second waits on I/O latency (grow).
+_IDLE_CPU = 0.5
+#: ... and reads less than this fraction of the host's yardstick.
+_SLOW_IO = 0.5
+#: ... over at least this many seconds.
+_MIN_SECONDS = 10.0
+
+
+def averages(job):
+    """True if ``job`` (a split job, or a chain job ``{'sci': ..., 'tgt': ...}``) averages channels or time."""
+    job = job.get("sci", job)
+    return str(job.get("width", 1)) not in ("1", "") or str(job.get("timebin", "0s")) not in ("0s", "0", "")
+
+
+def _per_host(hosts, cores, averaging, maxjobs):
+    out = {}
+    for host, nservers in hosts.items():
+        if maxjobs:
+            out[host] = min(maxjobs, nservers)
+        elif averaging:
+            out[host] = max(1, min(nservers, cores.get(host) or nservers))
+        else:
+            out[host] = 1
+    return out
+
+
+def decide(*, parallel, hosts, client_host, cores, sizes, averaging, maxjobs=None, started=False):
+    """Choose where the EBs run.
+
+    Parameters
+    ----------
+    parallel : bool or None
+        The task's option: False serial, True on the servers, None this policy.
+    hosts : dict
+        ``{host name: number of casampi servers there}``; empty outside MPI.
+    client_host : str
+        The client's host name.
+    cores : dict
+        ``{host name: cores}`` where known (at least the client's).
+    sizes : list of int
+        Input bytes each EB's job will split (0: only checked, e.g. its output exists).
+    averaging : bool
+        True if the jobs average channels or time (CPU-bound splits).
+    maxjobs : int, optional
+        EBs at once per host given by the user (overrides the rule, not the choice).
+    started : bool
+        True if the servers' workers were already asked to start.
+
+    Returns
+    -------
+    dict
+        ``{'mode': 'serial' or 'parallel', 'reason': str, 'per_host': {host: EBs at once}}``
+        (``per_host`` empty when serial).
+    """
+    nservers = sum(hosts.values())
+    if parallel is False:
+        return _serial("parallel=False")
+    if not nservers:
+        return _serial("not an MPI client with casampi servers")
+    per_host = _per_host(hosts, cores, averaging, maxjobs)
+    kind = "averaging splits (CPU-bound)" if averaging else "plain splits (bandwidth-bound)"
+    where = ", ".join("%s: %d" % (h, n) for h, n in sorted(per_host.items()))
+    if parallel:
+        return {"mode": "parallel", "reason": "parallel=True: %s, EBs at once per host %s" % (kind, where),
+                "per_host": per_host}
+    sizes = [size for size in sizes if size > 0]  # EBs already done (or a dry run) only get checked
+    if len(sizes) < 2:
+        return _serial("%d EB(s) to split: nothing to run side by side" % len(sizes))
+    remote = [h for h in hosts if h != client_host]
+    if not averaging and not remote:
+        return _serial("plain splits on one host are bandwidth-bound (one split copies at about %.1f GB/s on "
+                       "one core; two at once on one host finish little sooner), so the servers' start-up "
+                       "would not pay" % (PLAIN_BYTES_S / 1e9))
+    at_once = min(len(sizes), sum(per_host.values()))
+    if at_once < 2:
+        return _serial("%s, one EB at a time (EBs at once per host %s): the servers would only add their "
+                       "start-up" % (kind, where))
+    serial_s = sum(sizes) / (AVERAGING_BYTES_S if averaging else PLAIN_BYTES_S)
+    saved_s, startup = serial_s * (1 - 1.0 / at_once), STARTED_S if started else STARTUP_S
+    if saved_s < _MARGIN * startup:
+        return _serial("a small project: %d EB(s), %.2f GB, about %.1f s of %s serially; %d at once would save "
+                       "about %.1f s, less than %g x the %.1f s it takes to start the servers' workers"
+                       % (len(sizes), sum(sizes) / 1e9, serial_s, kind, at_once, saved_s, _MARGIN, startup))
+    if not averaging:
+        return {"mode": "parallel", "reason": "plain splits on %d hosts: one EB at a time per host (more only if "
+                "the running EBs wait on I/O), EBs at once per host %s" % (len(hosts), where), "per_host": per_host}
+    return {"mode": "parallel", "reason": "%s: as many EBs at once per host as it has cores and servers (%s)"
+            % (kind, where), "per_host": per_host}
+
+
+def _serial(reason):
+    return {"mode": "serial", "reason": reason, "per_host": {}}
+
+
+def grow(level, nservers, cpu_per_s, bytes_per_s, yardstick, seconds):
+    """Return the EBs at once for a host after one EB finished at ``level`` in ``seconds``.
+
+    One more only if the EB ran long enough for its data to dominate (a short
+    EB is mostly fixed costs: opening tables, saving flags), used well under a
+    core (``cpu_per_s``, CPU seconds per wall second) and read far below the
+    host's ``yardstick`` (bytes/s; a split is then waiting on I/O latency,
+    e.g. a network filesystem, and a second EB fills the gaps). Unknown
+    signals (None) keep the level.
+    """
+    if level >= nservers or cpu_per_s is None or not bytes_per_s or not yardstick or seconds < _MIN_SECONDS:
+        return level
+    if cpu_per_s < _IDLE_CPU and bytes_per_s < _SLOW_IO * yardstick:
+        return level + 1
+    return level
