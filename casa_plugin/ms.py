@@ -2,12 +2,14 @@
 
 import copy
 import os
+import re
 
 import numpy as np
 
 from . import casa
 
-__all__ = ["is_ms", "present", "read_contents", "subtable_columns", "column_of", "du_bytes"]
+__all__ = ["is_ms", "present", "read_contents", "subtable_columns", "column_of", "du_bytes",
+           "history_datacolumn"]
 
 _COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
 
@@ -141,3 +143,31 @@ def du_bytes(path):
             except OSError:
                 pass
     return total
+
+
+_DATACOLUMN = re.compile(r'^\s*datacolumn\s*=\s*"(\w+)"')
+
+
+def history_datacolumn(vis):
+    """Return the ``datacolumn`` of the last split/mstransform that wrote ``vis``, from its HISTORY; None if unknown.
+
+    CASA's tasks log their parameters into the MS's HISTORY table; the last
+    ``datacolumn = "..."`` line is that of the task that made this MS (earlier
+    ones come from its input).
+    """
+    path = os.path.join(vis, "HISTORY")
+    if not is_ms(path):
+        return None
+    tb = casa.table()
+    try:
+        tb.open(path)
+        messages = list(tb.getcol("MESSAGE")) if tb.nrows() else []
+    except RuntimeError:
+        return None
+    finally:
+        tb.close()
+    for message in reversed(messages):
+        match = _DATACOLUMN.match(str(message))
+        if match:
+            return match.group(1).lower()
+    return None

@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import shutil
 import re
 
 import numpy as np
@@ -51,6 +52,29 @@ def test_rerun_with_other_options_is_an_error_not_done(restored):
     assert again["counts"] == {"done": 3}
     redone = split_sci(vis=project, overwrite=True)
     assert redone["counts"] == {"split": 3} and all(_nchan(o) == [64] * 4 for o in outs)
+
+
+def test_an_output_replaced_by_a_split_of_data_is_not_done(restored):
+    """A .split.cal its record calls the plugin's, replaced by a split of the uncalibrated DATA, fails: HISTORY tells."""
+    from casatasks import split
+    project = restored["project"]
+    first = split_sci(vis=project)
+    vis, entry = sorted(first["ebs"].items())[0]
+    out = entry["outputvis"]
+    shutil.rmtree(out)
+    shutil.rmtree(out + ".flagversions", ignore_errors=True)
+    split(vis=vis, outputvis=out, spw="1,3,5,7", datacolumn="data")  # same spws, rows, fields: the wrong column
+    before = snapshot(project)
+    with split_failure(r"its HISTORY says it was split from datacolumn='data'; this request has "
+                       r"datacolumn='corrected'.*overwrite=True") as info:
+        split_sci(vis=project)
+    assert info.value.results["ebs"][vis]["status"] == "failed"
+    assert sorted(r["status"] for r in info.value.results["ebs"].values()) == ["done", "done", "failed"]
+    assert not os.path.exists(out + ".flagversions")  # no flag version saved on the wrong MS
+    changed = [p for p, v in snapshot(project).items() if before.get(p) != v and not p.endswith(".json")]
+    assert changed == []
+    assert split_sci(vis=project, overwrite=True)["ebs"][vis]["status"] == "split"
+    assert split_sci(vis=project)["counts"] == {"done": 3}
 
 
 def test_record_request_and_contents_agree_with_the_ms_on_disk(restored):

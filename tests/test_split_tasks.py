@@ -162,7 +162,7 @@ def test_existing_split_cal_from_the_script_is_done_and_gets_flags(restored, cal
     split(vis=vis, outputvis=vis + ".split.cal", spw="1,3,5,7")  # as DOSPLIT would, without flags
     result = split_sci(vis=vis)
     assert result["ebs"][vis]["status"] == "done" and result["ebs"][vis]["made_by"] == "unknown"
-    assert result["ebs"][vis]["note"] == "made outside casa_plugin: its data column is not known"
+    assert result["ebs"][vis]["note"] == "made outside casa_plugin from datacolumn='corrected' (its HISTORY)"
     assert result["ebs"][vis]["flagversion_saved"] is True
     assert flag_versions(vis + ".split.cal") == ["original_flags"]
 

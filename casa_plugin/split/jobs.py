@@ -15,7 +15,7 @@ from .. import casa
 from .. import record as run_record
 from ..delivery import eb_of, restored_ms
 from ..flags import list_versions, save_once
-from ..ms import column_of, du_bytes, is_ms, read_contents, subtable_columns
+from ..ms import column_of, du_bytes, history_datacolumn, is_ms, read_contents, subtable_columns
 from ..progress import watch
 from ..staging import check_space, check_writable, staged
 from .contents import differences, expected_science, expected_target, science_request, target_request
@@ -111,6 +111,11 @@ def _existing(job, task, expected):
     who, made = _made_by(job, task)
     request = job["request"]
     diffs = differences(request, actual, expected, made)
+    written = history_datacolumn(out)  # what the MS itself says, whatever a record claims (it may be replaced)
+    if written and request.get("datacolumn") and written != request["datacolumn"].lower() and \
+            written != str((made or {}).get("datacolumn", "")).lower():  # else the record's line says it
+        diffs.insert(0, "its HISTORY says it was split from datacolumn=%r; this request has datacolumn=%r"
+                     % (written, request["datacolumn"].lower()))
     if expected is None and task == "split_sci" and who != "casa_plugin":
         diffs += _selection_differences(out, request, actual)
     if diffs:
@@ -123,7 +128,8 @@ def _existing(job, task, expected):
     result = {"status": "done", "nrows": actual["nrows"], "contents": actual, "made_by": who,
               "request": made if who == "scriptForPI" else request}
     if who == "unknown":
-        result["note"] = "made outside casa_plugin: its data column is not known"
+        result["note"] = ("made outside casa_plugin from datacolumn=%r (its HISTORY)" % written if written else
+                          "made outside casa_plugin: its data column is not known")
     missing = job["flagversion"] not in list_versions(out)
     if job["dryrun"] and missing:
         result["note"] = "; ".join(filter(None, [result.get("note"), "would save flag version %s"
