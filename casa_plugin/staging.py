@@ -8,7 +8,7 @@ import time
 from contextlib import contextmanager
 
 
-__all__ = ["partial_name", "staged", "check_writable", "check_space", "remove_tree"]
+__all__ = ["partial_name", "remove_leftovers", "staged", "check_writable", "check_space", "remove_tree"]
 
 log = logging.getLogger(__name__)
 _PARTIAL = ".partial"
@@ -31,12 +31,23 @@ def remove_tree(path):
         shutil.rmtree(path)
 
 
-def _remove_ours(tmp):
-    """Remove a leftover partial output (and its flag versions) of an earlier, interrupted run."""
+def _remove_ours(tmp, why="removing leftover of an interrupted run"):
+    """Remove a partial output of ours (and its flag versions); ``why`` is logged as a warning, None: not logged."""
     for path in (tmp, tmp + ".flagversions"):
         if os.path.lexists(path):
-            log.warning("removing leftover of an interrupted run: %s", path)
+            if why:
+                log.warning("%s: %s", why, path)
             remove_tree(path)
+
+
+def remove_leftovers(final):
+    """Remove what an interrupted run left under the hidden names of ``final`` (never ``final`` itself).
+
+    Called when ``final`` is found complete, so a partial output killed with
+    its process (Ctrl-C under MPI, a crash) does not hold disk space forever.
+    """
+    for tmp in (partial_name(final), partial_name(final) + ".replaced"):
+        _remove_ours(tmp)
 
 
 def check_writable(directory):
@@ -76,7 +87,7 @@ def staged(final, overwrite=False):
     try:
         yield tmp
     except BaseException:
-        _remove_ours(tmp)
+        _remove_ours(tmp, None)  # the error itself is reported by the caller
         raise
     _commit(tmp, final)
 
@@ -96,4 +107,4 @@ def _commit(tmp, final):
     if os.path.lexists(tmp + ".flagversions"):
         os.rename(tmp + ".flagversions", final + ".flagversions")
     os.rename(tmp, final)  # last: the final name appears only when everything is in place
-    _remove_ours(old)
+    _remove_ours(old, None)  # the output just replaced

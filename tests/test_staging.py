@@ -52,6 +52,32 @@ def test_staged_refuses_existing_output(tmp_path):
             pass
 
 
+def test_overwrite_and_failures_warn_of_no_interrupted_run(tmp_path, caplog):
+    """Replacing an output, or cleaning up after an error, is not a leftover of an interrupted run."""
+    final = str(tmp_path / "a.ms.split.cal")
+    _fake_ms(final)
+    with outputs.staged(final, overwrite=True) as tmp:
+        _fake_ms(tmp)
+    with pytest.raises(RuntimeError):
+        with outputs.staged(final, overwrite=True) as tmp:
+            _fake_ms(tmp)
+            raise RuntimeError("crash")
+    assert "interrupted" not in caplog.text
+    assert sorted(os.listdir(str(tmp_path))) == ["a.ms.split.cal"]
+
+
+def test_remove_leftovers_frees_hidden_partials_and_keeps_the_output(tmp_path, caplog):
+    """A partial killed with its process (Ctrl-C under MPI) goes when its output is next found complete."""
+    final = str(tmp_path / "a.ms.split.cal")
+    _fake_ms(final)
+    _fake_ms(outputs.partial_name(final))
+    _fake_ms(outputs.partial_name(final) + ".flagversions")
+    _fake_ms(outputs.partial_name(final) + ".replaced")
+    outputs.remove_leftovers(final)
+    assert sorted(os.listdir(str(tmp_path))) == ["a.ms.split.cal"]
+    assert caplog.text.count("removing leftover of an interrupted run") == 3
+
+
 def test_staged_overwrite_replaces_only_when_complete(tmp_path):
     final = str(tmp_path / "a.ms.split.cal")
     _fake_ms(final)

@@ -17,7 +17,7 @@ from ..delivery import eb_of, restored_ms
 from ..flags import list_versions, save_once
 from ..ms import column_of, du_bytes, history_datacolumn, is_ms, read_contents, subtable_columns
 from ..progress import watch
-from ..staging import check_space, check_writable, staged
+from ..staging import check_space, check_writable, remove_leftovers, staged
 from .contents import differences, expected_science, expected_target, science_request, target_request
 from .selection import fields_for_intent, plan_science, science_spws, spw_map
 
@@ -136,6 +136,7 @@ def _existing(job, task, expected):
                                                  % job["flagversion"]]))
     if job["dryrun"]:
         return dict(result, flagversion_saved=False)
+    remove_leftovers(out)
     saved = save_once(out, job["flagversion"], "saved by casa_plugin on an existing output")
     return dict(result, flagversion_saved=saved, flagversions=list_versions(out))
 
