@@ -1,5 +1,6 @@
 """The package's functions as CASA tasks at the prompt: inp, go, default, tget, tput and saveinputs work on them."""
 
+import difflib
 import inspect
 import os
 import re
@@ -217,6 +218,16 @@ class PromptTask(object):
             raise etype("%s not run: %s" % (self.__name__, "; ".join(
                 "%s=%r: must be %s" % (name, value, what) for name, value, _, what in bad)))
 
+    def _call_error(self, kwargs, exc):
+        """The binding error, with the parameter the user probably meant for each unknown keyword."""
+        hints = []
+        for name in kwargs:
+            if name not in self._defaults:
+                close = difflib.get_close_matches(name, list(self._defaults), n=1)
+                hints.append("%r is no parameter of %s%s" % (name, self.__name__,
+                                                              "; did you mean %r?" % close[0] if close else ""))
+        return "%s not run: %s" % (self.__name__, "; ".join(hints) if hints else exc)
+
     # --- the task ---------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         pre = os.path.realpath(self.__name__ + ".pre")
@@ -224,8 +235,8 @@ class PromptTask(object):
         if args or kwargs:
             try:
                 bound = self._signature.bind(*args, **kwargs)
-            except TypeError:
-                return self._func(*args, **kwargs)  # the function's own message, nothing written
+            except TypeError as exc:
+                raise TypeError(self._call_error(kwargs, exc)) from None  # one line, nothing written
             bound.apply_defaults()
             values = OrderedDict(bound.arguments)
         else:

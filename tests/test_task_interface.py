@@ -47,6 +47,17 @@ def test_keyword_call_is_the_function_call_and_ignores_globals(restored, tmp_pat
     assert "dryrun      = True\n" in last and not (tmp_path / "split_sci.pre").exists()
 
 
+def test_a_misspelt_parameter_is_one_line_with_a_suggestion(tmp_path, monkeypatch):
+    """split_sci(widht=2) at the prompt: one TypeError naming the parameter and the likely one, nothing run."""
+    monkeypatch.chdir(tmp_path)
+    ns = _prompt_ns()
+    with pytest.raises(TypeError, match=r"^split_sci not run: 'widht' is no parameter of split_sci; "
+                                        r"did you mean 'width'\?$") as info:
+        exec("split_sci(vis='/no/such', widht=2)", ns)
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no second traceback
+    assert os.listdir(str(tmp_path)) == []
+
+
 def test_call_without_arguments_takes_the_globals(restored, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ns = _prompt_ns(vis=restored["project"], dryrun=True, spw=[1])
