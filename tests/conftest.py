@@ -51,7 +51,8 @@ def casa_session():
     from casa_plugin import session
     from casa_plugin.testing import pipeline_standin
     saved = list(session._remembered)
-    ns = pipeline_standin.load_into({"__name__": "__main__"})
+    ns = {"__name__": "__main__"}
+    pipeline_standin.load_into(ns)
     session.remember(ns)
     yield ns
     session._remembered[:] = saved

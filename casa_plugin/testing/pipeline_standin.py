@@ -220,15 +220,11 @@ def load_into(namespace):
     namespace : dict
         Namespace (e.g. the globals of an ``exec``) to update in place.
 
-    Returns
-    -------
-    dict
-        The same ``namespace``.
+    Returns nothing, so ``load_into(globals())`` at the prompt prints nothing.
     """
     namespace['h_init'] = h_init
     namespace['hifa_restoredata'] = hifa_restoredata
     namespace['h_save'] = h_save
-    return namespace
 
 
 def restore_with_standin(member, **kwargs):
@@ -240,7 +236,9 @@ def restore_with_standin(member, **kwargs):
     from .. import session
     from ..restore import restore_pi
     saved = list(session._remembered)
-    session.remember(load_into({'__name__': '__main__'}))
+    namespace = {'__name__': '__main__'}
+    load_into(namespace)
+    session.remember(namespace)
     try:
         return restore_pi(member=member, **kwargs)
     finally:
