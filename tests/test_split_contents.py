@@ -42,6 +42,9 @@ def test_rerun_with_other_options_is_an_error_not_done(restored):
     assert info.value.results["counts"] == {"failed": 3}
     with split_failure(r"has no spw 99"):
         split_sci(vis=project, spw="99")
+    with split_failure(r"it holds 4 spws \(its own ids 0,1,2,3\), this request selects 2 \(input spw 1,3\): "
+                       r"it also holds its spw 2,3"):
+        split_sci(vis=project, spw="1,3", width=4)
     with split_failure(r"not averaged to timebin=12 s"):
         split_sci(vis=project, width=4, timebin="12s")
     with split_failure(r"made with datacolumn='corrected'; this request has datacolumn='data'"):

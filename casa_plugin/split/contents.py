@@ -100,7 +100,10 @@ def _spw_differences(expected, actual):
             ",".join(spws), "has" if len(spws) == 1 else "have", got, want))
     extra = sorted(set(actual["spws"]) - set(expected["spws"]), key=int)
     if extra:
-        diffs.append("it holds spw %s, which this request does not select" % ",".join(extra))
+        asked = sorted(s["input_id"] for s in expected["spws"].values())
+        diffs.append("it holds %d spws (its own ids %s), this request selects %d (input spw %s): it also holds "
+                     "its spw %s" % (len(actual["spws"]), ",".join(sorted(actual["spws"], key=int)), len(asked),
+                                     ",".join(str(i) for i in asked), ",".join(extra)))
     return diffs
 
 
