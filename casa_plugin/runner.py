@@ -23,6 +23,16 @@ def _spectra(result):
                      for spw, info in sorted(spectra.items(), key=lambda kv: int(kv[0])))
 
 
+def _averaging(request):
+    """``width=8, timebin='12s'`` of a request that averages; '' otherwise."""
+    parts = []
+    if str(request.get("width", 1)) not in ("1", ""):
+        parts.append("width=%s" % request["width"])
+    if str(request.get("timebin", "0s")) not in ("0s", "0", ""):
+        parts.append("timebin=%r" % request["timebin"])
+    return ", ".join(parts)
+
+
 def _detail(result):
     status = result.get("status")
     if status == "failed":
@@ -43,10 +53,12 @@ def _detail(result):
         parts.append("spw %s" % ",".join(str(s) for s in result["spw"]))
     if result.get("fields"):
         parts.append("fields %s" % ",".join(result["fields"]))
+    averaging = _averaging(result.get("request") or {})
     if status == "planned":
-        parts.append("planned" + (" " + result["note"] if result.get("note") else ""))
-    elif status == "split" and result.get("made_by") and result.get("request", {}).get("width", 1) not in (1, "1"):
-        parts.append("width=%s" % result["request"]["width"])
+        parts.append("planned" + (" with " + averaging if averaging else "") +
+                     (" " + result["note"] if result.get("note") else ""))
+    elif status == "split" and averaging:
+        parts.append(averaging)
     if result.get("previous"):
         parts.append("last run: %s" % result["previous"])
     return "; ".join(parts)
