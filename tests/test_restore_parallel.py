@@ -77,7 +77,7 @@ def _record(project, member):
 
 @pytest.mark.casa
 @pytest.mark.subprocess
-def test_parallel_restore_matches_serial(pristine_delivery, tmp_path, casa_session):
+def test_parallel_restore_matches_serial(pristine_delivery, tmp_path, casa_session, caplog):
     serial, parallel = _copy(pristine_delivery, tmp_path / "serial"), _copy(pristine_delivery, tmp_path / "parallel")
     one = restore_with_standin(serial, parallel=False)
     both = restore_with_standin(parallel, parallel=2)
@@ -99,6 +99,7 @@ def test_parallel_restore_matches_serial(pristine_delivery, tmp_path, casa_sessi
             text = f.read()
         assert "hifa_restoredata (pipeline stand-in): restoring" in text and "-m casashell" in text
         assert mine["restored_on"].startswith("host ") and "log" not in theirs
+        assert "; log: %s" % mine["log"] in caplog.text  # the done line names where the log is now
     assert compared == 3
 
 

@@ -42,8 +42,9 @@ class _Reporter(object):
         plan = self.plans[job["vis"]]
         plan["status"] = "running"
         line = progress_line(job["index"], self.total, os.path.basename(job["vis"]), "calibrated/",
-                             "%d EBs in its own CASA process; its log: %s" % (len(plan["ebs"]), os.path.join(
-                                 job["vis"], member_job.LOG_NAME)), None)
+                             "%d EBs in its own CASA process; its log: %s (then calibrated/%s)" % (
+                                 len(plan["ebs"]), os.path.join(job["vis"], member_job.LOG_NAME),
+                                 member_job.LOG_NAME), None)
         log.info(line.replace("]", " started]", 1))
 
     def finished(self, job, result):
@@ -60,7 +61,8 @@ class _Reporter(object):
                  else "host %s" % result.get("host"))
         plan["restored_on"] = where
         if plan["status"] == "restored":
-            detail, say = "%d EBs, CASA %s, %s" % (len(plan["ebs"]), plan["casa_version"], where), log.info
+            detail, say = "%d EBs, CASA %s, %s; log: %s" % (len(plan["ebs"]), plan["casa_version"], where,
+                                                             plan.get("log")), log.info
         else:
             detail, say = "%s on %s: %s; log: %s" % (plan["status"].upper(), where, plan.get("error"),
                                                      plan.get("log")), log.error
