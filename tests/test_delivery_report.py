@@ -304,3 +304,16 @@ def test_flag_counts_are_those_of_casas_flagdata_summary(restored):
         assert sorted(ours["antenna"]) == sorted(theirs["antenna"])
         for key, counts in theirs["antenna"].items():
             assert ours["antenna"][key] == pytest.approx(counts["flagged"] / counts["total"], abs=1e-6)
+
+
+def test_a_refused_request_shows_the_output_kept_not_failed(restored):
+    """After a good split, a call with other options is refused per EB; the report says the output is kept."""
+    from casa_plugin import SplitError
+    project = restored["project"]
+    split_sci(vis=project)
+    with pytest.raises(SplitError):
+        split_sci(vis=project, width=4)
+    _, page, _ = _report(project)
+    steps = page[page.index("<h3>Steps</h3>"):]
+    assert steps.count("kept (last run failed)") == 3 and "<td>failed</td>" not in steps
+    assert "made by casa_plugin for another request" in steps  # the refusal is still shown, as the last error

@@ -19,7 +19,8 @@ h3{font-size:1em;margin:1.2em 0 .3em}img{max-width:100%;border:1px solid #ddd}
 table{border-collapse:collapse;font-size:.82em;width:100%}th,td{border:1px solid #ccc;padding:.25em .4em;
 text-align:left;vertical-align:top}th{background:#eef3f8}td.n{text-align:right;white-space:nowrap}
 .failed{background:#fbe3d6}.planned{background:#fff6d5}.plan{background:#fff6d5;border:1px solid #E69F00;
-padding:.5em}td.p{word-break:break-all;max-width:14em}.err{font-family:monospace;white-space:pre-wrap;max-width:30em}code{font-size:.95em}"""
+padding:.5em}td.p{word-break:break-all;min-width:11em;max-width:16em}.err{font-family:monospace;font-size:.9em;
+white-space:pre-wrap;overflow-wrap:anywhere;display:block;max-width:28em}.kept{background:#eef7ee}code{font-size:.95em}"""
 
 
 def _size(nbytes):
@@ -59,6 +60,8 @@ def _table(member):
     out = ["<table><tr>%s</tr>" % "".join("<th>%s</th>" % h for h in head)]
     for eb, task, entry in _rows(member):
         status = entry.get("status") or "-"
+        if status in ("failed", "interrupted") and entry.get("made") and _is_ms(entry.get("outputvis")):
+            status = "kept (last run %s)" % status  # the output made before is intact: the new request was refused
         fields = entry.get("fields") or (entry.get("contents") or {}).get("fields") or []
         seconds = entry.get("seconds")
         cells = [_e(eb["eb"]), _e(task), _e(_rel(entry.get("input") or entry.get("vis"), member["path"])),
@@ -68,12 +71,16 @@ def _table(member):
                  _spw_cell(entry) if task == "split_sci" else "", _e(",".join(fields)), _e(entry.get("made_by")),
                  "%.1f s" % seconds if isinstance(seconds, (int, float)) else "", _e(status),
                  "<span class='err'>%s</span>" % _e(entry.get("error")) if entry.get("error") else ""]
-        css = status if status in ("failed", "planned") else ""
+        css = status if status in ("failed", "planned", "interrupted") else "kept" if status.startswith("kept") else ""
         out.append("<tr class='%s'>%s</tr>" % (css, "".join(
             "<td class='n'>%s</td>" % c if i in (4, 5, 9) else "<td class='p'>%s</td>" % c if i in (2, 3) else
             "<td>%s</td>" % c for i, c in enumerate(cells))))
     out.append("</table>")
     return "\n".join(out)
+
+
+def _is_ms(path):
+    return bool(path) and os.path.isfile(os.path.join(path, "table.dat"))
 
 
 def _rel(path, root):
