@@ -123,6 +123,8 @@ def test_dryrun_runs_nothing(delivery, casa_session):
     result = restore_pi(member=delivery["project"], dryrun=True)
     assert result["counts"] == {"planned": 2}
     assert snapshot(delivery["project"]) == before
+    text = repr(result)  # at the prompt: the per-EB table, not 40 lines of nested dicts
+    assert "OrderedDict" not in text and len(text.splitlines()) <= 7 and text.count("planned") == 3
 
 
 def _break(delivery, casa_session, cause):

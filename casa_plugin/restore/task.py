@@ -11,6 +11,7 @@ from ..delivery import find_members
 from ..delivery_report import after_task
 from ..errors import RestoreError
 from ..logs import progress_line, task_logging
+from ..report import TaskResult
 from .concurrency import check_parallel, decide
 from .external import restore_in_casa
 from .member_job import check_products, move_aside, record_member
@@ -170,7 +171,7 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         ns = session.namespace()
         plans = [check_member(m, ns, options) for m in find_members(member)]
         results = OrderedDict((p["member"], p) for p in plans)
-        summary = {"task": "restore_pi", "members": results}
+        summary = TaskResult(task="restore_pi", members=results)  # shown at the prompt as its per-EB table
         problems = [text for p in plans for text in p["problems"]]
         if problems:
             for p in plans:
