@@ -13,9 +13,9 @@ from ..errors import ParallelUnavailable
 from . import client, policy
 from ._casampi import server_ranks
 from .calls import call_job, failure
-from .client import start_workers, want_parallel
+from .client import exit_cleanly, start_workers, want_parallel
 
-__all__ = ["run_jobs", "call_job", "failure", "start_workers", "want_parallel", "server_ranks"]
+__all__ = ["run_jobs", "call_job", "failure", "start_workers", "want_parallel", "exit_cleanly", "server_ranks"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
     if maxjobs is not None and (isinstance(maxjobs, bool) or not isinstance(maxjobs, int) or maxjobs < 1):
         raise ValueError("maxjobs=%r: give a whole number of EBs run at once per host, or None" % (maxjobs,))
     mpi = client.want_parallel(parallel) and bool(jobs)  # raises for parallel=True outside MPI
+    client.exit_cleanly()
     choice = client.plan(jobs, parallel=parallel, maxjobs=maxjobs) if mpi else policy.decide(
         parallel=parallel, hosts={}, client_host="", cores={}, sizes=[], averaging=False)
     if mpi:

@@ -1,5 +1,6 @@
 """Spread per-EB jobs over casampi servers: where they are, fast polling, EBs at once per host, isolated workers."""
 
+import atexit
 import logging
 import os
 import socket
@@ -34,6 +35,7 @@ _PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file
 _original = {}         # casampi's settings on the client before the first run
 _started = []          # the ids of the server_hello commands start_workers pushed ahead of the first run
 _kept = []             # the ids of the server_keep commands quick_exit pushed
+_exit_hook = []        # exit_cleanly registered its exit handler
 _hosts = {}            # {server ranks: {host: servers}} once asked (servers on several hosts)
 _CMD = ("((lambda s, p: p in s.path or s.path.insert(0, p))(__import__('sys'), _cp_req['path']), "
         "__import__('importlib').import_module('casa_plugin.parallel.server').%s(_cp_req))[1]")
@@ -59,9 +61,12 @@ def want_parallel(parallel):
 
 
 def quick_exit():
-    """Under MPI, when EBs run serially in the client: if casampi's client services were started (by the
-    session, not by us: starting them costs ~7 s at exit), have them stop in ~3 s at exit, not ~14 s.
+    """Under MPI, when EBs run serially in the client: start casampi's client services if the session has
+    not, and have them stop in ~3 s at exit, not ~14 s.
 
+    Without started services casampi's exit neither stops the servers nor
+    finalizes MPI, and ``mpirun`` ends with status 1 ("rank 0 exiting
+    improperly"): a recipe that split serially under MPI failed its caller.
     Sets the client's and (one command each, not waited for) the servers'
     stop and heartbeat sleeps, as a parallel run does; starts no worker.
     Once per session; returns True if the command was sent.
@@ -69,8 +74,6 @@ def quick_exit():
     if _kept or _started or not server_ranks():
         return False
     try:
-        if not _casampi.client_started():
-            return False
         client = _casampi.client()
         if not _casampi.running(client):
             return False
@@ -79,6 +82,23 @@ def quick_exit():
     except Exception as exc:  # only the exit's speed depends on it
         log.warning("mpi: could not shorten casampi's stop at exit (%s)", exc)
         return False
+    return True
+
+
+def exit_cleanly():
+    """Under MPI, make sure casampi can stop the servers and finalize MPI at exit, however the session ends.
+
+    casampi's exit handler does nothing when its client services never
+    started (a session that only split or restored serially), and ``mpirun``
+    then ends with status 1. This registers, once, an exit handler that runs
+    before casampi's and starts them (with ``quick_exit``'s short stop) when
+    nothing else did. Returns True if the handler was registered now.
+    """
+    if _exit_hook or not server_ranks():
+        return False
+    _casampi.client_started()  # casampi's own exit handler is registered with its client: ours must come after
+    atexit.register(quick_exit)
+    _exit_hook.append(True)
     return True
 
 

@@ -11,6 +11,7 @@ from ..delivery import find_members
 from ..delivery_report import after_task
 from ..errors import RestoreError
 from ..logs import progress_line, task_logging
+from ..parallel import exit_cleanly
 from ..report import TaskResult
 from .concurrency import check_parallel, decide
 from .external import restore_in_casa
@@ -168,6 +169,7 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
     with task_logging("restore_pi"):
         _check_options(options)
         check_parallel(parallel)
+        exit_cleanly()  # under MPI, a serial restore must still let mpirun end with status 0
         ns = session.namespace()
         plans = [check_member(m, ns, options) for m in find_members(member)]
         results = OrderedDict((p["member"], p) for p in plans)
