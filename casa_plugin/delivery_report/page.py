@@ -8,6 +8,8 @@ import html
 import os
 import time
 
+from ..ms import is_ms
+
 __all__ = ["PICTURES", "has_picture", "page"]
 
 #: (key, drawing function of figures.py, heading) of each member's pictures, in page order.
@@ -60,7 +62,7 @@ def _table(member):
     out = ["<table><tr>%s</tr>" % "".join("<th>%s</th>" % h for h in head)]
     for eb, task, entry in _rows(member):
         status = entry.get("status") or "-"
-        if status in ("failed", "interrupted") and entry.get("made") and _is_ms(entry.get("outputvis")):
+        if status in ("failed", "interrupted") and entry.get("made") and is_ms(entry.get("outputvis") or ""):
             status = "kept (last run %s)" % status  # the output made before is intact: the new request was refused
         fields = entry.get("fields") or (entry.get("contents") or {}).get("fields") or []
         seconds = entry.get("seconds")
@@ -77,10 +79,6 @@ def _table(member):
             "<td>%s</td>" % c for i, c in enumerate(cells))))
     out.append("</table>")
     return "\n".join(out)
-
-
-def _is_ms(path):
-    return bool(path) and os.path.isfile(os.path.join(path, "table.dat"))
 
 
 def _rel(path, root):
