@@ -11,6 +11,7 @@ call; ``tests/test_delivery_report.py`` checks both give the same numbers.
 import numpy
 
 from .. import casa
+from ..ms import subtable_columns
 
 __all__ = ["flag_fractions"]
 
@@ -22,18 +23,10 @@ def _fraction(flagged, total):
     return round(float(flagged) / total, 6) if total else 0.0
 
 
-def _subtable(tb, vis, name, column):
-    tb.open(vis + "/" + name)
-    try:
-        return list(tb.getcol(column)) if tb.nrows() else []
-    finally:
-        tb.close()
-
-
 def _counts(vis):
+    spw_of, = subtable_columns(vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
+    names, = subtable_columns(vis, "ANTENNA", "NAME")
     tb = casa.table()
-    spw_of = _subtable(tb, vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
-    names = _subtable(tb, vis, "ANTENNA", "NAME")
     tb.open(vis)
     try:
         if not tb.nrows():
