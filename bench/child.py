@@ -56,6 +56,14 @@ def build(args):
     emit({"project": info["project"], "seconds": time.time() - start, "shape": shape})
 
 
+def report(args):
+    """Write the delivery report of a restored project, as restore_pi does at the end of a restore."""
+    from casa_plugin.delivery_report import write_report
+    start = time.time()
+    write_report([args.project], task="restore_pi")
+    emit({"seconds": time.time() - start})
+
+
 def start_casa(parallel=False):
     """CASA start-up, not timed: import casatasks (under mpirun ranks >= 1 become casampi servers there and never
     return) and, under mpirun, start casampi's client services (what its first parallel command does) and wait
@@ -170,8 +178,10 @@ def main():
     p = sub.add_parser("compare")
     p.add_argument("reference")
     p.add_argument("project")
+    p = sub.add_parser("report")
+    p.add_argument("project")
     args = parser.parse_args()
-    {"build": build, "manual": manual, "plugin": plugin, "compare": compare}[args.mode](args)
+    {"build": build, "manual": manual, "plugin": plugin, "compare": compare, "report": report}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,7 @@ class Dataset(object):
         self.reference = os.path.join(root, "reference")
         self.logs = os.path.join(root, "logs")
         self.pristine = os.path.join(root, "pristine_records")
+        self.pristine_report = os.path.join(root, "pristine_report")  # the delivery report restore_pi left
 
     def exists(self):
         return os.path.isfile(self.info_path) and os.path.isdir(self.project)
@@ -158,6 +159,7 @@ def build(data, spec, total_bytes, quick=False):
     delivery = os.path.join(data.root, "delivery")
     if os.path.exists(delivery):
         shutil.rmtree(delivery)  # a half-built delivery of an interrupted build (no dataset.json)
+    remove(data.pristine_report)
     os.makedirs(delivery)
     members, ebs = spec["members"], spec["ebs"]
     nebs = members * ebs if ebs else 8
@@ -200,7 +202,19 @@ def dataset(args, name):
     else:
         os.makedirs(data.root, exist_ok=True)
         info = build(data, PROJECTS[name], total, args.quick)
+    if not os.path.isdir(data.pristine_report):
+        keep_restore_report(data)
     return data, info
+
+
+def keep_restore_report(data):
+    """Write the report of the restored project (as restore_pi does) and keep it for clean_outputs to put back."""
+    clean_outputs(data)
+    run_child([PY, CHILD, "report", data.project], data, "report")
+    tmp = data.pristine_report + ".tmp"
+    remove(tmp)
+    shutil.copytree(os.path.join(data.project, "casa_plugin_report"), tmp)
+    os.rename(tmp, data.pristine_report)
 
 
 # --- the same preconditions before every measurement ---
@@ -214,9 +228,13 @@ def is_output(name):
 def clean_outputs(data):
     """Remove every output of the previous measurement (never an input) and put back the restore's record.
 
-    The delivery report goes too: its cache of what the inputs hold would make every later measurement cheaper.
+    The delivery report is put back as restore_pi left it (with the restored EBs' flag counts, spws and scans
+    in its cache, its pictures drawn): what the recipes' splits find after restore_pi. A delivery restored
+    without casa_plugin has none; its first split also counts each restored EB's flags (one pass over FLAG).
     """
     remove(os.path.join(data.project, "casa_plugin_report"))
+    if os.path.isdir(data.pristine_report):
+        shutil.copytree(data.pristine_report, os.path.join(data.project, "casa_plugin_report"))
     for i, calibrated in enumerate(data.calibrated()):
         for name in os.listdir(calibrated):
             if is_output(name):

@@ -9,7 +9,7 @@ import numpy as np
 from . import casa
 
 __all__ = ["is_ms", "present", "read_contents", "subtable_columns", "column_of", "du_bytes",
-           "history_datacolumn"]
+           "history_datacolumn", "table_stamp"]
 
 _COLUMN = {"corrected": "CORRECTED_DATA", "model": "MODEL_DATA", "data": "DATA"}
 
@@ -54,6 +54,16 @@ def present(ids):
     """The distinct values of an id column (non-negative integers), sorted: one counting pass, no sort of the rows."""
     ids = np.asarray(ids)
     return np.flatnonzero(np.bincount(ids.ravel())) if ids.size else np.zeros(0, int)
+
+
+def table_stamp(vis):
+    """Return what identifies the state of ``vis``'s data on disk: the mtime of its (real) ``table.dat``.
+
+    CASA rewrites ``table.dat`` when a column's data change (``flagdata``, a
+    ``putcol``), not when the table is only read, split from or its flags
+    saved with ``flagmanager``.
+    """
+    return os.path.getmtime(os.path.join(os.path.realpath(vis), "table.dat"))
 
 
 def read_contents(vis, ids=False):

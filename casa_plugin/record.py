@@ -48,7 +48,8 @@ def _rewrite(directory, record):
 
 #: What an entry knows about the output on disk; a later failed or interrupted run never loses it.
 _OUTPUT_KEYS = ("vis", "outputvis", "request", "contents", "made_by", "made", "spw", "spw_map", "input_spws",
-                "fields", "intents", "nrows", "bytes", "flagversions", "casa_version", "casa_plugin_version", "host")
+                "fields", "intents", "nrows", "bytes", "flagversions", "stamps", "casa_version", "casa_plugin_version",
+                "host")
 _RUN_KEYS = ("status", "error", "error_type", "traceback", "seconds", "recorded", "mpi", "previous")
 
 

@@ -5,6 +5,7 @@ import os
 from collections import OrderedDict
 
 from .parallel import run_jobs
+from .parallel.policy import averaging_text
 from . import record as run_record
 from .delivery import eb_of, restored_ms
 from .delivery_report import after_task
@@ -21,16 +22,6 @@ def _spectra(result):
     spectra = result.get("input_spws") or {}
     return ", ".join("%s (%.3f-%.3f GHz, %d ch)" % (spw, info["freq_ghz"][0], info["freq_ghz"][1], info["nchan"])
                      for spw, info in sorted(spectra.items(), key=lambda kv: int(kv[0])))
-
-
-def _averaging(request):
-    """``width=8, timebin='12s'`` of a request that averages; '' otherwise."""
-    parts = []
-    if str(request.get("width", 1)) not in ("1", ""):
-        parts.append("width=%s" % request["width"])
-    if str(request.get("timebin", "0s")) not in ("0s", "0", ""):
-        parts.append("timebin=%r" % request["timebin"])
-    return ", ".join(parts)
 
 
 def _detail(result):
@@ -53,7 +44,7 @@ def _detail(result):
         parts.append("spw %s" % ",".join(str(s) for s in result["spw"]))
     if result.get("fields"):
         parts.append("fields %s" % ",".join(result["fields"]))
-    averaging = _averaging(result.get("request") or {})
+    averaging = averaging_text(result.get("request") or {})
     if status == "planned":
         parts.append("planned" + (" with " + averaging if averaging else "") +
                      (" " + result["note"] if result.get("note") else ""))

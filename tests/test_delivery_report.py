@@ -18,7 +18,7 @@ import pytest
 
 from browser_helpers import find_chromium, open_page
 from casa_helpers import columns, subtable_column
-from casa_plugin import restore_pi, split_sci
+from casa_plugin import restore_pi, split_sci, split_tgt
 from casa_plugin.delivery_report.figures import differing_spws
 
 pytestmark = pytest.mark.casa
@@ -254,8 +254,8 @@ def test_a_second_report_reuses_the_flag_summaries(restored, monkeypatch):
     project = restored["project"]
     split_sci(vis=project)
     calls = []
-    real = flagsummary._summary
-    monkeypatch.setattr(flagsummary, "_summary", lambda vis, spw: calls.append(vis) or real(vis, spw))
+    real = flagsummary._counts
+    monkeypatch.setattr(flagsummary, "_counts", lambda vis: calls.append(vis) or real(vis))
     folder = os.path.join(project, "casa_plugin_report")
     pictures = dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.png")))
     assert len(pictures) == 6
@@ -263,9 +263,51 @@ def test_a_second_report_reuses_the_flag_summaries(restored, monkeypatch):
     assert calls == []  # no MS summarised again, and no picture redrawn
     assert dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.png"))) == pictures
     split = sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated", "*.split.cal")))[0]
-    os.utime(os.path.join(split, "table.dat"), (1, 1))
+    os.utime(os.path.join(split, "table.dat"), (1, 1))  # as if its flags had changed since the split
     write_report([project], task="split_sci")
-    assert calls == [split]
+    assert calls == [split]  # no longer a copy of its input's flags: counted itself
+
+
+def test_a_plain_split_s_flags_are_its_input_s_until_either_changes(restored, monkeypatch):
+    """A plain science split's flags are counted from its input's (no second pass over FLAG), and are the
+    split's own FLAG column's; once the split is flagged further, or averaged, it is counted itself."""
+    from casatasks.flagdata import flagdata
+    from casa_plugin.delivery_report import flagsummary, write_report
+    project = restored["project"]
+    calls = []
+    real = flagsummary._counts
+    monkeypatch.setattr(flagsummary, "_counts", lambda vis: calls.append(os.path.basename(vis)) or real(vis))
+    split_sci(vis=project)
+    split_tgt(vis=project)
+    assert calls and not [c for c in calls if ".split.cal" in c], calls  # restored MSs only
+    folder, _, data = _report(project)
+    eb = data["members"][0]["ebs"][0]
+    split = eb["restored"] + ".split.cal"
+    spw_map = eb["sci"]["spw_map"]
+    for key, vis in ((".split.cal", split), (".source", split + ".source")):
+        by_spw, by_antenna = _flagged(vis)
+        assert eb["flags"][key]["spw"] == pytest.approx(by_spw, abs=1e-6), key
+        assert eb["flags"][key]["antenna"] == pytest.approx(by_antenna, abs=1e-6), key
+    assert eb["flags"][".source"]["total"] != eb["flags"][".split.cal"]["total"]  # other rows: a real check
+    by_spw = _flagged(split)[0]
+    restored_by_spw = eb["flags"]["restored"]["spw"]
+    assert {spw_map[k]: v for k, v in restored_by_spw.items()} == pytest.approx({int(k): v for k, v in by_spw.items()},
+                                                                                abs=1e-6)
+
+    flagdata(vis=split, mode="manual", antenna=subtable_column(split, "ANTENNA", "NAME")[1], flagbackup=False)
+    del calls[:]
+    write_report([project], task="split_sci")
+    assert calls == [os.path.basename(split), os.path.basename(split) + ".source"]  # neither a copy now
+    eb = _report(project)[2]["members"][0]["ebs"][0]
+    by_spw, by_antenna = _flagged(split)
+    assert eb["flags"][".split.cal"]["spw"] == pytest.approx(by_spw, abs=1e-6)
+    assert eb["flags"][".split.cal"]["total"] > eb["flags"]["restored"]["total"] + 0.05  # the new flags show
+
+    del calls[:]
+    split_sci(vis=project, width=2, overwrite=True)
+    assert len([c for c in calls if c.endswith(".split.cal")]) == 3  # averaged: not a copy, each counted
+    eb = _report(project)[2]["members"][0]["ebs"][0]
+    assert eb["flags"][".split.cal"]["spw"] == pytest.approx(_flagged(split)[0], abs=1e-6)
 
 
 def test_spws_that_differ_between_ebs_stand_out():
@@ -291,10 +333,11 @@ def test_the_report_only_reads_the_mss(restored):
 def test_flag_counts_are_those_of_casas_flagdata_summary(restored):
     """The report's one-pass TaQL count gives flagdata(mode='summary')'s fractions, per spw, antenna and in all."""
     from casatasks.flagdata import flagdata
-    from casa_plugin.delivery_report.flagsummary import _summary
+    from casa_plugin.delivery_report.flagsummary import _counts, fractions
     vis = sorted(glob.glob(os.path.join(restored["project"], "*", "*", "*", "calibrated", "uid*.ms")))[0]
+    grouped = _counts(vis)
     for spw in ("", "1,5"):
-        ours = _summary(vis, spw)
+        ours = fractions(grouped, [int(s) for s in spw.split(",")] if spw else None)
         theirs = flagdata(vis=vis, mode="summary", spw=spw, flagbackup=False)
         assert ours["total"] == pytest.approx(theirs["flagged"] / theirs["total"], abs=1e-6)
         assert ours["total"] > 0.01  # the synthetic EBs have flags: a zero would prove nothing

@@ -3,14 +3,11 @@
 import json
 import os
 
+from ..ms import table_stamp as ms_stamp
+
 __all__ = ["CACHE_NAME", "Cache", "ms_stamp"]
 
 CACHE_NAME = "cache.json"
-
-
-def ms_stamp(vis):
-    """Return what identifies the state of ``vis`` on disk: the mtime of its (real) ``table.dat``."""
-    return os.path.getmtime(os.path.join(os.path.realpath(vis), "table.dat"))
 
 
 class Cache(object):
@@ -36,7 +33,7 @@ class Cache(object):
         """Return ``read(vis)``, from the cache if ``vis`` has not changed since it was read."""
         key = "%s %s" % (kind, os.path.realpath(vis))
         stamp = ms_stamp(vis)
-        entry = self.entries.get(key)
+        entry = self.used.get(key) or self.entries.get(key)  # read earlier in this report, or before
         if not entry or entry.get("stamp") != stamp:
             entry = {"stamp": stamp, "value": read(vis)}
         self.used[key] = entry

@@ -11,7 +11,7 @@ quantities that differ by a factor of several, so a 20-40 % drift of the
 machine's speed does not flip the choice.
 """
 
-__all__ = ["averages", "decide", "grow", "STARTUP_S", "PLAIN_BYTES_S", "AVERAGING_BYTES_S"]
+__all__ = ["averages", "averaging_text", "decide", "grow", "STARTUP_S", "PLAIN_BYTES_S", "AVERAGING_BYTES_S"]
 
 #: Seconds the servers' workers take to start (spawn, ``import casatasks``, casampi round trips).
 STARTUP_S = 3.0
@@ -31,10 +31,23 @@ _SLOW_IO = 0.5
 _MIN_SECONDS = 10.0
 
 
+def averaging_text(job):
+    """``"width=8, timebin='12s'"`` of a split job or request that averages channels or time; '' otherwise.
+
+    ``job`` may be a chain job ``{'sci': ..., 'tgt': ...}`` (its science job decides).
+    """
+    job = job.get("sci", job)
+    parts = []
+    if str(job.get("width", 1)) not in ("1", ""):
+        parts.append("width=%s" % job["width"])
+    if str(job.get("timebin", "0s")) not in ("0s", "0", ""):
+        parts.append("timebin=%r" % job["timebin"])
+    return ", ".join(parts)
+
+
 def averages(job):
     """True if ``job`` (a split job, or a chain job ``{'sci': ..., 'tgt': ...}``) averages channels or time."""
-    job = job.get("sci", job)
-    return str(job.get("width", 1)) not in ("1", "") or str(job.get("timebin", "0s")) not in ("0s", "0", "")
+    return bool(averaging_text(job))
 
 
 def _per_host(hosts, cores, averaging, maxjobs):

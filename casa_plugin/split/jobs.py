@@ -15,7 +15,7 @@ from .. import casa
 from .. import record as run_record
 from ..delivery import eb_of, restored_ms
 from ..flags import list_versions, save_once
-from ..ms import column_of, du_bytes, history_datacolumn, is_ms, read_contents, subtable_columns
+from ..ms import column_of, du_bytes, history_datacolumn, is_ms, read_contents, subtable_columns, table_stamp
 from ..progress import watch
 from ..staging import check_space, check_writable, remove_leftovers, staged
 from .contents import differences, expected_science, expected_target, science_request, target_request
@@ -218,8 +218,11 @@ def _checked(tmp, vis, request, expected):
 
 
 def _written(result, out, actual, start):
+    """The result of a new output; ``stamps`` say whether input and output still hold what the split left."""
+    stamps = {"input": table_stamp(result.get("input") or result["vis"]), "output": table_stamp(out)}
     result.update({"status": "split", "made_by": "casa_plugin", "nrows": actual["nrows"], "contents": actual,
-                   "bytes": du_bytes(out), "flagversions": list_versions(out), "seconds": time.time() - start})
+                   "bytes": du_bytes(out), "flagversions": list_versions(out), "stamps": stamps,
+                   "seconds": time.time() - start})
     return result
 
 
