@@ -42,11 +42,15 @@ def _group_key(spw_name, field, mode):
 
 
 def _keys(labels, ddid, field, state):
-    """The group key of each row (or group of rows) with these ids."""
+    """The group keys ``'<spw id> <spw name>|<field>|<mode>'`` of rows with these ids, and how many rows each."""
     spw_of, spw_names, fields, modes = labels
-    return ["%d %s" % (spw_of[d], _group_key(spw_names[spw_of[d]], fields[f] if f >= 0 else "",
-                                             modes[s] if 0 <= s < len(modes) else ""))
-            for d, f, s in zip(ddid.tolist(), field.tolist(), state.tolist())]
+    triples, rows = numpy.unique(numpy.stack([ddid, field, state]).astype(int), axis=1, return_counts=True)
+    keys = {}
+    for (d, f, s), n in zip(triples.T.tolist(), rows.tolist()):
+        key = "%d %s" % (spw_of[d], _group_key(spw_names[spw_of[d]], fields[f] if f >= 0 else "",
+                                               modes[s] if 0 <= s < len(modes) else ""))
+        keys[(d, f, s)] = key
+    return keys, triples, rows
 
 
 def row_groups(vis):
@@ -64,10 +68,11 @@ def row_groups(vis):
             ids = [tb.getcol(c) for c in ("DATA_DESC_ID", "FIELD_ID", "STATE_ID")]
         finally:
             tb.close()
-    keys = [k.split(" ", 1)[1] for k in _keys(labels, *ids)]
+    keys, triples, rows = _keys(labels, *ids)
     found = {}
-    for key in keys:
-        found[key] = found.get(key, 0) + 1
+    for triple, n in zip(triples.T.tolist(), rows.tolist()):
+        label = keys[tuple(triple)].split(" ", 1)[1]
+        found[label] = found.get(label, 0) + n
     return found
 
 
@@ -98,9 +103,12 @@ def _counts(vis):
         return counts
     nant = len(names)
     a1, a2 = cols["a1"].astype(int), cols["a2"].astype(int)
-    keys = numpy.array(_keys(labels, *(cols[c].astype(int) for c in ("d", "f", "s"))))
-    for key in sorted(set(keys.tolist())):
-        mine = keys == key
+    ids = [cols[c].astype(int) for c in ("d", "f", "s")]
+    names_of, triples, _ = _keys(labels, *ids)
+    index = dict((triple, i) for i, triple in enumerate(map(tuple, triples.T.tolist())))
+    group = numpy.array([index[t] for t in zip(*(i.tolist() for i in ids))])  # one per baseline group, not per row
+    for key in sorted(set(names_of.values())):
+        mine = numpy.isin(group, [index[t] for t, k in names_of.items() if k == key])
         cross = mine & (a1 != a2)  # a cross-correlation counts for both its antennas, an autocorrelation once
         per = [numpy.bincount(a1[mine], cols[c][mine], nant) + numpy.bincount(a2[cross], cols[c][cross], nant)
                for c in ("nf", "n")]
