@@ -77,6 +77,55 @@ def test_the_measured_cases():
     assert _decide(sizes=demo, hosts={"n1": 1, "n2": 1})["mode"] == "serial"
 
 
+SMALL_ROWS = 407325  # the small-row EB measured: 0.70 GB in 407,325 rows (~1.7 KB a row)
+
+
+def test_small_rows_make_an_averaging_project_worth_the_servers():
+    """8 x 0.7 GB of ~1.7 KB rows: averaging split_sci+split_tgt took 53 s serially (the bytes alone say 8 s)."""
+    sizes = [int(0.7 * GB)] * 8
+    choice = _decide(sizes=sizes, averaging=True, rows=[SMALL_ROWS] * 8)
+    assert choice["mode"] == "parallel" and choice["per_host"] == {"here": 2}, choice
+    assert "averaging splits (CPU-bound)" in choice["reason"]
+    for rows in (None, [None] * 8, []):  # rows unknown: the bytes only, as before
+        unknown = _decide(sizes=sizes, averaging=True, rows=rows)
+        assert unknown["mode"] == "serial", unknown
+        assert unknown["reason"].startswith("a small project: 8 EB(s), 5.60 GB, about 8.0 s of averaging"), unknown
+        assert "rows" not in unknown["reason"]
+    serial_s = sum(policy.serial_seconds(size, SMALL_ROWS, True) for size in sizes)
+    assert 45 < serial_s < 65  # measured: 53 s
+
+
+def test_a_small_project_with_rows_stays_serial_and_says_so():
+    choice = _decide(sizes=[2 * 1000 ** 2] * 3, averaging=True, rows=[800] * 3)
+    assert choice["mode"] == "serial", choice
+    assert choice["reason"].startswith("a small project: 3 EB(s), 0.01 GB, about 0.0 s of averaging"), choice
+    assert "plus 15 us a row for 2,400 rows" in choice["reason"]
+    some = _decide(sizes=[2 * 1000 ** 2] * 3, averaging=True, rows=[800, None, 800])
+    assert some["mode"] == "serial" and "for 1,600 rows of 2 EB(s)" in some["reason"], some
+
+
+def test_rows_follow_their_eb_when_some_are_only_checked():
+    """Rows align with sizes: an EB already done (size 0) takes its rows out with it."""
+    sizes, rows = [0, int(0.7 * GB), 0, int(0.7 * GB)], [10 ** 9, SMALL_ROWS, 10 ** 9, None]
+    choice = _decide(sizes=sizes, averaging=True, rows=rows)
+    assert choice["mode"] == "serial" and choice["reason"].startswith("a small project: 2 EB(s)"), choice
+    assert "for 407,325 rows of 1 EB(s)" in choice["reason"]
+
+
+@pytest.mark.parametrize("hosts", [{"here": 2}, {"here": 4}])
+def test_plain_splits_on_one_host_stay_serial_whatever_the_rows(hosts):
+    for rows in (None, [SMALL_ROWS] * 8, [10 ** 8] * 8):
+        choice = _decide(hosts=hosts, sizes=[int(0.7 * GB)] * 8, rows=rows)
+        assert choice["mode"] == "serial", choice
+        assert choice["reason"].startswith("plain splits on one host are bandwidth-bound")
+
+
+def test_rows_count_for_plain_splits_on_several_hosts():
+    sizes, far = [int(0.7 * GB)] * 8, {"here": 1, "far": 1}
+    assert _decide(hosts=far, sizes=sizes)["reason"].startswith("a small project: 8 EB(s)")  # 4 s by the bytes
+    assert _decide(hosts=far, sizes=sizes, rows=[SMALL_ROWS] * 8)["mode"] == "parallel"  # ~37 s with the rows
+
+
 def test_averages_reads_split_and_chain_jobs():
     assert not policy.averages({"width": 1, "timebin": "0s"}) and not policy.averages({})
     assert policy.averages({"width": 8}) and policy.averages({"timebin": "12s"})
@@ -105,3 +154,53 @@ def test_all_local_from_the_launchers_environment(monkeypatch, env, expected):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert _casampi.all_local() is expected
+
+
+class _FakeTable:
+    """A stand-in for casatools.table: ``nrows()`` of a table named in ``ROWS``."""
+
+    ROWS, opened = {}, []
+
+    def open(self, path):
+        self.opened.append(path)
+        self.rows = self.ROWS[path]
+
+    def nrows(self):
+        return self.rows
+
+    def close(self):
+        pass
+
+
+def test_plan_weighs_each_eb_by_its_rows_under_mpi(tmp_path, monkeypatch):
+    """plan: rows from 'input_rows', else nrows() of the job's MS (a chain job's sci MS), kept in the job."""
+    from casa_plugin import casa
+    from casa_plugin.parallel import client
+
+    mss = []
+    for i in range(3):
+        ms = tmp_path / ("eb%d.ms" % i)
+        ms.mkdir()
+        (ms / "table.dat").write_bytes(b"")
+        mss.append(str(ms))
+    _FakeTable.ROWS, _FakeTable.opened = {ms: SMALL_ROWS for ms in mss}, []
+    monkeypatch.setattr(casa, "table", _FakeTable)
+    monkeypatch.setattr(client, "server_ranks", lambda: [1, 2])
+    monkeypatch.setattr(client, "server_hosts", lambda ranks: {"here": 2})
+    monkeypatch.setattr(client.socket, "gethostname", lambda: "here")
+    monkeypatch.setattr(client, "_cores", lambda: 2)
+    size = int(0.7 * GB)
+    jobs = [{"vis": mss[0], "input_bytes": size, "width": 8},
+            {"sci": {"vis": mss[1], "width": 8}, "tgt": {}, "work_bytes": size},  # a chain job
+            {"vis": str(tmp_path / "missing.ms"), "input_bytes": size, "width": 8},  # not there: unknown
+            {"vis": mss[2], "input_bytes": size, "input_rows": SMALL_ROWS, "width": 8}]  # known already
+    jobs += [dict(jobs[0], input_rows=SMALL_ROWS) for _ in range(4)]
+    jobs.append({"vis": str(tmp_path / "done.ms"), "work_bytes": 0})  # only checked: not opened
+    choice = client.plan(jobs, parallel=None)
+    assert choice["mode"] == "parallel", choice
+    assert [j.get("input_rows") for j in jobs[:4]] == [SMALL_ROWS, SMALL_ROWS, None, SMALL_ROWS]
+    assert sorted(_FakeTable.opened) == mss[:2]
+    assert "input_rows" not in jobs[-1]
+    _FakeTable.opened = []
+    assert client.plan(jobs[:2], parallel=None)["mode"] == "parallel"  # 2 x ~7 s serially: 2 at once save ~7 s
+    assert _FakeTable.opened == []  # the rows were kept in the jobs

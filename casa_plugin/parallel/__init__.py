@@ -31,7 +31,9 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
     jobs : list of dict
         Picklable job descriptions; under MPI a ``'work_bytes'`` entry (the
         bytes the job will process; 0: little to do), else ``'input_bytes'``,
-        else the size of ``'vis'`` (then kept in the job) sizes the work.
+        else the size of ``'vis'`` (then kept in the job) sizes the work;
+        ``'input_rows'``, else ``nrows()`` of ``'vis'`` (or of a chain job's
+        ``'sci'`` MS; then kept in the job), adds its per-row cost.
     on_result : callable, optional
         Called as ``on_result(job, result)`` as soon as each job finishes.
     on_start : callable, optional

@@ -185,9 +185,10 @@ def plan(jobs, *, parallel, maxjobs=None):
     hosts = server_hosts(ranks) if ranks else {}
     here = socket.gethostname()
     sizes = [j["work_bytes"] if j.get("work_bytes") is not None else _input_bytes(j) for j in jobs] if ranks else []
+    rows = [_input_rows(j) if size else None for j, size in zip(jobs, sizes)]  # none for EBs only checked
     return policy.decide(parallel=parallel, hosts=hosts, client_host=here, cores={here: _cores()}, sizes=sizes,
                          averaging=any(policy.averages(j) for j in jobs), maxjobs=maxjobs,
-                         started=bool(_started))
+                         started=bool(_started), rows=rows)
 
 
 def _input_bytes(job):
@@ -196,6 +197,37 @@ def _input_bytes(job):
         from ..ms import du_bytes
         job["input_bytes"] = du_bytes(job["vis"]) if job.get("vis") else 0
     return int(job["input_bytes"])
+
+
+def _input_rows(job):
+    """The job's input main-table rows: its ``'input_rows'``, else ``nrows()`` of its ``'vis'`` (a chain
+    job's ``job['sci']['vis']``; the restored MS it stands for), kept in the job; None if not known.
+
+    Opening a table reads only its ``table.dat``: cheap even for a large EB.
+    """
+    if job.get("input_rows") is None:
+        vis = job.get("vis") or (job.get("sci") or {}).get("vis")
+        job["input_rows"] = _nrows(vis) if vis else None
+    return job["input_rows"]
+
+
+def _nrows(vis):
+    try:
+        from .. import casa
+        from ..delivery import restored_ms
+        from ..ms import is_ms
+        vis = restored_ms(vis)
+        if not is_ms(vis):  # a job naming no MS yet (its input still to be made): no table error in the log
+            return None
+        tb = casa.table()
+        tb.open(vis)
+        try:
+            return int(tb.nrows())
+        finally:
+            tb.close()
+    except Exception as exc:  # no casatools, an unreadable table...: weighed by its bytes only
+        log.debug("mpi: could not count the rows of %s (%s)", vis, exc)
+        return None
 
 
 def _push(client, name, ranks, req):
