@@ -44,7 +44,10 @@ def _group_key(spw_name, field, mode):
 def _keys(labels, ddid, field, state):
     """The group keys ``'<spw id> <spw name>|<field>|<mode>'`` of rows with these ids, and how many rows each."""
     spw_of, spw_names, fields, modes = labels
-    triples, rows = numpy.unique(numpy.stack([ddid, field, state]).astype(int), axis=1, return_counts=True)
+    ids = [numpy.asarray(a, dtype=numpy.int64) + 1 for a in (ddid, field, state)]  # + 1: ids may be -1
+    nf, ns = int(ids[1].max()) + 1, int(ids[2].max()) + 1
+    codes, rows = numpy.unique((ids[0] * nf + ids[1]) * ns + ids[2], return_counts=True)  # sorting ints: fast
+    triples = numpy.stack([codes // (nf * ns), codes // ns % nf, codes % ns]) - 1
     keys = {}
     for (d, f, s), n in zip(triples.T.tolist(), rows.tolist()):
         key = "%d %s" % (spw_of[d], _group_key(spw_names[spw_of[d]], fields[f] if f >= 0 else "",
