@@ -3,8 +3,15 @@
 import logging
 import os
 import shutil
+import signal
 
 import pytest
+
+# A test run started in the background by a non-interactive shell (`make test &`, some CI runners) inherits SIGINT
+# ignored, and so would every CASA process the tests start: the Ctrl-C tests would then wait for an interrupt that
+# never comes. The tests' processes get Ctrl-C as a terminal delivers it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 try:
