@@ -126,7 +126,7 @@ def _still_a_copy(entry, source, out):
     when it writes data or flags. The output then holds its input's rows of
     what it selected, flags included.
     """
-    stamps = (entry or {}).get("stamps") or {}
+    stamps = entry.get("stamps") or {}
     if entry.get("made_by") != "casa_plugin" or entry.get("status") not in ("split", "done") or \
             averaging_text(entry.get("request") or {}):
         return False

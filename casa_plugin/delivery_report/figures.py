@@ -305,7 +305,8 @@ def flags(member, path):
             ax.set_title("%s: per %s" % (eb["eb"], title), fontsize=_LABEL, loc="left")
             for side in ("right", "top"):
                 ax.spines[side].set_visible(False)
-    fig.legend(handles=[handles[s[0]] for s in _STEPS if s[0] in handles], loc="upper right", ncol=3, fontsize=_LABEL, frameon=False)
+    fig.legend(handles=[handles[s[0]] for s in _STEPS if s[0] in handles], loc="upper right", ncol=3,
+               fontsize=_LABEL, frameon=False)
     fig.suptitle("Flagged fraction of member %s (as flagdata summary counts)" % member["name"], x=0.01, ha="left",
                  fontsize=_TITLE)
     _layout(fig, _WIDTH, height, left=0.65, right=0.2, top=0.75, bottom=below, rows=len(ebs), gap=below + 0.25,

@@ -42,18 +42,21 @@ def _group_key(spw_name, field, mode):
 
 
 def _keys(labels, ddid, field, state):
-    """The group keys ``'<spw id> <spw name>|<field>|<mode>'`` of rows with these ids, and how many rows each."""
+    """Group ``'<spw id> <spw name>|<field>|<mode>'`` rows by their ids.
+
+    Returns ``(keys, rows, inverse)``: the key of each distinct (ddid, field,
+    state), its number of rows, and the index into ``keys`` of each row.
+    """
     spw_of, spw_names, fields, modes = labels
     ids = [numpy.asarray(a, dtype=numpy.int64) + 1 for a in (ddid, field, state)]  # + 1: ids may be -1
     nf, ns = int(ids[1].max()) + 1, int(ids[2].max()) + 1
-    codes, rows = numpy.unique((ids[0] * nf + ids[1]) * ns + ids[2], return_counts=True)  # sorting ints: fast
-    triples = numpy.stack([codes // (nf * ns), codes // ns % nf, codes % ns]) - 1
-    keys = {}
-    for (d, f, s), n in zip(triples.T.tolist(), rows.tolist()):
-        key = "%d %s" % (spw_of[d], _group_key(spw_names[spw_of[d]], fields[f] if f >= 0 else "",
-                                               modes[s] if 0 <= s < len(modes) else ""))
-        keys[(d, f, s)] = key
-    return keys, triples, rows
+    codes, inverse, rows = numpy.unique((ids[0] * nf + ids[1]) * ns + ids[2], return_inverse=True,
+                                        return_counts=True)  # sorting ints: fast
+    keys = []
+    for d, f, s in (numpy.stack([codes // (nf * ns), codes // ns % nf, codes % ns]) - 1).T.tolist():
+        keys.append("%d %s" % (spw_of[d], _group_key(spw_names[spw_of[d]], fields[f] if f >= 0 else "",
+                                                     modes[s] if 0 <= s < len(modes) else "")))
+    return keys, rows, inverse
 
 
 def row_groups(vis):
@@ -71,10 +74,10 @@ def row_groups(vis):
             ids = [tb.getcol(c) for c in ("DATA_DESC_ID", "FIELD_ID", "STATE_ID")]
         finally:
             tb.close()
-    keys, triples, rows = _keys(labels, *ids)
+    keys, rows, _ = _keys(labels, *ids)
     found = {}
-    for triple, n in zip(triples.T.tolist(), rows.tolist()):
-        label = keys[tuple(triple)].split(" ", 1)[1]
+    for key, n in zip(keys, rows.tolist()):
+        label = key.split(" ", 1)[1]
         found[label] = found.get(label, 0) + n
     return found
 
@@ -106,12 +109,9 @@ def _counts(vis):
         return counts
     nant = len(names)
     a1, a2 = cols["a1"].astype(int), cols["a2"].astype(int)
-    ids = [cols[c].astype(int) for c in ("d", "f", "s")]
-    names_of, triples, _ = _keys(labels, *ids)
-    index = dict((triple, i) for i, triple in enumerate(map(tuple, triples.T.tolist())))
-    group = numpy.array([index[t] for t in zip(*(i.tolist() for i in ids))])  # one per baseline group, not per row
-    for key in sorted(set(names_of.values())):
-        mine = numpy.isin(group, [index[t] for t, k in names_of.items() if k == key])
+    keys, _, inverse = _keys(labels, *(cols[c] for c in ("d", "f", "s")))  # one per baseline group, not per row
+    for key in sorted(set(keys)):
+        mine = numpy.isin(inverse, [i for i, k in enumerate(keys) if k == key])
         cross = mine & (a1 != a2)  # a cross-correlation counts for both its antennas, an autocorrelation once
         per = [numpy.bincount(a1[mine], cols[c][mine], nant) + numpy.bincount(a2[cross], cols[c][cross], nant)
                for c in ("nf", "n")]
