@@ -129,10 +129,7 @@ def task_logging(origin):
     try:
         yield
     except Exception as exc:
-        try:  # set at each level: the outermost task, the one the user called, is left
-            setattr(exc, _TASK_ATTR, origin)
-        except Exception:  # an exception type without attributes: shown as any other
-            pass
+        mark_task(exc, origin)  # set at each level: the outermost task, the one the user called, is left
         raise
     finally:
         _origin.pop()
@@ -141,6 +138,29 @@ def task_logging(origin):
 def task_of(exc):
     """Return the name of the package task ``exc`` was raised out of, or None."""
     return getattr(exc, _TASK_ATTR, None)
+
+
+def mark_task(exc, task):
+    """Mark ``exc`` as raised out of ``task`` (shown as one line at the prompt and under ``casa -c``)."""
+    try:
+        setattr(exc, _TASK_ATTR, task)
+    except Exception:  # an exception type without attributes: shown as any other
+        pass
+    return exc
+
+
+def show_task_error(exc, task, out, prompt=False):
+    """Print ``ExcType: message`` and where the traceback is to ``out``; post the traceback to casalog."""
+    import traceback
+    print("%s: %s" % (type(exc).__name__, exc), file=out)
+    logfile = casalog_file()
+    tb = "; %tb shows it here" if prompt else ""
+    if logfile and logfile != "/dev/null":
+        print("[%s failed; traceback in the CASA log (%s)%s]" % (task, logfile, tb), file=out)
+    else:
+        print("[%s failed%s]" % (task, "; %tb shows the traceback" if prompt else ""), file=out)
+    # INFO: casalog prints WARN and SEVERE on the terminal too
+    casalog_post("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip(), task, "INFO")
 
 
 def progress_line(index, total, name, target, detail, seconds):

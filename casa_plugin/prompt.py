@@ -1,7 +1,6 @@
 """Put restore_pi, split_sci and split_tgt at the CASA prompt, and show their failures briefly there."""
 
 import sys
-import traceback
 
 from . import logs
 
@@ -115,12 +114,5 @@ def _show(shell, previous, etype, value, tb, tb_offset):
             shell.custom_exceptions = mine
         return None
     sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # for %tb
-    print("%s: %s" % (etype.__name__, value))
-    logfile = logs.casalog_file()
-    if logfile and logfile != "/dev/null":
-        print("[%s failed; traceback in the CASA log (%s); %%tb shows it here]" % (task, logfile))
-    else:
-        print("[%s failed; %%tb shows the traceback]" % task)
-    # INFO: casalog prints WARN and SEVERE on the terminal too
-    logs.casalog_post("".join(traceback.format_exception(etype, value, tb)).rstrip(), task, "INFO")
+    logs.show_task_error(value, task, sys.stdout, prompt=True)
     return None

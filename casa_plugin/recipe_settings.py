@@ -22,10 +22,12 @@ Where a setting can come from, first match wins:
 import ast
 import os
 import sys
+from contextlib import contextmanager
 
-from . import delivery, session
+from . import delivery, logs, session
 
-__all__ = ["take_settings", "parse_command_line", "resolve_project", "SPLIT_SETTINGS", "run_splits"]
+__all__ = ["take_settings", "parse_command_line", "resolve_project", "SPLIT_SETTINGS", "run_splits",
+           "recipe_errors"]
 
 #: The split settings of both recipes and their defaults (each run prints the values it uses).
 SPLIT_SETTINGS = (
@@ -161,7 +163,10 @@ def take_settings(defaults, recipe_globals, recipe_file, out=None):
     _, caller = _frames_above(recipe_globals)
     command_line = {}
     if _is_command_line_script(recipe_file, caller):
-        command_line = parse_command_line(sys.argv[1:], defaults)
+        try:
+            command_line = parse_command_line(sys.argv[1:], defaults)
+        except ValueError as exc:
+            raise logs.mark_task(exc, os.path.basename(recipe_file))
     namespaces = _namespaces(recipe_globals, caller)
     values, sources = {}, {}
     for name, default in defaults.items():
@@ -218,12 +223,34 @@ def resolve_project(project, need, out=None):
         found = bool(delivery.find_calibrated_dirs(cwd))
         what = "no calibrated/ directory or EB MS at or below it"
     if not found:
-        raise FileNotFoundError(
+        raise logs.mark_task(FileNotFoundError(
             "PROJECT is not set and the current directory %s is not an ALMA delivery (%s); give the "
             "project: PROJECT = '/data/2021.1.00690.S' before execfile, or after the recipe: "
-            "casa -c recipe.py /data/2021.1.00690.S" % (cwd, what))
+            "casa -c recipe.py /data/2021.1.00690.S" % (cwd, what)), "recipe")
     print("PROJECT is not set: working on the current directory %s" % cwd, file=out)
     return cwd
+
+
+@contextmanager
+def recipe_errors(recipe_globals, recipe_file):
+    """The body of a recipe: under ``casa -c``, a failed task or a bad setting ends the script in two lines.
+
+    The error is printed as ``ExcType: message`` and where its traceback is
+    (the CASA log), and the script ends with exit status 1 (``SystemExit``),
+    instead of a traceback on the terminal. Any other error (a bug) keeps its
+    traceback, and at a prompt (``execfile``) everything propagates as it is:
+    the prompt's handler shows the package's errors in one line itself.
+    """
+    recipe_file = os.path.abspath(recipe_file)
+    _, caller = _frames_above(recipe_globals)
+    try:
+        yield
+    except Exception as exc:
+        task = logs.task_of(exc)
+        if task is None or not _is_command_line_script(recipe_file, caller):
+            raise
+        logs.show_task_error(exc, task, sys.stderr)
+        raise SystemExit(1)
 
 
 def run_splits(run, vis):

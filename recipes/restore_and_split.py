@@ -15,7 +15,8 @@ except NameError:
     _init = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "init.py")
     exec(compile(open(_init).read(), _init, "exec"))
 from casa_plugin import restore_pi as _restore_pi  # noqa: E402
-from casa_plugin.recipe_settings import SPLIT_SETTINGS, resolve_project, run_splits, take_settings  # noqa: E402
+from casa_plugin.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
+                                         take_settings)
 from casa_plugin.report import summary_table  # noqa: E402
 
 # ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
@@ -27,11 +28,12 @@ SETTINGS = dict((
     ("RESTORE_PARALLEL", None),  # members restored at once: None auto, False one after the other, True, or N
 ) + SPLIT_SETTINGS)  # INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS
 
-_run = take_settings(SETTINGS, globals(), __file__)
-_project = resolve_project(_run["PROJECT"], "members")
-restored = _restore_pi(member=_project, spacesaving=_run["SPACESAVING"], dosplit=_run["DOSPLIT"],
-                       docontsub=_run["DOCONTSUB"], dryrun=_run["DRYRUN"], parallel=_run["RESTORE_PARALLEL"])
-split = {}
-if not _run["DRYRUN"] or all(m["status"] == "already restored" for m in restored["members"].values()):
-    split = run_splits(_run, _project)  # split_sci then split_tgt, per EB
-print(summary_table(restored, split.get("sci"), split.get("tgt")))
+with recipe_errors(globals(), __file__):  # under casa -c: a failure in two lines and exit status 1
+    _run = take_settings(SETTINGS, globals(), __file__)
+    _project = resolve_project(_run["PROJECT"], "members")
+    restored = _restore_pi(member=_project, spacesaving=_run["SPACESAVING"], dosplit=_run["DOSPLIT"],
+                           docontsub=_run["DOCONTSUB"], dryrun=_run["DRYRUN"], parallel=_run["RESTORE_PARALLEL"])
+    split = {}
+    if not _run["DRYRUN"] or all(m["status"] == "already restored" for m in restored["members"].values()):
+        split = run_splits(_run, _project)  # split_sci then split_tgt, per EB
+    print(summary_table(restored, split.get("sci"), split.get("tgt")))

@@ -14,13 +14,15 @@ try:
 except NameError:
     _init = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "init.py")
     exec(compile(open(_init).read(), _init, "exec"))
-from casa_plugin.recipe_settings import SPLIT_SETTINGS, resolve_project, run_splits, take_settings  # noqa: E402
+from casa_plugin.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
+                                         take_settings)
 from casa_plugin.report import summary_table  # noqa: E402
 
 # ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
 SETTINGS = dict((("PROJECT", None),) + SPLIT_SETTINGS)  # PROJECT: calibrated/, member or project; None: the cwd
 # SPLIT_SETTINGS: INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS
 
-_run = take_settings(SETTINGS, globals(), __file__)
-split = run_splits(_run, resolve_project(_run["PROJECT"], "calibrated"))  # split_sci then split_tgt, per EB
-print(summary_table(None, split["sci"], split["tgt"]))
+with recipe_errors(globals(), __file__):  # under casa -c: a failure in two lines and exit status 1
+    _run = take_settings(SETTINGS, globals(), __file__)
+    split = run_splits(_run, resolve_project(_run["PROJECT"], "calibrated"))  # split_sci then split_tgt, per EB
+    print(summary_table(None, split["sci"], split["tgt"]))

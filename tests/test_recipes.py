@@ -27,6 +27,11 @@ def _science_nchans(project):
     return found
 
 
+def _python_traceback(out):
+    """Whether ``out`` holds a traceback printed by Python (casalog's copy, echoed by --log2term, is a log line)."""
+    return any(line.startswith("Traceback (most recent call last)") for line in out.splitlines())
+
+
 def _copy(project, dest):
     shutil.copytree(project, str(dest), symlinks=True)
     return str(dest)
@@ -121,9 +126,40 @@ def test_recipe_refuses_a_current_directory_that_is_no_delivery(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = run_casa(SPLIT_ONLY, empty, startup=startup_file(tmp_path, pipeline=False))
-    assert proc.returncode != 0
-    assert "PROJECT is not set and the current directory %s is not an ALMA delivery" % empty in proc.stdout
+    assert proc.returncode == 1
+    assert "FileNotFoundError: PROJECT is not set and the current directory %s is not an ALMA delivery" % empty \
+        in proc.stdout
     assert "casa -c recipe.py /data/2021.1.00690.S" in proc.stdout
+    assert "[recipe failed]" in proc.stdout and not _python_traceback(proc.stdout)  # two lines, not a traceback
+
+
+@pytest.mark.casa
+@pytest.mark.subprocess
+def test_a_bad_command_line_setting_ends_the_recipe_in_two_lines(restored, tmp_path):
+    proc = run_casa(SPLIT_ONLY, tmp_path, startup=startup_file(tmp_path, pipeline=False),
+                    args=[restored["project"], "WIDHT=8"])
+    assert proc.returncode == 1
+    assert "ValueError: WIDHT=8: no setting WIDHT; the settings are" in proc.stdout
+    assert "[split_only.py failed]" in proc.stdout and not _python_traceback(proc.stdout)
+    assert split_outputs(restored["project"]) == []
+
+
+@pytest.mark.casa
+@pytest.mark.subprocess
+def test_refused_ebs_end_a_command_line_dry_run_in_two_lines(restored, tmp_path):
+    """casa -c split_only.py PROJECT DRYRUN=True WIDTH=8 after a plain split: every EB's output is another
+    request's, so the plan refuses them: exit status 1, each EB's FAILED line, the error in two lines."""
+    from casa_plugin import split_sci
+    split_sci(vis=restored["project"])
+    before = split_outputs(restored["project"])
+    proc = run_casa(SPLIT_ONLY, tmp_path, startup=startup_file(tmp_path, pipeline=False),
+                    args=[restored["project"], "DRYRUN=True", "WIDTH=8"])
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "SplitError: split_sci and split_tgt failed for 3 EB step(s)" in proc.stdout, proc.stdout[-3000:]
+    assert "[split_sci_tgt failed]" in proc.stdout
+    assert "OVERWRITE" in proc.stdout  # the way out is named
+    assert not _python_traceback(proc.stdout), proc.stdout[-3000:]
+    assert split_outputs(restored["project"]) == before
 
 
 @pytest.mark.casa
