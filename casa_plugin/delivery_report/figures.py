@@ -289,8 +289,11 @@ def timeline(member, path):
             fill = canvas.hatch("#ffffff", colour, "xx") if off else colour
             box = ax.bar(t0, t1, 9, bar + 9, fill, "#ffffff", 1.0)
             if fits:
-                canvas.text(left + x, box[1] + bar / 2.0, number, _fitted(number, box[2] - 4, _SMALL, 9.0),
-                            anchor="middle", colour="#ffffff")
+                size = _fitted(number, box[2] - 4, _SMALL, 9.0)
+                if off:  # a plate of the bar's colour keeps the number readable on the white hatching
+                    plate = min(text_width(number, size) + 6, box[2])
+                    canvas.rect(left + x - plate / 2.0, box[1] + bar / 2.0 - size * 0.7, plate, size * 1.4, colour)
+                canvas.text(left + x, box[1] + bar / 2.0, number, size, anchor="middle", colour="#ffffff")
             if keep:  # the glyphs' middle, not their baseline, starts above the bar's middle
                 canvas.text(left + x + 0.35 * _SMALL * sin, top - 7 + 0.35 * _SMALL * cos, text, _SMALL,
                             middle=False, rotate=-angle)
