@@ -100,8 +100,8 @@ def _check_pictures(member, drawn, svgs):
     assert "Flagged fraction of member %s (as flagdata summary counts)" % name in texts["flags"]
     for eb in member["ebs"]:
         assert [t for t in texts["spectral"] if t.startswith(eb["eb"] + "\nscience 1,3,5,7\n")]
-        for label in drawn["spectral"][eb["eb"]]["labels"].values():
-            assert label in texts["spectral"]
+        for label in drawn["spectral"][eb["eb"]]["labels"].values():  # the id on its own line in a narrow bar
+            assert label in texts["spectral"] or label.replace(": ", ":\n", 1) in texts["spectral"]
         assert [t for t in texts["timeline"] if t.startswith("%s, from " % eb["eb"])]
         for scan in drawn["timeline"][eb["eb"]]:  # on its bar, or before the fields when the bar is too narrow
             assert str(scan["scan"]) in texts["timeline"] or [t for t in texts["timeline"]

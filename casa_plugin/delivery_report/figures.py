@@ -111,6 +111,15 @@ def _eb_label(eb):
     return "\n".join(lines)
 
 
+def _in_bar(label, box):
+    """A spw's label and font size to fit its bar: smaller, then the id on a line of its own (it is clipped to
+    the bar beyond that)."""
+    if text_width(label, 9.0) > box[2] - 6 and ": " in label:
+        label = label.replace(": ", ":\n", 1)
+    lines = label.count("\n") + 1
+    return label, max(9.0, min(_fitted(label, box[2] - 6, _SMALL, 9.0), box[3] / (1.2 * lines)))
+
+
 def spectral_setup(member, path):
     """Draw every spw of every EB of ``member`` on a frequency axis; return what was drawn.
 
@@ -174,8 +183,8 @@ def spectral_setup(member, path):
                     box = ax.bar(spw["lo_ghz"], spw["hi_ghz"], y - 0.4, y + 0.4,
                                  canvas.hatch(vermillion, colour) if odd else colour,
                                  vermillion if odd else "#ffffff", 2.5 if odd else 0.5)
-                    canvas.text(box[0] + box[2] / 2.0, box[1] + box[3] / 2.0, label,
-                                _fitted(label, box[2] - 6, _SMALL, 9.0), anchor="middle",
+                    text, size = _in_bar(label, box)
+                    canvas.text(box[0] + box[2] / 2.0, box[1] + box[3] / 2.0, text, size, anchor="middle",
                                 colour="#ffffff" if is_science else "#000000", clip=canvas.clip(*box))
         tick = axes[0].py(y0 + (nlanes - 1) / 2.0)
         canvas.line(left - 4, tick, left, tick, width=0.8)
