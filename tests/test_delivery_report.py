@@ -1,7 +1,8 @@
 """The delivery report: every section for both members of the demo, its numbers against the MSs, a real browser.
 
-The numbers the pictures were drawn from (``<png>.json`` beside each PNG, gathered in ``report.json``) are
-checked against the MSs, read here with casatools (the FLAG column itself, not flagdata).
+The numbers the pictures were drawn from (``<svg>.json`` beside each SVG, gathered in ``report.json``) are
+checked against the MSs, read here with casatools (the FLAG column itself, not flagdata), and the SVGs are
+read as XML for the labels and bars those numbers should give.
 """
 
 import glob
@@ -12,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -19,7 +21,8 @@ import pytest
 from browser_helpers import find_chromium, open_page
 from casa_helpers import columns, subtable_column
 from casa_plugin import restore_pi, split_sci, split_tgt
-from casa_plugin.delivery_report.figures import differing_spws
+from casa_plugin.delivery_report.figures import PALETTE, differing_spws
+from report_helpers import svg_bars, svg_texts
 
 pytestmark = pytest.mark.casa
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,6 +91,39 @@ def _flagged(vis, spws=None):
     return tuple(dict((k, f / float(n)) for k, (f, n) in c.items() if n) for c in (by_spw, by_antenna))
 
 
+def _check_pictures(member, drawn, svgs):
+    """The SVGs show what their numbers say: titles, every spw label, EB, scan, antenna and value, one bar each."""
+    texts = dict((key, svg_texts(root)) for key, root in svgs.items())
+    name = member["name"]
+    assert "Spectral setup of member %s" % name in texts["spectral"]
+    assert "Observation timeline of member %s" % name in texts["timeline"]
+    assert "Flagged fraction of member %s (as flagdata summary counts)" % name in texts["flags"]
+    for eb in member["ebs"]:
+        assert [t for t in texts["spectral"] if t.startswith(eb["eb"] + "\nscience 1,3,5,7\n")]
+        for label in drawn["spectral"][eb["eb"]]["labels"].values():  # the id on its own line in a narrow bar
+            assert label in texts["spectral"] or label.replace(": ", ":\n", 1) in texts["spectral"]
+        assert [t for t in texts["timeline"] if t.startswith("%s, from " % eb["eb"])]
+        for scan in drawn["timeline"][eb["eb"]]:  # on its bar, or before the fields when the bar is too narrow
+            assert str(scan["scan"]) in texts["timeline"] or [t for t in texts["timeline"]
+                                                              if t.startswith("%d: " % scan["scan"])]
+        flags = drawn["flags"][eb["eb"]]
+        for title in ("science spw (restored id->new id)", "antenna"):
+            assert "%s: per %s" % (eb["eb"], title) in texts["flags"]
+        for label, steps in flags["spw"].items():
+            assert label in texts["flags"]
+            for value in steps.values():
+                assert "%.1f" % (value * 100) in texts["flags"]
+        for antenna in flags["antenna"]:
+            assert antenna in texts["flags"]
+    for step, label, colour in (("restored", "restored MS", "orange"), (".split.cal", ".split.cal", "blue"),
+                                (".source", ".source", "green")):
+        assert label in texts["flags"]
+        bars = sum(len(f["spw"]) + len(f["antenna"]) for f in drawn["flags"].values())
+        assert len(svg_bars(svgs["flags"], PALETTE[colour])) == bars, step  # the legend's swatch is not a bar
+    scans = sum(len(s) for s in drawn["timeline"].values())
+    assert len(svg_bars(svgs["timeline"], stroke="#ffffff")) == scans
+
+
 @pytest.mark.subprocess
 def test_demo_report_has_every_section_for_both_members(demo):
     """Issue 11: after `make demo`, the report holds the pictures and the steps table of both members."""
@@ -99,11 +135,15 @@ def test_demo_report_has_every_section_for_both_members(demo):
     for member in data["members"]:
         part = _member_html(page, member["name"])
         assert [s for s in _SECTIONS if "<h3>%s</h3>" % s not in part] == []
+        svgs = {}
         for picture in ("spectral", "timeline", "flags"):
-            pngs = glob.glob(os.path.join(folder, "%s_%s_*.png" % (member["name"], picture)))
-            assert len(pngs) == 1 and "src='%s'" % os.path.basename(pngs[0]) in part
-            with open(pngs[0], "rb") as f:
-                assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+            found = glob.glob(os.path.join(folder, "%s_%s_*.svg" % (member["name"], picture)))
+            assert len(found) == 1 and "src='%s'" % os.path.basename(found[0]) in part
+            svgs[picture] = root = ElementTree.parse(found[0]).getroot()
+            assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("width") == "1200"
+            assert int(root.get("height")) > 200
+        assert glob.glob(os.path.join(folder, "*.png")) == []
+        _check_pictures(member, data["drawn"][member["name"]], svgs)
         assert "Restore: <b>restored</b>" in part
         for eb in member["ebs"]:
             split = eb["restored"] + ".split.cal"
@@ -257,11 +297,11 @@ def test_a_second_report_reuses_the_flag_summaries(restored, monkeypatch):
     real = flagsummary._counts
     monkeypatch.setattr(flagsummary, "_counts", lambda vis: calls.append(vis) or real(vis))
     folder = os.path.join(project, "casa_plugin_report")
-    pictures = dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.png")))
+    pictures = dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.svg")))
     assert len(pictures) == 6
     write_report([project], task="split_sci")
     assert calls == []  # no MS summarised again, and no picture redrawn
-    assert dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.png"))) == pictures
+    assert dict((p, os.path.getmtime(p)) for p in glob.glob(os.path.join(folder, "*.svg"))) == pictures
     split = sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated", "*.split.cal")))[0]
     os.utime(os.path.join(split, "table.dat"), (1, 1))  # as if its flags had changed since the split
     write_report([project], task="split_sci")

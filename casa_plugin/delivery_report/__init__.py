@@ -1,4 +1,4 @@
-"""The delivery report: ``<project>/casa_plugin_report/index.html`` with PNGs, rewritten after every task."""
+"""The delivery report: ``<project>/casa_plugin_report/index.html`` with SVG pictures, rewritten after every task."""
 
 from .writer import REPORT_DIR, after_task, write_report
 

@@ -1,10 +1,13 @@
-"""The report's pictures (matplotlib, drawn off-screen with Agg): spectral setup, timeline, flags per member.
+"""The report's pictures as SVG written by hand (svg.py): spectral setup, timeline, flags per member.
 
-matplotlib is imported inside the functions, and pyplot is never used, so a
-user's interactive backend is left alone.
+No plotting library: a picture costs milliseconds, and a user's interactive matplotlib backend is never touched.
 """
 
 import datetime
+import math
+import textwrap
+
+from .svg import CHAR, Axes, Canvas, nice_ticks, text_width
 
 __all__ = ["PALETTE", "differing_spws", "spectral_setup", "timeline", "flags"]
 
@@ -17,33 +20,14 @@ _INTENTS = (("OBSERVE_TARGET", "target", "blue"), ("CALIBRATE_BANDPASS", "bandpa
             ("CALIBRATE_ATMOSPHERE", "atmosphere", "vermillion"), ("CALIBRATE_POINTING", "pointing", "grey"))
 _STEPS = (("restored", "restored MS", "orange"), (".split.cal", ".split.cal", "blue"), (".source", ".source", "green"))
 _GAP_GHZ = 4.0
-_WIDTH = 12.0  # inches at 100 dpi: 1200 pixels, shown at that size on the page
-_TITLE, _LABEL, _SMALL = 12, 9.5, 8.5  # points
+_WIDTH = 1200  # pixels, shown at that size on the page
+_TITLE, _LABEL, _SMALL, _TINY = 16.0, 13.0, 12.0, 10.0  # font sizes in pixels
 _MJD0 = datetime.datetime(1858, 11, 17)
 
 
-def _figure(width, height):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path):
-    fig.savefig(path, dpi=100)
-    return path
-
-
-def _bars(ax, xs, heights, width, colour, label):
-    """Vertical bars as one PolyCollection (``ax.bar`` adds a patch per bar, slow for 50 antennas x 3 steps);
-    returns a legend handle."""
-    from matplotlib.collections import PolyCollection
-    from matplotlib.patches import Patch
-    half = width / 2.0
-    ax.add_collection(PolyCollection([[(x - half, 0), (x + half, 0), (x + half, h), (x - half, h)]
-                                      for x, h in zip(xs, heights)], facecolors=colour, edgecolors="none"))
-    return Patch(facecolor=colour, label=label)
+def _fitted(text, room, size, least):
+    """The font size (at most ``size``, at least ``least``) at which ``text`` fits in ``room`` pixels."""
+    return max(least, min(size, room / (CHAR * max(len(line) for line in text.split("\n")) or 1)))
 
 
 def _signature(spw):
@@ -107,11 +91,33 @@ def _spw_label(spw_id, spw, eb):
     return text
 
 
-def _layout(fig, width, height, left, right, top, bottom, rows=1, gap=0.0, wspace=0.0):
-    """Place the subplots by fixed margins in inches (much cheaper than tight_layout, which draws twice)."""
-    axes_height = (height - top - bottom - gap * (rows - 1)) / float(rows)
-    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
-                        hspace=gap / axes_height if rows > 1 else 0.0, wspace=wspace)
+
+
+def _panel_widths(spans, room, least=90.0):
+    """Widths in pixels proportional to ``spans``, none below ``least`` (the others give way)."""
+    widths = [room * s / sum(spans) for s in spans]
+    small = [w < least for w in widths]
+    if any(small) and not all(small):
+        rest = room - least * sum(small)
+        big = sum(s for s, low in zip(spans, small) if not low)
+        widths = [least if low else rest * s / big for s, low in zip(spans, small)]
+    return widths
+
+
+def _eb_label(eb):
+    width = _width_of(eb)
+    lines = [eb["eb"], "science %s" % (",".join(str(s) for s in eb["science"]) or "none")]
+    lines += textwrap.wrap("%s%s" % (eb["rule"], "" if str(width) == "1" else ", width=%s" % width), 42)
+    return "\n".join(lines)
+
+
+def _in_bar(label, box):
+    """A spw's label and font size to fit its bar: smaller, then the id on a line of its own (it is clipped to
+    the bar beyond that)."""
+    if text_width(label, 9.0) > box[2] - 6 and ": " in label:
+        label = label.replace(": ", ":\n", 1)
+    lines = label.count("\n") + 1
+    return label, max(9.0, min(_fitted(label, box[2] - 6, _SMALL, 9.0), box[3] / (1.2 * lines)))
 
 
 def spectral_setup(member, path):
@@ -126,7 +132,7 @@ def spectral_setup(member, path):
     member : dict
         One member of ``collect.gather``: its ``name`` and ``ebs`` (each with ``spws``, ``science``, ``rule``).
     path : str
-        The PNG written (the only file written).
+        The SVG written (the only file written).
 
     Returns
     -------
@@ -134,57 +140,59 @@ def spectral_setup(member, path):
         Per EB: ``science``, ``rule``, ``nchan`` and ``labels`` per spw id, ``differs`` (spw ids).
     """
     ebs = [eb for eb in member["ebs"] if eb["spws"]]
-    all_spws = [s for eb in ebs for s in eb["spws"].values()]
-    groups = _clusters(all_spws)
+    groups = _clusters([s for eb in ebs for s in eb["spws"].values()])
     differ = differing_spws(ebs)
     layout = [(eb, _lanes(eb["spws"])) for eb in ebs]
     rows = sum(n for _, (_, n) in layout)
-    height = 1.2 + 0.55 * rows + 0.3 * len(ebs)
-    fig = _figure(_WIDTH, height)
+    names = [_eb_label(eb) for eb in ebs]
+    left = min(max([text_width(n, _SMALL) + 24 for n in names] + [150]), 420)
+    canvas = Canvas(_WIDTH, 0)
+    vermillion = PALETTE["vermillion"]
+    top = canvas.header("Spectral setup of member %s" % member["name"], [
+        ("science spw", PALETTE["blue"], None), ("other spw", PALETTE["grey"], None),
+        ("differs between EBs", canvas.hatch(vermillion, "#ffffff"), vermillion)], _TITLE, _LABEL) + 20
+    plot_height = 5 + 55 * rows + 30 * len(ebs)
+    canvas.height = int(top + plot_height + 55)
     science = [s for eb in ebs for i, s in eb["spws"].items() if int(i) in eb["science"]]
     spans = [max(hi - lo, 0.6) * (1 if any(lo <= s["lo_ghz"] <= hi for s in science) else 0.4)
              for lo, hi in groups]
-    axes = fig.subplots(1, len(groups), sharey=True, squeeze=False, gridspec_kw={"width_ratios": spans})[0]
-    drawn = {}
-    for ax, (lo, hi) in zip(axes, groups):
+    gap = 24.0
+    widths = _panel_widths(spans, _WIDTH - left - 20 - gap * (len(groups) - 1))
+    bottom = rows + 0.6 * len(ebs) - 0.4  # the lanes run downwards from -0.8 to here
+    axes, x = [], left
+    for (lo, hi), width in zip(groups, widths):
         pad = max((hi - lo) * 0.03, 0.05)
-        ax.set_xlim(lo - pad, hi + pad)
-        ax.set_xlabel("frequency (GHz)")
-        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-    top, ticks, names = 0.0, [], []
-    for eb, (lanes, nlanes) in layout:
+        ax = Axes(canvas, x, top, width, plot_height, (lo - pad, hi + pad), (bottom, -0.8))
+        ax.xticks(nice_ticks(lo - pad, hi + pad, max(3, int(width / 70))), size=_SMALL, grid="#dddddd")
+        ax.xlabel("frequency (GHz)", _LABEL, below=38)
+        axes.append(ax)
+        x += width + gap
+    drawn, y0 = {}, 0.0
+    for (eb, (lanes, nlanes)), name in zip(layout, names):
         drawn[eb["eb"]] = {"science": list(eb["science"]), "rule": eb["rule"], "nchan": {}, "labels": {},
                            "differs": sorted(differ[eb["eb"]], key=int)}
         for spw_id, spw in eb["spws"].items():
-            y = top + lanes[spw_id]
-            science = int(spw_id) in eb["science"]
+            y = y0 + lanes[spw_id]
+            is_science = int(spw_id) in eb["science"]
             odd = spw_id in differ[eb["eb"]]
             drawn[eb["eb"]]["nchan"][spw_id] = spw["nchan"]
             drawn[eb["eb"]]["labels"][spw_id] = label = _spw_label(spw_id, spw, eb)
+            colour = PALETTE["blue"] if is_science else PALETTE["grey"]
             for ax, (lo, hi) in zip(axes, groups):
                 if spw["lo_ghz"] >= lo - 1e-9 and spw["hi_ghz"] <= hi + 1e-9:
-                    ax.barh(y, spw["hi_ghz"] - spw["lo_ghz"], left=spw["lo_ghz"], height=0.8,
-                            color=PALETTE["blue"] if science else PALETTE["grey"],
-                            edgecolor=PALETTE["vermillion"] if odd else "white", linewidth=2.5 if odd else 0.5,
-                            hatch="//" if odd else None)
-                    ax.text((spw["lo_ghz"] + spw["hi_ghz"]) / 2, y, label, ha="center",
-                            va="center", fontsize=_SMALL, color="white" if science else "black", clip_on=True)
-        ticks.append(top + (nlanes - 1) / 2.0)
-        width = _width_of(eb)
-        names.append("%s\nscience %s\n%s%s" % (eb["eb"], ",".join(str(s) for s in eb["science"]) or "none",
-                                                 eb["rule"], "" if str(width) == "1" else ", width=%s" % width))
-        top += nlanes + 0.6
-    axes[0].set_yticks(ticks)
-    axes[0].set_yticklabels(names, fontsize=_SMALL)
-    axes[0].set_ylim(top - 0.4, -0.8)
-    from matplotlib.patches import Patch
-    handles = [Patch(color=PALETTE["blue"], label="science spw"), Patch(color=PALETTE["grey"], label="other spw"),
-               Patch(facecolor="white", edgecolor=PALETTE["vermillion"], hatch="//", linewidth=2,
-                     label="differs between EBs")]
-    fig.legend(handles=handles, loc="upper right", ncol=3, fontsize=_LABEL, frameon=False)
-    fig.suptitle("Spectral setup of member %s" % member["name"], x=0.01, ha="left", fontsize=_TITLE)
-    _layout(fig, _WIDTH, height, left=2.9, right=0.2, top=0.6, bottom=0.55, wspace=0.1)
-    _save(fig, path)
+                    box = ax.bar(spw["lo_ghz"], spw["hi_ghz"], y - 0.4, y + 0.4,
+                                 canvas.hatch(vermillion, colour) if odd else colour,
+                                 vermillion if odd else "#ffffff", 2.5 if odd else 0.5)
+                    text, size = _in_bar(label, box)
+                    canvas.text(box[0] + box[2] / 2.0, box[1] + box[3] / 2.0, text, size, anchor="middle",
+                                colour="#ffffff" if is_science else "#000000", clip=canvas.clip(*box))
+        tick = axes[0].py(y0 + (nlanes - 1) / 2.0)
+        canvas.line(left - 4, tick, left, tick, width=0.8)
+        canvas.text(left - 8, tick, name, _SMALL, anchor="end")
+        y0 += nlanes + 0.6
+    for ax in axes:
+        ax.frame()
+    canvas.save(path)
     return drawn
 
 
@@ -199,43 +207,111 @@ def _utc(mjd_seconds):
     return (_MJD0 + datetime.timedelta(seconds=mjd_seconds)).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+
+
+def _fields_text(fields):
+    """The fields of a scan, each name once (``×n`` for a mosaic's pointings), at most three names."""
+    names = []
+    for name in fields:
+        if name not in names:
+            names.append(name)
+    text = ",".join("%s ×%d" % (n, fields.count(n)) if fields.count(n) > 1 else n for n in names[:3])
+    return text + (" +%d more" % (len(names) - 3) if len(names) > 3 else "")
+
+
+def _slant(anchors, size):
+    """The angle (degrees up from the axis) at which most labels at ``anchors`` (pixels) stay apart."""
+    gaps = sorted(b - a for a, b in zip(anchors, anchors[1:]))
+    typical = gaps[len(gaps) // 10] if gaps else 1e9  # nine in ten labels need no more room than this
+    return next((a for a in (30, 45, 60) if typical * math.sin(math.radians(a)) >= 1.2 * size), 90)
+
+
+def _eb_scans(eb):
+    """Per scan of ``eb``: (start, end) in minutes from the EB's start, intent, colour, off source, number,
+    field text; and that start (MJD seconds)."""
+    start = min(s["times"][0] - s["step"] / 2 for s in eb["scans"])
+    out = []
+    for scan in eb["scans"]:
+        label, colour, off = _intent(scan["intents"])
+        out.append(((scan["times"][0] - scan["step"] / 2 - start) / 60.0,
+                    (scan["times"][1] + scan["step"] / 2 - start) / 60.0, label, colour, off, str(scan["scan"]),
+                    _fields_text(scan["fields"])))
+    return out, start
+
+
+def _scan_labels(scans, width, room):
+    """The minutes shown, ``[(x from the axis' left, label, number on the bar)]`` and the labels' slant, so that
+    the last labels end within ``room`` pixels of the axis' left."""
+    span = max(s[1] for s in scans) * 1.02 or 1.0
+    for _ in range(3):
+        texts = []
+        for t0, t1, _, _, _, number, fields in scans:
+            fits = text_width(number, 9.0) + 4 <= (t1 - t0) / span * width
+            texts.append(((t0 + t1) / 2.0 / span * width, fields if fits else "%s: %s" % (number, fields), fits))
+        angle = _slant([x for x, _, _ in texts], _SMALL)
+        cos = math.cos(math.radians(angle))
+        need = max(x * span / max(room - text_width(t, _SMALL) * cos, width / 2.0) for x, t, _ in texts)
+        if need <= span * 1.0001:
+            break
+        span = need * 1.01
+    return span, texts, angle
+
+
 def timeline(member, path):
     """Draw each EB's scans against time (minutes from its start), coloured by intent, labelled by field.
+
+    A scan number that does not fit on its bar is written before the field
+    names instead; where scans are too close for every label, labels are
+    slanted more steeply, then some are left out.
 
     Parameters and the file written are as for ``spectral_setup``. Returns, per
     EB, ``[{'scan', 'intent', 'fields'}]`` in time order.
     """
     ebs = [eb for eb in member["ebs"] if eb["scans"]]
-    height = 0.6 + 0.5 + 1.1 * len(ebs) + 0.85 * (len(ebs) - 1)
-    fig = _figure(_WIDTH, height)
-    axes = fig.subplots(len(ebs), 1, squeeze=False)[:, 0]
-    used, drawn, hatched = {}, {}, False
-    for ax, eb in zip(axes, ebs):
-        start = min(s["times"][0] - s["step"] / 2 for s in eb["scans"])
-        drawn[eb["eb"]] = []
-        for scan in eb["scans"]:
-            label, colour, off = _intent(scan["intents"])
-            used[label], hatched = colour, hatched or off
-            t0 = (scan["times"][0] - scan["step"] / 2 - start) / 60.0
-            t1 = (scan["times"][1] + scan["step"] / 2 - start) / 60.0
-            ax.barh(0, t1 - t0, left=t0, height=0.6, color=colour, edgecolor="white", hatch="xx" if off else None)
-            ax.text((t0 + t1) / 2, 0.4, ",".join(scan["fields"]), rotation=30, fontsize=_SMALL, ha="left", va="bottom")
-            ax.text((t0 + t1) / 2, 0, str(scan["scan"]), fontsize=_SMALL, ha="center", va="center", color="white")
-            drawn[eb["eb"]].append({"scan": scan["scan"], "intent": label, "fields": scan["fields"]})
-        ax.set_ylim(-0.5, 1.9)
-        ax.set_yticks([])
-        ax.set_title("%s, from %s" % (eb["eb"], _utc(start)), fontsize=_LABEL, loc="left")
-        ax.set_xlabel("minutes from the EB's start (scan numbers on the bars)", fontsize=_LABEL)
-        for side in ("left", "right", "top"):
-            ax.spines[side].set_visible(False)
-    from matplotlib.patches import Patch
-    handles = [Patch(color=c, label=l) for l, c in used.items()]
+    left, right, bar = 30.0, _WIDTH - 30.0, 28.0
+    canvas = Canvas(_WIDTH, 0)
+    used, drawn, hatched, plans = {}, {}, False, []
+    for eb in ebs:
+        scans, start = _eb_scans(eb)
+        drawn[eb["eb"]] = [{"scan": s["scan"], "intent": p[2], "fields": s["fields"]}
+                           for s, p in zip(eb["scans"], scans)]
+        for _, _, label, colour, off, _, _ in scans:
+            used.setdefault(label, colour)
+            hatched = hatched or off
+        plans.append((eb, scans, start))
+    items = [(label, colour, None) for label, colour in used.items()]
     if hatched:
-        handles.append(Patch(facecolor=PALETTE["blue"], edgecolor="white", hatch="xx", label="off source"))
-    fig.legend(handles=handles, loc="upper right", ncol=len(handles), fontsize=_LABEL, frameon=False)
-    fig.suptitle("Observation timeline of member %s" % member["name"], x=0.01, ha="left", fontsize=_TITLE)
-    _layout(fig, _WIDTH, height, left=0.3, right=0.3, top=0.95, bottom=0.5, rows=len(ebs), gap=0.85)
-    _save(fig, path)
+        items.append(("off source", canvas.hatch("#ffffff", PALETTE["blue"], "xx"), None))
+    y = canvas.header("Observation timeline of member %s" % member["name"], items, _TITLE, _LABEL) + 16
+    for eb, scans, start in plans:
+        span, texts, angle = _scan_labels(scans, right - left, _WIDTH - 8 - left)
+        cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+        kept, last = [], -1e9
+        for x, text, _ in texts:  # a label too close to the last one kept is left out
+            kept.append(x - last >= 1.15 * _SMALL / sin - 1e-6)
+            last = x if kept[-1] else last
+        band = max(text_width(t, _SMALL) * sin + _SMALL * cos for (_, t, _), k in zip(texts, kept) if k) + 8
+        canvas.text(left, y + 14, "%s, from %s" % (eb["eb"], _utc(start)), _LABEL, middle=False)
+        top = y + 26 + band
+        ax = Axes(canvas, left, top, right - left, bar + 9, (0.0, span), (0.0, bar + 9))
+        for (t0, t1, _, colour, off, number, _), (x, text, fits), keep in zip(scans, texts, kept):
+            fill = canvas.hatch("#ffffff", colour, "xx") if off else colour
+            box = ax.bar(t0, t1, 9, bar + 9, fill, "#ffffff", 1.0)
+            if fits:
+                size = _fitted(number, box[2] - 4, _SMALL, 9.0)
+                if off:  # a plate of the bar's colour keeps the number readable on the white hatching
+                    plate = min(text_width(number, size) + 6, box[2])
+                    canvas.rect(left + x - plate / 2.0, box[1] + bar / 2.0 - size * 0.7, plate, size * 1.4, colour)
+                canvas.text(left + x, box[1] + bar / 2.0, number, size, anchor="middle", colour="#ffffff")
+            if keep:  # the glyphs' middle, not their baseline, starts above the bar's middle
+                canvas.text(left + x + 0.35 * _SMALL * sin, top - 7 + 0.35 * _SMALL * cos, text, _SMALL,
+                            middle=False, rotate=-angle)
+        ax.frame("b")
+        ax.xticks(nice_ticks(0.0, span, 10), size=_SMALL)
+        ax.xlabel("minutes from the EB's start (scan numbers on the bars)", _LABEL, below=38)
+        y = top + bar + 9 + 50
+    canvas.height = int(y + 4)
+    canvas.save(path)
     return drawn
 
 
@@ -268,6 +344,8 @@ def _output_ids(eb, step):
     return dict((str(k), str(v)) for k, v in mapping.items())
 
 
+
+
 def flags(member, path):
     """Draw, per EB, the flagged fraction per science spw and per antenna of the restored MS and the outputs.
 
@@ -276,40 +354,50 @@ def flags(member, path):
     with steps ``restored``, ``.split.cal``, ``.source``.
     """
     ebs = [eb for eb in member["ebs"] if any(eb["flags"].values())]
-    names = max([len(eb["flags"][s]["antenna"]) for eb in ebs for s in eb["flags"] if eb["flags"][s]] + [0])
-    below = 0.8 if names > 12 else 0.55  # room for antenna names written upright
-    height = 0.75 + below + 1.6 * len(ebs) + (below + 0.25) * (len(ebs) - 1)
-    fig = _figure(_WIDTH, height)
-    axes = fig.subplots(len(ebs), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.4]})
-    drawn, handles = {}, {}
-    for (ax_spw, ax_ant), eb in zip(axes, ebs):
+    plans = [(eb, [(kind, _aligned(eb, kind)) for kind in ("spw", "antenna")]) for eb in ebs]
+    labels = [(len(rows) > 12, k) for _, kinds in plans for _, rows in kinds for k, _ in rows]
+    below = max([text_width(k, _TINY) + 14 if crowded else 30 for crowded, k in labels] + [30])
+    steps = [s for s in _STEPS if any(eb["flags"].get(s[0]) for eb in ebs)]
+    canvas = Canvas(_WIDTH, 0)
+    y = canvas.header("Flagged fraction of member %s (as flagdata summary counts)" % member["name"],
+                      [(label, PALETTE[colour], None) for _, label, colour in steps], _TITLE, _LABEL) + 32
+    left, gap, height = 65.0, 80.0, 160.0
+    room = _WIDTH - left - gap - 20
+    drawn = {}
+    for eb, kinds in plans:
         drawn[eb["eb"]] = {}
-        for ax, kind, title in ((ax_spw, "spw", "science spw (restored id->new id)"), (ax_ant, "antenna", "antenna")):
-            rows = _aligned(eb, kind)
+        x = left
+        for (kind, rows), share, title in zip(kinds, (1 / 2.4, 1.4 / 2.4),
+                                              ("science spw (restored id->new id)", "antenna")):
             drawn[eb["eb"]][kind] = dict(rows)
-            steps = [s for s in _STEPS if s[0] in eb["flags"] and eb["flags"][s[0]]]
-            bar = 0.8 / max(len(steps), 1)
+            shown = [s for s in _STEPS if eb["flags"].get(s[0])]
             top = max([v for _, r in rows for v in r.values() if v is not None] + [0.05])
-            for j, (step, label, colour) in enumerate(steps):
-                xs = [i + (j - (len(steps) - 1) / 2.0) * bar for i in range(len(rows))]
-                values = [r.get(step) or 0.0 for _, r in rows]
-                handles.setdefault(step, _bars(ax, xs, [v * 100 for v in values], bar, PALETTE[colour], label))
-                for x, v in zip(xs, values) if kind == "spw" else ():  # antennas: the bars only (drawing time)
-                    ax.text(x, v * 100 + top * 2, "%.1f" % (v * 100), ha="center", va="bottom", fontsize=7.5)
-            ax.set_xlim(-0.6, max(len(rows), 1) - 0.4)
-            ax.set_xticks(range(len(rows)))
-            crowded = len(rows) > 12  # ALMA's 40-50 antennas: names upright would run into each other
-            ax.set_xticklabels([k for k, _ in rows], fontsize=7 if crowded else _LABEL, rotation=90 if crowded else 0)
-            ax.set_ylim(0, top * 130)
-            ax.set_ylabel("flagged (%)", fontsize=_LABEL)
-            ax.set_title("%s: per %s" % (eb["eb"], title), fontsize=_LABEL, loc="left")
-            for side in ("right", "top"):
-                ax.spines[side].set_visible(False)
-    fig.legend(handles=[handles[s[0]] for s in _STEPS if s[0] in handles], loc="upper right", ncol=3,
-               fontsize=_LABEL, frameon=False)
-    fig.suptitle("Flagged fraction of member %s (as flagdata summary counts)" % member["name"], x=0.01, ha="left",
-                 fontsize=_TITLE)
-    _layout(fig, _WIDTH, height, left=0.65, right=0.2, top=0.75, bottom=below, rows=len(ebs), gap=below + 0.25,
-            wspace=0.12)
-    _save(fig, path)
+            ax = Axes(canvas, x, y, room * share, height, (-0.6, max(len(rows), 1) - 0.4), (0.0, top * 130))
+            bar = 0.8 / max(len(shown), 1)
+            for j, (step, _, colour) in enumerate(shown):
+                for i, (_, r) in enumerate(rows):
+                    middle = i + (j - (len(shown) - 1) / 2.0) * bar
+                    value = (r.get(step) or 0.0) * 100
+                    box = ax.bar(middle - bar / 2, middle + bar / 2, 0.0, value, PALETTE[colour])
+                    if kind == "spw":  # antennas: the bars only (40-50 of them)
+                        _value_text(canvas, box, "%.1f" % value)
+            crowded = len(rows) > 12  # ALMA's 40-50 antennas: names written upwards, smaller
+            ax.xticks(list(range(len(rows))), [k for k, _ in rows], _TINY if crowded else _LABEL, upright=crowded)
+            ax.yticks(nice_ticks(0.0, top * 130, 5), size=_SMALL)
+            ax.ylabel("flagged (%)", _LABEL, left=50)
+            ax.title("%s: per %s" % (eb["eb"], title), _LABEL)
+            ax.frame("lb")
+            x += room * share + gap
+        y += height + below + 32
+    canvas.height = int(y - 32 + 6)
+    canvas.save(path)
     return drawn
+
+
+def _value_text(canvas, box, text):
+    """Write a bar's value above it: across if it fits the bar's width, else upwards."""
+    size = _fitted(text, box[2] + 2, 10.5, 7.0)
+    if text_width(text, size) <= box[2] + 2:
+        canvas.text(box[0] + box[2] / 2.0, box[1] - 3, text, size, anchor="middle", middle=False)
+    else:
+        canvas.text(box[0] + box[2] / 2.0 + 0.35 * 9.0, box[1] - 3, text, 9.0, rotate=-90)

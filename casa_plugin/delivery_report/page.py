@@ -1,7 +1,8 @@
 """The report's HTML: per member its restore, pictures and steps table; plain HTML and CSS, no script.
 
-Everything the page shows is in the page or beside it (PNGs by relative
-name): it opens from disk, and nothing is fetched from the network.
+Everything the page shows is in the page or beside it (SVG pictures by
+relative name, shown with ``<img>``, so no script runs): it opens from disk,
+and nothing is fetched from the network.
 """
 
 import html
@@ -127,7 +128,7 @@ _MISSING = {"spectral": "no restored MS or split to read the spws from",
 
 
 def page(root, members, pictures, task, dryrun):
-    """Return the HTML page of ``members`` (collect.gather's), showing ``pictures`` ``{member: {key: png}}``."""
+    """Return the HTML page of ``members`` (collect.gather's), showing ``pictures`` ``{member: {key: svg}}``."""
     header = ["<h1>casa_plugin report: %s</h1>" % _e(os.path.basename(root) or root),
               "<p>%s; updated %s after <code>%s</code>. Members: %s.</p>" % (
                   _e(root), time.strftime("%Y-%m-%d %H:%M:%S"), _e(task), ", ".join(

@@ -28,11 +28,11 @@ def _facts(eb, key):
 
 
 def _draw(folder, member, key, func, drawn):
-    """Draw one picture unless a PNG of the same facts exists; return its file name (or None)."""
+    """Draw one picture unless an SVG of the same facts exists; return its file name (or None)."""
     from . import figures
     facts = json.dumps([member["name"], key, [_facts(eb, key) for eb in member["ebs"]]], sort_keys=True,
                        default=str).encode("utf-8")
-    name = "%s_%s_%s.png" % (member["name"], key, hashlib.sha1(facts).hexdigest()[:10])
+    name = "%s_%s_%s.svg" % (member["name"], key, hashlib.sha1(facts).hexdigest()[:10])
     path = os.path.join(folder, name)
     numbers = os.path.join(folder, name[:-4] + ".json")
     try:
@@ -71,8 +71,8 @@ def write_report(paths, *, task, results=(), restores=None, dryrun=False):
     Returns
     -------
     str
-        ``<root>/casa_plugin_report/index.html``. Beside it: the PNGs, their
-        numbers (``<png>.json``), ``report.json`` (the facts shown) and
+        ``<root>/casa_plugin_report/index.html``. Beside it: the SVG pictures,
+        their numbers (``<svg>.json``), ``report.json`` (the facts shown) and
         ``cache.json`` (flag summaries and MS metadata, by MS mtime). Only
         that folder is written; the MSs are only read.
     """
@@ -105,10 +105,10 @@ def _write(path, text):
 
 
 def _prune(folder, html):
-    """Remove pictures (and their numbers) the page no longer shows."""
-    for png in glob.glob(os.path.join(folder, "*.png")):
-        if os.path.basename(png) not in html:
-            for path in (png, png[:-4] + ".json"):
+    """Remove pictures (and their numbers) the page no longer shows, PNGs of an earlier version included."""
+    for picture in glob.glob(os.path.join(folder, "*.svg")) + glob.glob(os.path.join(folder, "*.png")):
+        if os.path.basename(picture) not in html:
+            for path in (picture, picture[:-4] + ".json"):
                 if os.path.exists(path):
                     os.remove(path)
 
