@@ -356,6 +356,8 @@ def test_spws_that_differ_between_ebs_stand_out():
     ebs = [{"eb": "a", "spws": {"1": spw, "3": spw}}, {"eb": "b", "spws": {"1": spw, "3": spw}},
            {"eb": "c", "spws": {"1": dict(spw, nchan=128)}}]
     assert differing_spws(ebs) == {"a": {"3"}, "b": {"3"}, "c": {"1"}}
+    # two EBs that disagree: neither setup is the usual one, both are marked (whatever the hash order)
+    assert differing_spws(ebs[1:]) == {"b": {"1", "3"}, "c": {"1"}}
 
 
 def test_the_report_only_reads_the_mss(restored):

@@ -35,12 +35,19 @@ def _signature(spw):
 
 
 def differing_spws(ebs):
-    """Return ``{eb: set of spw ids}`` whose setup differs from the most common one of that id (or is missing)."""
+    """Return ``{eb: set of spw ids}`` whose setup differs from the most common one of that id (or is missing).
+
+    Where no setup of an id is more common than another (e.g. two EBs that disagree), every EB's is marked:
+    neither is the odd one out.
+    """
     seen = {}
     for eb in ebs:
         for spw_id, spw in (eb["spws"] or {}).items():
             seen.setdefault(spw_id, []).append(_signature(spw))
-    usual = dict((i, max(set(s), key=s.count)) for i, s in seen.items())
+    usual = {}
+    for i, signatures in seen.items():
+        counts = sorted((signatures.count(s) for s in set(signatures)), reverse=True)
+        usual[i] = max(set(signatures), key=signatures.count) if counts[1:2] != counts[:1] else None
     count = len([eb for eb in ebs if eb["spws"]])
     return dict((eb["eb"], set(i for i, spw in (eb["spws"] or {}).items()
                                if _signature(spw) != usual[i] or len(seen[i]) < count)) for eb in ebs)
