@@ -70,3 +70,22 @@ def small_disk(monkeypatch, under, free_mib):
         return os.statvfs_result((st.f_bsize, 1 << 20, st.f_blocks, free_mib, free_mib, st.f_files, st.f_ffree,
                                   st.f_favail, st.f_flag, st.f_namemax))
     monkeypatch.setattr(os, "statvfs", statvfs)
+
+
+def run_mpi(cmd, cwd, timeout):
+    """Run an ``mpirun ...`` command without PYTHONPATH; return its output; fail on a non-zero exit or a hang
+    (the whole process group is killed)."""
+    import signal
+    import subprocess
+    import pytest
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=str(cwd), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True, start_new_session=True)
+    try:
+        out = proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("mpirun hung:\n" + proc.communicate()[0][-5000:])
+    assert proc.returncode == 0, out[-5000:]
+    return out

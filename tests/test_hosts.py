@@ -9,14 +9,12 @@ import glob
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 
 import pytest
 
-from casa_helpers import assert_same_ms, flag_versions
+from casa_helpers import assert_same_ms, flag_versions, run_mpi
 from hosts_helpers import mpirun_on_hosts
 from prompt_helpers import REPO
 
@@ -55,17 +53,7 @@ def test_members_and_ebs_go_to_the_servers_hosts(pristine_delivery, restored_del
 
     report = tmp_path / "report.json"
     (tmp_path / "driver.py").write_text(_DRIVER % {"repo": REPO, "project": project, "report": str(report)})
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    proc = subprocess.Popen(mpirun_on_hosts(tmp_path, HOSTS) + [sys.executable, str(tmp_path / "driver.py")],
-                            cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            universal_newlines=True, start_new_session=True)
-    try:
-        out = proc.communicate(timeout=900)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("mpirun hung:\n" + proc.communicate()[0][-5000:])
-    assert proc.returncode == 0, out[-5000:]
+    run_mpi(mpirun_on_hosts(tmp_path, HOSTS) + [sys.executable, tmp_path / "driver.py"], tmp_path, 900)
     result = json.loads(report.read_text())
     assert result["client"] == socket.gethostname()
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from casa_helpers import flag_versions
+from casa_helpers import flag_versions, run_mpi
 from casa_plugin import RestoreError
 from casa_plugin import record as run_record
 from casa_plugin.restore import concurrency
@@ -209,17 +209,7 @@ def test_members_run_on_the_servers_under_mpirun(pristine_delivery, tmp_path, ca
     restore_with_standin(serial, parallel=False)
     report = tmp_path / "report.json"
     (tmp_path / "driver.py").write_text(_MPI_DRIVER % {"repo": REPO, "project": project, "report": str(report)})
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    proc = subprocess.Popen(mpirun_command(3) + [sys.executable, str(tmp_path / "driver.py")], cwd=str(tmp_path),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                            start_new_session=True)
-    try:
-        out = proc.communicate(timeout=600)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("mpirun hung:\n" + proc.communicate()[0][-5000:])
-    assert proc.returncode == 0, out[-5000:]
+    out = run_mpi(mpirun_command(3) + [sys.executable, tmp_path / "driver.py"], tmp_path, 600)
     result = json.loads(report.read_text())
     assert result["parallel"]["mode"] == "mpi" and "on 2 casampi server(s)" in result["parallel"]["reason"]
     members = result["members"]
