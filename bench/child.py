@@ -13,6 +13,7 @@ import time
 _T0 = time.time()  # interpreter start (approximately): start-up is reported apart from the timed work
 MARK = "BENCH_RESULT "
 from casa_plugin.testing.compare import manual_loop, ms_differences  # the tests' manual loop and comparison
+from machine_load import disk_bytes  # bench/machine_load.py
 
 
 def emit(payload):
@@ -83,13 +84,26 @@ def start_casa(parallel=False):
     return time.time() - start
 
 
+def disk_after(project, before):
+    """After the timed work: sync (timed apart) and return the bytes the disk of ``project`` read and wrote since
+    ``before`` (``disk_bytes`` at the start of the work), what a ``cp -r`` + ``sync`` is measured against."""
+    start = time.time()
+    os.sync()
+    after = disk_bytes(project)
+    if before is None or after is None:
+        return {"sync_seconds": time.time() - start}
+    return {"sync_seconds": time.time() - start, "disk_read": after[0] - before[0],
+            "disk_written": after[1] - before[1]}
+
+
 def manual(args):
     """Time the manual loop over every calibrated/ directory."""
     start_casa()
-    ready = time.time()
+    before, ready = disk_bytes(args.project), time.time()
     for calibrated in calibrated_dirs(args.project):
         manual_loop(calibrated)
-    emit({"seconds": time.time() - ready, "startup": ready - _T0})
+    done = time.time()
+    emit(dict(disk_after(args.project, before), seconds=done - ready, startup=ready - _T0))
 
 
 def _concurrency(summary):
@@ -130,13 +144,15 @@ def plugin(args):
     moments, reports = _Moments(), _Reports()
     logging.getLogger("casa_plugin.parallel.client").addHandler(moments)
     logging.getLogger("casa_plugin.delivery_report").addHandler(reports)
-    ready = time.time()
+    before, ready = disk_bytes(args.project), time.time()
     result = split_sci_tgt(vis=args.project, parallel=parallel, width=args.width, timebin=args.timebin,
                            maxjobs=args.maxjobs)
     done = time.time()
+    disk = disk_after(args.project, before)
     sci = result["sci"]["ebs"].values()
-    emit({"seconds": done - ready, "startup": ready - _T0, "casampi_start": casampi_start,
-          "concurrency": _concurrency(result), "plan": result.get("parallel"), "report_seconds": reports.seconds,
+    emit({"sync_seconds": disk["sync_seconds"], "disk_read": disk.get("disk_read"),
+          "disk_written": disk.get("disk_written"), "seconds": done - ready, "startup": ready - _T0,
+          "casampi_start": casampi_start, "concurrency": _concurrency(result), "plan": result.get("parallel"), "report_seconds": reports.seconds,
           "mpi_setup": moments.first - ready if moments.first else None,
           "mpi_loop": moments.last - moments.first if moments.first else None,
           "counts": [result["sci"]["counts"], result["tgt"]["counts"]],

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 
-__all__ = ["Load", "machine", "ram_bytes", "wait_for_quiet"]
+__all__ = ["Load", "disk_bytes", "machine", "ram_bytes", "wait_for_quiet"]
 
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -103,6 +103,18 @@ def wait_for_quiet(limit, threshold=0.05):
             return time.time() - start
         if time.time() - start < 2.5:
             print("  waiting for other processes to finish (%.0f %% of a CPU) ..." % (100 * busy), flush=True)
+
+
+def disk_bytes(path):
+    """Bytes read from and written to the block device holding ``path`` since boot (the kernel's own counters,
+    512-byte sectors, whoever did the I/O): ``(read, written)``, or None where the device has no counters."""
+    dev = os.stat(path).st_dev
+    try:
+        with open("/sys/dev/block/%d:%d/stat" % (os.major(dev), os.minor(dev))) as f:
+            fields = f.read().split()
+    except OSError:
+        return None
+    return 512 * int(fields[2]), 512 * int(fields[6])
 
 
 def ram_bytes():

@@ -12,7 +12,7 @@ import sys
 import time
 
 from casa_plugin.staging import remove_tree as remove
-from machine_load import Load, machine, ram_bytes, wait_for_quiet  # bench/machine_load.py: a shared machine
+from machine_load import Load, disk_bytes, machine, ram_bytes, wait_for_quiet  # bench/machine_load.py: a shared machine
 from casa_plugin.testing.compare import mpirun_command  # the package's own: links removed, never followed
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -48,7 +48,9 @@ TARGETS = [("plugin serial / loop", None, "warm", "b", "a", "<=", 1.03),
            ("parallel=None / serial, plain", None, "warm", "n", "b", "<=", 1.02),
            ("parallel=None / serial, plain", None, "cold", "n", "b", "<=", 1.02),
            ("averaging: parallel=None / serial", ("alma12m",), "warm", "dn", "db", "<=", 0.65),
-           ("plugin serial / cp -r + sync (no further from the disk)", None, "cold", "b", "cp", "<=", 1.0),
+           ("plugin serial / cp -r + sync, s per GB the disk moved (no further from the disk)", None, "cold",
+            "b+disk", "cp+disk", "<=", 1.0),
+           ("plugin serial / cp -r + sync, seconds", None, "cold", "b", "cp", None, None),
            ("plugin serial less the delivery report / loop", None, "warm", "b-report", "a", None, None),
            ("plugin serial / loop", None, "cold", "b", "a", None, None),
            ("parallel=True / serial, plain", None, "warm", "t", "b", None, None),
@@ -321,20 +323,39 @@ def measure(data, regime, key, kind, servers, extra, run, quiet_wait):
 
 def _measure(data, key, kind, servers, extra, run, regime):
     if kind == "cold":
-        start = time.time()
+        before, start = disk_bytes(data.root), time.time()
         nbytes = read_all(data.input_files())
-        return {"seconds": time.time() - start, "bytes": nbytes}
+        return dict(disk_moved(data, before), seconds=time.time() - start, bytes=nbytes, sync_seconds=0.0)
     if kind == "cp":
         copy = os.path.join(data.scratch, "copy")
         os.makedirs(copy)
-        start = time.time()
+        before, start = disk_bytes(data.root), time.time()
         subprocess.check_call(["cp", "-r"] + data.inputs() + [copy])
         subprocess.check_call(["sync"])
-        return {"seconds": time.time() - start}
+        return dict(disk_moved(data, before), seconds=time.time() - start, sync_seconds=0.0)  # its sync is timed
     cmd = (mpirun_command(servers + 1, PY) if servers else []) + [PY, CHILD, kind, data.project] + extra
     result = run_child(cmd, data, "%s-%s-%d" % (key, regime, run))
     result["exit"] = result["wall"] - result["seconds"] - result["startup"]
     return result
+
+
+def disk_moved(data, before):
+    """The bytes the disk of the data read and wrote since ``before`` (``disk_bytes``)."""
+    after = disk_bytes(data.root)
+    return {} if before is None or after is None else {"disk_read": after[0] - before[0],
+                                                       "disk_written": after[1] - before[1]}
+
+
+def disk_rate(run):
+    """Bytes the disk read and wrote per second, from the start of the work until its outputs were synced."""
+    if run.get("disk_read") is None:
+        return float("nan")
+    return (run["disk_read"] + run["disk_written"]) / (run["seconds"] + (run.get("sync_seconds") or 0))
+
+
+def gb_moved(run):
+    """GB the disk read and wrote for the work (the block device's counters); nan where unknown."""
+    return float("nan") if run.get("disk_read") is None else (run["disk_read"] + run["disk_written"]) / 1e9
 
 
 def outputs(data):
@@ -381,14 +402,27 @@ def mode_text(runs):
     return " / ".join(t for t in texts if t)
 
 
-def seconds_of(run, less_report):
-    return run["seconds"] - (run.get("report_seconds") or 0 if less_report else 0)
+def split_key(spec):
+    """``'b'``, ``'b-report'`` or ``'b+disk'`` -> ``('b', how)``."""
+    for sep in "-+":
+        if sep in spec:
+            key, _, how = spec.partition(sep)
+            return key, sep + how
+    return spec, ""
 
 
-def fig(results, project, regime, key):
-    """The median seconds of a measurement; ``<key>-report``: less the delivery report's time."""
-    key, _, less = key.partition("-")
-    return median([seconds_of(r, less) for r in results.get((project, regime, key), [])])
+def seconds_of(run, how=""):
+    """A run's figure: its seconds; ``-report``: less the delivery report's; ``+disk``: seconds (its outputs'
+    sync included) per GB the disk read and wrote, the inverse of its disk rate."""
+    if how == "+disk":
+        return 1e-9 / disk_rate(run) if disk_rate(run) > 0 else float("nan")
+    return run["seconds"] - (run.get("report_seconds") or 0 if how == "-report" else 0)
+
+
+def fig(results, project, regime, spec):
+    """The median figure of a measurement (``seconds_of``) named ``<key>[-report|+disk]``."""
+    key, how = split_key(spec)
+    return median([seconds_of(r, how) for r in results.get((project, regime, key), [])])
 
 
 def ratio_text(value):
@@ -401,17 +435,19 @@ def table(results, project, regime, input_bytes):
         cold = fig(results, project, "cold", "cold")
     lines = ["%s, %s:" % (project, regime), "",
              "| measurement | median s | runs (s) | / loop | / cp -r + sync | / cold read | input GB/s "
-             "| of which delivery report s | own CPU s | others' CPU s | mode, EBs at once |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| disk GB read + written | disk GB/s (sync incl.) | of which delivery report s | own CPU s "
+             "| others' CPU s | mode, EBs at once |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for key, label, _, _, _, regimes in MEASUREMENTS:
         runs = results.get((project, regime, key))
         if not runs:
             continue
         secs = median([r["seconds"] for r in runs])
         report = median([r["report_seconds"] for r in runs if r.get("report_seconds") is not None])
-        lines.append("| %s | %.2f | %s | %s | %s | %s | %.2f | %s | %.1f | %.1f | %s |" % (
+        lines.append("| %s | %.2f | %s | %s | %s | %s | %.2f | %.1f | %.2f | %s | %.1f | %.1f | %s |" % (
             label, secs, ", ".join("%.2f%s" % (r["seconds"], "*" if r.get("noisy") else "") for r in runs),
             ratio_text(secs / loop), ratio_text(secs / cp), ratio_text(secs / cold), input_bytes / 1e9 / secs,
+            median([gb_moved(r) for r in runs]), median([disk_rate(r) / 1e9 for r in runs]),
             "" if report != report else "%.1f" % report, median([r["own_cpu"] for r in runs]),
             median([r["other_cpu"] for r in runs]), mode_text(runs)))
     return lines + [""]
@@ -422,12 +458,12 @@ def ratios(results, projects):
     lines = []
     for name, only, regime, num, den, op, target in TARGETS:
         for project in projects:
-            a, b = (results.get((project, regime, k.partition("-")[0])) for k in (num, den))
+            a, b = (results.get((project, regime, split_key(k)[0])) for k in (num, den))
             if (only and project not in only) or not a or not b:
                 continue
             value = fig(results, project, regime, num) / fig(results, project, regime, den)
-            rounds = "  rounds: %s" % ", ".join("%.3f" % (seconds_of(x, "-" in num) / seconds_of(y, "-" in den))
-                                                for x, y in zip(a, b))
+            rounds = "  rounds: %s" % ", ".join("%.3f" % (seconds_of(x, split_key(num)[1]) /
+                                                          seconds_of(y, split_key(den)[1])) for x, y in zip(a, b))
             label = "%s, %s: %s" % (project, regime, name)
             if op is None:
                 lines.append("%-72s %.3f%s" % (label, value, rounds))
@@ -452,8 +488,10 @@ def report(results, datasets, args):
 
 
 def run_line(run, project, regime, label, result, checked):
-    return "run %d %s %s %-40s %7.2f s%s%s%s  own %.1f, others %.1f, stolen %.1f CPU s%s%s" % (
+    return "run %d %s %s %-40s %7.2f s%s%s%s%s  own %.1f, others %.1f, stolen %.1f CPU s%s%s" % (
         run + 1, project, regime, label, result["seconds"],
+        "  disk %.1f GB, %.2f GB/s (sync %.1f s)" % (gb_moved(result), disk_rate(result) / 1e9,
+                                                    result.get("sync_seconds") or 0) if "disk_read" in result else "",
         "  start-up %.1f s, exit %.1f s" % (result["startup"], result["exit"]) if "startup" in result else "",
         "  MPI set-up %.1f s" % result["mpi_setup"] if result.get("mpi_setup") is not None else "",
         "  %s" % mode_text([result]) if mode_text([result]) else "",
