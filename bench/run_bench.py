@@ -499,6 +499,15 @@ def run_line(run, project, regime, label, result, checked):
         "" if checked is None else ("  (reference kept)" if checked == 0 else "  (%d MSs identical)" % checked))
 
 
+def save_runs(results_path, results):
+    """Write every run's figures to the ``.json`` beside ``results_path``, to look at again."""
+    path = os.path.splitext(results_path)[0] + ".json"
+    with open(path + ".tmp", "w") as f:
+        json.dump({"machine": machine(), "results": dict(("/".join(k), v) for k, v in results.items())}, f,
+                  indent=1, default=str)
+    os.replace(path + ".tmp", path)
+
+
 def main():
     args = parse_args()
     start = time.time()
@@ -526,6 +535,8 @@ def main():
                             break
                     dropped = dropped and result["dropped"]
                     results.setdefault((name, regime, key), []).append(result)
+                    if args.results:  # every run so far, kept if the bench is stopped before its end
+                        save_runs(args.results, results)
         clean_outputs(data)
         remove(data.reference)  # the next project's outputs need the room
     wall = time.time() - start
@@ -543,9 +554,7 @@ def main():
                 ""]
         with open(args.results, "w") as f:
             f.write("\n".join(head + lines))
-        with open(os.path.splitext(args.results)[0] + ".json", "w") as f:  # every run's figures, to look again
-            json.dump({"machine": machine(), "results": dict(("/".join(k), v) for k, v in results.items())}, f,
-                      indent=1, default=str)
+        save_runs(args.results, results)
         print("written to %s (every run: %s.json)" % (args.results, os.path.splitext(args.results)[0]))
 
 
