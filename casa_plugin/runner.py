@@ -151,6 +151,9 @@ def _work_bytes(job, steps):
 
 
 def _size(job):
+    """What the start line says of the work: the bytes to read, or that an existing output is only checked."""
+    if os.path.lexists(job["outputvis"]) and not job.get("overwrite"):
+        return "exists: checking it"
     size = _input_bytes(job)
     if not size:
         return "input still to be made"

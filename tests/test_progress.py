@@ -53,6 +53,10 @@ def test_start_lines_and_progress_during_a_real_split(restored, calibrated_dirs,
            % member in text and "MB to read)" in text
     assert "[2/2] member %s: uid___A002_Xf8f6a9_X15c79.ms -> " % member in text
     assert "uid___A002_Xf7ad58_Xd406.ms.split.cal: " in text and " written, " in text  # progress while writing
+    caplog.clear()
+    split_sci(vis=calibrated_dirs[1])  # a re-run: every output is only checked, nothing read to split
+    assert "uid___A002_Xf7ad58_Xd406.ms.split.cal (exists: checking it)" in caplog.text
+    assert "to read)" not in caplog.text
 
 
 @pytest.mark.casa
