@@ -152,7 +152,8 @@ def plugin(args):
     sci = result["sci"]["ebs"].values()
     emit({"sync_seconds": disk["sync_seconds"], "disk_read": disk.get("disk_read"),
           "disk_written": disk.get("disk_written"), "seconds": done - ready, "startup": ready - _T0,
-          "casampi_start": casampi_start, "concurrency": _concurrency(result), "plan": result.get("parallel"), "report_seconds": reports.seconds,
+          "casampi_start": casampi_start, "concurrency": _concurrency(result), "plan": result.get("parallel"),
+          "report_seconds": reports.seconds,
           "mpi_setup": moments.first - ready if moments.first else None,
           "mpi_loop": moments.last - moments.first if moments.first else None,
           "counts": [result["sci"]["counts"], result["tgt"]["counts"]],

@@ -415,7 +415,7 @@ def seconds_of(run, how=""):
     """A run's figure: its seconds; ``-report``: less the delivery report's; ``+disk``: seconds (its outputs'
     sync included) per GB the disk read and wrote, the inverse of its disk rate."""
     if how == "+disk":
-        return 1e-9 / disk_rate(run) if disk_rate(run) > 0 else float("nan")
+        return 1e9 / disk_rate(run) if disk_rate(run) > 0 else float("nan")
     return run["seconds"] - (run.get("report_seconds") or 0 if how == "-report" else 0)
 
 
