@@ -13,7 +13,7 @@ import time
 _T0 = time.time()  # interpreter start (approximately): start-up is reported apart from the timed work
 MARK = "BENCH_RESULT "
 from casa_plugin.testing.compare import manual_loop, ms_differences  # the tests' manual loop and comparison
-from machine_load import disk_bytes  # bench/machine_load.py
+from machine_load import disk_bytes, disk_since  # bench/machine_load.py
 
 
 def emit(payload):
@@ -89,11 +89,7 @@ def disk_after(project, before):
     ``before`` (``disk_bytes`` at the start of the work), what a ``cp -r`` + ``sync`` is measured against."""
     start = time.time()
     os.sync()
-    after = disk_bytes(project)
-    if before is None or after is None:
-        return {"sync_seconds": time.time() - start}
-    return {"sync_seconds": time.time() - start, "disk_read": after[0] - before[0],
-            "disk_written": after[1] - before[1]}
+    return dict(disk_since(project, before), sync_seconds=time.time() - start)
 
 
 def manual(args):

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 
-__all__ = ["Load", "disk_bytes", "machine", "ram_bytes", "wait_for_quiet"]
+__all__ = ["Load", "disk_bytes", "disk_since", "machine", "ram_bytes", "wait_for_quiet"]
 
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -115,6 +115,14 @@ def disk_bytes(path):
     except OSError:
         return None
     return 512 * int(fields[2]), 512 * int(fields[6])
+
+
+def disk_since(path, before):
+    """``{'disk_read', 'disk_written'}``: the bytes the disk of ``path`` moved since ``before`` (``disk_bytes``);
+    ``{}`` where the device has no counters."""
+    after = disk_bytes(path)
+    return {} if before is None or after is None else {"disk_read": after[0] - before[0],
+                                                       "disk_written": after[1] - before[1]}
 
 
 def ram_bytes():

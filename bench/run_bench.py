@@ -12,7 +12,8 @@ import sys
 import time
 
 from casa_plugin.staging import remove_tree as remove
-from machine_load import Load, disk_bytes, machine, ram_bytes, wait_for_quiet  # bench/machine_load.py: a shared machine
+from machine_load import (Load, disk_bytes, disk_since, machine, ram_bytes,  # bench/machine_load.py: a shared machine
+                          wait_for_quiet)
 from casa_plugin.testing.compare import mpirun_command  # the package's own: links removed, never followed
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -325,25 +326,19 @@ def _measure(data, key, kind, servers, extra, run, regime):
     if kind == "cold":
         before, start = disk_bytes(data.root), time.time()
         nbytes = read_all(data.input_files())
-        return dict(disk_moved(data, before), seconds=time.time() - start, bytes=nbytes, sync_seconds=0.0)
+        return dict(disk_since(data.root, before), seconds=time.time() - start, bytes=nbytes, sync_seconds=0.0)
     if kind == "cp":
         copy = os.path.join(data.scratch, "copy")
         os.makedirs(copy)
         before, start = disk_bytes(data.root), time.time()
         subprocess.check_call(["cp", "-r"] + data.inputs() + [copy])
         subprocess.check_call(["sync"])
-        return dict(disk_moved(data, before), seconds=time.time() - start, sync_seconds=0.0)  # its sync is timed
+        # its sync is timed with it
+        return dict(disk_since(data.root, before), seconds=time.time() - start, sync_seconds=0.0)
     cmd = (mpirun_command(servers + 1, PY) if servers else []) + [PY, CHILD, kind, data.project] + extra
     result = run_child(cmd, data, "%s-%s-%d" % (key, regime, run))
     result["exit"] = result["wall"] - result["seconds"] - result["startup"]
     return result
-
-
-def disk_moved(data, before):
-    """The bytes the disk of the data read and wrote since ``before`` (``disk_bytes``)."""
-    after = disk_bytes(data.root)
-    return {} if before is None or after is None else {"disk_read": after[0] - before[0],
-                                                       "disk_written": after[1] - before[1]}
 
 
 def disk_rate(run):
@@ -415,7 +410,8 @@ def seconds_of(run, how=""):
     """A run's figure: its seconds; ``-report``: less the delivery report's; ``+disk``: seconds (its outputs'
     sync included) per GB the disk read and wrote, the inverse of its disk rate."""
     if how == "+disk":
-        return 1e9 / disk_rate(run) if disk_rate(run) > 0 else float("nan")
+        rate = disk_rate(run)
+        return 1e9 / rate if rate > 0 else float("nan")
     return run["seconds"] - (run.get("report_seconds") or 0 if how == "-report" else 0)
 
 
