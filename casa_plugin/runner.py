@@ -145,14 +145,19 @@ def _input_bytes(job):
 def _work_bytes(job, steps):
     """The input bytes ``job`` will split (what the parallel policy weighs): 0 for a dry run, or when the
     output of every one of its ``steps`` exists already and is only to be checked."""
-    if job.get("dryrun") or all(os.path.lexists(s["outputvis"]) and not s.get("overwrite") for s in steps):
+    if job.get("dryrun") or all(_only_checked(s) for s in steps):
         return 0
     return _input_bytes(job)
 
 
+def _only_checked(step):
+    """True if the output of ``step`` exists and is not to be replaced: the step checks it, splits nothing."""
+    return os.path.lexists(step["outputvis"]) and not step.get("overwrite")
+
+
 def _size(job):
     """What the start line says of the work: the bytes to read, or that an existing output is only checked."""
-    if os.path.lexists(job["outputvis"]) and not job.get("overwrite"):
+    if _only_checked(job):
         return "exists: checking it"
     size = _input_bytes(job)
     if not size:
