@@ -105,7 +105,7 @@ def exit_cleanly():
 def start_workers():
     """Under MPI, have each casampi server start its worker process now, without waiting for it.
 
-    A worker imports casatasks (~2 s); started ahead of a run you know goes
+    A worker imports casatasks' worker tasks (~1 s); started ahead of a run you know goes
     to the servers, it is ready by then, and the policy counts a smaller
     start-up. Nothing calls it by itself (a session that splits serially
     never pays for workers). Does nothing outside an MPI client, before
@@ -278,6 +278,9 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
             ret = resp.get("ret")
             if resp.get("successful") and isinstance(ret, dict) and not ret["error"]:
                 servers[resp["server"]] = ret
+                if str(ret.get("casatasks")).startswith("full"):  # slower to start, works the same
+                    log.info("mpi: casampi server %s: its worker imported all of casatasks: %s", resp["server"],
+                             ret["casatasks"])
             else:
                 log.warning("mpi: casampi server %s cannot run EBs:\n%s", resp.get("server"),
                             ret["error"] if isinstance(ret, dict) else resp.get("traceback"))

@@ -16,7 +16,9 @@ so a 20-40 % drift of the machine's speed does not flip the choice.
 __all__ = ["averages", "averaging_text", "decide", "grow", "serial_seconds", "STARTUP_S", "PLAIN_BYTES_S",
            "AVERAGING_BYTES_S", "PLAIN_ROW_S", "AVERAGING_ROW_S"]
 
-#: Seconds the servers' workers take to start (spawn, ``import casatasks``, casampi round trips).
+#: Seconds the servers' workers take to start (spawn, casatasks with only the worker's tasks, casampi round
+#: trips). Measured 1.1-1.5 s on 2 cores, warm (2.3-2.7 s when workers imported all of casatasks); kept at
+#: 3 s, cautious for cold caches and busy hosts: the measured cases below were decided with it.
 STARTUP_S = 3.0
 #: Seconds left of that when the workers were asked to start earlier (``start_workers``).
 STARTED_S = 0.5

@@ -44,12 +44,14 @@ def _ensure_worker(deadline):
                             pass_fds=(wfd,), env=environ, close_fds=True, cwd=tempfile.gettempdir())
     os.close(wfd)
     _worker.update(proc=proc, rfd=rfd, out=out)
-    read_frame(rfd, deadline)  # 'ready' once casatasks is imported
+    ready = read_frame(rfd, deadline)  # ('ready', how casatasks was imported) once it is
+    _worker["casatasks"] = ready[1] if isinstance(ready, tuple) else None
 
 
 def _stop_worker(mark=0, stack=False):
     """Kill the worker (first dumping its Python stack if ``stack``); return its exit code and last output."""
     proc, out, rfd = _worker.pop("proc"), _worker.pop("out"), _worker.pop("rfd")
+    _worker.pop("casatasks", None)
     if stack and proc.poll() is None:
         proc.send_signal(signal.SIGUSR1)  # faulthandler: where it hangs
         time.sleep(1)
@@ -84,7 +86,7 @@ def server_hello(req):
     except Exception:
         error = traceback.format_exc() + ("\n" + _stop_worker()[1] if "proc" in _worker else "")
     return {"rank": _casampi.rank(), "host": socket.gethostname(), "pid": os.getpid(),
-            "error": error}
+            "error": error, "casatasks": _worker.get("casatasks")}
 
 
 def server_keep(req):

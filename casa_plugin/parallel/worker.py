@@ -62,12 +62,14 @@ def worker_main(fd, logfile, origin):
         casaconfig.config.logfile = logfile or os.devnull
     except ImportError:
         pass
-    import casatasks  # no OMPI_* variables here: not an MPI process, so this is safe; done once
+    # no OMPI_* variables here: not an MPI process, so importing casatasks is safe; done once
+    from .lean_casatasks import import_casatasks
+    casatasks, how = import_casatasks()
     if logfile:
         casatasks.casalog.setlogfile(logfile)
     casatasks.casalog.processorOrigin(origin)
     out = os.fdopen(fd, "wb")
-    write_frame(out, "ready")
+    write_frame(out, ("ready", how))
     while True:
         try:
             func_path, job, cwd = pickle.load(sys.stdin.buffer)
