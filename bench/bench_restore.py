@@ -41,8 +41,9 @@ def cpu():
 start, used = time.time(), cpu()
 result = restore_with_standin(%(project)r, parallel=%(parallel)r)
 seconds, used = time.time() - start, cpu() - used  # children count once they are waited for
+peak = [1024 * resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
 print(%(mark)r + json.dumps({"seconds": seconds, "cpu": used, "parallel": result["parallel"],
-                            "counts": result["counts"]}))
+                            "counts": result["counts"], "peak_self": peak[0], "peak_child": peak[1]}))
 """
 
 
@@ -53,6 +54,8 @@ def parse_args():
     parser.add_argument("--members", default="2,4", help="member counts, comma-separated (default 2,4)")
     parser.add_argument("--ebs", type=int, default=1, help="EBs per member (default 1: the median ALMA member)")
     parser.add_argument("--eb-bytes", type=float, help="size of each restored EB (default 400e6; quick 10e6)")
+    parser.add_argument("--preset", help="EBs of this casa_plugin.testing preset (alma12m, alma7m; --eb-bytes their "
+                                         "size), not the small-row EBs")
     parser.add_argument("--runs", type=int, help="runs per case, the median is reported (default 3; quick 1)")
     parser.add_argument("--quick", action="store_true", help="tiny EBs and 1 run: checks the script itself")
     parser.add_argument("--results", help="also write the figures as JSON there")
@@ -81,7 +84,8 @@ def build(args, members, kwargs):
     root = os.path.join(args.data_dir, "pristine-%d" % members)
     if os.path.isdir(root):
         shutil.rmtree(root)
-    info = make_delivery(root, eb_bytes=args.eb_bytes, members=members, ebs=args.ebs, **kwargs)
+    shape = {"preset": args.preset, "size_gb": args.eb_bytes / 1e9} if args.preset else {"eb_bytes": args.eb_bytes}
+    info = make_delivery(root, members=members, ebs=args.ebs, **dict(kwargs, **shape))
     return info["project"]
 
 
@@ -101,28 +105,35 @@ def run_once(pristine, scratch, parallel):
     if set(out["counts"]) != {"restored"}:
         raise RuntimeError("not every member was restored: %s" % out["counts"])
     shutil.rmtree(scratch)
-    return out["seconds"], out["cpu"], out["parallel"]
+    # the memory of one restore: the restoring process itself (serially), else its largest child (a member's CASA)
+    out["peak"] = out["peak_child"] if parallel else out["peak_self"]
+    return out
 
 
 def measure(args, members, pristine):
     scratch = os.path.join(args.data_dir, "run-%d" % members)
     times = {False: [], True: []}
     cpu = {False: [], True: []}
+    peaks = {False: [], True: []}
     decision = None
     for run in range(args.runs):
         order = (False, True) if run % 2 == 0 else (True, False)
         for parallel in order:
-            seconds, used, dec = run_once(pristine, scratch, parallel)
+            out = run_once(pristine, scratch, parallel)
+            seconds, used = out["seconds"], out["cpu"]
             times[parallel].append(seconds)
             cpu[parallel].append(used)
-            decision = dec if parallel else decision
-            print("  %d members, run %d, %s: %.1f s (CPU %.1f s)"
-                  % (members, run + 1, "side by side" if parallel else "serial", seconds, used), flush=True)
+            peaks[parallel].append(out["peak"])
+            decision = out["parallel"] if parallel else decision
+            print("  %d members, run %d, %s: %.1f s (CPU %.1f s), peak memory of one restore %.2f GB"
+                  % (members, run + 1, "side by side" if parallel else "serial", seconds, used, out["peak"] / 1e9),
+                  flush=True)
     serial, side = statistics.median(times[False]), statistics.median(times[True])
     return {"members": members, "ebs_per_member": args.ebs, "eb_bytes": args.eb_bytes, "runs": args.runs,
             "serial_s": serial, "parallel_s": side, "ratio": side / serial, "serial_times": times[False],
             "parallel_times": times[True], "serial_cpu_per_wall": statistics.median(
-                c / t for c, t in zip(cpu[False], times[False])), "decision": decision}
+                c / t for c, t in zip(cpu[False], times[False])), "decision": decision,
+            "peak_bytes": max(peaks[False] + peaks[True])}
 
 
 def verdict(row):
@@ -137,8 +148,9 @@ def main():
     sys.path.insert(0, REPO)
     __import__("numpy")  # before casatools
     kwargs, workload = _workload()
-    print("workload: %s; %d EB(s) per member of ~%.0f MB; %d run(s) per case, order alternated; %d core(s)"
-          % (workload, args.ebs, args.eb_bytes / 1e6, args.runs, os.cpu_count() or 1), flush=True)
+    print("workload: %s; %d %sEB(s) per member of ~%.0f MB; %d run(s) per case, order alternated; %d core(s)"
+          % (workload, args.ebs, "%s " % args.preset if args.preset else "small-row ", args.eb_bytes / 1e6,
+             args.runs, os.cpu_count() or 1), flush=True)
     rows = []
     try:
         for members in args.members:
@@ -147,19 +159,20 @@ def main():
     finally:
         if not args.keep:
             shutil.rmtree(args.data_dir, ignore_errors=True)
-    print("\n| members | serial s | side by side s | ratio | serial CPU/wall | regime | target | |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| members | serial s | side by side s | ratio | serial CPU/wall | peak GB per restore | regime | target | |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         cpu_bound, target, ok = verdict(row)
-        print("| %d x %d EB | %.1f | %.1f (%s at once) | %.2f | %.2f | %s | <= %.2f | %s |" % (
+        print("| %d x %d EB | %.1f | %.1f (%s at once) | %.2f | %.2f | %.2f | %s | <= %.2f | %s |" % (
             row["members"], row["ebs_per_member"], row["serial_s"], row["parallel_s"],
             (row["decision"] or {}).get("at_once", "?"), row["ratio"], row["serial_cpu_per_wall"],
+            row["peak_bytes"] / 1e9,
             "CPU-bound" if cpu_bound else "bandwidth-bound", target, ok))
     if args.quick:
         print("\n--quick: tiny EBs and one run; these figures check the script, they measure nothing")
     if args.results:
         with open(args.results, "w") as f:
-            json.dump({"workload": workload, "quick": args.quick, "rows": rows}, f, indent=1)
+            json.dump({"workload": workload, "preset": args.preset, "quick": args.quick, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 _T0 = time.time()  # interpreter start (approximately): start-up is reported apart from the timed work
 MARK = "BENCH_RESULT "
 from casa_plugin.testing.compare import manual_loop, ms_differences  # the tests' manual loop and comparison
-from machine_load import disk_bytes, disk_since  # bench/machine_load.py
+from machine_load import HZ, disk_bytes, disk_since, processes  # bench/machine_load.py
 
 
 def emit(payload):
@@ -67,21 +67,45 @@ def report(args):
 
 def start_casa(parallel=False):
     """CASA start-up, not timed: import casatasks (under mpirun ranks >= 1 become casampi servers there and never
-    return) and, under mpirun, start casampi's client services (what its first parallel command does) and wait
-    until every server answers a no-op (its own start-up is over, so it does not compete with the timed work).
+    return) and, under mpirun, wait until the servers' own start-up is over (they use no CPU for 1 s), so that it
+    does not compete with the timed work.
 
-    Returns the seconds casampi's start took (None if not started).
+    casampi's client services are not started: a user's session starts them only when a task goes to the
+    servers, and the plugin does that inside the timed work. Returns the seconds the wait took (None if not
+    under mpirun).
     """
     importlib.import_module("casatasks")
     if not parallel:
         return None
-    from casampi.MPICommandClient import MPICommandClient
-    from casampi.MPIEnvironment import MPIEnvironment
     start = time.time()
-    client = MPICommandClient()
-    client.start_services()
-    client.push_command_request("None", block=True, target_server=list(MPIEnvironment.mpi_server_rank_list()))
+    wait_for_servers()
     return time.time() - start
+
+
+def _ranks_beside_me():
+    """The other processes of this mpirun on this host: the launcher's other children."""
+    procs = processes()
+    parent = procs.get(os.getpid(), (None,))[0]
+    return [pid for pid, (ppid, _, _) in procs.items() if ppid == parent and pid != os.getpid()]
+
+
+def wait_for_servers(limit=120, idle=0.02):
+    """Wait (up to ``limit`` s) until the other ranks use less than ``idle`` of a core each over 1 s."""
+    pids, deadline = _ranks_beside_me(), time.time() + limit
+
+    def ticks():
+        procs = processes()
+        return sum(procs[p][2] for p in pids if p in procs)
+
+    last = ticks()
+    while pids and time.time() < deadline:
+        time.sleep(1)
+        now = ticks()
+        if now - last <= idle * HZ * len(pids):
+            return
+        last = now
+    if not pids:
+        raise RuntimeError("under mpirun, but no other rank found beside this process (pid %d)" % os.getpid())
 
 
 def disk_after(project, before):
@@ -132,24 +156,32 @@ class _Moments(logging.Handler):
         self.last = record.created
 
 
+def _faults():
+    """Page faults of this process so far (minor + major)."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt + usage.ru_majflt
+
+
 def plugin(args):
     """Time split_sci_tgt on the project, serially or (under mpirun) with parallel=None or True."""
     parallel = {"none": None, "true": True, "false": False}[args.parallel]
-    casampi_start = start_casa(parallel is not False)
+    servers_wait = start_casa(parallel is not False)
     from casa_plugin import split_sci_tgt
     moments, reports = _Moments(), _Reports()
     logging.getLogger("casa_plugin.parallel.client").addHandler(moments)
     logging.getLogger("casa_plugin.delivery_report").addHandler(reports)
-    before, ready = disk_bytes(args.project), time.time()
+    before, ready, cpu, faults = disk_bytes(args.project), time.time(), os.times(), _faults()
     result = split_sci_tgt(vis=args.project, parallel=parallel, width=args.width, timebin=args.timebin,
                            maxjobs=args.maxjobs)
-    done = time.time()
+    done, cpu, faults = time.time(), [b - a for a, b in zip(cpu, os.times())], _faults() - faults
     disk = disk_after(args.project, before)
     sci = result["sci"]["ebs"].values()
     emit({"sync_seconds": disk["sync_seconds"], "disk_read": disk.get("disk_read"),
           "disk_written": disk.get("disk_written"), "seconds": done - ready, "startup": ready - _T0,
-          "casampi_start": casampi_start, "concurrency": _concurrency(result), "plan": result.get("parallel"),
-          "report_seconds": reports.seconds,
+          "servers_wait": servers_wait, "concurrency": _concurrency(result), "plan": result.get("parallel"),
+          "report_seconds": reports.seconds, "user_s": cpu[0], "system_s": cpu[1],
+          "page_faults": faults,
           "mpi_setup": moments.first - ready if moments.first else None,
           "mpi_loop": moments.last - moments.first if moments.first else None,
           "counts": [result["sci"]["counts"], result["tgt"]["counts"]],
