@@ -119,7 +119,8 @@ class _Report(object):
     def interrupted(self):
         for job in self.jobs:
             if job["vis"] in self.started and job["vis"] not in self.results and not job["dryrun"]:
-                log.warning("%s: interrupted before %s was finished; run again to finish it", self.task, job["vis"])
+                log.warning("%s: interrupted before %s -> %s was finished (nothing of it is kept); run again to "
+                            "finish it", self.task, job["vis"], os.path.basename(job["outputvis"]))
                 _record(self.task, job, {"status": "interrupted", "vis": job["vis"], "outputvis": job["outputvis"]})
 
     def summary(self):

@@ -150,7 +150,8 @@ def test_dosplit_split_cal_is_recognised_and_checked(delivery, caplog):
     assert len(cals) == 2 and not _ebs(calibrated)
     with split_failure(r"made by the delivery's scriptForPI for another request: its spw ids 1,3,5,7 are the "
                        r"input's \(kept\); this request has reindex=True \(pass reindex=False to accept them\)\. "
-                       r"It is left as it is; pass overwrite=True to redo it from working/uid___A002_Xf7ad58"):
+                       r"It is left as it is; pass overwrite=True \(in a recipe: OVERWRITE=True\) to redo it from "
+                       r"working/uid___A002_Xf7ad58"):
         split_sci(vis=calibrated)
     result = split_sci(vis=calibrated, reindex=False)
     assert result["counts"] == {"done": 2}
@@ -191,6 +192,9 @@ def test_interrupted_overwrite_marks_only_started_ebs_and_keeps_what_was_known(r
     with pytest.raises(KeyboardInterrupt):
         split_sci(vis=project, overwrite=True)
     monkeypatch.undo()
+    stopped = os.path.basename(calls[1])
+    assert re.search(r"split_sci: interrupted before \S*%s -> %s\.split\.cal was finished \(nothing of it is "
+                     r"kept\); run again" % (re.escape(stopped), re.escape(stopped)), caplog.text), caplog.text
     statuses = {}
     for c in cals:
         for eb, tasks in run_record.load(c)["ebs"].items():

@@ -119,8 +119,8 @@ def _existing(job, task, expected):
     if expected is None and task == "split_sci" and who != "casa_plugin":
         diffs += _selection_differences(out, request, actual)
     if diffs:
-        ways = ("pass overwrite=True to redo it from %s, or outputvis='...' to write this request elsewhere"
-                % _short(job["vis"], out) if expected is not None else
+        ways = ("pass overwrite=True (in a recipe: OVERWRITE=True) to redo it from %s, or, for one vis, "
+                "outputvis='...' to write this request elsewhere" % _short(job["vis"], out) if expected is not None else
                 "its input %s is gone (SPACESAVING >= 2 deletes it), so it cannot be redone: ask for what it "
                 "holds" % os.path.basename(job["vis"]))
         raise ValueError("%s exists but was made %sfor another request: %s. It is left as it is; %s" % (
