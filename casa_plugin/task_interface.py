@@ -10,7 +10,7 @@ import textwrap
 from collections import OrderedDict
 
 from . import session
-from .logs import task_logging
+from .logs import mark_task, task_logging
 from .split.tasks import _DATACOLUMNS
 
 __all__ = ["PromptTask", "prompt_task", "prompt_globals"]
@@ -236,7 +236,8 @@ class PromptTask(object):
             try:
                 bound = self._signature.bind(*args, **kwargs)
             except TypeError as exc:
-                raise TypeError(self._call_error(kwargs, exc)) from None  # one line, nothing written
+                # one line at the prompt (marked as the task's error, as any other), nothing written
+                raise mark_task(TypeError(self._call_error(kwargs, exc)), self.__name__) from None
             bound.apply_defaults()
             values = OrderedDict(bound.arguments)
         else:

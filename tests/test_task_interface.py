@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from prompt_helpers import casashell_startup_args, run_casa, startup_file
+from casa_plugin.logs import task_of
 
 pytestmark = pytest.mark.casa
 
@@ -55,6 +56,7 @@ def test_a_misspelt_parameter_is_one_line_with_a_suggestion(tmp_path, monkeypatc
                                         r"did you mean 'width'\?$") as info:
         exec("split_sci(vis='/no/such', widht=2)", ns)
     assert info.value.__cause__ is None and info.value.__suppress_context__  # no second traceback
+    assert task_of(info.value) == "split_sci"  # the prompt shows it as one line, not an IPython traceback
     assert os.listdir(str(tmp_path)) == []
 
 
