@@ -1,6 +1,7 @@
 """Progress of a long split: bytes written, rate and time left, while CASA writes the output."""
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -23,6 +24,18 @@ def _line(label, written, expected, elapsed):
     return text
 
 
+#: Set by MPI launchers in every rank: Open MPI hands each rank a pseudo-terminal even when mpirun's output goes
+#: to a file, so a rank's isatty() says nothing about where its lines end up.
+_MPI_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK")
+
+
+def _terminal():
+    """True if a live line (carriage return, clear to the end of the line) can be drawn on stdout."""
+    if any(name in os.environ for name in _MPI_RANK_VARS):
+        return False
+    return bool(getattr(sys.stdout, "isatty", lambda: False)())
+
+
 class _Watcher(threading.Thread):
     def __init__(self, path, expected, label, log_every, poll):
         super(_Watcher, self).__init__(name="casa_plugin-progress")
@@ -30,7 +43,7 @@ class _Watcher(threading.Thread):
         self.path, self.expected, self.label = path, expected, label
         self.log_every, self.poll = log_every, poll
         self.stop = threading.Event()
-        self.live = bool(getattr(sys.stdout, "isatty", lambda: False)())
+        self.live = _terminal()
         self.lines = 0
 
     def run(self):

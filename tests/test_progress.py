@@ -66,3 +66,35 @@ def test_lines_name_the_project_when_several_are_processed(restored, tmp_path, c
     caplog.set_level(logging.INFO, logger="casa_plugin")
     split_sci(vis=[restored["project"], other], dryrun=True)
     assert "of 2021.1.00690.S: uid___" in caplog.text and "of 2022.1.00001.S: uid___" in caplog.text
+
+
+class _Tty(object):
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text.append(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("mpi_env", [None, "OMPI_COMM_WORLD_RANK", "PMIX_RANK"])
+def test_live_line_on_a_terminal_but_not_in_an_mpi_rank(tmp_path, monkeypatch, mpi_env):
+    """Under mpirun a rank's stdout is a pseudo-terminal even when the output goes to a file: no escapes there."""
+    for name in progress._MPI_RANK_VARS:
+        monkeypatch.delenv(name, raising=False)
+    if mpi_env:
+        monkeypatch.setenv(mpi_env, "0")
+    tty = _Tty()
+    monkeypatch.setattr(progress.sys, "stdout", tty)
+    out = tmp_path / "out.ms"
+    out.mkdir()
+    with progress.watch(str(out), 1e6, "EB", log_every=100, poll=0.05):
+        (out / "table.f0").write_bytes(b"x" * 1000)
+        time.sleep(0.3)
+    drawn = "".join(tty.text)
+    assert ("\033[K" in drawn) == (mpi_env is None), drawn
