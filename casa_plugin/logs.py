@@ -128,7 +128,7 @@ def task_logging(origin):
     _origin.append(origin)
     try:
         yield
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         mark_task(exc, origin)  # set at each level: the outermost task, the one the user called, is left
         raise
     finally:
@@ -152,13 +152,15 @@ def mark_task(exc, task):
 def show_task_error(exc, task, out, prompt=False):
     """Print ``ExcType: message`` and where the traceback is to ``out``; post the traceback to casalog."""
     import traceback
-    print("%s: %s" % (type(exc).__name__, exc), file=out)
+    stopped = isinstance(exc, KeyboardInterrupt)  # its lines (what to run again) were logged as it stopped
+    print("%s: %s" % (type(exc).__name__, "%s stopped (Ctrl-C)" % task if stopped else exc), file=out)
     logfile = casalog_file()
     tb = "; %tb shows it here" if prompt else ""
+    what = "stopped" if stopped else "failed"
     if logfile and logfile != "/dev/null":
-        print("[%s failed; traceback in the CASA log (%s)%s]" % (task, logfile, tb), file=out)
+        print("[%s %s; traceback in the CASA log (%s)%s]" % (task, what, logfile, tb), file=out)
     else:
-        print("[%s failed%s]" % (task, "; %tb shows the traceback" if prompt else ""), file=out)
+        print("[%s %s%s]" % (task, what, "; %tb shows the traceback" if prompt else ""), file=out)
     # INFO: casalog prints WARN and SEVERE on the terminal too
     casalog_post("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip(), task, "INFO")
 

@@ -11,7 +11,8 @@ TASKS = {
     "split_sci": "Split science spws of each EB into uid*.ms.split.cal; save original_flags",
     "split_tgt": "Split science targets of each .split.cal into .source; save original_flags",
 }
-_HANDLED = (Exception,)  # what the prompt's handler sees; all but the package's task errors are passed on
+# what the prompt's handler sees; all but the package's task errors (and a Ctrl-C out of a task) are passed on
+_HANDLED = (Exception, KeyboardInterrupt)
 
 
 def _shell():
