@@ -1,13 +1,13 @@
 """Progress of a long split: bytes written, rate and time left, while CASA writes the output."""
 
 import logging
-import os
 import sys
 import threading
 import time
 from contextlib import contextmanager
 
 from .ms import du_bytes
+from .parallel._casampi import launched_by_mpi
 
 __all__ = ["watch", "LOG_EVERY"]
 
@@ -24,14 +24,13 @@ def _line(label, written, expected, elapsed):
     return text
 
 
-#: Set by MPI launchers in every rank: Open MPI hands each rank a pseudo-terminal even when mpirun's output goes
-#: to a file, so a rank's isatty() says nothing about where its lines end up.
-_MPI_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK")
-
-
 def _terminal():
-    """True if a live line (carriage return, clear to the end of the line) can be drawn on stdout."""
-    if any(name in os.environ for name in _MPI_RANK_VARS):
+    """True if a live line (carriage return, clear to the end of the line) can be drawn on stdout.
+
+    Never in an MPI rank: Open MPI hands each rank a pseudo-terminal even when mpirun's output goes to a file, so
+    a rank's isatty() says nothing about where its lines end up.
+    """
+    if launched_by_mpi():
         return False
     return bool(getattr(sys.stdout, "isatty", lambda: False)())
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from casa_plugin import progress, split_sci
+from casa_plugin.parallel._casampi import RANK_VARS
 
 
 def test_watch_logs_bytes_rate_and_time_left(tmp_path, caplog):
@@ -85,7 +86,7 @@ class _Tty(object):
 @pytest.mark.parametrize("mpi_env", [None, "OMPI_COMM_WORLD_RANK", "PMIX_RANK"])
 def test_live_line_on_a_terminal_but_not_in_an_mpi_rank(tmp_path, monkeypatch, mpi_env):
     """Under mpirun a rank's stdout is a pseudo-terminal even when the output goes to a file: no escapes there."""
-    for name in progress._MPI_RANK_VARS:
+    for name in RANK_VARS:
         monkeypatch.delenv(name, raising=False)
     if mpi_env:
         monkeypatch.setenv(mpi_env, "0")

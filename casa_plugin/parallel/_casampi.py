@@ -2,7 +2,7 @@
 
 import os
 
-__all__ = ["server_ranks", "all_local", "rank", "apply", "client", "client_started", "running", "push", "responses", "control"]
+__all__ = ["server_ranks", "all_local", "launched_by_mpi", "RANK_VARS", "rank", "apply", "client", "client_started", "running", "push", "responses", "control"]
 
 
 def _env():
@@ -27,6 +27,15 @@ def all_local():
         if os.environ.get(local, "").isdigit() and os.environ.get(world, "").isdigit():
             return int(os.environ[local]) == int(os.environ[world])
     return False
+
+
+#: Set by MPI launchers in every rank they start (Open MPI, PMIx, MPICH/Intel MPI).
+RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK")
+
+
+def launched_by_mpi():
+    """True if an MPI launcher started this process (any rank), whether or not casampi runs in it."""
+    return any(name in os.environ for name in RANK_VARS)
 
 
 def rank():
