@@ -44,8 +44,7 @@ def _ensure_worker(deadline):
                             pass_fds=(wfd,), env=environ, close_fds=True, cwd=tempfile.gettempdir())
     os.close(wfd)
     _worker.update(proc=proc, rfd=rfd, out=out)
-    ready = read_frame(rfd, deadline)  # ('ready', how casatasks was imported) once it is
-    _worker["casatasks"] = ready[1] if isinstance(ready, tuple) else None
+    _, _worker["casatasks"] = read_frame(rfd, deadline)  # ('ready', how casatasks was imported) once it is
 
 
 def _stop_worker(mark=0, stack=False):
