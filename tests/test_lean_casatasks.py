@@ -31,21 +31,22 @@ print("PROBE " + json.dumps(out))
 """
 
 
-def _probe(tmp_path, keep="", vis="", out=""):
-    code = _PROBE % {"repo": REPO, "keep": keep, "vis": vis, "out": out}
+def _run(code, tmp_path):
+    """Run ``code`` in a new Python; return what its last ``PROBE `` line says."""
     env = dict(os.environ, PYTHONPATH="")
     proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:]
-    return json.loads(lines[-1][len("PROBE "):])
+    return lines[-1][len("PROBE "):]
+
+
+def _probe(tmp_path, keep="", vis="", out=""):
+    return json.loads(_run(_PROBE % {"repo": REPO, "keep": keep, "vis": vis, "out": out}, tmp_path))
 
 
 def _full_version(tmp_path):
-    code = "import casatasks; print('PROBE ' + casatasks.version_string())"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
-    return [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")][-1][len("PROBE "):]
+    return _run("import casatasks; print('PROBE ' + casatasks.version_string())", tmp_path)
 
 
 def test_lean_import_has_the_worker_tasks_the_log_and_the_rest_on_demand(tmp_path):
