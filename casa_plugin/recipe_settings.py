@@ -25,9 +25,11 @@ import sys
 from contextlib import contextmanager
 
 from . import delivery, logs, session
+from .errors import RestoreError, SplitError
+from .report import summary_table
 
 __all__ = ["take_settings", "parse_command_line", "resolve_project", "SPLIT_SETTINGS", "run_splits",
-           "recipe_errors"]
+           "recipe_errors", "summary_at_end"]
 
 #: The split settings of both recipes and their defaults (each run prints the values it uses).
 SPLIT_SETTINGS = (
@@ -251,6 +253,32 @@ def recipe_errors(recipe_globals, recipe_file):
             raise
         logs.show_task_error(exc, task, sys.stderr)
         raise SystemExit(1)
+
+
+@contextmanager
+def summary_at_end(out=None):
+    """The recipe's tasks: yield a dict for their results, and print their summary table when they end.
+
+    The body stores ``restore_pi``'s result as ``'restore'`` and ``split_sci_tgt``'s as ``'split'``. The table
+    is printed also when a task failed (from the error's ``.results``: what every member and EB came to) before
+    the error goes on, so a failed run shows which EBs are done as a finished one does. Nothing is printed
+    when no task ran (e.g. a bad setting).
+    """
+    out = sys.stdout if out is None else out
+    results = {}
+    try:
+        yield results
+    except (RestoreError, SplitError) as exc:
+        results["restore" if isinstance(exc, RestoreError) else "split"] = exc.results
+        _print_summary(results, out)
+        raise
+    _print_summary(results, out)
+
+
+def _print_summary(results, out):
+    split = results.get("split") or {}
+    if results.get("restore") or split:
+        print(summary_table(results.get("restore"), split.get("sci"), split.get("tgt")), file=out)
 
 
 def run_splits(run, vis):

@@ -16,8 +16,7 @@ except NameError:
     exec(compile(open(_init).read(), _init, "exec"))
 from casa_plugin import restore_pi as _restore_pi  # noqa: E402
 from casa_plugin.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
-                                         take_settings)
-from casa_plugin.report import summary_table  # noqa: E402
+                                         summary_at_end, take_settings)
 
 # ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
 SETTINGS = dict((
@@ -28,12 +27,13 @@ SETTINGS = dict((
     ("RESTORE_PARALLEL", None),  # members restored at once: None auto, False one after the other, True, or N
 ) + SPLIT_SETTINGS)  # INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS
 
-with recipe_errors(globals(), __file__):  # under casa -c: a failure in two lines and exit status 1
+# under casa -c a failure ends in two lines and exit status 1; the summary table is printed also after a failure
+with recipe_errors(globals(), __file__), summary_at_end() as _results:
     _run = take_settings(SETTINGS, globals(), __file__)
     _project = resolve_project(_run["PROJECT"], "members")
-    restored = _restore_pi(member=_project, spacesaving=_run["SPACESAVING"], dosplit=_run["DOSPLIT"],
-                           docontsub=_run["DOCONTSUB"], dryrun=_run["DRYRUN"], parallel=_run["RESTORE_PARALLEL"])
+    restored = _results["restore"] = _restore_pi(
+        member=_project, spacesaving=_run["SPACESAVING"], dosplit=_run["DOSPLIT"], docontsub=_run["DOCONTSUB"],
+        dryrun=_run["DRYRUN"], parallel=_run["RESTORE_PARALLEL"])
     split = {}
     if not _run["DRYRUN"] or all(m["status"] == "already restored" for m in restored["members"].values()):
-        split = run_splits(_run, _project)  # split_sci then split_tgt, per EB
-    print(summary_table(restored, split.get("sci"), split.get("tgt")))
+        split = _results["split"] = run_splits(_run, _project)  # split_sci then split_tgt, per EB

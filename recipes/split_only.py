@@ -15,14 +15,13 @@ except NameError:
     _init = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "init.py")
     exec(compile(open(_init).read(), _init, "exec"))
 from casa_plugin.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
-                                         take_settings)
-from casa_plugin.report import summary_table  # noqa: E402
+                                         summary_at_end, take_settings)
 
 # ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
 SETTINGS = dict((("PROJECT", None),) + SPLIT_SETTINGS)  # PROJECT: calibrated/, member or project; None: the cwd
 # SPLIT_SETTINGS: INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS
 
-with recipe_errors(globals(), __file__):  # under casa -c: a failure in two lines and exit status 1
+# under casa -c a failure ends in two lines and exit status 1; the summary table is printed also after a failure
+with recipe_errors(globals(), __file__), summary_at_end() as _results:
     _run = take_settings(SETTINGS, globals(), __file__)
-    split = run_splits(_run, resolve_project(_run["PROJECT"], "calibrated"))  # split_sci then split_tgt, per EB
-    print(summary_table(None, split["sci"], split["tgt"]))
+    split = _results["split"] = run_splits(_run, resolve_project(_run["PROJECT"], "calibrated"))  # sci, tgt per EB

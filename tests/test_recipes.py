@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 import shutil
 
 import pytest
@@ -60,6 +61,32 @@ def test_command_line_bad_arguments(args, match):
     from casa_plugin.recipe_settings import parse_command_line
     with pytest.raises(ValueError, match=match):
         parse_command_line(args, _DEFAULTS)
+
+
+def test_the_summary_table_is_printed_when_a_task_fails():
+    """A failed split still prints the table of what every EB came to (from SplitError.results), then raises."""
+    import io
+    from casa_plugin.errors import SplitError
+    from casa_plugin.recipe_settings import summary_at_end
+    vis = "/d/p/science_goal.uid___A001_X1_X2/group.uid___A001_X1_X3/member.uid___A001_X1_X4/calibrated/%s.ms"
+    sci = {"ebs": {vis % "uid___A002_X1_X1": {"vis": vis % "uid___A002_X1_X1", "eb": "uid___A002_X1_X1",
+                                                "status": "split", "spw": [0, 1]},
+                   vis % "uid___A002_X1_X2": {"vis": vis % "uid___A002_X1_X2", "eb": "uid___A002_X1_X2",
+                                                "status": "failed"}}}
+    out = io.StringIO()
+    with pytest.raises(SplitError):
+        with summary_at_end(out) as results:
+            results["restore"] = None
+            raise SplitError("split_sci failed for 1 EB step(s)", results={"sci": sci, "tgt": {"ebs": {}}})
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:3] == ["member", "EB", "restore"]
+    assert any("uid___A002_X1_X1" in line and "split" in line.split() for line in lines), lines
+    assert any("uid___A002_X1_X2" in line and "failed" in line.split() for line in lines), lines
+    quiet = io.StringIO()
+    with pytest.raises(ValueError):
+        with summary_at_end(quiet):
+            raise ValueError("WIDHT=8: no setting WIDHT")  # no task ran: no table
+    assert quiet.getvalue() == ""
 
 
 # ---- the real prompt ----
@@ -160,6 +187,10 @@ def test_refused_ebs_end_a_command_line_dry_run_in_two_lines(restored, tmp_path)
     assert "OVERWRITE" in proc.stdout  # the way out is named
     assert not _python_traceback(proc.stdout), proc.stdout[-3000:]
     assert split_outputs(restored["project"]) == before
+    header = re.search(r"^member +EB +restore +science spws", proc.stdout, re.M)  # the summary table, before the error
+    assert header, proc.stdout[-3000:]
+    table = proc.stdout[header.start():proc.stdout.index("[split_sci_tgt failed]")]
+    assert len([line for line in table.splitlines() if line.split()[-3:-1] == ["failed", "skipped"]]) == 3, table
 
 
 @pytest.mark.casa
