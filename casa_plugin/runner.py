@@ -50,8 +50,9 @@ def _detail(result):
                      (" " + result["note"] if result.get("note") else ""))
     elif status == "split" and averaging:
         parts.append(averaging)
-    if result.get("previous"):
-        parts.append("last run: %s" % result["previous"])
+    if result.get("previous"):  # the output on disk is checked anew: a done one is complete and this request's
+        parts.append("last run: %s" % result["previous"] + (" (the output on disk is complete and is this request's)"
+                                                              if status == "done" else ""))
     return "; ".join(parts)
 
 
