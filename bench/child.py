@@ -71,15 +71,15 @@ def start_casa(parallel=False):
     does not compete with the timed work.
 
     casampi's client services are not started: a user's session starts them only when a task goes to the
-    servers, and the plugin does that inside the timed work. Returns the seconds the wait took (None if not
-    under mpirun).
+    servers, and the plugin does that inside the timed work. Returns ``{'seconds': the wait, 'idle': whether the
+    servers went idle}``, or None if not under mpirun.
     """
     importlib.import_module("casatasks")
     if not parallel:
         return None
     start = time.time()
-    wait_for_servers()
-    return time.time() - start
+    idle = wait_for_servers()
+    return {"seconds": time.time() - start, "idle": idle}
 
 
 def _ranks_beside_me():
@@ -97,15 +97,18 @@ def wait_for_servers(limit=120, idle=0.02):
         procs = processes()
         return sum(procs[p][2] for p in pids if p in procs)
 
+    if not pids:
+        raise RuntimeError("under mpirun, but no other rank found beside this process (pid %d)" % os.getpid())
     last = ticks()
-    while pids and time.time() < deadline:
+    while time.time() < deadline:
         time.sleep(1)
         now = ticks()
         if now - last <= idle * HZ * len(pids):
-            return
+            return True
         last = now
-    if not pids:
-        raise RuntimeError("under mpirun, but no other rank found beside this process (pid %d)" % os.getpid())
+    print("bench child: the other ranks (pids %s) still used more than %.0f %% of a core each after %d s; timing "
+          "anyway (the result says servers_idle: false)" % (pids, idle * 100, limit), file=sys.stderr)
+    return False
 
 
 def disk_after(project, before):
@@ -166,7 +169,7 @@ def _faults():
 def plugin(args):
     """Time split_sci_tgt on the project, serially or (under mpirun) with parallel=None or True."""
     parallel = {"none": None, "true": True, "false": False}[args.parallel]
-    servers_wait = start_casa(parallel is not False)
+    waited = start_casa(parallel is not False) or {}
     from casa_plugin import split_sci_tgt
     moments, reports = _Moments(), _Reports()
     logging.getLogger("casa_plugin.parallel.client").addHandler(moments)
@@ -179,7 +182,7 @@ def plugin(args):
     sci = result["sci"]["ebs"].values()
     emit({"sync_seconds": disk["sync_seconds"], "disk_read": disk.get("disk_read"),
           "disk_written": disk.get("disk_written"), "seconds": done - ready, "startup": ready - _T0,
-          "servers_wait": servers_wait, "concurrency": _concurrency(result), "plan": result.get("parallel"),
+          "servers_wait": waited.get("seconds"), "servers_idle": waited.get("idle"), "concurrency": _concurrency(result), "plan": result.get("parallel"),
           "report_seconds": reports.seconds, "user_s": cpu[0], "system_s": cpu[1],
           "page_faults": faults,
           "mpi_setup": moments.first - ready if moments.first else None,

@@ -525,7 +525,8 @@ def main():
                         if key in REFERENCE_OF and key not in compared:
                             checked = check_outputs(data, key, run)
                             compared.add(key)
-                        result["noisy"] = result["other_cpu"] > args.max_other * result["seconds"] + 0.1
+                        result["noisy"] = (result["other_cpu"] > args.max_other * result["seconds"] + 0.1
+                                           or result.get("servers_idle") is False)  # servers still starting
                         print(run_line(run, name, regime, label, result, checked), flush=True)
                         if not result["noisy"]:
                             break
