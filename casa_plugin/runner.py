@@ -171,10 +171,13 @@ def _raise_failures(reports, summary):
     """Raise one SplitError naming the failed EBs; their errors were logged once, on their own lines."""
     failed = [(report.task, eb) for report in reports for eb in report.failures()]
     if failed:
-        raise SplitError("%s failed for %d EB step(s) of %d EBs: %s. Each error is on the EB's FAILED line "
-                         "above (and in the CASA log); the exception's .results holds every EB's result" % (
-                             " and ".join(r.task for r in reports), len(failed), len(reports[0].jobs),
-                             ", ".join("%s %s" % (task, eb) for task, eb in failed)), results=summary)
+        dry = all(job.get("dryrun") for report in reports for job in report.jobs)  # nothing was written
+        raise SplitError("%s%s failed for %d EB step(s) of %d EBs: %s. Each error is on the EB's FAILED line "
+                         "above (and in the CASA log); the exception's .results holds every EB's result%s" % (
+                             "dry run: " if dry else "", " and ".join(r.task for r in reports), len(failed),
+                             len(reports[0].jobs), ", ".join("%s %s" % (task, eb) for task, eb in failed),
+                             "; a run with these settings would fail there the same way" if dry else ""),
+                         results=summary)
 
 
 def run_eb_jobs(task, func_path, jobs, *, parallel=False, maxjobs=None):
