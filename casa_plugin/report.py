@@ -27,6 +27,9 @@ def _status(result):
         return "done (scriptForPI)"
     if result.get("seconds") is not None and status == "split":
         return "%s %.1fs" % (status, result["seconds"])
+    out = result.get("outputvis")
+    if status in ("failed", "interrupted") and out and os.path.isfile(os.path.join(out, "table.dat")):
+        return "kept (%s)" % status  # an output made before is intact (e.g. a refused request), as the report says
     return status
 
 

@@ -63,7 +63,7 @@ def test_command_line_bad_arguments(args, match):
         parse_command_line(args, _DEFAULTS)
 
 
-def test_the_summary_table_is_printed_when_a_task_fails():
+def test_the_summary_table_is_printed_when_a_task_fails(tmp_path):
     """A failed split still prints the table of what every EB came to (from SplitError.results), then raises."""
     import io
     from casa_plugin.errors import SplitError
@@ -82,6 +82,12 @@ def test_the_summary_table_is_printed_when_a_task_fails():
     assert lines[0].split()[:3] == ["member", "EB", "restore"]
     assert any("uid___A002_X1_X1" in line and "split" in line.split() for line in lines), lines
     assert any("uid___A002_X1_X2" in line and "failed" in line.split() for line in lines), lines
+    kept = tmp_path / "uid___A002_X1_X2.ms.split.cal"  # an output made before, left as it was
+    kept.mkdir()
+    (kept / "table.dat").write_bytes(b"")
+    sci["ebs"][vis % "uid___A002_X1_X2"]["outputvis"] = str(kept)
+    from casa_plugin.report import summary_table
+    assert "kept (failed)" in summary_table(None, sci, None)
     quiet = io.StringIO()
     with pytest.raises(ValueError):
         with summary_at_end(quiet):
@@ -191,7 +197,8 @@ def test_refused_ebs_end_a_command_line_dry_run_in_two_lines(restored, tmp_path)
     header = re.search(r"^member +EB +restore +science spws", proc.stdout, re.M)  # the summary table, before the error
     assert header, proc.stdout[-3000:]
     table = proc.stdout[header.start():proc.stdout.index("[split_sci_tgt failed]")]
-    assert len([line for line in table.splitlines() if line.split()[-3:-1] == ["failed", "skipped"]]) == 3, table
+    kept = [line for line in table.splitlines() if line.split()[-4:-1] == ["kept", "(failed)", "skipped"]]
+    assert len(kept) == 3, table  # the outputs made before are intact, and the table says so
 
 
 @pytest.mark.casa
