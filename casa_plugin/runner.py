@@ -50,9 +50,11 @@ def _detail(result):
                      (" " + result["note"] if result.get("note") else ""))
     elif status == "split" and averaging:
         parts.append(averaging)
-    if result.get("previous"):  # the output on disk is checked anew: a done one is complete and this request's
-        parts.append("last run: %s" % result["previous"] + (" (the output on disk is complete and is this request's)"
-                                                              if status == "done" else ""))
+    if result.get("previous") and status == "done":  # the output was checked anew: say so, not only "failed"
+        parts.append("checked again after the last run %s: complete, and this request's" % (
+            "was interrupted" if result["previous"] == "interrupted" else result["previous"]))
+    elif result.get("previous"):
+        parts.append("last run: %s" % result["previous"])
     return "; ".join(parts)
 
 
@@ -172,9 +174,10 @@ def _raise_failures(reports, summary):
     failed = [(report.task, eb) for report in reports for eb in report.failures()]
     if failed:
         dry = all(job.get("dryrun") for report in reports for job in report.jobs)  # nothing was written
+        tasks = [r.task for r in reports if r.failures()]  # not a task whose EBs were only skipped
         raise SplitError("%s%s failed for %d EB step(s) of %d EBs: %s. Each error is on the EB's FAILED line "
                          "above (and in the CASA log); the exception's .results holds every EB's result%s" % (
-                             "dry run: " if dry else "", " and ".join(r.task for r in reports), len(failed),
+                             "dry run: " if dry else "", " and ".join(tasks), len(failed),
                              len(reports[0].jobs), ", ".join("%s %s" % (task, eb) for task, eb in failed),
                              "; a run with these settings would fail there the same way" if dry else ""),
                          results=summary)

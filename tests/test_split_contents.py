@@ -206,7 +206,9 @@ def test_interrupted_overwrite_marks_only_started_ebs_and_keeps_what_was_known(r
     caplog.clear()
     dry = split_sci(vis=project, dryrun=True)
     assert dry["counts"] == {"done": 3}
-    assert len(re.findall(r"already done; spw 1,3,5,7; last run: interrupted", caplog.text)) == 1
+    assert len(re.findall(r"already done; spw 1,3,5,7; checked again after the last run was interrupted: complete, "
+                          r"and this request's\)", caplog.text)) == 1, caplog.text
+    assert "last run: interrupted" not in caplog.text  # said once, where it cannot read as a contradiction
 
 
 def test_record_paths_are_absolute_from_a_relative_call(restored, calibrated_dirs, monkeypatch):
