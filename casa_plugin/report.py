@@ -2,6 +2,8 @@
 
 import os
 
+from .ms import is_ms
+
 __all__ = ["summary_table", "member_of", "project_of", "TaskResult"]
 
 
@@ -27,8 +29,7 @@ def _status(result):
         return "done (scriptForPI)"
     if result.get("seconds") is not None and status == "split":
         return "%s %.1fs" % (status, result["seconds"])
-    out = result.get("outputvis")
-    if status in ("failed", "interrupted") and out and os.path.isfile(os.path.join(out, "table.dat")):
+    if status in ("failed", "interrupted") and is_ms(result.get("outputvis") or ""):
         return "kept (%s)" % status  # an output made before is intact (e.g. a refused request), as the report says
     return status
 
