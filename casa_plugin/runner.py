@@ -171,10 +171,11 @@ def _size(job):
 
 def _raise_failures(reports, summary):
     """Raise one SplitError naming the failed EBs; their errors were logged once, on their own lines."""
-    failed = [(report.task, eb) for report in reports for eb in report.failures()]
+    failures = [(report.task, report.failures()) for report in reports]
+    failed = [(task, eb) for task, ebs in failures for eb in ebs]
     if failed:
         dry = all(job.get("dryrun") for report in reports for job in report.jobs)  # nothing was written
-        tasks = [r.task for r in reports if r.failures()]  # not a task whose EBs were only skipped
+        tasks = [task for task, ebs in failures if ebs]  # not a task whose EBs were only skipped
         raise SplitError("%s%s failed for %d EB step(s) of %d EBs: %s. Each error is on the EB's FAILED line "
                          "above (and in the CASA log); the exception's .results holds every EB's result%s" % (
                              "dry run: " if dry else "", " and ".join(tasks), len(failed),
