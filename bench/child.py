@@ -182,7 +182,8 @@ def plugin(args):
     sci = result["sci"]["ebs"].values()
     emit({"sync_seconds": disk["sync_seconds"], "disk_read": disk.get("disk_read"),
           "disk_written": disk.get("disk_written"), "seconds": done - ready, "startup": ready - _T0,
-          "servers_wait": waited.get("seconds"), "servers_idle": waited.get("idle"), "concurrency": _concurrency(result), "plan": result.get("parallel"),
+          "servers_wait": waited.get("seconds"), "servers_idle": waited.get("idle"),
+          "concurrency": _concurrency(result), "plan": result.get("parallel"),
           "report_seconds": reports.seconds, "user_s": cpu[0], "system_s": cpu[1],
           "page_faults": faults,
           "mpi_setup": moments.first - ready if moments.first else None,
