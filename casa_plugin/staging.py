@@ -58,17 +58,22 @@ def check_writable(directory):
             "somewhere writable" % directory)
 
 
-def check_space(directory, needed):
+def check_space(directory, needed, elsewhere="outputvis="):
     """Raise OSError naming ``directory`` and the figures if ``needed`` bytes will not fit there.
 
     CASA cannot recover from a full disk (casacore aborts the process), so
-    this is checked before writing.
+    this is checked before writing. ``elsewhere`` names how the caller writes
+    somewhere else, for the message.
     """
     free = shutil.disk_usage(directory).free
     if needed > free:
-        raise OSError("%s: the output needs about %.1f MB but only %.1f MB is free there; free some space "
-                      "or write elsewhere (outputvis=)" % (directory, needed / 1e6, free / 1e6))
+        raise OSError("%s: the output needs about %s but only %s is free there; free some space "
+                      "or write elsewhere (%s)" % (directory, _size(needed), _size(free), elsewhere))
     return free
+
+
+def _size(nbytes):
+    return "%.1f GB" % (nbytes / 1e9) if nbytes >= 1e9 else "%.1f MB" % (nbytes / 1e6)
 
 
 @contextmanager

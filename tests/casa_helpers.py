@@ -72,6 +72,19 @@ def small_disk(monkeypatch, under, free_mib):
     monkeypatch.setattr(os, "statvfs", statvfs)
 
 
+def mount_tmpfs(path, options):
+    """Mount a tmpfs at ``path`` (root only, as on the project's machines and CI) and return it."""
+    import subprocess
+    import pytest
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run as root: the full- and read-only-filesystem tests mount a tmpfs")
+        pytest.skip("mounting a tmpfs needs root")
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
+    return path
+
+
 def run_mpi(cmd, cwd, timeout):
     """Run an ``mpirun ...`` command without PYTHONPATH; return its output; fail on a non-zero exit or a hang
     (the whole process group is killed)."""

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from casa_helpers import assert_same_ms, flag_versions, split_failure
+from casa_helpers import assert_same_ms, flag_versions, mount_tmpfs, split_failure
 from casa_plugin import split_sci, split_tgt
 from casa_plugin import record as run_record
 from prompt_helpers import REPO, casashell_startup_args
@@ -83,27 +83,16 @@ def test_sigkill_mid_split_then_rerun_gives_identical_outputs(restored, restored
             assert flag_versions(a) == ["original_flags"]
 
 
-def _tmpfs(path, options):
-    """Mount a tmpfs at ``path`` (root only, as on the project's machines and CI) and return it."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run as root: the full- and read-only-filesystem tests mount a tmpfs")
-        pytest.skip("mounting a tmpfs needs root")
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
-    return path
-
-
 @pytest.fixture
 def small_fs(tmp_path):
     """A 1 MB filesystem: too small for a .split.cal."""
-    yield _tmpfs(tmp_path / "full", "size=1m")
+    yield mount_tmpfs(tmp_path / "full", "size=1m")
     subprocess.run(["umount", str(tmp_path / "full")], check=True)
 
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    yield _tmpfs(tmp_path / "ro", "ro,size=100m")
+    yield mount_tmpfs(tmp_path / "ro", "ro,size=100m")
     subprocess.run(["umount", str(tmp_path / "ro")], check=True)
 
 

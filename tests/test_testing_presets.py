@@ -3,10 +3,12 @@
 import glob
 import os
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
+from casa_helpers import mount_tmpfs
 from casa_plugin.testing import presets
 from casa_plugin.testing.synthetic_ms import corrected_gain, make_eb_ms
 
@@ -173,6 +175,25 @@ def test_alma7m_restored_from_a_preset_delivery(scratch):
     _check_ms(vis, "alma7m", 12, 2048, _kinds(desc["scans"]))
     from casa_plugin.testing.synthetic_ms import _disk_usage
     assert _disk_usage(vis) / 1e9 == pytest.approx(1.0, rel=0.10)
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 50 MB filesystem: too small for the smallest alma7m EB (0.34 GB)."""
+    yield mount_tmpfs(tmp_path / "small", "size=50m")
+    subprocess.run(["umount", str(tmp_path / "small")], check=True)
+
+
+@pytest.mark.casa
+@pytest.mark.parametrize("kwargs", [{"preset": "alma7m"}, {"target_bytes": 60e6}], ids=["preset", "small-row"])
+def test_an_eb_that_does_not_fit_is_refused_before_casa_writes(small_fs, kwargs):
+    """casacore aborts the whole process on a full disk (a test run ends with no report): checked first."""
+    vis = small_fs / "sub" / "uid___A002_X1_X14.ms"
+    with pytest.raises(OSError, match=r"small: the output needs about \d+\.\d (GB|MB) but only \d+\.\d MB "
+                                      r"is free there; free some space or write elsewhere"):
+        make_eb_ms(str(vis), **kwargs)
+    assert os.listdir(str(small_fs)) == []
+    assert make_eb_ms(str(small_fs / "x.ms"), nant=4, nint=2)["bytes"] < 50e6  # a small one still fits
 
 
 @pytest.mark.parametrize("kwargs, match", [

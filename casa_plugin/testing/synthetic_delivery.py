@@ -445,11 +445,11 @@ def main(argv=None):
         info = make_delivery(args.root, small=args.small, eb_bytes=eb_bytes, seed=args.seed, nant=args.nant,
                              members=args.members, ebs=args.ebs, preset=args.preset, size_gb=args.size_gb,
                              asdm=args.asdm)
-    except (FileExistsError, ValueError) as err:
+        if args.restored:
+            pipeline_standin.restore_with_standin(info['project'])
+    except (OSError, ValueError) as err:  # an existing delivery, a bad argument, no room for the EBs
         print('error: %s' % err, file=sys.stderr)
         return 2
-    if args.restored:
-        pipeline_standin.restore_with_standin(info['project'])
     print(info['project'])
     if args.preset:
         desc = presets.describe(args.preset, args.size_gb, nant=args.nant)

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from ..staging import check_space
 from . import alma_layout, synthetic_fill
 
 __all__ = ['make_eb_ms', 'estimate_bytes', 'corrected_gain', 'SCIENCE_SPWS', 'WVR_SPW']
@@ -49,6 +50,7 @@ _CHUNK_BYTES = 32 * 1024 * 1024
 _FIXED_BYTES = 600000
 _ROW_OVERHEAD_BYTES = 62
 _DATA_OVERHEAD = 1.055
+_SPACE_MARGIN = 1.1  # the size estimates are within 5-10 %
 
 
 def corrected_gain(spw_id):
@@ -433,6 +435,15 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=None, nchan=None, nint=
         plan = _scan_plan(ntargets, nint, off_source_scan, intent_separator)
         logger.info('building %s: %d antennas, %d channels, %d integrations/target '
                     'scan, %d scans', vis, nant, nchan, nint, len(plan))
+    if preset is not None:
+        needed = desc['bytes']
+    else:
+        needed = estimate_bytes(nant, nchan, nint, ntargets, off_source_scan)
+    # casacore aborts the whole process on a full disk (a test run would end with no report): check first
+    parent = os.path.dirname(os.path.abspath(vis))
+    while not os.path.isdir(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    check_space(parent, needed * _SPACE_MARGIN, 'another vis path')
     rng = np.random.RandomState(seed)
     try:
         if preset is not None:
