@@ -37,7 +37,8 @@ def test_rerun_with_other_options_is_an_error_not_done(restored):
     outs = [r["outputvis"] for r in first["ebs"].values()]
     assert all(_nchan(out) == [16] * 4 for out in outs)
     before, flags = snapshot(project), [flag_versions(o) for o in outs]
-    with split_failure(r"spw 0,1,2,3 have 16 channels; this request gives 64.*overwrite=True.*outputvis=") as info:
+    with split_failure(r"spw 0,1,2,3 \(input spw 1,3,5,7\) have 16 channels; this request gives 64"
+                       r".*overwrite=True.*outputvis=") as info:
         split_sci(vis=project)
     assert info.value.results["counts"] == {"failed": 3}
     with split_failure(r"has no spw 99"):

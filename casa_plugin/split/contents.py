@@ -94,10 +94,13 @@ def _spw_differences(expected, actual):
             diffs.append("%s: it holds %s at %.6f-%.6f GHz instead of %s" % (
                 label, got["name"], got["freq_ghz"][0], got["freq_ghz"][1], want["name"]))
         elif got["nchan"] not in nchans:
-            channels.setdefault((got["nchan"], " or ".join(str(n) for n in nchans)), []).append(new)
+            channels.setdefault((got["nchan"], " or ".join(str(n) for n in nchans)), []).append(
+                (new, want["input_id"]))
     for (got, want), spws in sorted(channels.items()):
-        diffs.append("spw %s %s %d channels; this request gives %s" % (
-            ",".join(spws), "has" if len(spws) == 1 else "have", got, want))
+        ids, inputs = ",".join(new for new, _ in spws), ",".join(str(old) for _, old in spws)
+        diffs.append("spw %s%s %s %d channels; this request gives %s" % (
+            ids, "" if ids == inputs else " (input spw %s)" % inputs, "has" if len(spws) == 1 else "have", got,
+            want))
     extra = sorted(set(actual["spws"]) - set(expected["spws"]), key=int)
     if extra:
         asked = sorted(s["input_id"] for s in expected["spws"].values())
