@@ -25,6 +25,8 @@ def _status(result):
     if result is None:
         return "-"
     status = result.get("status", "?")
+    if status == "failed" and result.get("dryrun"):
+        return "would fail"  # a dry run wrote nothing: its outputs are as they were
     if status == "done" and result.get("made_by") == "scriptForPI":
         return "done (scriptForPI)"
     if result.get("seconds") is not None and status == "split":

@@ -109,6 +109,8 @@ class _Report(object):
         result.setdefault("vis", job["vis"])
         result.setdefault("outputvis", job["outputvis"])
         result["eb"] = eb_of(job["vis"])
+        if job["dryrun"]:
+            result["dryrun"] = True  # a failure here is one a run would meet; nothing was written
         if job["vis"] in self.previous:
             result["previous"] = self.previous[job["vis"]]
         self.results[job["vis"]] = result

@@ -1,7 +1,9 @@
 """The recipes at the real CASA prompt: settings bound to their run, the command line, no silent current directory."""
 
 import glob
+import json
 import os
+import pathlib
 import re
 import shutil
 
@@ -197,8 +199,15 @@ def test_refused_ebs_end_a_command_line_dry_run_in_two_lines(restored, tmp_path)
     header = re.search(r"^member +EB +restore +science spws", proc.stdout, re.M)  # the summary table, before the error
     assert header, proc.stdout[-3000:]
     table = proc.stdout[header.start():proc.stdout.index("[split_sci_tgt failed]")]
-    kept = [line for line in table.splitlines() if line.split()[-4:-1] == ["kept", "(failed)", "skipped"]]
-    assert len(kept) == 3, table  # the outputs made before are intact, and the table says so
+    refused = [line for line in table.splitlines() if line.split()[-4:-1] == ["would", "fail", "skipped"]]
+    assert len(refused) == 3, table  # a plan: the outputs made before are intact, and a run would be refused
+    report = json.loads((pathlib.Path(restored["project"]) / "casa_plugin_report" / "report.json").read_text())
+    assert report["dryrun"] is True  # the page says it shows a plan
+    steps = [e["sci"] for m in report["members"] for e in m["ebs"]]
+    assert [(e["status"], e["dryrun"], e["request"]["width"]) for e in steps] == [("failed", True, 1)] * 3, steps
+    assert all("width=8" in e["error"] for e in steps)  # the refusal, beside the record of what was made
+    page = (pathlib.Path(restored["project"]) / "casa_plugin_report" / "index.html").read_text()
+    assert page.count("<td>would fail</td>") == 3 and "This is the <b>plan</b> of a dry run" in page
 
 
 @pytest.mark.casa

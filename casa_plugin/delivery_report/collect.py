@@ -228,6 +228,8 @@ def _overlay(records, results):
             "ebs", {}).setdefault(result["eb"], {})
         if result.get("status") == "planned" or task not in tasks:
             tasks[task] = dict(result)
+        elif result.get("dryrun") and result.get("status") == "failed":  # what a run would meet, on the record
+            tasks[task] = dict(tasks[task], status="failed", dryrun=True, error=result.get("error"))
 
 
 def gather(root, cache, results=(), restores=None):

@@ -63,7 +63,9 @@ def _table(member):
     out = ["<table><tr>%s</tr>" % "".join("<th>%s</th>" % h for h in head)]
     for eb, task, entry in _rows(member):
         status = entry.get("status") or "-"
-        if status in ("failed", "interrupted") and entry.get("made") and is_ms(entry.get("outputvis") or ""):
+        if status == "failed" and entry.get("dryrun"):
+            status = "would fail"  # this dry run's: nothing was written
+        elif status in ("failed", "interrupted") and entry.get("made") and is_ms(entry.get("outputvis") or ""):
             status = "kept (last run %s)" % status  # the output made before is intact: the new request was refused
         fields = entry.get("fields") or (entry.get("contents") or {}).get("fields") or []
         seconds = entry.get("seconds")
@@ -74,7 +76,8 @@ def _table(member):
                  _spw_cell(entry) if task == "split_sci" else "", _e(",".join(fields)), _e(entry.get("made_by")),
                  "%.1f s" % seconds if isinstance(seconds, (int, float)) else "", _e(status),
                  "<span class='err'>%s</span>" % _e(entry.get("error")) if entry.get("error") else ""]
-        css = status if status in ("failed", "planned", "interrupted") else "kept" if status.startswith("kept") else ""
+        css = ("failed" if status == "would fail" else status if status in ("failed", "planned", "interrupted")
+               else "kept" if status.startswith("kept") else "")
         out.append("<tr class='%s'>%s</tr>" % (css, "".join(
             "<td class='n'>%s</td>" % c if i in (4, 5, 9) else "<td class='p'>%s</td>" % c if i in (2, 3) else
             "<td>%s</td>" % c for i, c in enumerate(cells))))
@@ -135,7 +138,8 @@ def page(root, members, pictures, task, dryrun):
                       "<a href='#%s'>%s</a>" % (_e(m["name"]), _e(m["name"])) for m in members))]
     if dryrun:
         header.append("<p class='plan'>This is the <b>plan</b> of a dry run: no MS was written; rows marked "
-                      "<i>planned</i> show what would be selected.</p>")
+                      "<i>planned</i> show what would be selected, rows marked <i>would fail</i> what a run "
+                      "with these settings would refuse.</p>")
     body = [_member_html(m, pictures.get(m["name"], {})) for m in members]
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>casa_plugin report %s</title>"
             "<style>%s</style></head><body>\n%s\n%s\n</body></html>\n" % (

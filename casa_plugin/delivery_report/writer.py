@@ -121,7 +121,7 @@ def _arguments(task, summary):
     steps = [summary[k] for k in ("sci", "tgt") if k in summary] or [summary]
     results = [(s.get("task"), r) for s in steps for r in (s.get("ebs") or {}).values()]
     return ([r["vis"] for _, r in results if r.get("vis")], results, None,
-            any(r.get("status") == "planned" for _, r in results))
+            any(r.get("status") == "planned" or r.get("dryrun") for _, r in results))
 
 
 def after_task(task, summary):
