@@ -85,7 +85,9 @@ def test_spacesaving_2_leaves_only_the_splits(delivery, casa_session):
 def test_spacesaving_minus_1_reaches_the_script_which_skips_its_disk_check(delivery, casa_session,
                                                                           monkeypatch, capfd):
     member = _member(delivery, XB6D)
-    small_disk(monkeypatch, delivery["project"], 1)  # 1 MB free: the script's own check would stop it
+    # 1 MB free where the script looks (raw/'s filesystem): its own check would stop it. Not under calibrated/,
+    # where the stand-in's pipeline then writes (the synthetic EBs check their space, as a full disk aborts CASA)
+    small_disk(monkeypatch, os.path.join(member, "raw"), 1)
     result = restore_pi(member=member, spacesaving=-1)
     out = "".join(capfd.readouterr())  # warnings come from casalog, on stderr
     assert "# options: SPACESAVING=-1 " in out and "Will not check available disk space." in out
