@@ -4,6 +4,7 @@ import logging
 import os
 import shutil
 import signal
+import tempfile
 
 import pytest
 
@@ -26,11 +27,33 @@ except ImportError:  # pragma: no cover - CI must never skip CASA tests
     casatools = None
 
 
+# What the tests write at once besides their largest MS (deliveries, copies, the last runs' kept temporaries).
+# Measured: a fresh clone's `make test` took at most 4.3 GB below what was free when the suite started.
+_BASE_DISK_GB = 2.0
+
+
 def pytest_collection_modifyitems(config, items):
     skip_casa = pytest.mark.skip(reason="casatools not installed (outside CI only)")
     for item in items:
         if casatools is None and "casa" in item.keywords:
             item.add_marker(skip_casa)
+    if casatools is not None and any("casa" in item.keywords for item in items):
+        _check_room(config, items)
+
+
+def _check_room(config, items):
+    """Stop before the first test if the selected tests cannot fit: casacore aborts the whole process on a
+    full disk, and the run would end with no report."""
+    largest = max([m.args[0] for item in items for m in item.iter_markers("disk_gb")] or [0])
+    needed = (_BASE_DISK_GB + largest) * 1e9
+    where = os.path.abspath(str(config.option.basetemp)) if config.option.basetemp else tempfile.gettempdir()
+    while not os.path.isdir(where):
+        where = os.path.dirname(where)
+    free = shutil.disk_usage(where).free
+    if free < needed:
+        pytest.exit("the selected tests write up to about %.1f GB at once under %s, but only %.1f GB is free there: "
+                    "free some space (or point --basetemp/TMPDIR at a larger disk) and run again"
+                    % (needed / 1e9, where, free / 1e9), returncode=1)
 
 
 @pytest.fixture(autouse=True)

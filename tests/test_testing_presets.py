@@ -2,8 +2,10 @@
 
 import glob
 import os
+import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -134,6 +136,7 @@ def scratch(tmp_path):
 
 
 @pytest.mark.casa
+@pytest.mark.disk_gb(0.6)
 def test_alma12m_calibrator_scans(scratch):
     """The 12 m shape, its first six scans at one integration (0.6 GB; its smallest whole EB is 3.9 GB).
 
@@ -154,6 +157,7 @@ def test_alma12m_calibrator_scans(scratch):
 
 
 @pytest.mark.casa
+@pytest.mark.disk_gb(2.2)
 def test_wsu_first_scans(scratch):
     """WSU's smallest EB is 32 GB: build its first three scans (one 2 GB bandpass integration)."""
     result = make_eb_ms(str(scratch / "uid___A002_X1_X13.ms"), preset="wsu", nint=1, first_scans=3)
@@ -164,6 +168,7 @@ def test_wsu_first_scans(scratch):
 
 
 @pytest.mark.casa
+@pytest.mark.disk_gb(1.2)
 def test_alma7m_restored_from_a_preset_delivery(scratch):
     """A 1 GB alma7m EB through make_delivery, the scriptForPI and the pipeline stand-in: within 10 %."""
     from casa_plugin.testing.pipeline_standin import restore_with_standin
@@ -194,6 +199,21 @@ def test_an_eb_that_does_not_fit_is_refused_before_casa_writes(small_fs, kwargs)
         make_eb_ms(str(vis), **kwargs)
     assert os.listdir(str(small_fs)) == []
     assert make_eb_ms(str(small_fs / "x.ms"), nant=4, nint=2)["bytes"] < 50e6  # a small one still fits
+
+
+@pytest.mark.casa
+@pytest.mark.subprocess
+def test_a_run_that_cannot_fit_stops_before_its_first_test(small_fs):
+    """The WSU test writes 2 GB at once: with --basetemp on 50 MB, pytest stops at once and says why."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--basetemp",
+                           str(small_fs / "t"), "tests/test_testing_presets.py::test_wsu_first_scans"],
+                          cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          timeout=300)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert re.search(r"the selected tests write up to about 4\.2 GB at once under %s, but only 0\.\d GB is free "
+                     r"there: free some space" % re.escape(str(small_fs)), proc.stdout), proc.stdout[-3000:]
+    assert "passed" not in proc.stdout and os.listdir(str(small_fs)) == []
 
 
 @pytest.mark.parametrize("kwargs, match", [
