@@ -1,6 +1,7 @@
 """preflight: the scriptForPI's own disk rule (2022 and 2023 versions), SPACESAVING=-1, and what each way out does."""
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -103,6 +104,30 @@ def test_the_check_is_the_scripts_comparison(tmp_path, monkeypatch):
     assert check_member(member, {}, options())["problems"] == []  # the script stops only if need > free
     small_disk(monkeypatch, tmp_path, 43)
     assert len(check_member(member, {}, options())["problems"]) == 1
+
+
+def test_members_that_fit_alone_but_not_after_the_first_restores_are_named(tmp_path, monkeypatch, caplog):
+    """Each member needs 4.2 MB x 11 = 46.1 MB; a restore leaves >= 1.4 x raw/ (5.9 MB) behind."""
+    from casa_plugin.restore.concurrency import check_disk_together
+    members = [make_member(tmp_path / name, raw_mib=3) for name in ("a", "b", "c")]
+    small_disk(monkeypatch, tmp_path, 47)  # 49.3 MB: each fits alone, the second not after the first
+    plans = [check_member(m, {}, options()) for m in members]
+    assert [p["problems"] for p in plans] == [[], [], []]
+    (text,) = check_disk_together(plans)
+    assert re.match(r"restore_pi: 3 members share raw/'s filesystem \(49\.3 MB free\)\. Each fits alone, but the member "
+                    r"restored before member.uid___A001_X1_X1 leaves at least ~4\.\d MB there \(1\.4 x their raw/\), "
+                    r"and its scriptForPI needs 46\.1 MB by its own rule, so that check will likely stop it and the 1 "
+                    r"after it\. The run goes on; .* or pass spacesaving=2 \(12\.6 MB for ", text), text
+    assert text in caplog.text
+    assert "note" not in plans[0]["disk"] and all(text in p["disk"]["note"] for p in plans[1:])
+    small_disk(monkeypatch, tmp_path, 50)  # 52.4 MB: the second fits after the first, the third not after two
+    plans = [check_member(m, {}, options()) for m in members]
+    (text,) = check_disk_together(plans)
+    assert "the 2 members restored before member.uid___A001_X1_X1 leave at least" in text and "will likely stop member.uid___A001_X1_X1. The run" in text
+    small_disk(monkeypatch, tmp_path, 54)  # 56.6 MB: enough for all three, one after the other
+    assert check_disk_together([check_member(m, {}, options()) for m in members]) == []
+    small_disk(monkeypatch, tmp_path, 47)
+    assert check_disk_together([check_member(m, {}, options(spacesaving=-1)) for m in members]) == []  # no check
 
 
 def test_refusal_says_what_each_way_out_does(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from . import versions as casa_versions
 from ..delivery import member_ebs
 from ..ms import is_ms
 
-__all__ = ["calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member"]
+__all__ = ["calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member", "rule_at", "size_text"]
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +136,11 @@ def disk_needed(member, spacesaving):
     disk = {"raw": raw, "raw_mb": _ceil_mib(raw), "spacesaving": spacesaving, "extra_scripts": extra_scripts,
             "renorm": renorm, "rule": year, "script_id": ident,
             "non_unique": [p for p in _EXTRA_SCRIPTS if len(found[p]) > 1]}
-    disk.update(_apply_rule(disk, level))
+    disk.update(rule_at(disk, level))
     return disk
 
 
-def _apply_rule(disk, level):
+def rule_at(disk, level):
     """The script's need at SPACESAVING ``level`` for the raw/ size and scripts in ``disk``."""
     if disk["renorm"] and level > 1:
         level = 1
@@ -152,7 +152,7 @@ def _apply_rule(disk, level):
             "needed": needed_mb * _MIB}
 
 
-def _gb(n):
+def size_text(n):
     return "%.1f GB" % (n / 1e9) if n >= 1e8 else "%.1f MB" % (n / 1e6)
 
 
@@ -222,7 +222,7 @@ def _check_version(plan, options, problems):
 
 
 def _need_text(disk):
-    parts = "raw/ %s x %d" % (_gb(disk["raw_mb"] * _MIB), disk["factor"])
+    parts = "raw/ %s x %d" % (size_text(disk["raw_mb"] * _MIB), disk["factor"])
     if disk["extra"]:
         parts += " + x %d for %s" % (disk["extra"], ", ".join(disk["extra_scripts"]))
     given = disk["spacesaving"]
@@ -240,11 +240,11 @@ def _ways_out(disk, free):
                           (2, "deletes each restored *.ms once its .split.cal is made")):
         if level <= current:
             continue
-        lower = _apply_rule(disk, level)
+        lower = rule_at(disk, level)
         if lower["level"] <= current:
             continue  # renormalised data: the script keeps level 1
         ways.append("spacesaving=%d lowers the script's need to %s (%s; %s)" % (
-            level, _gb(lower["needed"]), "enough" if lower["needed_mb"] <= _ceil_mib(free) else "still too much",
+            level, size_text(lower["needed"]), "enough" if lower["needed_mb"] <= _ceil_mib(free) else "still too much",
             effect))
     ways.append("checkdisk=False skips only casa_plugin's own check: the scriptForPI then checks itself and "
                 "stops with 'not enough free disk space' unless spacesaving=-1, which skips the script's "
@@ -270,7 +270,7 @@ def _check_disk(plan, options, problems):
     if enough:
         return
     text = ("%s: the scriptForPI needs %s free (its rule: %s) but only %s is free on raw/'s filesystem, so "
-            "it would stop" % (name, _gb(disk["needed"]), _need_text(disk), _gb(disk["free"])))
+            "it would stop" % (name, size_text(disk["needed"]), _need_text(disk), size_text(disk["free"])))
     if options["checkdisk"]:
         problems.append("%s; %s" % (text, _ways_out(disk, disk["free"])))
     else:

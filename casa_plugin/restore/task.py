@@ -13,7 +13,7 @@ from ..errors import RestoreError
 from ..logs import progress_line, task_logging
 from ..parallel import exit_cleanly
 from ..report import TaskResult
-from .concurrency import check_parallel, decide
+from .concurrency import check_disk_together, check_parallel, decide
 from .external import restore_in_casa
 from .member_job import check_products, move_aside, record_member
 from .preflight import check_member
@@ -181,6 +181,9 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
             raise RestoreError("restore_pi: preflight failed; nothing was run:\n" + "\n".join(
                 "  " + text for text in problems), results=summary)
         _warn_spacesaving(options)
+        disk_warnings = check_disk_together(plans)
+        if disk_warnings:
+            summary["warnings"] = disk_warnings
         scope, variables = _script_namespace(ns, options)
         summary["parallel"] = decision = decide(plans, parallel)
         several = sum(p["status"] == "restore" for p in plans) > 1  # else no choice to speak of
