@@ -8,7 +8,8 @@ import time
 from contextlib import contextmanager
 
 
-__all__ = ["partial_name", "remove_leftovers", "staged", "check_writable", "check_space", "remove_tree"]
+__all__ = ["partial_name", "remove_leftovers", "staged", "check_writable", "check_space", "remove_tree",
+           "size_text"]
 
 log = logging.getLogger(__name__)
 _PARTIAL = ".partial"
@@ -68,12 +69,13 @@ def check_space(directory, needed, elsewhere="outputvis="):
     free = shutil.disk_usage(directory).free
     if needed > free:
         raise OSError("%s: the output needs about %s but only %s is free there; free some space "
-                      "or write elsewhere (%s)" % (directory, _size(needed), _size(free), elsewhere))
+                      "or write elsewhere (%s)" % (directory, size_text(needed), size_text(free), elsewhere))
     return free
 
 
-def _size(nbytes):
-    return "%.1f GB" % (nbytes / 1e9) if nbytes >= 1e9 else "%.1f MB" % (nbytes / 1e6)
+def size_text(nbytes):
+    """``nbytes`` for a message: GB from 0.1 GB, else MB."""
+    return "%.1f GB" % (nbytes / 1e9) if nbytes >= 1e8 else "%.1f MB" % (nbytes / 1e6)
 
 
 @contextmanager

@@ -4,7 +4,8 @@ import logging
 import os
 
 from ..parallel import server_ranks
-from .preflight import rule_at, size_text
+from ..staging import size_text
+from .preflight import rule_at
 
 __all__ = ["MEMORY_PER_RESTORE", "MIN_PARALLEL_RAW", "RETAINED_PER_RAW", "check_parallel", "check_disk_together",
            "decide", "DiskBudget"]

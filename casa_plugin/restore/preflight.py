@@ -9,8 +9,9 @@ import stat
 from . import versions as casa_versions
 from ..delivery import member_ebs
 from ..ms import is_ms
+from ..staging import size_text
 
-__all__ = ["calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member", "rule_at", "size_text"]
+__all__ = ["calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member", "rule_at"]
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +151,6 @@ def rule_at(disk, level):
     needed_mb = disk["raw_mb"] * (factor + extra)
     return {"level": level, "checked": checked, "factor": factor, "extra": extra, "needed_mb": needed_mb,
             "needed": needed_mb * _MIB}
-
-
-def size_text(n):
-    return "%.1f GB" % (n / 1e9) if n >= 1e8 else "%.1f MB" % (n / 1e6)
 
 
 def _check_files(plan, member, problems):
