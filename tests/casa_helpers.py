@@ -72,8 +72,9 @@ def small_disk(monkeypatch, under, free_mib):
     monkeypatch.setattr(os, "statvfs", statvfs)
 
 
+@contextmanager
 def mount_tmpfs(path, options):
-    """Mount a tmpfs at ``path`` (root only, as on the project's machines and CI) and return it."""
+    """Yield ``path`` with a tmpfs mounted there (root only, as on the project's machines and CI); unmount it."""
     import subprocess
     import pytest
     if os.geteuid() != 0:
@@ -82,7 +83,10 @@ def mount_tmpfs(path, options):
         pytest.skip("mounting a tmpfs needs root")
     path.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
-    return path
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
 
 
 def run_mpi(cmd, cwd, timeout):

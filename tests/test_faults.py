@@ -86,14 +86,14 @@ def test_sigkill_mid_split_then_rerun_gives_identical_outputs(restored, restored
 @pytest.fixture
 def small_fs(tmp_path):
     """A 1 MB filesystem: too small for a .split.cal."""
-    yield mount_tmpfs(tmp_path / "full", "size=1m")
-    subprocess.run(["umount", str(tmp_path / "full")], check=True)
+    with mount_tmpfs(tmp_path / "full", "size=1m") as path:
+        yield path
 
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    yield mount_tmpfs(tmp_path / "ro", "ro,size=100m")
-    subprocess.run(["umount", str(tmp_path / "ro")], check=True)
+    with mount_tmpfs(tmp_path / "ro", "ro,size=100m") as path:
+        yield path
 
 
 def test_full_filesystem_is_refused_before_writing(restored, calibrated_dirs, small_fs):

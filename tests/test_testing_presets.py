@@ -185,8 +185,8 @@ def test_alma7m_restored_from_a_preset_delivery(scratch):
 @pytest.fixture
 def small_fs(tmp_path):
     """A 50 MB filesystem: too small for the smallest alma7m EB (0.34 GB)."""
-    yield mount_tmpfs(tmp_path / "small", "size=50m")
-    subprocess.run(["umount", str(tmp_path / "small")], check=True)
+    with mount_tmpfs(tmp_path / "small", "size=50m") as path:
+        yield path
 
 
 @pytest.mark.casa
