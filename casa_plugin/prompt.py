@@ -39,7 +39,9 @@ def register(namespace=None):
         The names bound.
 
     Each name is bound to a CASA task object (``task_interface.PromptTask``):
-    called with arguments it calls the function exactly; ``inp``, ``go``,
+    called with arguments it calls the function with them, positional ones
+    taken in the function's parameter order as CASA's tasks take them
+    (the function itself takes keywords after its first); ``inp``, ``go``,
     ``default``, ``tget``, ``tput`` and a call with no arguments work on it as
     on CASA's own tasks. Under MPI no server is asked to start anything: a
     task starts the servers' workers only when it runs on them. Nothing else is added to or removed from either namespace. At an IPython
@@ -62,7 +64,7 @@ def register(namespace=None):
         func._info_desc_ = desc
         task = task_interface.prompt_task(func, "casa_plugin", desc, describe_from=[casa_plugin.split_sci])
         for ns in targets:
-            ns[name] = task  # a CASA task object: inp/go/default/tget/tput work on it; called with keywords, func
+            ns[name] = task  # a CASA task object: inp/go/default/tget/tput work on it; called with arguments, func
     _list_in_taskhelp(casa_plugin)
     from .parallel import exit_cleanly
     exit_cleanly()  # under MPI: a session that never uses the servers must still let mpirun end with status 0

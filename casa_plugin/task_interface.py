@@ -13,7 +13,7 @@ from . import session
 from .logs import mark_task, task_logging
 from .split.tasks import _DATACOLUMNS
 
-__all__ = ["PromptTask", "prompt_task", "prompt_globals"]
+__all__ = ["PromptTask", "prompt_task", "prompt_globals", "positional_signature"]
 
 _STATE = "__casashell_state__"  # casashell defines it in the prompt's namespace (and its -c scripts' copies)
 _NAME_WIDTH = 11  # CASA's inp and .last layout: '%-11s = %s'
@@ -166,8 +166,9 @@ def _descriptions(doc):
 class PromptTask(object):
     """A package function as a CASA task object (what casashell's ``inp``/``go``/``default``/``tget``/``tput`` call).
 
-    Called with arguments, it calls the function with them, exactly as the
-    function itself would be called. Called with none (``split_sci()``,
+    Called with arguments, it calls the function with them, as CASA's own
+    tasks are called: positional arguments are taken in the function's
+    parameter order (``positional_signature``), keywords by name. Called with none (``split_sci()``,
     ``go split_sci``), it takes each parameter from the prompt's globals of
     that name, or its default, checks them all (a bad one: ``TypeError`` or
     ``ValueError`` naming each bad parameter and what it must be; nothing
@@ -185,7 +186,7 @@ class PromptTask(object):
         self.__wrapped__ = func
         self._info_group_ = group
         self._info_desc_ = desc
-        self._signature = inspect.signature(func)
+        self._signature = positional_signature(func)
         self.__signature__ = self._signature
         self._defaults = OrderedDict((n, p.default) for n, p in self._signature.parameters.items())
         self._help = _descriptions(func.__doc__)
@@ -238,6 +239,7 @@ class PromptTask(object):
             except TypeError as exc:
                 # one line at the prompt (marked as the task's error, as any other), nothing written
                 raise mark_task(TypeError(self._call_error(kwargs, exc)), self.__name__) from None
+            given = dict(bound.arguments)  # by name: the function takes keywords after its first parameter
             bound.apply_defaults()
             values = OrderedDict(bound.arguments)
         else:
@@ -245,7 +247,7 @@ class PromptTask(object):
         wrote = self._write(pre, values)
         try:
             if args or kwargs:
-                return self._func(*args, **kwargs)
+                return self._func(**given)
             with task_logging(self.__name__):
                 self.check(values)
             return self._func(**values)
@@ -329,6 +331,19 @@ class PromptTask(object):
         return self._write(path, self._from_globals(prompt_globals()))
 
 
+def positional_signature(func):
+    """Return ``func``'s signature with every parameter positional-or-keyword, in the same order.
+
+    The package's functions take keywords only after their first parameter;
+    at the prompt, as CASA's own tasks, they also take positional arguments
+    in that order (``split_sci('/path', '', 'OBSERVE_TARGET*')``). New
+    parameters are only ever appended, so a positional call keeps its meaning.
+    """
+    sig = inspect.signature(func)
+    return sig.replace(parameters=[p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                   for p in sig.parameters.values()])
+
+
 def _same(value, default):
     try:
         return type(value) is type(default) and value == default
@@ -356,6 +371,6 @@ def prompt_task(func, group, desc, describe_from=()):
         Functions whose parameter descriptions fill this one's "As for ..." entries.
     """
     cls = type(func.__name__, (PromptTask,), {"__doc__": func.__doc__, "__module__": func.__module__,
-                                              "__signature__": inspect.signature(func)})  # for help()
+                                              "__signature__": positional_signature(func)})  # for help()
     return cls(func, group, desc, describe_from)
 

@@ -60,6 +60,59 @@ def test_a_misspelt_parameter_is_one_line_with_a_suggestion(tmp_path, monkeypatc
     assert os.listdir(str(tmp_path)) == []
 
 
+#: Each prompt task's positional order, as docs/reference.md gives it. A new parameter may only be appended:
+#: a call such as split_sci('/path', '', 'OBSERVE_TARGET*') must keep its meaning.
+_POSITIONAL = {
+    "restore_pi": ["member", "spacesaving", "dosplit", "docontsub", "dryrun", "overwrite", "checkdisk",
+                   "versioncheck", "casa", "parallel"],
+    "split_sci": ["vis", "outputvis", "intent", "minnchan", "spw", "datacolumn", "reindex", "flagversion",
+                  "overwrite", "dryrun", "width", "timebin", "parallel", "maxjobs"],
+    "split_tgt": ["vis", "outputvis", "intent", "datacolumn", "flagversion", "overwrite", "dryrun", "parallel",
+                  "maxjobs"],
+}
+
+
+@pytest.mark.parametrize("task", sorted(_POSITIONAL))
+def test_positional_order_is_pinned_and_only_grows_at_the_end(task):
+    import inspect
+    sig = _tasks()[task].__signature__
+    names = list(sig.parameters)
+    assert names[:len(_POSITIONAL[task])] == _POSITIONAL[task]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in sig.parameters.values())
+    # the documented order is the one in docs/reference.md's signature line for the task
+    reference = open(os.path.join(os.path.dirname(__file__), "..", "docs", "reference.md")).read()
+    line = re.search(r"^`%s\((.*)\)`$" % task, reference, re.M).group(1)
+    assert [p.split("=")[0].strip() for p in line.split(", ")] == names
+
+
+def test_positional_arguments_at_the_prompt_in_casas_way(restored, tmp_path, monkeypatch):
+    """split_sci('/path', '', 'OBSERVE_TARGET*') at the prompt: CASA's tasks take arguments in their order."""
+    from casa_plugin import split_sci
+    monkeypatch.chdir(tmp_path)
+    ns = _prompt_ns(vis="/no/such.ms", dryrun=False)
+    project = restored["project"]
+    exec("r = split_sci(%r, '', 'OBSERVE_TARGET*', 5, '1', 'corrected', True, 'original_flags', False, True, 2)"
+         % project, ns)
+    expected = split_sci(vis=project, intent="OBSERVE_TARGET*", spw="1", dryrun=True, width=2)
+    assert ns["r"] == expected and ns["r"]["counts"] == {"planned": 3} and not _outputs(project)
+    assert set(tuple(e["spw"]) for e in ns["r"]["ebs"].values()) == {(1,)}
+    last = (tmp_path / "split_sci.last").read_text()  # the parameters by name, as tget reads them back
+    assert "spw         = '1'\n" in last and "dryrun      = True\n" in last and "width       = 2\n" in last
+    exec("r2 = split_sci(%r, dryrun=True, spw='1', width=2)" % project, ns)  # mixed: positional, then keywords
+    assert ns["r2"] == expected
+    with pytest.raises(TypeError, match=r"^split_sci not run: too many positional arguments$"):
+        exec("split_sci(%s)" % ", ".join(["None"] * 15), ns)
+    with pytest.raises(TypeError, match=r"^split_sci not run: multiple values for argument 'vis'$"):
+        exec("split_sci(%r, vis=%r)" % (project, project), ns)
+
+
+def test_the_python_functions_stay_keyword_only_after_their_first_parameter():
+    import casa_plugin
+    for name in _POSITIONAL:
+        with pytest.raises(TypeError, match="positional argument"):
+            getattr(casa_plugin, name)("/no/such", "")
+
+
 def test_call_without_arguments_takes_the_globals(restored, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ns = _prompt_ns(vis=restored["project"], dryrun=True, spw=[1])
@@ -182,9 +235,11 @@ def test_inp_go_default_tget_at_the_prompt(restored, tmp_path):
              "go split_sci",
              "print('STILL HERE')",
              "minnchan = 5",
+             "r4 = split_sci(%r, '', 'OBSERVE_TARGET*', 5, '', 'corrected', True, 'original_flags', False, True)"
+             % project,  # positional, in CASA's way
              "r3 = split_sci(vis=%r, dryrun=True)" % project,
-             "import json; json.dump({'r1': r1['counts'], 'r2': r2['counts'], 'r3': r3['counts']}, open(%r, 'w'))"
-             % str(report),
+             "import json; json.dump({'r1': r1['counts'], 'r2': r2['counts'], 'r3': r3['counts'], "
+             "'r4': r4['counts']}, open(%r, 'w'))" % str(report),
              "tput split_tgt", "print('END')"]
     out = _session(tmp_path, cells)
     first = _between(out, "inp split_sci", "vis =")
@@ -200,7 +255,7 @@ def test_inp_go_default_tget_at_the_prompt(restored, tmp_path):
     assert "[split_sci failed" in refused and "planned" not in refused
     assert "STILL HERE" in out and "END" in out
     result = json.loads(report.read_text())
-    assert result["r1"] == result["r2"] == result["r3"] == {"planned": 3}
+    assert result["r1"] == result["r2"] == result["r3"] == result["r4"] == {"planned": 3}
     assert not _outputs(project)
     last = (tmp_path / "split_sci.last").read_text()  # the last call: the keyword one, with its defaults
     assert "vis         = %r" % project in last and "width       = 1\n" in last
