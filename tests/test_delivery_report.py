@@ -286,6 +286,14 @@ def test_a_report_that_cannot_be_written_is_only_a_warning(restored, caplog):
         result = split_sci(vis=project)
     assert result["counts"] == {"split": 3}
     assert re.search(r"split_sci: could not write the report \(FileExistsError: .*casa_plugin_report", caplog.text)
+    # issue 23, case 3: the warning says where the traceback is, and it is there
+    from casatasks import casalog
+    logfile = re.search(r"traceback in the CASA log \((.*?)\)", caplog.text).group(1)
+    assert logfile == casalog.logfile()
+    with open(logfile) as f:
+        text = f.read()
+    assert re.search(r"the report could not be written:\n.*Traceback \(most recent call last\):.*in write_report.*"
+                     r"FileExistsError", text, re.S)
 
 
 def test_a_second_report_reuses_the_flag_summaries(restored, monkeypatch):

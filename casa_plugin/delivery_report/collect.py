@@ -1,5 +1,6 @@
 """What the delivery report shows, gathered from run records, task results and the MSs themselves."""
 
+import json
 import logging
 import os
 
@@ -10,7 +11,6 @@ from .. import record as run_record
 from ..delivery import EB_NAME, find_calibrated_dirs, restored_ms
 from ..ms import is_ms, table_stamp
 from ..parallel.policy import averaging_text
-from ..report import member_of
 from .flagsummary import flag_counts, flag_fractions, fractions, holds_whole_groups, row_groups
 
 __all__ = ["report_root", "gather"]
@@ -205,9 +205,9 @@ def _eb(calibrated, eb, tasks, cache):
 def _spws_from_record(entry):
     """Without the restored MS (SPACESAVING >= 2): the spws the record knows, by input id."""
     spws = {}
-    known = entry.get("input_spws") or {}
+    known = dict((str(k), v) for k, v in (entry.get("input_spws") or {}).items())  # a copy: the entry is shown too
     contents = dict((str(new), s) for new, s in ((entry.get("contents") or {}).get("spws") or {}).items())
-    inverse = dict((str(new), old) for old, new in (entry.get("spw_map") or {}).items())
+    inverse = dict((str(new), str(old)) for old, new in (entry.get("spw_map") or {}).items())
     for new, spw in contents.items():
         known.setdefault(inverse.get(new, new), dict(spw, chan_width_khz=spw.get("chan_width_khz")))
     for spw_id, spw in known.items():
@@ -253,18 +253,18 @@ def gather(root, cache, results=(), restores=None):
         except (OSError, ValueError) as exc:
             log.warning("report: cannot read the run record of %s: %s", calibrated, exc)
             records[calibrated] = {"ebs": {}}
-    _overlay(records, results)
+    _overlay(records, json.loads(json.dumps(list(results), default=str)))  # as a record holds them: str keys
     members = {}
     for calibrated, record in sorted(records.items()):
         ebs = set(record.get("ebs") or {})
         ebs.update(n[:-3] for n in _listdir(calibrated) if EB_NAME.match(n))
         ebs.update(n[:-len(".ms.split.cal")] for n in _listdir(calibrated) if n.endswith(".ms.split.cal"))
         member = os.path.dirname(calibrated)
-        members[member] = {"name": member_of(calibrated), "path": member, "calibrated": calibrated,
+        members[member] = {"name": _member_name(member, root), "path": member, "calibrated": calibrated,
                            "restore": record.get("restore"),
                            "ebs": [_eb(calibrated, eb, record.get("ebs", {}).get(eb, {}), cache) for eb in sorted(ebs)]}
     for member, plan in (restores or {}).items():
-        entry = members.setdefault(member, {"name": member_of(os.path.join(member, "x")), "path": member,
+        entry = members.setdefault(member, {"name": _member_name(member, root), "path": member,
                                             "calibrated": None, "restore": None, "ebs": []})
         if plan.get("status") in ("planned", "failed", "not run") or not entry["restore"]:
             entry["restore"] = dict((k, v) for k, v in plan.items() if k not in ("traceback",))
@@ -272,6 +272,16 @@ def gather(root, cache, results=(), restores=None):
             entry["ebs"] = [{"eb": eb, "restored": None, "sci": None, "tgt": None, "science": [], "rule": "",
                              "spws": None, "scans": None, "flags": {}} for eb in plan.get("ebs") or []]
     return {"root": root, "members": [members[m] for m in sorted(members)]}
+
+
+def _member_name(member, root):
+    """The member's uid (``member.<uid>``), else its directory relative to the report's root (else absolute)."""
+    if os.path.basename(member).startswith("member."):
+        return os.path.basename(member)[len("member."):]
+    rel = os.path.relpath(member, root)
+    if rel == ".":
+        return os.path.basename(os.path.abspath(root)) or root
+    return member if rel.startswith("..") else rel
 
 
 def _listdir(directory):

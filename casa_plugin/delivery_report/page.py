@@ -7,11 +7,12 @@ and nothing is fetched from the network.
 
 import html
 import os
+import re
 import time
 
 from ..ms import is_ms
 
-__all__ = ["PICTURES", "has_picture", "page"]
+__all__ = ["PICTURES", "file_stem", "has_picture", "page"]
 
 #: (key, drawing function of figures.py, heading) of each member's pictures, in page order.
 PICTURES = (("spectral", "spectral_setup", "Spectral setup"), ("timeline", "timeline", "Observation timeline"),
@@ -24,6 +25,12 @@ text-align:left;vertical-align:top}th{background:#eef3f8}td.n{text-align:right;w
 .failed{background:#fbe3d6}.planned{background:#fff6d5}.plan{background:#fff6d5;border:1px solid #E69F00;
 padding:.5em}td.p{word-break:break-all;min-width:11em;max-width:16em}.err{font-family:monospace;font-size:.9em;
 white-space:pre-wrap;overflow-wrap:anywhere;display:block;max-width:28em}.kept{background:#eef7ee}code{font-size:.95em}"""
+
+
+def file_stem(name):
+    """``name`` (a member's uid, or a directory's relative or absolute path) as one file name and HTML id:
+    the report's pictures stay in its folder whatever the layout."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "member"
 
 
 def _size(nbytes):
@@ -109,7 +116,7 @@ def _restore_line(member):
 
 
 def _member_html(member, pictures):
-    out = ["<h2 id='%s'>Member %s</h2>" % (_e(member["name"]), _e(member["name"])), _restore_line(member)]
+    out = ["<h2 id='%s'>Member %s</h2>" % (file_stem(member["name"]), _e(member["name"])), _restore_line(member)]
     for key, _, title in PICTURES:
         name = pictures.get(key)
         out.append("<h3>%s</h3>" % title)
@@ -135,7 +142,7 @@ def page(root, members, pictures, task, dryrun):
     header = ["<h1>casa_plugin report: %s</h1>" % _e(os.path.basename(root) or root),
               "<p>%s; updated %s after <code>%s</code>. Members: %s.</p>" % (
                   _e(root), time.strftime("%Y-%m-%d %H:%M:%S"), _e(task), ", ".join(
-                      "<a href='#%s'>%s</a>" % (_e(m["name"]), _e(m["name"])) for m in members))]
+                      "<a href='#%s'>%s</a>" % (file_stem(m["name"]), _e(m["name"])) for m in members))]
     if dryrun:
         header.append("<p class='plan'>This is the <b>plan</b> of a dry run: no MS was written; rows marked "
                       "<i>planned</i> show what would be selected, rows marked <i>would fail</i> what a run "

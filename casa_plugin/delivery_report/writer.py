@@ -6,10 +6,12 @@ import json
 import logging
 import os
 import time
+import traceback
 
+from ..logs import casalog_file, casalog_post
 from .cache import Cache
 from .collect import gather, report_root
-from .page import PICTURES, has_picture, page
+from .page import PICTURES, file_stem, has_picture, page
 
 __all__ = ["REPORT_DIR", "write_report", "after_task"]
 
@@ -32,7 +34,7 @@ def _draw(folder, member, key, func, drawn):
     from . import figures
     facts = json.dumps([member["name"], key, [_facts(eb, key) for eb in member["ebs"]]], sort_keys=True,
                        default=str).encode("utf-8")
-    name = "%s_%s_%s.svg" % (member["name"], key, hashlib.sha1(facts).hexdigest()[:10])
+    name = "%s_%s_%s.svg" % (file_stem(member["name"]), key, hashlib.sha1(facts).hexdigest()[:10])
     path = os.path.join(folder, name)
     numbers = os.path.join(folder, name[:-4] + ".json")
     try:
@@ -136,6 +138,16 @@ def after_task(task, summary):
             return None
         return write_report(paths, task=task, results=results, restores=restores, dryrun=dryrun)
     except Exception as exc:
-        log.warning("%s: could not write the report (%s: %s); the task's results are not affected",
-                    task, type(exc).__name__, exc)
+        log.warning("%s: could not write the report (%s: %s)%s; the task's results are not affected",
+                    task, type(exc).__name__, exc, _keep_traceback(exc, task))
         return None
+
+
+def _keep_traceback(exc, task):
+    """Post the traceback of ``exc`` to the CASA log (INFO: not on the terminal); return where it went."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    logfile = casalog_file()
+    if logfile and logfile != "/dev/null":
+        casalog_post("the report could not be written:\n" + text, task, "INFO")
+        return "; traceback in the CASA log (%s)" % logfile
+    return "; no CASA log file to keep the traceback in:\n" + text
