@@ -2,6 +2,7 @@
 
 import os
 
+from . import record as run_record
 from .ms import is_ms
 
 __all__ = ["summary_table", "member_of", "project_of", "TaskResult"]
@@ -36,6 +37,17 @@ def _status(result):
     return status
 
 
+def _restore_status(vis, known):
+    """The restore status the record beside ``vis`` (its ``calibrated/``) keeps, else '-'."""
+    directory = os.path.dirname(os.path.abspath(vis))
+    if directory not in known:
+        try:
+            known[directory] = (run_record.load(directory).get("restore") or {}).get("status") or "-"
+        except (OSError, ValueError):
+            known[directory] = "-"
+    return known[directory]
+
+
 def summary_table(restored=None, science=None, target=None):
     """Return a text table: member, EB, science spws, ``.split.cal`` and ``.source`` status, fields.
 
@@ -55,6 +67,11 @@ def summary_table(restored=None, science=None, target=None):
         for eb in plan.get("ebs") or []:
             row = rows.setdefault((member_of(member + os.sep + "x"), eb), {})
             row["restore"] = plan.get("status")
+    restores = {}
+    for row in rows.values():
+        if "restore" not in row:  # a split's EB: as its calibrated/'s record says it was restored
+            vis = (row.get("sci") or row.get("tgt") or {}).get("vis")
+            row["restore"] = _restore_status(vis, restores) if vis else "-"
     header = ("member", "EB", "restore", "science spws", ".split.cal", ".source", "target fields")
     lines = [header]
     for (member, eb), row in sorted(rows.items()):

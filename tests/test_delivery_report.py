@@ -410,3 +410,19 @@ def test_a_refused_request_shows_the_output_kept_not_failed(restored):
     steps = page[page.index("<h3>Steps</h3>"):]
     assert steps.count("kept (last run failed)") == 3 and "<td>failed</td>" not in steps
     assert "made by casa_plugin for another request" in steps  # the refusal is still shown, as the last error
+
+
+def test_restore_rows_give_the_restored_ms_size_and_rows(restored):
+    """Issue 23, case 13: a restore row shows its MS's size and rows (they were empty), read from the MS."""
+    from casa_plugin.ms import du_bytes
+    project = restored["project"]
+    split_sci(vis=project)
+    _, page, data = _report(project)
+    rows = re.findall(r"<tr class=''><td>(uid[^<]*)</td><td>restore</td>(.*?)</tr>", page)
+    assert len(rows) == 3
+    for eb, row in rows:
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)  # input, output, size, rows, ...
+        vis = [e["restored"] for m in data["members"] for e in m["ebs"] if e["eb"] == eb][0]
+        assert cells[1].endswith(os.path.basename(vis))
+        assert cells[2] == "%.1f MB" % (du_bytes(os.path.realpath(vis)) / 1e6)
+        assert int(cells[3]) == len(columns(vis, ("TIME",))["TIME"]) > 0

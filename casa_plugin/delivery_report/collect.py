@@ -9,7 +9,7 @@ import numpy as np
 from .. import casa
 from .. import record as run_record
 from ..delivery import EB_NAME, find_calibrated_dirs, restored_ms
-from ..ms import is_ms, table_stamp
+from ..ms import du_bytes, is_ms, table_stamp
 from ..parallel.policy import averaging_text
 from .flagsummary import flag_counts, flag_fractions, fractions, holds_whole_groups, row_groups
 
@@ -83,6 +83,17 @@ def _scans(vis):
         return scans
     finally:
         md.close()
+
+
+def _extent(vis):
+    """``{'bytes', 'nrows'}`` of an MS (its real directory's files; a restored MS may link into working/)."""
+    tb = casa.table()
+    tb.open(vis)
+    try:
+        nrows = int(tb.nrows())
+    finally:
+        tb.close()
+    return {"bytes": du_bytes(os.path.realpath(vis)), "nrows": nrows}
 
 
 def _default_science(vis):
@@ -189,6 +200,7 @@ def _eb(calibrated, eb, tasks, cache):
             "rule": _rule((sci or {}).get("request"), science), "spws": None, "scans": None, "flags": {}}
     if restored:
         info["spws"] = _cached(cache, "spws", restored, _spectral_windows)
+        info["extent"] = _cached(cache, "extent", restored, _extent)
         info["scans"] = _cached(cache, "scans", restored, _scans)
         info["flags"]["restored"] = _flags(restored, cache, science)
     elif sci and (sci.get("input_spws") or (sci.get("contents") or {}).get("spws")):

@@ -24,13 +24,16 @@ table{border-collapse:collapse;font-size:.82em;width:100%}th,td{border:1px solid
 text-align:left;vertical-align:top}th{background:#eef3f8}td.n{text-align:right;white-space:nowrap}
 .failed{background:#fbe3d6}.planned{background:#fff6d5}.plan{background:#fff6d5;border:1px solid #E69F00;
 padding:.5em}td.p{word-break:break-all;min-width:11em;max-width:16em}.err{font-family:monospace;font-size:.9em;
-white-space:pre-wrap;overflow-wrap:anywhere;display:block;max-width:28em}.kept{background:#eef7ee}code{font-size:.95em}"""
+white-space:pre-wrap;overflow-wrap:anywhere}.kept{background:#eef7ee}summary{cursor:pointer}code{font-size:.95em}"""
 
 
 def file_stem(name):
     """``name`` (a member's uid, or a directory's relative or absolute path) as one file name and HTML id:
     the report's pictures stay in its folder whatever the layout."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "member"
+
+
+_ERROR_LINES, _ERROR_CHARS = 3, 300  # an error longer than this is folded under its first line
 
 
 def _size(nbytes):
@@ -46,9 +49,11 @@ def _e(text):
 def _rows(member):
     for eb in member["ebs"]:
         restore = member.get("restore") or {}
+        extent = eb.get("extent") or {}  # of the restored MS, read from it
         yield eb, "restore", {"vis": "raw/%s.asdm.sdm" % eb["eb"], "outputvis": eb["restored"],
+                              "bytes": extent.get("bytes"), "nrows": extent.get("nrows"),
                               "status": restore.get("status") or ("restored" if eb["restored"] else "-"),
-                              "seconds": restore.get("seconds"), "error": restore.get("error"),
+                              "seconds": restore.get("seconds"),  # its error: once, on the restore line
                               "made_by": "scriptForPI" if eb["restored"] else ""}
         for task, entry in (("split_sci", eb["sci"]), ("split_tgt", eb["tgt"])):
             if entry:
@@ -66,7 +71,7 @@ def _spw_cell(entry):
 def _table(member):
     """The steps of each EB: paths relative to the member directory."""
     head = ("EB", "step", "input", "output", "size", "rows", "spws (old&rarr;new)", "fields", "made by",
-            "duration", "status", "last error")
+            "duration", "status")
     out = ["<table><tr>%s</tr>" % "".join("<th>%s</th>" % h for h in head)]
     for eb, task, entry in _rows(member):
         status = entry.get("status") or "-"
@@ -81,15 +86,27 @@ def _table(member):
                  _e(entry.get("nrows") if entry.get("nrows") is not None else
                     (entry.get("contents") or {}).get("nrows", "")),
                  _spw_cell(entry) if task == "split_sci" else "", _e(",".join(fields)), _e(entry.get("made_by")),
-                 "%.1f s" % seconds if isinstance(seconds, (int, float)) else "", _e(status),
-                 "<span class='err'>%s</span>" % _e(entry.get("error")) if entry.get("error") else ""]
+                 "%.1f s" % seconds if isinstance(seconds, (int, float)) else "", _e(status)]
         css = ("failed" if status == "would fail" else status if status in ("failed", "planned", "interrupted")
                else "kept" if status.startswith("kept") else "")
         out.append("<tr class='%s'>%s</tr>" % (css, "".join(
             "<td class='n'>%s</td>" % c if i in (4, 5, 9) else "<td class='p'>%s</td>" % c if i in (2, 3) else
             "<td>%s</td>" % c for i, c in enumerate(cells))))
+        if entry.get("error"):  # below its row, the table's width: a long error stays a few lines
+            out.append("<tr class='%s'><td></td><td colspan='%d'>%s</td></tr>" % (
+                css, len(head) - 1, _error(entry["error"], "last error: ")))
     out.append("</table>")
     return "\n".join(out)
+
+
+def _error(text, label=""):
+    """An error as a block of its own lines; a long one folded under its first line (``<details>``)."""
+    text = str(text).rstrip()
+    lines = text.split("\n")
+    if len(lines) <= _ERROR_LINES and len(text) <= _ERROR_CHARS:
+        return "<div class='err'>%s%s</div>" % (_e(label), _e(text))
+    first = lines[0] if len(lines[0]) <= _ERROR_CHARS else lines[0][:_ERROR_CHARS] + "…"
+    return "<details class='err'><summary>%s%s</summary>%s</details>" % (_e(label), _e(first), _e(text))
 
 
 def _rel(path, root):
@@ -110,9 +127,8 @@ def _restore_line(member):
         parts.append("%.1f s" % restore["seconds"])
     if restore.get("options"):
         parts.append(", ".join("%s=%r" % kv for kv in sorted(restore["options"].items())))
-    if restore.get("error"):
-        parts.append("<span class='err'>%s</span>" % _e(restore["error"]))
-    return "<p>%s</p>" % "; ".join(parts)
+    error = _error(restore["error"], "error: ") if restore.get("error") else ""
+    return "<p>%s</p>%s" % ("; ".join(parts), error)
 
 
 def _member_html(member, pictures):

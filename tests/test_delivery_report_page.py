@@ -1,0 +1,46 @@
+"""The report's HTML without CASA: the steps table of a member written by hand (tests/report_helpers.py)."""
+
+import re
+
+from casa_plugin.delivery_report.page import page
+from report_helpers import alma_member
+
+#: CASA's SEVERE lines of a failed split, as the FAILED line and the record carry them: 40 lines.
+_ERROR = "RuntimeError: Error creating output MS structure\n" + "\n".join(
+    "SEVERE split::::casa  Table /data/uid___A002_Xf7ad58_X406.ms/SUBTABLE_%02d does not exist" % i
+    for i in range(39))
+
+
+def _steps(html):
+    return html[html.index("<h3>Steps</h3>"):]
+
+
+def test_a_long_error_gets_the_table_s_width_folded_under_its_first_line():
+    """Issue 23, case 13: one error was a 40-line cell of a narrow last column; it is now a row of its own,
+    across the table below its step, folded under its first line (``<details>``), its text in full."""
+    member = alma_member(nscans=8)
+    eb = member["ebs"][0]
+    eb["sci"].update({"status": "failed", "error": _ERROR, "outputvis": "/nowhere/x.ms.split.cal"})
+    member["ebs"][1]["sci"].update({"status": "failed", "error": "short: one line"})
+    steps = _steps(page("/nowhere", [member], {}, "split_sci", False))
+    columns = len(re.findall(r"<th>", steps.split("</tr>")[0]))
+    assert "last error" not in steps.split("</tr>")[0]  # no narrow column for it
+    rows = re.findall(r"<tr class='failed'><td></td><td colspan='(\d+)'>(.*?)</td></tr>", steps, re.S)
+    assert [int(n) for n, _ in rows] == [columns - 1] * 2
+    long, short = rows[0][1], rows[1][1]
+    summary = re.match(r"<details class='err'><summary>last error: (.*?)</summary>(.*)</details>$", long, re.S)
+    assert summary.group(1) == "RuntimeError: Error creating output MS structure"
+    assert summary.group(2).count("\n") == 39 and "SUBTABLE_38 does not exist" in summary.group(2)
+    assert short == "<div class='err'>last error: short: one line</div>"
+    # the row before each error row is its step's
+    assert re.search(r"<td>%s</td><td>split_sci</td>[^\n]*</tr>\n<tr class='failed'><td></td><td colspan" % eb["eb"],
+                     steps)
+
+
+def test_a_restore_error_is_shown_once_on_the_restore_line():
+    """A failed restore's error is on the member's restore line (folded if long), not repeated in each EB's row."""
+    member = alma_member(nscans=8)
+    member["restore"] = {"status": "failed", "error": _ERROR}
+    html = page("/nowhere", [member], {}, "restore_pi", False)
+    assert html.count("SUBTABLE_38 does not exist") == 1
+    assert re.search(r"<p>Restore: <b>failed</b></p><details class='err'><summary>error: RuntimeError", html)
