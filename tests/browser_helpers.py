@@ -31,6 +31,22 @@ def find_chromium():
     return None
 
 
+def chromium_or_skip(what):
+    """Return Chromium's path; without one, skip the test (saying why and what runs it), or fail under CI.
+
+    ``what`` names what the test would have opened in the browser. CI (``.ci/run``) installs Chromium,
+    so there its absence is a broken set-up, not a reason to skip.
+    """
+    import pytest
+    browser = find_chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install -y chromium)")
+        pytest.skip("no chromium on this machine, so %s was not opened in a browser: CI does it (.ci/run "
+                    "installs Chromium); apt-get install chromium to do it here" % what)
+    return browser
+
+
 class _DevTools(object):
     """The browser end of ``--remote-debugging-pipe``: JSON messages separated by NUL bytes on fds 3 and 4."""
 

@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 
-from browser_helpers import find_chromium, open_page
+from browser_helpers import chromium_or_skip, open_page
 from casa_helpers import columns, subtable_column
 from casa_plugin import restore_pi, split_sci, split_tgt
 from casa_plugin.delivery_report.figures import PALETTE, differing_spws
@@ -201,12 +201,7 @@ def test_demo_report_numbers_are_those_of_the_ms(demo):
 @pytest.mark.subprocess
 def test_demo_report_in_headless_chromium(demo):
     """Issue 11: the page loads from disk with no console errors and no missing images; a screenshot is saved."""
-    browser = find_chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install -y chromium)")
-        pytest.skip("no chromium on this machine, so the report was not opened in a browser "
-                    "(install Debian's chromium to run this test)")
+    browser = chromium_or_skip("the report page")
     folder = os.path.join(demo["project"], "casa_plugin_report")
     shot = os.path.join(demo["workdir"], "report_screenshot.png")
     seen = open_page(browser, "file://" + os.path.join(folder, "index.html"), shot)
@@ -223,11 +218,7 @@ def test_demo_report_in_headless_chromium(demo):
 
 def test_browser_check_sees_a_missing_image_and_a_console_error(tmp_path):
     """The browser check can fail: a page with a missing picture and a script error is reported as broken."""
-    browser = find_chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install -y chromium)")
-        pytest.skip("no chromium on this machine (install Debian's chromium to run this test)")
+    browser = chromium_or_skip("a broken test page")
     page = tmp_path / "broken.html"
     page.write_text("<!DOCTYPE html><html><head><title>t</title></head><body><img src='missing.png'>"
                     "<script>console.error('bad'); undefined_function();</script></body></html>")
@@ -236,6 +227,29 @@ def test_browser_check_sees_a_missing_image_and_a_console_error(tmp_path):
     assert any("console.error" in p for p in seen["problems"])
     assert any(p.startswith("exception") for p in seen["problems"])
     assert any("failed to load" in p or "log error" in p for p in seen["problems"])
+
+
+@pytest.mark.subprocess
+def test_without_chromium_the_browser_tests_skip_outside_ci_and_fail_under_it(tmp_path):
+    """Issue 23, case 14: on a machine without Chromium (none on the PATH) the browser test skips, saying what
+    it did not check and that CI runs it (.ci/run installs Chromium); under CI it fails."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    node = "tests/test_delivery_report.py::test_browser_check_sees_a_missing_image_and_a_console_error"
+    outcomes = {}
+    for ci in (False, True):
+        env = dict(os.environ, PATH=str(empty))
+        env.pop("CI", None)
+        if ci:
+            env["CI"] = "1"
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rsf", "--basetemp",
+                               str(tmp_path / ("run%d" % ci)), os.path.join(REPO, node)], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
+        outcomes[ci] = proc.stdout
+    assert re.search(r"SKIPPED \[1\] .*no chromium on this machine, so a broken test page was not opened in a "
+                     r"browser: CI does it \(\.ci/run installs Chromium\)", outcomes[False]), outcomes[False]
+    assert re.search(r"\b1 skipped\b", outcomes[False]) and "failed" not in outcomes[False]
+    assert re.search(r"FAILED .*chromium is not installed; \.ci/run installs it", outcomes[True]), outcomes[True]
 
 
 def test_width_is_written_on_the_science_spws(restored):
