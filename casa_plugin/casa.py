@@ -6,6 +6,8 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 
+from . import logs
+
 __all__ = ["msmetadata", "table", "split", "mstransform", "flagmanager", "casa_version", "safe_path"]
 
 # CASA tasks build TaQL from paths; a quote in a path breaks them ("Error creating output MS structure").
@@ -47,32 +49,37 @@ def safe_path(path):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run(task, kwargs):
+def _run(name, task, kwargs):
+    """Run CASA's task ``name``; an exception it raises carries its SEVERE lines (``logs.cause_of``)."""
     with safe_path(kwargs["vis"]) as vis:
         kwargs = dict(kwargs, vis=vis)
-        if "outputvis" not in kwargs:
-            return task(**kwargs)
-        with safe_path(kwargs["outputvis"]) as outputvis:
-            kwargs["outputvis"] = outputvis
-            return task(**kwargs)
+        mark = logs.log_mark()
+        try:
+            if "outputvis" not in kwargs:
+                return task(**kwargs)
+            with safe_path(kwargs["outputvis"]) as outputvis:
+                kwargs["outputvis"] = outputvis
+                return task(**kwargs)
+        except Exception as exc:  # CASA raises 'Error creating output MS structure'; its log says why
+            raise logs.note_cause(exc, mark, name)
 
 
 def split(**kwargs):
     """Run CASA's ``split`` task (imported as a submodule: ``import casatasks`` deadlocks on MPI servers)."""
     from casatasks.split import split as task
-    return _run(task, kwargs)
+    return _run("split", task, kwargs)
 
 
 def mstransform(**kwargs):
     """Run CASA's ``mstransform`` task."""
     from casatasks.mstransform import mstransform as task
-    return _run(task, kwargs)
+    return _run("mstransform", task, kwargs)
 
 
 def flagmanager(**kwargs):
     """Run CASA's ``flagmanager`` task."""
     from casatasks.flagmanager import flagmanager as task
-    return _run(task, kwargs)
+    return _run("flagmanager", task, kwargs)
 
 
 def casa_version():

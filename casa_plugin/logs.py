@@ -1,11 +1,14 @@
-"""Route the package's log records to CASA's logger (casalog) and to the terminal."""
+"""Route the package's log records to casalog and the terminal; read CASA's SEVERE lines back for a failure."""
 
 import logging
+import os
+import re
 import sys
 from contextlib import contextmanager
 
 __all__ = ["task_logging", "progress_line", "task_of", "casalog_post", "casalog_echoes",
-           "casalog_file"]
+           "casalog_file", "severe_lines", "log_mark", "casa_cause", "note_cause", "cause_of",
+           "set_process_log"]
 
 _PACKAGE = "casa_plugin"
 _CASA_PRIORITY = {
@@ -17,6 +20,11 @@ _CASA_PRIORITY = {
 }
 _origin = ["casa_plugin"]
 _TASK_ATTR = "_casa_plugin_task"  # set on an exception raised out of a task: the task's name
+_CAUSE_ATTR = "_casa_plugin_casa_cause"  # set on an exception raised by a CASA task: CASA's own SEVERE lines
+_process_log = [None]  # this process's own CASA log, where the log file is shared (a casampi server's worker)
+_NOISE = ("MeasTable::",)  # SEVERE origins that never explain a failure (the leap-second table's age)
+_EMBEDDED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\t[A-Z0-9]+\t[^\t]*\t")  # a log line CASA quoted whole
+_MAX_CAUSE = 1000  # characters of CASA's SEVERE lines kept in an EB's error
 
 
 def _casalog():
@@ -85,6 +93,120 @@ def casalog_file():
         return log.logfile() if log is not None else ""
     except Exception:
         return ""
+
+
+def severe_lines(path, offset=0):
+    """Return the SEVERE messages CASA wrote to the log file ``path`` from byte ``offset`` on.
+
+    Parameters
+    ----------
+    path : str or int
+        A CASA log file (casalog's file, or the terminal copy of a process's
+        log: both have ``date<TAB>PRIORITY<TAB>origin<TAB>message`` lines), or
+        an open file descriptor of one (read with ``os.pread``: its offset is
+        left alone).
+    offset : int
+        Where to start reading, e.g. the file's size when a task started.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(origin, message)`` for each SEVERE message, in order; a message's
+        continuation lines (origin ending in ``+``) are joined to it with a
+        space, its ``Stack Trace:`` lines left out. A missing or unreadable
+        file gives ``[]``.
+    """
+    try:
+        if isinstance(path, int):
+            size = os.fstat(path).st_size
+            data = os.pread(path, max(0, size - offset), offset) if size > offset else b""
+        else:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+    except (OSError, IOError):
+        return []
+    text = data.decode("utf-8", "replace")
+    out, trace = [], False
+    for line in text.splitlines():
+        fields = line.split("\t", 3)
+        if len(fields) < 4 or fields[1].strip() != "SEVERE":
+            continue
+        origin, message = fields[2], _EMBEDDED.sub("", fields[3]).replace("\t", " ").strip()
+        if origin.endswith("+") and out and out[-1][0] == origin[:-1]:
+            trace = trace or message.startswith("Stack Trace:")
+            if message and not trace:
+                out[-1] = (out[-1][0], (out[-1][1] + " " + message).strip())
+            continue
+        trace = False
+        out.append((origin, message))
+    return out
+
+
+def set_process_log(path):
+    """Read this process's CASA messages back from ``path``, not casalog's file (shared by other processes).
+
+    A casampi server's worker calls it with the descriptor of its own
+    terminal output (a file its server reads; casalog prints SEVERE lines
+    there too): every rank of an ``mpirun`` writes to the same casalog file,
+    and CASA's C++ lines there do not say which process wrote them.
+    """
+    _process_log[0] = path
+
+
+def log_mark():
+    """Return ``(path, offset)``: where this process's CASA messages are read back from, and its size now.
+
+    ``(None, reason)`` where CASA writes no log file (``--nologfile``: /dev/null).
+    """
+    path = _process_log[0] if _process_log[0] is not None else casalog_file()
+    if path == "" or path == os.devnull:
+        return None, "CASA wrote no log (casalog's file is %s)" % (path or "not set")
+    try:
+        return path, os.fstat(path).st_size if isinstance(path, int) else os.path.getsize(path)
+    except OSError:
+        return path, 0  # not written yet: all of it is new
+
+
+def casa_cause(mark, task):
+    """Return CASA's own words for a failure of ``task`` since ``mark`` (a ``log_mark()``), in one line.
+
+    The SEVERE messages since the mark (but CASA's own "Task ... raised an
+    exception" line, which repeats the exception), or a sentence saying the
+    log has none, or that CASA wrote no log.
+    """
+    path, offset = mark
+    if path is None:
+        return offset
+    found = [m for o, m in severe_lines(path, offset)
+             if m and not o.startswith(_NOISE) and not m.startswith("Task %s raised an exception" % task)]
+    if not found:
+        where = "its terminal output" if isinstance(path, int) else path
+        return "no SEVERE line in the CASA log (%s) since %s started" % (where, task)
+    text = "; ".join(found)
+    return text if len(text) <= _MAX_CAUSE else text[:_MAX_CAUSE - 3] + "..."
+
+
+def note_cause(exc, mark, task):
+    """Attach ``casa_cause(mark, task)`` to ``exc``, an exception raised by CASA's ``task``; return ``exc``."""
+    if cause_of(exc) is None:
+        try:
+            setattr(exc, _CAUSE_ATTR, casa_cause(mark, task))
+        except Exception:  # an exception type without attributes: no cause to show
+            pass
+    return exc
+
+
+def cause_of(exc):
+    """Return the CASA cause attached to ``exc`` or to an exception it was raised from, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        cause = getattr(exc, _CAUSE_ATTR, None)
+        if cause is not None:
+            return cause
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class _TerminalHandler(logging.StreamHandler):

@@ -98,3 +98,93 @@ def _run_casa_quiet(script, cwd, startup):
     env["HOME"] = str(cwd)
     return subprocess.run(cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=600)
+
+
+# --- CASA's own cause of a failed task ---------------------------------------------------------------------
+
+_LOG = (
+    "2026-01-01 10:00:00\tINFO\tsplit::::casa\tan earlier task\n"
+    "2026-01-01 10:00:00\tSEVERE\tsplit::::casa\tan earlier failure\n"
+    "--8<--"
+    "2026-01-01 10:00:01\tINFO\tsplit::::casa\t##### Begin Task: split #####\n"
+    "2026-01-01 10:00:01\tSEVERE\tMeasTable::dUTC(Double) (file MeasTable.cc)\t"
+    "Leap second table TAI_UTC seems out-of-date.\n"
+    "2026-01-01 10:00:01\tSEVERE\tMSTransformDataHandler::makeMSBasicStructure\tException filling the sub-tables: "
+    "2026-01-01 10:00:01\tSEVERE\tMSTransformDataHandler::fillFieldTable\tUnknown error!\n"
+    "2026-01-01 10:00:01\tSEVERE\tMSTransformDataHandler::makeMSBasicStructure+\tStack Trace: \n"
+    "2026-01-01 10:00:01\tSEVERE\tMSTransformDataHandler::makeMSBasicStructure+\t  frame 1\n"
+    "2026-01-01 10:00:01\tSEVERE\tMSTransformDataHandler::open\tfirst part\n"
+    "2026-01-01 10:00:01\tSEVERE\tMSTransformDataHandler::open+\tsecond part\n"
+    "2026-01-01 10:00:01\tSEVERE\tsplit::::casa\tTask split raised an exception of class RuntimeError with the "
+    "following message: Error creating output MS structure\n")
+
+
+def test_severe_lines_from_an_offset(tmp_path):
+    from casa_plugin.logs import casa_cause, severe_lines
+    before, after = _LOG.split("--8<--")
+    log = tmp_path / "casa.log"
+    log.write_text(before + after)
+    offset = len(before.encode())
+    assert severe_lines(str(log), offset) == [
+        ("MeasTable::dUTC(Double) (file MeasTable.cc)", "Leap second table TAI_UTC seems out-of-date."),
+        ("MSTransformDataHandler::makeMSBasicStructure", "Exception filling the sub-tables: Unknown error!"),
+        ("MSTransformDataHandler::open", "first part second part"),
+        ("split::::casa", "Task split raised an exception of class RuntimeError with the following message: "
+                          "Error creating output MS structure")]
+    assert severe_lines(str(log))[0] == ("split::::casa", "an earlier failure")
+    with open(str(log), "rb") as f:  # a descriptor (a worker's own output): read without moving its offset
+        assert severe_lines(f.fileno(), offset) == severe_lines(str(log), offset) and f.tell() == 0
+    assert severe_lines(str(tmp_path / "missing.log")) == []
+    # the cause: the leap-second notice and CASA's repeat of the exception left out
+    assert casa_cause((str(log), offset), "split") == (
+        "Exception filling the sub-tables: Unknown error!; first part second part")
+    assert casa_cause((str(log), len((before + after).encode())), "split") == (
+        "no SEVERE line in the CASA log (%s) since split started" % log)
+    assert casa_cause((None, "CASA wrote no log (casalog's file is /dev/null)"), "split") == (
+        "CASA wrote no log (casalog's file is /dev/null)")
+
+
+def _add_empty_row(vis, subtable):
+    """A subtable row with no values: CASA's split then fails with 'Error creating output MS structure'."""
+    from casatools import table
+    tb = table()
+    tb.open(os.path.join(os.path.realpath(vis), subtable), nomodify=False)
+    try:
+        tb.addrows(1)
+    finally:
+        tb.close()
+
+
+def _first_eb(restored):
+    import glob
+    return sorted(glob.glob(os.path.join(restored["project"], "*", "*", "*", "calibrated", "uid___*.ms")))[0]
+
+
+def test_a_failed_split_names_casas_own_cause(restored, caplog):
+    """The FAILED line and the result carry CASA's SEVERE lines of that split, not only its bare exception."""
+    from casa_helpers import split_failure
+    vis = _first_eb(restored)
+    _add_empty_row(vis, "POLARIZATION")
+    with split_failure(r"RuntimeError: Error creating output MS structure; CASA: Exception filling the "
+                       r"sub-tables: .*no array in row \d+ in column CORR_TYPE of table .*POLARIZATION") as info:
+        split_sci(vis=vis)
+    result = info.value.results["ebs"][vis]
+    assert "CORR_TYPE" in result["casa_cause"] and result["error"].endswith(result["casa_cause"])
+    assert "Leap second" not in result["casa_cause"] and "raised an exception" not in result["casa_cause"]
+    failed = [r.getMessage() for r in caplog.records if "FAILED" in r.getMessage()]
+    assert len(failed) == 1 and "CASA: Exception filling the sub-tables" in failed[0], failed
+
+
+def test_a_failed_split_without_a_casa_log_says_so(restored):
+    from casa_helpers import split_failure
+    vis = _first_eb(restored)
+    _add_empty_row(vis, "POLARIZATION")
+    log = _casalog()
+    before = log.logfile()
+    log.setlogfile(os.devnull)
+    try:
+        with split_failure(r"Error creating output MS structure; CASA: CASA wrote no log "
+                           r"\(casalog's file is /dev/null\)"):
+            split_sci(vis=vis)
+    finally:
+        log.setlogfile(before)

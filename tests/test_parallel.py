@@ -338,3 +338,45 @@ def test_workers_start_early_from_start_workers_not_on_import(tmp_path):
     assert [r["status"] for r in results] == ["ok"] * 4
     assert len({r["pid"] for r in results}) == 2  # one worker per server, reused
     assert all(r["started_ticks"] < report["called_ticks"] - 100 for r in results)  # up > 1 s before the run
+
+
+_TWO_CAUSES = '''
+import sys
+sys.path.insert(0, %(repo)r)
+import casatasks  # ranks >= 1 become casampi servers here and never come back
+import json
+from casa_plugin import SplitError, split_sci
+try:
+    split_sci(vis=%(project)r, parallel=True, maxjobs=2)
+    results = {}
+except SplitError as exc:
+    results = exc.results["ebs"]
+json.dump(results, open(%(report)r, "w"))
+'''
+
+
+def test_two_ebs_failing_differently_each_name_their_own_casa_cause(restored, tmp_path):
+    """Under mpirun -n 3 all ranks write one CASA log: each failed EB's line still names its own SEVERE lines."""
+    from casatools import table
+    ebs = sorted(glob.glob(os.path.join(restored["project"], "*", "*", "*", "calibrated", "uid___*.ms")))
+    tb = table()
+    for vis, subtable in zip(ebs, ("POLARIZATION", "FIELD")):  # an empty row: split's output structure fails
+        tb.open(os.path.join(os.path.realpath(vis), subtable), nomodify=False)
+        try:
+            tb.addrows(1)
+        finally:
+            tb.close()
+    report = tmp_path / "report.json"
+    (tmp_path / "driver.py").write_text(_TWO_CAUSES % {"repo": REPO, "project": restored["project"],
+                                                       "report": str(report)})
+    code, out = _mpirun([sys.executable, tmp_path / "driver.py"], tmp_path)
+    result = json.loads(report.read_text())
+    pol, field, fine = (result[vis] for vis in ebs)
+    assert {pol["mpi"]["server"], field["mpi"]["server"]} <= {1, 2}, out[-5000:]
+    assert pol["error"].startswith("RuntimeError: Error creating output MS structure; CASA: Exception filling the "
+                                   "sub-tables: "), pol["error"]
+    assert "column CORR_TYPE of table %s/POLARIZATION" % ebs[0] in pol["casa_cause"]
+    assert "Unknown error!" not in pol["casa_cause"] and ebs[1] not in pol["casa_cause"]
+    assert field["error"].startswith("RuntimeError: Error creating output MS structure; CASA: "), field["error"]
+    assert "Unknown error!" in field["casa_cause"] and "CORR_TYPE" not in field["casa_cause"]
+    assert fine["status"] == "split"

@@ -4,6 +4,8 @@ import importlib
 import socket
 import traceback
 
+from ..logs import cause_of
+
 __all__ = ["call_job", "failure"]
 
 
@@ -11,7 +13,9 @@ def call_job(func_path, job):
     """Run ``module:function`` on one job dict and return its result dict; never raises an Exception.
 
     A failure becomes ``{'status': 'failed', 'error': ..., 'traceback': ...}``
-    so that one bad EB never stops the others. This is also what a casampi
+    so that one bad EB never stops the others; where a CASA task raised it,
+    ``'casa_cause'`` holds CASA's own SEVERE lines of that moment (or says
+    there were none, or no log), also appended to ``'error'`` after ``'; CASA: '``. This is also what a casampi
     server's worker runs, so it must import without the CASA startup file.
     """
     module, name = func_path.split(":")
@@ -21,6 +25,9 @@ def call_job(func_path, job):
     except Exception as exc:  # reported per EB, raised once at the end by the task
         result = {"status": "failed", "error": "%s: %s" % (type(exc).__name__, exc),
                   "error_type": type(exc).__name__, "traceback": traceback.format_exc()}
+        cause = cause_of(exc)  # CASA's own SEVERE lines, where a CASA task raised it
+        if cause is not None:
+            result.update(error="%s; CASA: %s" % (result["error"], cause), casa_cause=cause)
     result.setdefault("host", socket.gethostname())
     return result
 

@@ -8,6 +8,7 @@ import struct
 import sys
 import time
 
+from ..logs import set_process_log
 from .calls import call_job, failure
 
 __all__ = ["worker_main", "read_frame", "write_frame", "FrameTimeout"]
@@ -68,6 +69,7 @@ def worker_main(fd, logfile, origin):
     if logfile:
         casatasks.casalog.setlogfile(logfile)
     casatasks.casalog.processorOrigin(origin)
+    set_process_log(2)  # a failed CASA task's SEVERE lines: from this worker's own output, not the shared log
     out = os.fdopen(fd, "wb")
     write_frame(out, ("ready", how))
     while True:
