@@ -305,6 +305,8 @@ def test_the_restore_recipe_restores_members_side_by_side(delivery, tmp_path):
 @pytest.mark.casa
 @pytest.mark.subprocess
 def test_overwrite_moves_each_calibrated_aside_in_its_job(restored, casa_session):
+    for member in restored["members"]:  # incomplete (as a crash leaves it): overwrite=True on the project redoes it
+        os.remove(sorted(glob.glob(os.path.join(member, "calibrated", "uid___*.ms")))[0])
     result = restore_with_standin(restored["project"], parallel=2, overwrite=True)
     assert result["parallel"]["mode"] == "local" and result["counts"] == {"restored": 2}
     for member, plan in result["members"].items():

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 import shutil
 
 import pytest
@@ -152,7 +153,8 @@ def _break(delivery, casa_session, cause):
     ("no pipeline", r"Xb6d: pipeline-calibrated .* not loaded .*casa --pipeline"),
     ("missing ASDM", r"Xb6d: raw/ lacks the ASDM of uid___A002_Xf8f6a9_X15c79; download"),
     ("no calibration", r"Xb6d: no calibration/ directory; download"),
-    ("calibrated exists", r"Xb6d: calibrated/ exists but has no calibrated MS for .*overwrite=True to move it aside"),
+    ("calibrated exists", r"Xb6d: calibrated/ exists but has no calibrated MS for .*to move it aside .*and restore "
+                          r"this member again: restore_pi\(member='\S+Xb6d', overwrite=True\)"),
     ("two scripts", r"Xb6d/script: expected one \*scriptForPI.py, found .*keep only"),
     ("no script dir", r"Xb6d: no script/ directory"),
 ])
@@ -205,3 +207,76 @@ def test_bad_option_types(delivery, casa_session, kwargs, message):
 def test_not_a_delivery(tmp_path, casa_session):
     with pytest.raises(FileNotFoundError, match=r"no member.uid___\* directory found"):
         restore_pi(member=str(tmp_path))
+
+
+def _ctrl_c_at_the_third_eb(monkeypatch):
+    """Ctrl-C as the pipeline (stand-in) restores the 3rd EB of the project: Xb6d's second, Xb6b being whole."""
+    from casa_plugin.testing import synthetic_ms
+    real, calls = synthetic_ms.make_eb_ms, []
+
+    def make_then_ctrl_c(vis, **kwargs):
+        calls.append(vis)
+        if len(calls) == 3:
+            raise KeyboardInterrupt()
+        return real(vis, **kwargs)
+    monkeypatch.setattr(synthetic_ms, "make_eb_ms", make_then_ctrl_c)
+    return calls
+
+
+def test_ctrl_c_in_a_serial_restore_prints_the_members_line_and_saves_no_context(delivery, casa_session,
+                                                                                monkeypatch, caplog):
+    _ctrl_c_at_the_third_eb(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        restore_pi(member=delivery["project"], parallel=False)
+    monkeypatch.undo()
+    member = _member(delivery, XB6D)
+    assert re.search(r"\[2/2\] %s -> calibrated/ \(INTERRUPTED \(Ctrl-C\): calibrated/ is incomplete; to restore this "
+                     r"member again: restore_pi\(member='%s', overwrite=True\)\) \d" % (XB6D, re.escape(member)),
+                     caplog.text), caplog.text
+    assert run_record.load(os.path.join(member, "calibrated"))["restore"]["status"] == "interrupted"
+    # the restore script calls h_save in its finally: after Ctrl-C the stand-in saves no context
+    assert glob.glob(os.path.join(member, "calibrated", "working", "*.context")) == []
+    assert "h_save (pipeline stand-in): interrupted (Ctrl-C); no context saved" in caplog.text
+    whole = _member(delivery, XB6B)  # restored before the Ctrl-C: h_save ran as usual
+    assert len(glob.glob(os.path.join(whole, "calibrated", "working", "*.context"))) == 1
+
+
+def test_after_an_interrupted_restore_overwrite_redoes_only_the_incomplete_member(delivery, casa_session,
+                                                                                 monkeypatch, caplog):
+    _ctrl_c_at_the_third_eb(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        restore_pi(member=delivery["project"], parallel=False)
+    monkeypatch.undo()
+    broken, whole = _member(delivery, XB6D), _member(delivery, XB6B)
+    # the advice names the incomplete member, and that call works
+    with pytest.raises(RestoreError, match=r"Xb6d: calibrated/ exists but has no calibrated MS for .*: restore_pi\("
+                                           r"member='%s', overwrite=True\)" % re.escape(broken)):
+        restore_pi(member=delivery["project"])
+    whole_before = snapshot(os.path.join(whole, "calibrated"))
+    result = restore_pi(member=delivery["project"], overwrite=True)  # on the project: only the incomplete one
+    assert {os.path.basename(m): r["status"] for m, r in result["members"].items()} == {
+        XB6B: "already restored", XB6D: "restored"}
+    assert sorted(n for n in os.listdir(whole) if n.startswith("calibrated")) == ["calibrated"]  # not moved aside
+    assert snapshot(os.path.join(whole, "calibrated")) == whole_before
+    assert os.path.basename(result["members"][broken]["moved_aside"]).startswith("calibrated.")
+    assert re.search(r"\[1/2\] %s -> calibrated/ \(already restored; complete, so overwrite=True on a directory above "
+                     r"members leaves it; to restore it again, name it: restore_pi\(member='%s', overwrite=True\)\)"
+                     % (XB6B, re.escape(whole)), caplog.text), caplog.text
+    # named, a complete member is restored again (the old calibrated/ moved aside)
+    again = restore_pi(member=whole, overwrite=True)["members"][whole]
+    assert again["status"] == "restored" and os.path.isdir(os.path.join(again["moved_aside"], "working"))
+
+
+def test_a_member_whose_recorded_restore_was_interrupted_is_incomplete(restored, casa_session):
+    """Every EB's MS is there, but the record says the restore did not finish: not taken as restored."""
+    member = _member(restored, XB6D)
+    cal = os.path.join(member, "calibrated")
+    entry = dict(run_record.load(cal)["restore"], status="interrupted")
+    run_record.update_restore(cal, entry)
+    with pytest.raises(RestoreError, match=r"Xb6d: calibrated/ exists but has every EB's MS but its last restore "
+                                           r"was interrupted .*restore_pi\(member='%s', overwrite=True\)"
+                                           % re.escape(member)):
+        restore_pi(member=member, dryrun=True)
+    result = restore_pi(member=restored["project"], overwrite=True, dryrun=True)
+    assert {os.path.basename(m): r["status"] for m, r in result["members"].items()} == {
+        XB6B: "already restored", XB6D: "planned"}

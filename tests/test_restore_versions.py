@@ -128,9 +128,27 @@ def test_casa_auto_picks_the_configured_version(old_delivery, tmp_path, casa_ses
 
 
 def test_casa_auto_without_a_configured_version(old_delivery, tmp_path, casa_session, monkeypatch):
-    monkeypatch.setenv("CASA_PLUGIN_CONFIG", str(tmp_path / "none.json"))
-    with pytest.raises(RestoreError, match=r"made with CASA 6\.2\.1, and .*none\.json maps no executable"):
+    config = tmp_path / "casa_versions.json"
+    config.write_text(json.dumps({"6.4.1": "/opt/casa-6.4.1/bin/casa"}))
+    monkeypatch.setenv("CASA_PLUGIN_CONFIG", str(config))
+    with pytest.raises(RestoreError, match=r"made with CASA 6\.2\.1, and \S*casa_versions\.json maps no executable "
+                                           r"to that version; add \"6\.2\.1\": \"/path/to/casa\" there"):
         restore_pi(member=old_delivery["project"], casa="auto")
+
+
+def test_casa_auto_without_the_versions_file_says_where_and_how_to_write_it(old_delivery, tmp_path, casa_session,
+                                                                            monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CASA_PLUGIN_CONFIG", raising=False)
+    expected = os.path.join(str(tmp_path / "home"), ".config", "casa_plugin", "casa_versions.json")
+    with pytest.raises(RestoreError) as info:
+        restore_pi(member=old_delivery["project"], casa="auto")
+    text = str(info.value)
+    assert "maps no executable" not in text
+    assert ("made with CASA 6.2.1; casa='auto' reads your CASA releases from %s (the file $CASA_PLUGIN_CONFIG "
+            "names, else ~/.config/casa_plugin/casa_versions.json), which does not exist; write it as JSON, one entry "
+            "per release, e.g. {\"6.2.1\": \"/path/to/casa-6.2.1/bin/casa\"}, or pass casa='/path/to/casa'"
+            % expected) in text, text
 
 
 def test_casa_not_an_executable(delivery, casa_session, tmp_path):

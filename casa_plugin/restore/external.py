@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+from . import casa_log
+
 __all__ = ["restore_in_casa", "same_casa", "command", "start_restore", "finish_restore"]
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,13 @@ if {standin!r}:  # the session restores with the tests' pipeline stand-in: so do
     from casa_plugin.testing.pipeline_standin import load_into
     load_into(_session.namespace())
 print('casa_plugin %s from %s' % (_mod.__version__, _mod.__file__))
+try:  # where CASA's log is now: the parent reads its SEVERE lines from here if the restore fails
+    from casatasks import casalog as _casalog
+    _logfile = os.path.abspath(_casalog.logfile())
+    with open({log_start!r}, 'w') as f:
+        json.dump({{'logfile': _logfile, 'offset': os.path.getsize(_logfile) if os.path.isfile(_logfile) else 0}}, f)
+except Exception:
+    pass
 from casa_plugin import RestoreError
 from casa_plugin.restore.versions import running_version
 _out = {{'casa_version': running_version()}}
@@ -66,11 +75,11 @@ def command(casa):
 
 def same_casa():
     """The command line of a CASA like the running one: this Python's ``-m casashell``."""
-    return [sys.executable, "-m", "casashell", "--nologfile"]
+    return [sys.executable, "-m", "casashell"]  # its log: start_restore's --logfile
 
 
 def start_restore(cmd, member, options, *, output=None, env=None, standin=False):
-    """Start ``cmd --pipeline --nogui --nologger --log2term -c <driver>`` restoring ``member``; don't wait.
+    """Start ``cmd --pipeline --nogui --nologger --log2term --logfile <log> -c <driver>`` on ``member``; don't wait.
 
     ``output``: a file object for the child's output (default: a pipe).
     ``standin``: the child loads the tests' pipeline stand-in. Returns the
@@ -80,8 +89,10 @@ def start_restore(cmd, member, options, *, output=None, env=None, standin=False)
     result = os.path.join(workdir, "result.json")
     driver = os.path.join(workdir, "restore_driver.py")
     with open(driver, "w") as f:
-        f.write(_DRIVER.format(package=_PACKAGE, member=member, output=result, standin=standin, **options))
-    cmd = list(cmd) + ["--pipeline", "--nogui", "--nologger", "--log2term", "-c", driver]
+        f.write(_DRIVER.format(package=_PACKAGE, member=member, output=result, standin=standin,
+                               log_start=os.path.join(workdir, casa_log.START_NAME), **options))
+    cmd = list(cmd) + ["--pipeline", "--nogui", "--nologger", "--log2term", "--logfile",
+                       os.path.join(workdir, casa_log.LOG_NAME), "-c", driver]
     log.info("running %s", " ".join(shlex.quote(w) for w in cmd))
     try:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=output or subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -95,15 +106,20 @@ def start_restore(cmd, member, options, *, output=None, env=None, standin=False)
 def finish_restore(handle):
     """Wait for the child of ``start_restore``; return its output ``{'casa_version', 'result'|'error'}``.
 
+    Sets ``handle['cause']``: what CASA logged as SEVERE since the restore
+    started (or that it wrote no log), for the message of a failed restore.
+
     Raises
     ------
     RuntimeError
-        If the child exited without a result.
+        If the child exited without a result (the message carries the cause).
     """
     try:
         code = handle["proc"].wait()
+        handle["cause"] = casa_log.cause_text(casa_log.severe_since(handle["workdir"]))
         if not os.path.isfile(handle["result"]):
-            raise RuntimeError("%s exited with %d and returned no result" % (handle["cmd"][0], code))
+            raise RuntimeError("%s exited with %d and returned no result; %s" % (handle["cmd"][0], code,
+                                                                                 handle["cause"]))
         with open(handle["result"]) as f:
             return json.load(f)
     finally:
@@ -129,9 +145,9 @@ def restore_in_casa(casa, member, options):
     try:
         out = finish_restore(handle)
     except RuntimeError as exc:
-        raise RuntimeError("%s for %s" % (exc, member))
+        raise RuntimeError("%s: %s" % (os.path.basename(member), exc))
     if out.get("error"):
-        raise RuntimeError("in %s (CASA %s): %s" % (casa, out["casa_version"], out["error"]))
+        raise RuntimeError("in %s (CASA %s): %s; %s" % (casa, out["casa_version"], out["error"], handle["cause"]))
     result = dict(out["result"]["members"][member])
     result["casa_version"] = out["casa_version"]
     result["casa"] = casa

@@ -131,7 +131,11 @@ def start_member(job):
 
 
 def _child_result(state):
-    """The child's member result (waits for the child); RestoreError or KeyboardInterrupt if there is none."""
+    """The child's member result (waits for the child); RestoreError or KeyboardInterrupt if there is none.
+
+    Once the child is done, its log is moved to its final place (``state['logfile']``), which the
+    messages name; a failure carries what the child CASA logged as SEVERE since the restore started.
+    """
     plan, handle = state["plan"], state["handle"]
     name = os.path.basename(plan["member"])
     try:
@@ -139,20 +143,25 @@ def _child_result(state):
     except RuntimeError as exc:
         if state["stopped"]:
             raise KeyboardInterrupt()
+        state["logfile"] = _file_log(state["logfile"])
         raise RestoreError("%s: its CASA process (pid %d) failed: %s; see %s" % (
             name, handle["proc"].pid, exc, state["logfile"]))
+    state["logfile"] = _file_log(state["logfile"])
     if state["stopped"]:
         raise KeyboardInterrupt()
     result = ((child.get("result") or {}).get("members") or {}).get(plan["member"])
     if result is None:
-        raise RestoreError("%s: in its CASA process: %s; see %s" % (name, child.get("error"), state["logfile"]))
+        raise RestoreError("%s: in its CASA process: %s; %s; see %s" % (name, child.get("error"), handle["cause"],
+                                                                        state["logfile"]))
     plan["casa_version"] = child.get("casa_version")
+    if result.get("status") != "restored":
+        result = dict(result, error="%s; %s; see %s" % (result.get("error"), handle["cause"], state["logfile"]))
     return result
 
 
 def finish_member(state):
     """Wait for the member's CASA process; postflight, run record; return the member's result (never raise)."""
-    plan, logfile = state["plan"], state["logfile"]
+    plan = state["plan"]
     try:
         if state["error"]:
             raise state["error"][0]
@@ -168,12 +177,13 @@ def finish_member(state):
         tb = state["error"][1] if state["error"] else traceback.format_exc()
         plan.update({"status": "failed", "error": str(exc), "traceback": tb})
     plan["seconds"] = time.time() - state["start"]
+    logfile = state["logfile"] = _file_log(state["logfile"])
     if plan["status"] != "restored" and os.path.exists(logfile):
         with open(logfile, "a") as out:
             out.write("# casa_plugin: %s: %s\n%s" % (plan["status"].upper(), plan.get("error"),
                                                      plan.get("traceback") or ""))
+    plan.update({"log": logfile if os.path.exists(logfile) else None, "host": socket.gethostname()})
     record_member(plan)
-    plan.update({"log": _file_log(logfile) if os.path.exists(logfile) else None, "host": socket.gethostname()})
     return plan
 
 

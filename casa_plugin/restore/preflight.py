@@ -7,11 +7,12 @@ import re
 import stat
 
 from . import versions as casa_versions
+from .. import record as run_record
 from ..delivery import member_ebs
 from ..ms import is_ms
 from ..staging import size_text
 
-__all__ = ["calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member", "rule_at"]
+__all__ = ["already_text", "calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member", "rule_at"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ _MIB = 1 << 20
 _DISK_FACTOR = {0: 11, 1: 7, 2: 3}
 #: Scripts in script/ that add raw/ x 3 to the need (they are run after the restore).
 _EXTRA_SCRIPTS = ("*scriptForFluxCalibration.py", "*scriptForPolCalibration.py", "*scriptForImagingPrep.py")
+#: Restore statuses in the run record that leave calibrated/ incomplete, whatever MSs it holds.
+_UNFINISHED = ("interrupted", "failed")
 _ID_LINE = re.compile(r"\$Id: scriptForPI\.py,v (\d+)\.(\d+) (\d{4})/")
 
 
@@ -172,22 +175,48 @@ def _check_files(plan, member, problems):
                         "into %s" % (name, os.path.join(member, "calibration")))
 
 
-def _check_calibrated(plan, member, overwrite, problems):
-    """Return True if the member needs no restore (already restored and no overwrite)."""
+def _restore_status(member):
+    """The run record's status of the member's last restore (None if casa_plugin did not record one)."""
+    try:
+        entry = run_record.load(os.path.join(member, "calibrated")).get("restore") or {}
+    except (OSError, ValueError):
+        return None
+    return entry.get("status")
+
+
+def _check_calibrated(plan, member, options, problems):
+    """Return True if the member needs no restore (complete, and overwrite does not reach it).
+
+    ``overwrite=True`` redoes an incomplete ``calibrated/`` (an EB's MS missing,
+    or its recorded restore interrupted or failed); a complete one only when
+    the member itself was named (``options['named']``).
+    """
     if not os.path.lexists(os.path.join(member, "calibrated")):
         return False
     found, missing = calibrated_products(member, plan["ebs"])
     plan["products"] = found
-    if overwrite:
+    status = _restore_status(member)
+    complete = bool(plan["ebs"]) and not missing and status not in _UNFINISHED
+    again = "restore_pi(member=%r, overwrite=True)" % member
+    if options["overwrite"] and (options.get("named", True) or not complete):
         plan["move_aside"] = True
         return False
-    if plan["ebs"] and not missing:
+    if complete:
         plan["status"] = "already restored"
+        if options["overwrite"]:
+            plan["note"] = ("complete, so overwrite=True on a directory above members leaves it; to restore it "
+                            "again, name it: %s" % again)
         return True
-    problems.append("%s: calibrated/ exists but has no calibrated MS for %s; an earlier restore did not "
-                    "finish: pass overwrite=True to move it aside (calibrated.<date>) and restore again"
-                    % (os.path.basename(member), ", ".join(missing) or "any EB"))
+    why = ("has no calibrated MS for %s" % (", ".join(missing) or "any EB") if missing or not plan["ebs"] else
+           "has every EB's MS but its last restore was %s (casa_plugin_record.json)" % status)
+    problems.append("%s: calibrated/ exists but %s; an earlier restore did not finish: to move it aside "
+                    "(calibrated.<date>) and restore this member again: %s" % (os.path.basename(member), why, again))
     return True
+
+
+def already_text(plan):
+    """The progress line of a member that is not restored again: 'already restored' and why."""
+    return "already restored" + ("; %s" % plan["note"] if plan.get("note") else "")
 
 
 def _check_version(plan, options, problems):
@@ -206,9 +235,7 @@ def _check_version(plan, options, problems):
         mapping = casa_versions.casa_executables()
         plan["casa"] = casa_versions.executable_for(found["casa"], mapping)
         if plan["casa"] is None:
-            problems.append("%s: made with CASA %s, and %s maps no executable to that version; add "
-                            "\"%s\": \"/path/to/casa\" there, or pass casa='/path/to/casa'"
-                            % (name, found["casa"], casa_versions.config_path(), found["casa"]))
+            problems.append(_no_executable(name, found["casa"]))
         return
     running = casa_versions.running_version()
     if not casa_versions.same_version(found["casa"], running) and options["versioncheck"]:
@@ -216,6 +243,18 @@ def _check_version(plan, options, problems):
                         "(casa='auto' or casa='/path/to/casa'), or pass versioncheck=False to accept the "
                         "difference" % (name, found["casa"], found["pipeline"],
                                         os.path.basename(found["source"]), running, found["casa"]))
+
+
+def _no_executable(name, version):
+    """Why casa='auto' has no executable for ``version``, and how to give one."""
+    path = casa_versions.config_path()
+    if not os.path.isfile(path):
+        return ("%s: made with CASA %s; casa='auto' reads your CASA releases from %s (the file $%s names, "
+                "else ~/.config/casa_plugin/casa_versions.json), which does not exist; write it as JSON, one "
+                "entry per release, e.g. {\"%s\": \"/path/to/casa-%s/bin/casa\"}, or pass casa='/path/to/casa'"
+                % (name, version, path, casa_versions.CONFIG_ENV, version, version))
+    return ("%s: made with CASA %s, and %s maps no executable to that version; add \"%s\": \"/path/to/casa\" "
+            "there, or pass casa='/path/to/casa'" % (name, version, path, version))
 
 
 def _need_text(disk):
@@ -295,7 +334,7 @@ def check_member(member, ns, options):
     plan.update({"ebs": ebs, "pipeline_calibrated": source.endswith(".xml")})
     if not ebs:
         problems.append("%s: no EB found (no *pprequest.xml in script/, no *.asdm.sdm in raw/)" % member)
-    if _check_calibrated(plan, member, options["overwrite"], problems):
+    if _check_calibrated(plan, member, options, problems):
         return plan
     if plan["pipeline_calibrated"] and not options["casa"] and "h_init" not in ns:
         problems.append("%s: pipeline-calibrated (%s) but the ALMA pipeline is not loaded (no h_init); "

@@ -10,6 +10,7 @@ from ..logs import progress_line
 from ..parallel import run_jobs
 from . import member_job
 from .concurrency import DiskBudget
+from .preflight import already_text
 
 __all__ = ["JOB_FUNCTION", "run_side_by_side"]
 
@@ -64,8 +65,9 @@ class _Reporter(object):
             detail, say = "%d EBs, CASA %s, %s; log: %s" % (len(plan["ebs"]), plan["casa_version"], where,
                                                              plan.get("log")), log.info
         else:
-            detail, say = "%s on %s: %s; log: %s" % (plan["status"].upper(), where, plan.get("error"),
-                                                     plan.get("log")), log.error
+            error = str(plan.get("error"))
+            detail, say = "%s on %s: %s%s" % (plan["status"].upper(), where, error, "" if str(plan.get("log")) in error
+                                              else "; log: %s" % plan.get("log")), log.error
         say(progress_line(job["index"], self.total, os.path.basename(job["vis"]), "calibrated/", detail,
                           plan.get("seconds")))
 
@@ -114,7 +116,7 @@ def run_side_by_side(plans, decision, options, variables, standin):
     for index, plan in enumerate(plans, 1):
         plan["options"] = variables
         if plan["status"] == "already restored":
-            log.info(progress_line(index, total, os.path.basename(plan["member"]), "calibrated/", "already restored",
+            log.info(progress_line(index, total, os.path.basename(plan["member"]), "calibrated/", already_text(plan),
                                    None))
     jobs = [_job(p, plans.index(p) + 1, total, options, variables, standin) for p in todo]
     reporter = _Reporter(dict((p["member"], p) for p in todo), total)

@@ -16,7 +16,7 @@ from ..report import TaskResult
 from .concurrency import check_disk_together, check_parallel, decide
 from .external import restore_in_casa
 from .member_job import check_products, move_aside, record_member
-from .preflight import check_member
+from .preflight import already_text, check_member
 from .side_by_side import run_side_by_side
 from .scriptforpi import run_script
 from .versions import running_version
@@ -80,9 +80,23 @@ def _restore(plan, scope, variables, options):
     check_products(plan)
 
 
+def _names_a_member(member, members):
+    """True if ``member`` is one member directory (or its script/), not a directory above members."""
+    path = os.path.abspath(member or ".")
+    return len(members) == 1 and path in (members[0], os.path.join(members[0], "script"))
+
+
 def _standin(ns):
     """True if the session's pipeline is the tests' stand-in (then a child CASA loads it too)."""
     return getattr(ns.get("h_init"), "__module__", None) == "casa_plugin.testing.pipeline_standin"
+
+
+def _interrupted_text(member):
+    """A serial restore's line after Ctrl-C: what it left and how to go on."""
+    if os.path.lexists(os.path.join(member, "calibrated")):
+        return ("INTERRUPTED (Ctrl-C): calibrated/ is incomplete; to restore this member again: "
+                "restore_pi(member=%r, overwrite=True)" % member)
+    return "INTERRUPTED (Ctrl-C) before the scriptForPI made calibrated/; run restore_pi again"
 
 
 def _warn_spacesaving(options):
@@ -171,7 +185,9 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         check_parallel(parallel)
         exit_cleanly()  # under MPI, a serial restore must still let mpirun end with status 0
         ns = session.namespace()
-        plans = [check_member(m, ns, options) for m in find_members(member)]
+        members = find_members(member)
+        named = dict(options, named=_names_a_member(member, members))
+        plans = [check_member(m, ns, named) for m in members]
         results = OrderedDict((p["member"], p) for p in plans)
         summary = TaskResult(task="restore_pi", members=results)  # shown at the prompt as its per-EB table
         problems = [text for p in plans for text in p["problems"]]
@@ -210,7 +226,7 @@ def _run_members(plans, scope, variables, options):
         name = os.path.basename(plan["member"])
         plan["options"] = variables
         if plan["status"] == "already restored":
-            log.info(progress_line(index, total, name, "calibrated/", "already restored", None))
+            log.info(progress_line(index, total, name, "calibrated/", already_text(plan), None))
             continue
         if options["dryrun"]:
             plan["status"] = "planned"
@@ -226,6 +242,8 @@ def _run_members(plans, scope, variables, options):
         except KeyboardInterrupt:
             plan.update({"status": "interrupted", "error": "interrupted (Ctrl-C)", "seconds": time.time() - start})
             record_member(plan)
+            log.error(progress_line(index, total, name, "calibrated/", _interrupted_text(plan["member"]),
+                                    plan["seconds"]))
             raise
         except Exception as exc:
             plan.update({"status": "failed", "error": str(exc), "traceback": traceback.format_exc()})

@@ -15,7 +15,8 @@ _PIPESCRIPT = re.compile(r"meant for use with CASA\s+([0-9][0-9.]*[0-9])\S*\s+an
 _MANIFEST_CASA = re.compile(r"<casaversion\s+name=\"([0-9][0-9.\-]*)")
 _MANIFEST_PIPELINE = re.compile(r"<pipeline_version\s+name=\"([^\"]+)\"")
 _WEBLOG_CASA = re.compile(r"CASA\s+[Vv]ersion\s*(?:</th>\s*<td>)?\s*([0-9]+\.[0-9]+\.[0-9]+)")
-_CONFIG_ENV = "CASA_PLUGIN_CONFIG"
+#: The environment variable that names the CASA-versions file instead of ~/.config/casa_plugin/.
+CONFIG_ENV = "CASA_PLUGIN_CONFIG"
 
 
 def _first_line(path):
@@ -79,7 +80,7 @@ def same_version(a, b):
 
 def config_path():
     """Return the path of the user's CASA-versions file (``$CASA_PLUGIN_CONFIG`` or ~/.config/casa_plugin/)."""
-    return os.environ.get(_CONFIG_ENV) or os.path.join(
+    return os.environ.get(CONFIG_ENV) or os.path.join(
         os.path.expanduser("~"), ".config", "casa_plugin", "casa_versions.json")
 
 

@@ -19,12 +19,13 @@ Nothing here is the ALMA pipeline; never use it on real data.
 import json
 import logging
 import os
+import sys
 import time
 
 from . import real_workload
 
 __all__ = ['PARAMS_FILENAME', 'PipelineStandinError', 'h_init', 'h_save',
-           'hifa_restoredata', 'load_into', 'restore_with_standin']
+           'hifa_restoredata', 'load_into', 'load_for_recipe', 'restore_with_standin']
 
 LOG = logging.getLogger(__name__)
 
@@ -74,9 +75,15 @@ def h_save(filename=None, *args, **kwargs):
 
     Returns
     -------
-    str
-        Path of the written context file.
+    str or None
+        Path of the written context file; None after a Ctrl-C: called from
+        the restore script's ``finally:`` while a KeyboardInterrupt goes up,
+        it saves nothing, so an interrupted restore leaves no context that
+        looks finished.
     """
+    if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+        LOG.warning('h_save (pipeline stand-in): interrupted (Ctrl-C); no context saved')
+        return None
     name = _STATE['context'] or 'pipeline-%s' % time.strftime('%Y%m%dT%H%M%S')
     path = filename or os.path.join(os.getcwd(), name + '.context')
     with open(path, 'w') as handle:
@@ -225,6 +232,48 @@ def load_into(namespace):
     namespace['h_init'] = h_init
     namespace['hifa_restoredata'] = hifa_restoredata
     namespace['h_save'] = h_save
+
+
+def load_for_recipe(pipeline, namespace):
+    """Load the stand-in into ``namespace`` if a recipe's ``PIPELINE`` setting asks for it.
+
+    ``recipes/restore_and_split.py PROJECT PIPELINE=standin`` under the
+    venv's casashell, whose ``--pipeline`` loads nothing: the restore then
+    uses this stand-in, as ``load_into(globals())`` at the prompt does.
+
+    Parameters
+    ----------
+    pipeline : None or str
+        None: the pipeline CASA was started with (``casa --pipeline``);
+        ``'standin'``: this stand-in.
+    namespace : dict
+        The CASA prompt's namespace (``casa_plugin.session.namespace()``).
+
+    Returns
+    -------
+    str or None
+        A line for the recipe to print when the stand-in was loaded.
+
+    Raises
+    ------
+    ValueError
+        For another value, or ``'standin'`` in a CASA whose pipeline is loaded.
+    """
+    from ..logs import mark_task
+    if pipeline is None:
+        return None
+    if pipeline != 'standin':
+        raise mark_task(ValueError(
+            "PIPELINE=%r: leave it unset for the pipeline CASA was started with (casa --pipeline), or give "
+            "PIPELINE=standin for casa_plugin's test stand-in (synthetic deliveries only)" % (pipeline,)), 'recipe')
+    loaded = namespace.get('h_init')
+    if loaded is not None and loaded is not h_init:
+        raise mark_task(ValueError(
+            "PIPELINE='standin': this CASA has the ALMA pipeline loaded (casa --pipeline); leave PIPELINE "
+            "unset to restore with it"), 'recipe')
+    load_into(namespace)
+    return ("PIPELINE='standin': restoring with casa_plugin's test stand-in for the ALMA pipeline (%s); it "
+            "restores synthetic deliveries only: never use it on real data" % os.path.abspath(__file__))
 
 
 def restore_with_standin(member, **kwargs):

@@ -1,0 +1,51 @@
+"""CASA's own words on a failed restore: the SEVERE lines its child CASA logged since the restore started."""
+
+import json
+import os
+
+__all__ = ["LOG_NAME", "START_NAME", "severe_since", "cause_text"]
+
+#: The child CASA's log file in its working directory (``--logfile``).
+LOG_NAME = "casa.log"
+#: Written by the child when restore_pi starts: its log file and that file's size then.
+START_NAME = "log_start.json"
+_SHOWN = 6  # SEVERE lines carried in a message; the rest are counted
+
+
+def severe_since(workdir):
+    """Return ``(path, lines)``: the child's CASA log and its SEVERE lines since the restore started.
+
+    ``lines`` is None when CASA wrote no log; each line is ``origin: message``
+    (CASA's tab-separated fields, without the time). Read from the offset the
+    child wrote in ``START_NAME`` when its restore_pi started (from the
+    start of the log if it never got there).
+    """
+    path, offset = os.path.join(workdir, LOG_NAME), 0
+    try:
+        with open(os.path.join(workdir, START_NAME)) as f:
+            start = json.load(f)
+        path, offset = start["logfile"] or path, int(start["offset"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if not os.path.isfile(path):
+        return path, None
+    with open(path, "rb") as f:
+        f.seek(offset)
+        text = f.read().decode("utf-8", "replace")
+    lines = []
+    for line in text.splitlines():
+        fields = line.split("\t", 3)
+        if len(fields) == 4 and fields[1].strip() == "SEVERE":
+            lines.append("%s: %s" % (fields[2].strip(), fields[3].strip()))
+    return path, lines
+
+
+def cause_text(found):
+    """What CASA said, for a FAILED line: its SEVERE lines, or that it logged none or wrote no log."""
+    path, lines = found
+    if lines is None:
+        return "CASA wrote no log"
+    if not lines:
+        return "CASA logged no SEVERE line since the restore started"
+    more = len(lines) - _SHOWN
+    return "CASA's SEVERE lines: %s%s" % (" | ".join(lines[:_SHOWN]), " (and %d more)" % more if more > 0 else "")
