@@ -6,6 +6,8 @@ At the CASA prompt, started with --pipeline (settings set before execfile apply 
     execfile('/path/to/casa_plugin/recipes/restore_and_split.py')
 From the shell (settings after the project, NAME=value):
     casa --pipeline --nogui -c /path/to/casa_plugin/recipes/restore_and_split.py /data/2021.1.00690.S DRYRUN=True
+In the venv, whose casashell has no pipeline, on a synthetic delivery (the tests' stand-in restores it):
+    .venv/bin/python -m casashell --nogui -c recipes/restore_and_split.py /tmp/try/2021.1.00690.S PIPELINE=standin
 """
 import os
 
@@ -15,8 +17,10 @@ except NameError:
     _init = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "init.py")
     exec(compile(open(_init).read(), _init, "exec"))
 from casa_plugin import restore_pi as _restore_pi  # noqa: E402
+from casa_plugin import session as _session  # noqa: E402
 from casa_plugin.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
                                          summary_at_end, take_settings)
+from casa_plugin.testing.pipeline_standin import load_for_recipe  # noqa: E402
 
 # ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
 SETTINGS = dict((
@@ -25,11 +29,15 @@ SETTINGS = dict((
     ("DOSPLIT", None),
     ("DOCONTSUB", None),
     ("RESTORE_PARALLEL", None),  # members restored at once: None auto, False one after the other, True, or N
+    ("PIPELINE", None),  # None: CASA's own (casa --pipeline); 'standin': the tests' stand-in (venv, synthetic data)
 ) + SPLIT_SETTINGS)  # INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS
 
 # under casa -c a failure ends in two lines and exit status 1; the summary table is printed also after a failure
 with recipe_errors(globals(), __file__), summary_at_end() as _results:
     _run = take_settings(SETTINGS, globals(), __file__)
+    _standin = load_for_recipe(_run["PIPELINE"], _session.namespace())
+    if _standin:
+        print(_standin)
     _project = resolve_project(_run["PROJECT"], "members")
     restored = _results["restore"] = _restore_pi(
         member=_project, spacesaving=_run["SPACESAVING"], dosplit=_run["DOSPLIT"], docontsub=_run["DOCONTSUB"],
