@@ -171,19 +171,19 @@ def log_mark():
 def casa_cause(mark, task):
     """Return CASA's own words for a failure of ``task`` since ``mark`` (a ``log_mark()``), in one line.
 
-    The SEVERE messages since the mark (but CASA's own "Task ... raised an
-    exception" line, which repeats the exception), or a sentence saying the
-    log has none, or that CASA wrote no log.
+    ``CASA's SEVERE lines: <origin>: <message> | ...`` (all but CASA's own
+    "Task ... raised an exception" line, which repeats the exception, and the
+    leap-second notice), or a sentence saying CASA logged none or wrote no log.
     """
     path, offset = mark
     if path is None:
         return offset
-    found = [m for o, m in severe_lines(path, offset)
+    found = ["%s: %s" % (o, m) for o, m in severe_lines(path, offset)
              if m and not o.startswith(_NOISE) and not m.startswith("Task %s raised an exception" % task)]
     if not found:
-        where = "its terminal output" if isinstance(path, int) else path
-        return "no SEVERE line in the CASA log (%s) since %s started" % (where, task)
-    text = "; ".join(found)
+        where = "its own output" if isinstance(path, int) else path
+        return "CASA logged no SEVERE line since %s started (log: %s)" % (task, where)
+    text = "CASA's SEVERE lines: " + " | ".join(found)
     return text if len(text) <= _MAX_CAUSE else text[:_MAX_CAUSE - 3] + "..."
 
 

@@ -137,9 +137,10 @@ def test_severe_lines_from_an_offset(tmp_path):
     assert severe_lines(str(tmp_path / "missing.log")) == []
     # the cause: the leap-second notice and CASA's repeat of the exception left out
     assert casa_cause((str(log), offset), "split") == (
-        "Exception filling the sub-tables: Unknown error!; first part second part")
+        "CASA's SEVERE lines: MSTransformDataHandler::makeMSBasicStructure: Exception filling the sub-tables: "
+        "Unknown error! | MSTransformDataHandler::open: first part second part")
     assert casa_cause((str(log), len((before + after).encode())), "split") == (
-        "no SEVERE line in the CASA log (%s) since split started" % log)
+        "CASA logged no SEVERE line since split started (log: %s)" % log)
     assert casa_cause((None, "CASA wrote no log (casalog's file is /dev/null)"), "split") == (
         "CASA wrote no log (casalog's file is /dev/null)")
 
@@ -165,14 +166,14 @@ def test_a_failed_split_names_casas_own_cause(restored, caplog):
     from casa_helpers import split_failure
     vis = _first_eb(restored)
     _add_empty_row(vis, "POLARIZATION")
-    with split_failure(r"RuntimeError: Error creating output MS structure; CASA: Exception filling the "
-                       r"sub-tables: .*no array in row \d+ in column CORR_TYPE of table .*POLARIZATION") as info:
+    with split_failure(r"RuntimeError: Error creating output MS structure; CASA's SEVERE lines: "
+                       r"MSTransformDataHandler::makeMSBasicStructure: Exception filling the sub-tables: .*no array in row \d+ in column CORR_TYPE of table .*POLARIZATION") as info:
         split_sci(vis=vis)
     result = info.value.results["ebs"][vis]
     assert "CORR_TYPE" in result["casa_cause"] and result["error"].endswith(result["casa_cause"])
     assert "Leap second" not in result["casa_cause"] and "raised an exception" not in result["casa_cause"]
     failed = [r.getMessage() for r in caplog.records if "FAILED" in r.getMessage()]
-    assert len(failed) == 1 and "CASA: Exception filling the sub-tables" in failed[0], failed
+    assert len(failed) == 1 and "CASA's SEVERE lines: MSTransformDataHandler" in failed[0], failed
 
 
 def test_a_failed_split_without_a_casa_log_says_so(restored):
@@ -183,7 +184,7 @@ def test_a_failed_split_without_a_casa_log_says_so(restored):
     before = log.logfile()
     log.setlogfile(os.devnull)
     try:
-        with split_failure(r"Error creating output MS structure; CASA: CASA wrote no log "
+        with split_failure(r"Error creating output MS structure; CASA wrote no log "
                            r"\(casalog's file is /dev/null\)"):
             split_sci(vis=vis)
     finally:

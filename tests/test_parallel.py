@@ -373,10 +373,12 @@ def test_two_ebs_failing_differently_each_name_their_own_casa_cause(restored, tm
     result = json.loads(report.read_text())
     pol, field, fine = (result[vis] for vis in ebs)
     assert {pol["mpi"]["server"], field["mpi"]["server"]} <= {1, 2}, out[-5000:]
-    assert pol["error"].startswith("RuntimeError: Error creating output MS structure; CASA: Exception filling the "
-                                   "sub-tables: "), pol["error"]
+    assert pol["error"].startswith("RuntimeError: Error creating output MS structure; CASA's SEVERE lines: "
+                                   "MSTransformDataHandler::makeMSBasicStructure: Exception filling the sub-tables: "
+                                   ), pol["error"]
     assert "column CORR_TYPE of table %s/POLARIZATION" % ebs[0] in pol["casa_cause"]
     assert "Unknown error!" not in pol["casa_cause"] and ebs[1] not in pol["casa_cause"]
-    assert field["error"].startswith("RuntimeError: Error creating output MS structure; CASA: "), field["error"]
+    assert field["error"].startswith("RuntimeError: Error creating output MS structure; CASA's SEVERE lines: "
+                                     ), field["error"]
     assert "Unknown error!" in field["casa_cause"] and "CORR_TYPE" not in field["casa_cause"]
     assert fine["status"] == "split"

@@ -15,7 +15,7 @@ def call_job(func_path, job):
     A failure becomes ``{'status': 'failed', 'error': ..., 'traceback': ...}``
     so that one bad EB never stops the others; where a CASA task raised it,
     ``'casa_cause'`` holds CASA's own SEVERE lines of that moment (or says
-    there were none, or no log), also appended to ``'error'`` after ``'; CASA: '``. This is also what a casampi
+    there were none, or no log), also appended to ``'error'`` after ``'; '``. This is also what a casampi
     server's worker runs, so it must import without the CASA startup file.
     """
     module, name = func_path.split(":")
@@ -27,7 +27,7 @@ def call_job(func_path, job):
                   "error_type": type(exc).__name__, "traceback": traceback.format_exc()}
         cause = cause_of(exc)  # CASA's own SEVERE lines, where a CASA task raised it
         if cause is not None:
-            result.update(error="%s; CASA: %s" % (result["error"], cause), casa_cause=cause)
+            result.update(error="%s; %s" % (result["error"], cause), casa_cause=cause)
     result.setdefault("host", socket.gethostname())
     return result
 
