@@ -209,8 +209,8 @@ def test_not_a_delivery(tmp_path, casa_session):
         restore_pi(member=str(tmp_path))
 
 
-def _ctrl_c_at_the_third_eb(monkeypatch):
-    """Ctrl-C as the pipeline (stand-in) restores the 3rd EB of the project: Xb6d's second, Xb6b being whole."""
+def _restore_stopped_at_the_third_eb(delivery, monkeypatch):
+    """A serial restore of the project, Ctrl-C as the pipeline (stand-in) restores its 3rd EB: Xb6d's second."""
     from casa_plugin.testing import synthetic_ms
     real, calls = synthetic_ms.make_eb_ms, []
 
@@ -220,15 +220,15 @@ def _ctrl_c_at_the_third_eb(monkeypatch):
             raise KeyboardInterrupt()
         return real(vis, **kwargs)
     monkeypatch.setattr(synthetic_ms, "make_eb_ms", make_then_ctrl_c)
-    return calls
+    with pytest.raises(KeyboardInterrupt):
+        restore_pi(member=delivery["project"], parallel=False)
+    monkeypatch.undo()
+    assert len(calls) == 3
 
 
 def test_ctrl_c_in_a_serial_restore_prints_the_members_line_and_saves_no_context(delivery, casa_session,
                                                                                 monkeypatch, caplog):
-    _ctrl_c_at_the_third_eb(monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        restore_pi(member=delivery["project"], parallel=False)
-    monkeypatch.undo()
+    _restore_stopped_at_the_third_eb(delivery, monkeypatch)
     member = _member(delivery, XB6D)
     assert re.search(r"\[2/2\] %s -> calibrated/ \(INTERRUPTED \(Ctrl-C\): calibrated/ is incomplete; to restore this "
                      r"member again: restore_pi\(member='%s', overwrite=True\)\) \d" % (XB6D, re.escape(member)),
@@ -243,10 +243,7 @@ def test_ctrl_c_in_a_serial_restore_prints_the_members_line_and_saves_no_context
 
 def test_after_an_interrupted_restore_overwrite_redoes_only_the_incomplete_member(delivery, casa_session,
                                                                                  monkeypatch, caplog):
-    _ctrl_c_at_the_third_eb(monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        restore_pi(member=delivery["project"], parallel=False)
-    monkeypatch.undo()
+    _restore_stopped_at_the_third_eb(delivery, monkeypatch)
     broken, whole = _member(delivery, XB6D), _member(delivery, XB6B)
     # the advice names the incomplete member, and that call works
     with pytest.raises(RestoreError, match=r"Xb6d: calibrated/ exists but has no calibrated MS for .*: restore_pi\("

@@ -3,6 +3,8 @@
 import json
 import os
 
+from ..logs import severe_lines
+
 __all__ = ["LOG_NAME", "START_NAME", "severe_since", "cause_text"]
 
 #: The child CASA's log file in its working directory (``--logfile``).
@@ -16,7 +18,7 @@ def severe_since(workdir):
     """Return ``(path, lines)``: the child's CASA log and its SEVERE lines since the restore started.
 
     ``lines`` is None when CASA wrote no log; each line is ``origin: message``
-    (CASA's tab-separated fields, without the time). Read from the offset the
+    (as ``logs.severe_lines`` reads them). Read from the offset the
     child wrote in ``START_NAME`` when its restore_pi started (from the
     start of the log if it never got there).
     """
@@ -29,15 +31,7 @@ def severe_since(workdir):
         pass
     if not os.path.isfile(path):
         return path, None
-    with open(path, "rb") as f:
-        f.seek(offset)
-        text = f.read().decode("utf-8", "replace")
-    lines = []
-    for line in text.splitlines():
-        fields = line.split("\t", 3)
-        if len(fields) == 4 and fields[1].strip() == "SEVERE":
-            lines.append("%s: %s" % (fields[2].strip(), fields[3].strip()))
-    return path, lines
+    return path, ["%s: %s" % found for found in severe_lines(path, offset)]
 
 
 def cause_text(found):
