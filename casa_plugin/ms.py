@@ -74,7 +74,7 @@ def read_contents(vis, ids=False):
     dict
         ``spws``: ``{id: {'name', 'nchan', 'freq_ghz': [lo, hi], 'chan_width_khz'}}`` of the spws its
         main table uses; ``fields``: names of the fields in its main table; ``nrows``; ``interval_s``:
-        the median integration; ``columns``: its data columns. With ``ids``, also
+        the median integration; ``interval_max_s``: the longest; ``columns``: its data columns. With ``ids``, also
         ``_ddid`` and ``_field``: the main table's DATA_DESC_ID and FIELD_ID (not for records).
         A table read again unchanged (same files, inodes, times and sizes; e.g. a split's output
         read as the next step's input) is not read twice.
@@ -138,6 +138,7 @@ def _read_contents(vis):
     contents = {"spws": _spectral_windows(vis, spws), "nrows": nrows,
                 "fields": sorted(str(field_names[int(f)]) for f in present(field)),
                 "interval_s": round(float(np.median(interval)), 6) if nrows else 0.0,
+                "interval_max_s": round(float(np.max(interval)), 6) if nrows else 0.0,
                 "columns": [c for c in ("DATA", "CORRECTED_DATA", "MODEL_DATA", "FLOAT_DATA") if c in names]}
     contents.update({"_ddid": ddid, "_field": field, "_spw_of": spw_of, "_field_names": field_names})
     return contents

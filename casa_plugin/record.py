@@ -1,4 +1,15 @@
-"""Keep a JSON run record per output directory, rewritten atomically after each EB."""
+"""Keep a JSON record per output directory: one entry per output the plugin made, rewritten atomically.
+
+``<directory>/casa_plugin_record.json`` holds ``{'format': 2, 'outputs':
+{name: entry}, 'restore': {...}, 'elsewhere': {path: reference}}``. An
+output's entry is keyed by its path relative to the record's directory (its
+name: outputs are recorded beside themselves), so two outputs of one EB (the
+default ``.split.cal`` and a custom ``outputvis``) never share an entry, and a
+copied or moved delivery keeps its record. An output written outside its
+input's directory is also named, by absolute path, under ``elsewhere`` in the
+input directory's record (the EB's delivery record), so the delivery knows of
+it. Records of format 1 (``{'ebs': {eb: {task: entry}}}``) are converted when read.
+"""
 
 import json
 import os
@@ -7,23 +18,127 @@ import time
 
 from . import casa
 
-__all__ = ["RECORD_NAME", "record_path", "load", "update", "update_restore"]
+__all__ = ["RECORD_NAME", "FORMAT", "record_path", "load", "entry_of", "update", "mark_running",
+           "update_restore", "by_eb", "alive", "dependents"]
 
 RECORD_NAME = "casa_plugin_record.json"
+FORMAT = 2
+_DEFAULT_SUFFIX = {"split_sci": ".ms.split.cal", "split_tgt": ".ms.split.cal.source"}
 
 
 def record_path(directory):
-    """Return the run record path of an output directory."""
+    """Return the record path of an output directory."""
     return os.path.join(directory, RECORD_NAME)
 
 
+def _key(directory, path):
+    """The key of ``path`` in the record of ``directory``: its path relative to it."""
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(directory))
+
+
+def _converted(old):
+    """A format-1 record (one entry per EB and task) as format 2 (one entry per output)."""
+    record = {"format": FORMAT, "outputs": {}, "elsewhere": {}, "converted_from": old.get("format", 1)}
+    if "restore" in old:
+        record["restore"] = old["restore"]
+    for eb, tasks in sorted((old.get("ebs") or {}).items()):
+        for task, entry in sorted(tasks.items()):
+            out = entry.get("outputvis")
+            name = os.path.basename(os.path.normpath(out)) if out else eb + _DEFAULT_SUFFIX.get(task, "." + task)
+            record["outputs"][name] = dict(entry, eb=eb, task=task)
+    return record
+
+
 def load(directory):
-    """Return the run record of ``directory`` (an empty one if there is none)."""
+    """Return the record of ``directory`` in format 2 (an empty one if there is none).
+
+    An entry whose status is ``running`` but whose process is gone (a killed
+    run, a lost MPI rank) reads as ``interrupted``, with ``lost`` saying so.
+    """
     path = record_path(directory)
     if not os.path.isfile(path):
-        return {"ebs": {}}
+        return {"format": FORMAT, "outputs": {}, "elsewhere": {}}
     with open(path) as f:
-        return json.load(f)
+        record = json.load(f)
+    if record.get("format") != FORMAT:
+        record = _converted(record)
+    record.setdefault("outputs", {})
+    record.setdefault("elsewhere", {})
+    for entry in record["outputs"].values():
+        if entry.get("status") == "running" and alive(entry.get("running")) is False:
+            entry.update({"status": "interrupted", "lost": "its process (pid %s on %s, started %s) is gone" % (
+                entry["running"].get("pid"), entry["running"].get("host"), entry["running"].get("started"))})
+    return record
+
+
+def entry_of(outputvis):
+    """Return the record entry of the output ``outputvis`` (``{}`` if it has none or the record is unreadable)."""
+    directory = os.path.dirname(os.path.abspath(outputvis))
+    try:
+        record = load(directory)
+    except (OSError, ValueError):
+        return {}
+    return record["outputs"].get(_key(directory, outputvis)) or {}
+
+
+def dependents(outputvis):
+    """Return the recorded outputs made from ``outputvis`` (target splits of a ``.split.cal``), by absolute path."""
+    out = os.path.abspath(outputvis)
+    directory = os.path.dirname(out)
+    try:
+        record = load(directory)
+    except (OSError, ValueError):
+        return []
+    found = [os.path.join(directory, name) for name, entry in record["outputs"].items()
+             if entry.get("vis") and os.path.basename(os.path.normpath(entry["vis"])) == os.path.basename(out)
+             and entry.get("task") == "split_tgt"]
+    for path, ref in record["elsewhere"].items():
+        if ref.get("task") == "split_tgt" and os.path.normpath(entry_of(path).get("vis") or "") == out:
+            found.append(path)
+    return sorted(p for p in found if os.path.lexists(p))
+
+
+def by_eb(record):
+    """Return ``{eb: {task: entry}}``: per EB and task, the entry of its default output (``<eb>.ms.split.cal``,
+    ``.source``) if recorded, else its most recently recorded output."""
+    found = {}
+    for name, entry in sorted(record.get("outputs", {}).items(), key=lambda kv: kv[1].get("recorded") or ""):
+        eb, task = entry.get("eb"), entry.get("task")
+        if eb and task:
+            found.setdefault(eb, {}).setdefault(task, []).append((name == eb + _DEFAULT_SUFFIX.get(task, ""), entry))
+    return dict((eb, dict((task, max(entries, key=lambda e: e[0])[1] if any(d for d, _ in entries) else
+                               entries[-1][1]) for task, entries in tasks.items())) for eb, tasks in found.items())
+
+
+def _process_start(pid):
+    """The start time of process ``pid`` in clock ticks since boot (tells a reused pid apart), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _running_now():
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "process_start": _process_start(pid)}
+
+
+def alive(running):
+    """True if the process a ``running`` mark names still runs, False if it is gone, None if it cannot be told
+    from here (another host)."""
+    if not running or running.get("host") != socket.gethostname():
+        return None if running else False
+    pid = running.get("pid")
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError, ValueError):
+        return None if pid else False
+    start = _process_start(int(pid))
+    return start is None or running.get("process_start") in (None, start)
 
 
 def _stamp(result):
@@ -38,6 +153,7 @@ def _rewrite(directory, record):
     """Write the record to a temporary file and rename it over the old one: complete after any crash."""
     path = record_path(directory)
     tmp = "%s.%d.tmp" % (path, os.getpid())
+    record = dict(record, format=FORMAT)
     with open(tmp, "w") as f:
         json.dump(record, f, indent=1, sort_keys=True, default=str)
         f.flush()
@@ -47,21 +163,14 @@ def _rewrite(directory, record):
 
 
 #: What an entry knows about the output on disk; a later failed or interrupted run never loses it.
-_OUTPUT_KEYS = ("vis", "outputvis", "request", "contents", "made_by", "made", "spw", "spw_map", "input_spws",
-                "fields", "intents", "nrows", "bytes", "flagversions", "stamps", "casa_version", "casa_plugin_version",
-                "host")
-_RUN_KEYS = ("status", "error", "error_type", "traceback", "seconds", "recorded", "mpi", "previous")
+_RUN_KEYS = ("status", "error", "error_type", "traceback", "seconds", "recorded", "mpi", "previous", "running",
+             "lost", "partial")
 
 
-def _same_output(entry, result):
-    out = entry.get("outputvis")
-    return bool(out) and out == result.get("outputvis") and os.path.isdir(out)
-
-
-def _merge(previous, result, entry):
-    """The new entry of an EB's task: what is known of its output, and how the last run went."""
+def _merge(previous, result, entry, exists):
+    """The new entry of an output: what is known of it on disk, and how the last run went."""
     status = result.get("status")
-    if status == "split" or not previous or not _same_output(previous, result):
+    if status == "split" or not previous or not exists:
         if status == "split":
             entry["made"] = entry["recorded"]
         return entry
@@ -73,23 +182,46 @@ def _merge(previous, result, entry):
         merged.update({"status": "done", "checked": entry["recorded"], "recorded": entry["recorded"],
                        "seconds": result.get("seconds")})
         return merged
-    merged.update(dict((k, entry[k]) for k in _RUN_KEYS if k in entry))  # failed or interrupted
-    merged["last_run"] = entry
+    merged.update(dict((k, entry[k]) for k in _RUN_KEYS if k in entry))  # running, failed or interrupted
+    merged["last_run"] = dict((k, v) for k, v in entry.items() if k != "last_run")
     return merged
 
 
-def update(directory, eb, task, result):
-    """Store ``result`` as ``record['ebs'][eb][task]``, keeping what was known of a still valid output.
+def update(eb, task, result):
+    """Store ``result`` (with ``outputvis``) as the entry of its output, keeping what was known of it.
 
     A ``split`` result describes a new output; a ``done`` result keeps the
     entry of the run that made the output (its request) and refreshes what
-    it holds; a failed or interrupted run keeps both and adds its status,
-    error and ``last_run``.
+    it holds; a running, failed or interrupted run keeps both and adds its
+    status, error and ``last_run``. An output outside its input's directory
+    is also referenced from that directory's record.
     """
+    out = os.path.abspath(result["outputvis"])
+    directory = os.path.dirname(out)
     record = load(directory)
-    tasks = record.setdefault("ebs", {}).setdefault(eb, {})
-    tasks[task] = _merge(tasks.get(task), result, _stamp(result))
-    return _rewrite(directory, record)
+    key = _key(directory, out)
+    record["outputs"][key] = dict(_merge(record["outputs"].get(key), result, _stamp(result), os.path.isdir(out)),
+                                  eb=eb, task=task)
+    written = _rewrite(directory, record)
+    vis = result.get("vis")
+    home = os.path.dirname(os.path.abspath(vis)) if vis else directory
+    if home != directory and os.path.isdir(home):
+        _reference(home, out, eb, task)
+    return written
+
+
+def _reference(home, out, eb, task):
+    record = load(home)
+    wanted = {"eb": eb, "task": task, "record": record_path(os.path.dirname(out))}
+    if record["elsewhere"].get(out) != wanted:
+        record["elsewhere"][out] = wanted
+        _rewrite(home, record)
+
+
+def mark_running(eb, task, job):
+    """Note in the record, before the work starts, that ``job``'s output is being made by this process."""
+    return update(eb, task, {"status": "running", "vis": job["vis"], "outputvis": job["outputvis"],
+                             "running": _running_now()})
 
 
 def update_restore(directory, result):

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import socket
 from collections import OrderedDict
 
 from .parallel import run_jobs
@@ -12,6 +13,7 @@ from .delivery_report import after_task
 from .errors import SplitError
 from .logs import progress_line
 from .report import TaskResult, member_of, project_of
+from .staging import partial_name
 
 __all__ = ["run_eb_jobs", "run_chain_jobs"]
 
@@ -50,6 +52,12 @@ def _detail(result):
                      (" " + result["note"] if result.get("note") else ""))
     elif status == "split" and averaging:
         parts.append(averaging)
+    if status == "split" and result.get("note"):
+        parts.append(result["note"])
+    if result.get("stale"):
+        parts.append("now stale, made from the output this replaced: %s (redo with split_tgt(vis=%r, "
+                     "overwrite=True))" % (", ".join(os.path.basename(p) for p in result["stale"]),
+                                           result["outputvis"]))
     if result.get("previous") and status == "done":  # the output was checked anew: say so, not only "failed"
         parts.append("checked again after the last run %s: complete, and this request's" % (
             "was interrupted" if result["previous"] == "interrupted" else result["previous"]))
@@ -58,28 +66,49 @@ def _detail(result):
     return "; ".join(parts)
 
 
-def _previous(task, jobs):
-    """Return {vis: status} of EBs whose last recorded run of ``task`` did not finish."""
-    found, records = {}, {}
+def _previous(jobs):
+    """Return ``({vis: status}, {vis: running mark})``: EBs whose output's last recorded run did not finish, and
+    EBs whose output another live process is making now."""
+    found, busy = {}, {}
     for job in jobs:
-        directory = os.path.dirname(os.path.abspath(job["outputvis"]))
-        if directory not in records:
-            try:
-                records[directory] = run_record.load(directory)
-            except (OSError, ValueError):
-                records[directory] = {}
-        entry = records[directory].get("ebs", {}).get(eb_of(job["vis"]), {}).get(task, {})
+        entry = run_record.entry_of(job["outputvis"])
         if entry.get("status") in ("failed", "interrupted"):
             found[job["vis"]] = entry["status"]
-    return found
+        elif entry.get("status") == "running":
+            mark = entry.get("running") or {}
+            if mark.get("pid") == os.getpid() and mark.get("host") == socket.gethostname():
+                found[job["vis"]] = "interrupted"  # this session's own run, stopped before it could say so
+            else:
+                busy[job["vis"]] = mark
+    return found, busy
 
 
 def _record(task, job, result):
-    directory = os.path.dirname(os.path.abspath(job["outputvis"]))
     try:
-        run_record.update(directory, eb_of(job["vis"]), task, result)
+        run_record.update(eb_of(job["vis"]), task, dict(result, vis=job["vis"], outputvis=job["outputvis"]))
     except OSError as exc:
-        log.warning("could not update the run record in %s: %s", directory, exc)
+        log.warning("could not update the run record in %s: %s", os.path.dirname(job["outputvis"]), exc)
+
+
+def _mark_running(task, job):
+    try:
+        run_record.mark_running(eb_of(job["vis"]), task, job)
+    except OSError as exc:
+        log.warning("could not update the run record in %s: %s", os.path.dirname(job["outputvis"]), exc)
+
+
+def _busy_error(mark):
+    return ("another casa_plugin run (pid %s on %s, started %s) is making this output now: wait for it to "
+            "finish, or stop it, and run again" % (mark.get("pid"), mark.get("host"), mark.get("started")))
+
+
+def _partial_left(result, outputvis):
+    """Name a partial output a failed EB leaves behind (it is removed by the next run of this output)."""
+    partial = partial_name(outputvis)
+    if result.get("status") == "failed" and os.path.lexists(partial):
+        result["partial"] = partial
+        result["error"] = "%s; it left the partial output %s (not a result: the next run removes it)" % (
+            result.get("error"), partial)
 
 
 def _places(jobs):
@@ -92,18 +121,25 @@ def _places(jobs):
 class _Report(object):
     """Collect one task's per-EB results in order, logging and recording each as it comes."""
 
-    def __init__(self, task, jobs):
+    def __init__(self, task, jobs, chained=False):
         self.task, self.jobs, self.results, self.started = task, jobs, OrderedDict(), []
-        self.previous = _previous(task, jobs)
+        self.chained = chained  # split_sci_tgt: each target split follows its science split at once
+        self.previous, self.busy = _previous(jobs)
         self.places = _places(jobs)
 
     def start(self, job):
-        """Note that ``job`` started (serially, or dispatched to an MPI server)."""
+        """Note that ``job`` started (serially, or dispatched to an MPI server): its record entry says so."""
         self.started.append(job["vis"])
         if job.get("dryrun"):
             return
+        _mark_running(self.task, job)
         log.info("[%d/%d started] %s: %s -> %s (%s)", len(self.started), len(self.jobs), self.places[job["vis"]],
                  os.path.basename(job["vis"]), os.path.basename(job["outputvis"]), _size(job))
+
+    def number(self, job):
+        """The EB's number on its lines: the order it started in (its finished line keeps it)."""
+        vis = job["vis"]
+        return self.started.index(vis) + 1 if vis in self.started else len(self.results)
 
     def add(self, job, result):
         result.setdefault("vis", job["vis"])
@@ -113,8 +149,11 @@ class _Report(object):
             result["dryrun"] = True  # a failure here is one a run would meet; nothing was written
         if job["vis"] in self.previous:
             result["previous"] = self.previous[job["vis"]]
+        _partial_left(result, job["outputvis"])
+        if self.task == "split_sci" and result.get("status") == "split" and not self.chained:
+            result["stale"] = run_record.dependents(job["outputvis"])
         self.results[job["vis"]] = result
-        line = progress_line(len(self.results), len(self.jobs), "%s: %s" % (
+        line = progress_line(self.number(job), len(self.jobs), "%s: %s" % (
             self.places[job["vis"]], os.path.basename(job["vis"])), os.path.basename(job["outputvis"]),
             _detail(result), result.get("seconds"))
         (log.error if result["status"] == "failed" else log.info)(line)
@@ -127,6 +166,16 @@ class _Report(object):
                 log.warning("%s: interrupted before %s -> %s was finished (nothing of it is kept); run again to "
                             "finish it", self.task, job["vis"], os.path.basename(job["outputvis"]))
                 _record(self.task, job, {"status": "interrupted", "vis": job["vis"], "outputvis": job["outputvis"]})
+
+    def refuse_busy(self):
+        """Fail, without running them, the jobs whose output another live process is making; return the rest."""
+        for job in [j for j in self.jobs if j["vis"] in self.busy]:
+            self.results[job["vis"]] = dict(vis=job["vis"], outputvis=job["outputvis"], eb=eb_of(job["vis"]),
+                                            status="failed", error=_busy_error(self.busy[job["vis"]]))
+            log.error(progress_line(len(self.results), len(self.jobs), "%s: %s" % (
+                self.places[job["vis"]], os.path.basename(job["vis"])), os.path.basename(job["outputvis"]),
+                "FAILED: %s" % self.results[job["vis"]]["error"], None))
+        return [j for j in self.jobs if j["vis"] not in self.busy]
 
     def summary(self):
         counts = {}
@@ -202,6 +251,7 @@ def run_eb_jobs(task, func_path, jobs, *, parallel=False, maxjobs=None):
         After noting the unfinished EBs as interrupted in their run records.
     """
     report, plan = _Report(task, jobs), {}
+    jobs = report.refuse_busy()
     for job in jobs:
         job["work_bytes"] = _work_bytes(job, [job])
     try:
@@ -222,7 +272,7 @@ def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
 
     ``jobs`` are ``{'sci': job, 'tgt': job}``. Returns ``{'sci': summary, 'tgt': summary}``.
     """
-    sci = _Report("split_sci", [j["sci"] for j in jobs])
+    sci = _Report("split_sci", [j["sci"] for j in jobs], chained=True)
     tgt = _Report("split_tgt", [j["tgt"] for j in jobs])
 
     def on_result(job, result):
@@ -235,8 +285,17 @@ def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
     def on_start(job):
         sci.start(job["sci"])
         tgt.started.append(job["tgt"]["vis"])
+        if not job["tgt"].get("dryrun"):
+            _mark_running("split_tgt", job["tgt"])
 
     plan = {}
+    for job in jobs:  # an EB whose science or target output another process is making: neither step runs
+        mark = sci.busy.get(job["sci"]["vis"]) or tgt.busy.get(job["tgt"]["vis"])
+        if mark:
+            sci.busy[job["sci"]["vis"]] = tgt.busy[job["tgt"]["vis"]] = mark
+    sci.refuse_busy()
+    tgt.refuse_busy()
+    jobs = [j for j in jobs if j["sci"]["vis"] not in sci.busy]
     for job in jobs:
         job.setdefault("vis", job["sci"]["vis"])  # what the dispatcher sizes and names jobs by
         job["work_bytes"] = _work_bytes(job["sci"], [job["sci"], job["tgt"]])

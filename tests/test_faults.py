@@ -104,7 +104,7 @@ def test_full_filesystem_is_refused_before_writing(restored, calibrated_dirs, sm
     with split_failure(r"full: the output needs about [0-9.]+ MB but only [0-9.]+ MB is free"):
         split_sci(vis=vis, outputvis=out)
     assert os.listdir(str(small_fs)) == [run_record.RECORD_NAME]  # no output, partial or not
-    entry = run_record.load(str(small_fs))["ebs"]["uid___A002_Xf7ad58_Xd406"]["split_sci"]
+    entry = run_record.load(str(small_fs))["outputs"]["x.ms.split.cal"]
     assert entry["status"] == "failed" and "MB is free" in entry["error"]
     assert _checksums(vis) == before
 
@@ -172,7 +172,7 @@ def test_ctrl_c_at_the_prompt(restored, tmp_path):
     assert _partials(restored["project"]) == []  # the interrupted EB's partial output is gone
     eb = os.path.basename(seen)[1:-len(".ms.split.cal.partial")]
     record = run_record.load(os.path.dirname(seen))
-    assert record["ebs"][eb]["split_sci"]["status"] == "interrupted"
+    assert record["outputs"][eb + ".ms.split.cal"]["status"] == "interrupted"
 
 
 def test_paths_with_spaces_quotes_and_non_ascii(restored_delivery, tmp_path, casa_session):

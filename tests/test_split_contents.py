@@ -46,7 +46,7 @@ def test_rerun_with_other_options_is_an_error_not_done(restored):
     with split_failure(r"it holds 4 spws \(its own ids 0,1,2,3\), this request selects 2 \(input spw 1,3\): "
                        r"it also holds its spw 2,3"):
         split_sci(vis=project, spw="1,3", width=4)
-    with split_failure(r"not averaged to timebin=12 s"):
+    with split_failure(r"made with timebin='0s'; this request has timebin='12s'"):
         split_sci(vis=project, width=4, timebin="12s")
     with split_failure(r"made with datacolumn='corrected'; this request has datacolumn='data'"):
         split_sci(vis=project, width=4, datacolumn="data")
@@ -88,30 +88,33 @@ def test_record_request_and_contents_agree_with_the_ms_on_disk(restored):
     assert len(records) == 2
     checked = 0
     for path in records:
-        for eb, tasks in json.load(open(path))["ebs"].items():
-            for task, suffix in (("split_sci", ".ms.split.cal"), ("split_tgt", ".ms.split.cal.source")):
-                entry = tasks[task]
-                out = os.path.join(os.path.dirname(path), eb + suffix)
-                assert entry["outputvis"] == out and os.path.isabs(entry["vis"])
-                assert entry["made_by"] == "casa_plugin" and entry["status"] == "split"
-                if task == "split_sci":
-                    assert entry["request"] == {"task": "split_sci", "intent": "OBSERVE_TARGET*", "minnchan": 5,
-                                                "spw": "", "datacolumn": "corrected", "reindex": True,
-                                                "width": 2, "timebin": "12s"}
-                else:
-                    assert entry["request"] == {"task": "split_tgt", "intent": "*TARGET*", "datacolumn": "data"}
-                held = entry["contents"]
-                nchan = _nchan(out)
-                assert [held["spws"][str(i)]["nchan"] for i in range(len(nchan))] == nchan == [32] * 4
-                freqs = subtable_column(out, "SPECTRAL_WINDOW", "CHAN_FREQ")
-                for i, f in enumerate(freqs):
-                    assert held["spws"][str(i)]["freq_ghz"] == pytest.approx([f.min() / 1e9, f.max() / 1e9])
-                assert held["fields"] == field_names_in_main(out)
-                main = columns(out, ("INTERVAL", "TIME"))
-                assert held["nrows"] == len(main["TIME"]) == entry["nrows"]
-                assert held["interval_s"] == pytest.approx(float(np.median(main["INTERVAL"])))
-                assert held["interval_s"] > 6  # averaged to 12 s bins
-                checked += 1
+        record = json.load(open(path))
+        assert record["format"] == 2
+        for name, entry in record["outputs"].items():  # one entry per output, keyed by its name
+            eb, task = entry["eb"], entry["task"]
+            suffix = {"split_sci": ".ms.split.cal", "split_tgt": ".ms.split.cal.source"}[task]
+            out = os.path.join(os.path.dirname(path), eb + suffix)
+            assert name == eb + suffix
+            assert entry["outputvis"] == out and os.path.isabs(entry["vis"])
+            assert entry["made_by"] == "casa_plugin" and entry["status"] == "split"
+            if task == "split_sci":
+                assert entry["request"] == {"task": "split_sci", "intent": "OBSERVE_TARGET*", "minnchan": 5,
+                                            "spw": "", "datacolumn": "corrected", "reindex": True,
+                                            "width": 2, "timebin": "12s"}
+            else:
+                assert entry["request"] == {"task": "split_tgt", "intent": "*TARGET*", "datacolumn": "data"}
+            held = entry["contents"]
+            nchan = _nchan(out)
+            assert [held["spws"][str(i)]["nchan"] for i in range(len(nchan))] == nchan == [32] * 4
+            freqs = subtable_column(out, "SPECTRAL_WINDOW", "CHAN_FREQ")
+            for i, f in enumerate(freqs):
+                assert held["spws"][str(i)]["freq_ghz"] == pytest.approx([f.min() / 1e9, f.max() / 1e9])
+            assert held["fields"] == field_names_in_main(out)
+            main = columns(out, ("INTERVAL", "TIME"))
+            assert held["nrows"] == len(main["TIME"]) == entry["nrows"]
+            assert held["interval_s"] == pytest.approx(float(np.median(main["INTERVAL"])))
+            assert held["interval_s"] > 6  # averaged to 12 s bins
+            checked += 1
     assert checked == 6
 
 
@@ -157,7 +160,7 @@ def test_dosplit_split_cal_is_recognised_and_checked(delivery, caplog):
     result = split_sci(vis=calibrated, reindex=False)
     assert result["counts"] == {"done": 2}
     assert "already done, made by the delivery's scriptForPI; flag version saved" in caplog.text
-    entry = run_record.load(calibrated)["ebs"][os.path.basename(cals[0])[:-len(".ms.split.cal")]]["split_sci"]
+    entry = run_record.load(calibrated)["outputs"][os.path.basename(cals[0])]
     assert entry["made_by"] == "scriptForPI" and entry["contents"]["spws"]["1"]["nchan"] == 64
     assert sorted(entry["contents"]["spws"]) == ["1", "3", "5", "7"]
     assert flag_versions(cals[0]) == ["original_flags"]
@@ -180,7 +183,7 @@ def test_interrupted_overwrite_marks_only_started_ebs_and_keeps_what_was_known(r
     project = restored["project"]
     split_sci(vis=project)
     cals = sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated")))
-    before = {c: run_record.load(c)["ebs"] for c in cals}
+    before = {c: run_record.by_eb(run_record.load(c)) for c in cals}
     real, calls = casa.split, []
 
     def split_then_ctrl_c(**kwargs):  # the real split, then a Ctrl-C as it returns (the 2nd EB)
@@ -198,7 +201,7 @@ def test_interrupted_overwrite_marks_only_started_ebs_and_keeps_what_was_known(r
                      r"kept\); run again" % (re.escape(stopped), re.escape(stopped)), caplog.text), caplog.text
     statuses = {}
     for c in cals:
-        for eb, tasks in run_record.load(c)["ebs"].items():
+        for eb, tasks in run_record.by_eb(run_record.load(c)).items():
             entry = tasks["split_sci"]
             statuses[eb] = entry["status"]
             for key in ("spw_map", "contents", "bytes", "request"):
@@ -217,7 +220,7 @@ def test_record_paths_are_absolute_from_a_relative_call(restored, calibrated_dir
     monkeypatch.chdir(calibrated_dirs[0])
     name = os.path.basename(_ebs(calibrated_dirs[0])[0])
     split_sci(vis=name)
-    entry = run_record.load(calibrated_dirs[0])["ebs"][name[:-3]]["split_sci"]
+    entry = run_record.load(calibrated_dirs[0])["outputs"][name + ".split.cal"]
     assert entry["vis"] == os.path.join(calibrated_dirs[0], name)
     assert entry["outputvis"] == os.path.join(calibrated_dirs[0], name + ".split.cal")
 

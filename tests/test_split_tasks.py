@@ -68,10 +68,12 @@ def test_outputs_land_in_calibrated_beside_links_and_record(restored, calibrated
         assert os.path.isdir(eb + ".split.cal.source")
         assert not os.path.exists(os.path.join(cal, "working", os.path.basename(eb) + ".split.cal"))
     record = json.load(open(os.path.join(cal, RECORD_NAME)))
-    assert sorted(record["ebs"]) == ["uid___A002_Xf7ad58_Xd406", "uid___A002_Xf8f6a9_X15c79"]
-    entry = record["ebs"]["uid___A002_Xf7ad58_Xd406"]
-    assert entry["split_sci"]["spw_map"] == {"1": 0, "3": 1, "5": 2, "7": 3}
-    assert entry["split_tgt"]["fields"] == ["NGC6334I"]
+    assert sorted(record["outputs"]) == ["uid___A002_Xf7ad58_Xd406.ms.split.cal",
+                                         "uid___A002_Xf7ad58_Xd406.ms.split.cal.source",
+                                         "uid___A002_Xf8f6a9_X15c79.ms.split.cal",
+                                         "uid___A002_Xf8f6a9_X15c79.ms.split.cal.source"]
+    assert record["outputs"]["uid___A002_Xf7ad58_Xd406.ms.split.cal"]["spw_map"] == {"1": 0, "3": 1, "5": 2, "7": 3}
+    assert record["outputs"]["uid___A002_Xf7ad58_Xd406.ms.split.cal.source"]["fields"] == ["NGC6334I"]
     assert not [n for n in os.listdir(cal) if n.endswith(".partial")]
 
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from ..ms import present
 
-__all__ = ["science_request", "target_request", "expected_science", "expected_target", "differences"]
+__all__ = ["science_request", "target_request", "expected_science", "expected_target", "differences",
+           "averaged_nothing"]
 
 #: What a request records but the output's contents cannot show on their own.
 _HIDDEN = ("datacolumn", "width", "timebin")
@@ -35,7 +36,7 @@ def expected_target(source, fields):
     ddids = present(source["_ddid"][wanted[source["_field"]]])
     spws = set(str(int(source["_spw_of"][int(d)])) for d in ddids)
     return {"spws": dict((k, v) for k, v in source["spws"].items() if k in spws), "fields": sorted(fields),
-            "interval_s": source["interval_s"], "timebin_s": 0.0}
+            "interval_s": source["interval_s"], "interval_max_s": source.get("interval_max_s"), "timebin_s": 0.0}
 
 
 def _width(width):
@@ -67,7 +68,7 @@ def expected_science(source, spws, request):
         new = old if not request["reindex"] else index
         expected[str(new)] = dict(spw, input_id=old)
     return {"spws": expected, "fields": source["fields"], "interval_s": source["interval_s"],
-            "timebin_s": _seconds(request["timebin"])}
+            "interval_max_s": source.get("interval_max_s"), "timebin_s": _seconds(request["timebin"])}
 
 
 def _rekeyed(expected, reindex):
@@ -111,14 +112,33 @@ def _spw_differences(expected, actual):
 
 
 def _interval_differences(expected, actual):
-    before, after, timebin = expected["interval_s"], actual["interval_s"], expected["timebin_s"]
-    averaged = after > before * 1.01
-    if timebin > before * 1.01 and not averaged:
-        return ["its integrations are %.3f s, not averaged to timebin=%.3g s" % (after, timebin)]
-    if timebin <= before * 1.01 and averaged:
-        return ["its integrations are %.3f s (time-averaged), the input's %.3f s, and this request has no "
-                "timebin" % (after, before)]
+    """How the output's integrations differ from what CASA's time averaging gives for the request.
+
+    CASA bins the integrations whose times fall within ``timebin``, within a
+    scan and state, so a bin holds up to ``ceil(timebin / interval)`` of them
+    and partly filled bins stay shorter: only the longest integration is bound,
+    and a timebin that averaged nothing is not an error (the line says so).
+    """
+    before, timebin = expected["interval_s"], expected["timebin_s"]
+    longest_in = expected.get("interval_max_s") or before
+    longest = actual.get("interval_max_s") or actual["interval_s"]
+    if timebin <= before * 1.01:
+        if longest > longest_in * 1.01:
+            return ["its integrations are up to %.3f s (time-averaged), the input's %.3f s, and this request has "
+                    "no timebin" % (longest, longest_in)]
+        return []
+    bound = max(longest_in, math.ceil(timebin / before - 1e-6) * before)
+    if longest > bound * 1.01:
+        return ["its integrations are up to %.3f s: averaged beyond timebin=%.3g s (at most %.3f s from %.3f s "
+                "integrations)" % (longest, timebin, bound, before)]
     return []
+
+
+def averaged_nothing(expected, actual):
+    """True if the request asked for a timebin but every integration of the output stayed as the input's."""
+    return expected.get("timebin_s", 0) > expected["interval_s"] * 1.01 and \
+        (actual.get("interval_max_s") or actual["interval_s"]) <= (expected.get("interval_max_s") or
+                                                                   expected["interval_s"]) * 1.01
 
 
 def differences(request, actual, expected=None, made=None):
@@ -140,7 +160,8 @@ def differences(request, actual, expected=None, made=None):
     """
     diffs = []
     for key in _HIDDEN:
-        if made is not None and key in made and key in request and str(made[key]) != str(request[key]):
+        if made is not None and key in made and key in request and str(made[key]) != str(request[key]) and \
+                (key != "timebin" or _seconds(made[key]) != _seconds(request[key])):
             diffs.append("it was made with %s=%r; this request has %s=%r" % (key, made[key], key, request[key]))
     if expected is None:
         return diffs

@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 
 from .. import casa
 from .. import record as run_record
@@ -18,7 +19,7 @@ from ..flags import list_versions, save_once
 from ..ms import column_of, du_bytes, history_datacolumn, is_ms, read_contents, subtable_columns, table_stamp
 from ..progress import watch
 from ..staging import check_space, check_writable, remove_leftovers, staged
-from .contents import differences, expected_science, expected_target, science_request, target_request
+from .contents import averaged_nothing, differences, expected_science, expected_target, science_request, target_request
 from .selection import fields_for_intent, plan_science, science_spws, spw_map
 
 __all__ = ["science_job", "target_job", "chain_job"]
@@ -74,25 +75,27 @@ def _target_column(job, source):
 
 
 def _made_by(job, task):
-    """Return ``(who, request)``: who made the existing output of ``job`` and with what request, where known.
+    """Return ``(who, request, entry)``: who made the existing output of ``job``, with what request, and its
+    record entry, where known.
 
-    ``who`` is ``'casa_plugin'`` (its run record), ``'scriptForPI'`` (the restore
+    ``who`` is ``'casa_plugin'`` (its record), ``'scriptForPI'`` (the restore
     record lists it as the delivery's own product) or ``'unknown'``.
     """
     out = os.path.abspath(job["outputvis"])
     try:
         record = run_record.load(os.path.dirname(out))
     except (OSError, ValueError):
-        record = {}
-    entry = record.get("ebs", {}).get(eb_of(job["vis"]), {}).get(task) or {}
-    if entry.get("outputvis") and os.path.abspath(entry["outputvis"]) == out and entry.get("made_by"):
-        return entry["made_by"], entry.get("request")
-    if entry.get("outputvis") and os.path.abspath(entry["outputvis"]) == out and entry.get("datacolumn"):
-        return "casa_plugin", {"datacolumn": entry["datacolumn"]}  # a record of casa_plugin 0.1
+        record = {"outputs": {}}
+    entry = record["outputs"].get(os.path.basename(out)) or {}
+    if entry.get("made_by"):
+        return entry["made_by"], entry.get("request"), entry
+    if entry.get("datacolumn"):
+        return "casa_plugin", {"datacolumn": entry["datacolumn"]}, entry  # a record of casa_plugin 0.1
     products = (record.get("restore") or {}).get("products") or {}
-    if task == "split_sci" and any(os.path.abspath(p) == out for p in products.values()):
-        return "scriptForPI", dict(_SCRIPT_REQUEST)
-    return "unknown", None
+    if task == "split_sci" and any(os.path.basename(os.path.normpath(p)) == os.path.basename(out)
+                                   for p in products.values()):
+        return "scriptForPI", dict(_SCRIPT_REQUEST), {}
+    return "unknown", None, {}
 
 
 def _existing(job, task, expected):
@@ -108,7 +111,7 @@ def _existing(job, task, expected):
     actual = read_contents(out)
     if actual["nrows"] == 0:
         raise FileExistsError("%s exists but has no rows; move it away or pass overwrite=True" % out)
-    who, made = _made_by(job, task)
+    who, made, entry = _made_by(job, task)
     request = job["request"]
     diffs = differences(request, actual, expected, made)
     written = history_datacolumn(out)  # what the MS itself says, whatever a record claims (it may be replaced)
@@ -118,6 +121,11 @@ def _existing(job, task, expected):
                      % (written, request["datacolumn"].lower()))
     if expected is None and task == "split_sci" and who != "casa_plugin":
         diffs += _selection_differences(out, request, actual)
+    stale = _stale(job, entry) if who == "casa_plugin" else None
+    if stale:
+        raise ValueError("%s exists but is stale: %s%s. It is left as it is; pass overwrite=True (in a recipe: "
+                         "OVERWRITE=True) to redo it from %s as it is now" % (
+                             out, stale, " (%s)" % "; ".join(diffs) if diffs else "", _short(job["vis"], out)))
     if diffs:
         ways = ("pass overwrite=True (in a recipe: OVERWRITE=True) to redo it from %s, or, for one vis, "
                 "outputvis='...' to write this request elsewhere" % _short(job["vis"], out) if expected is not None else
@@ -139,6 +147,20 @@ def _existing(job, task, expected):
     remove_leftovers(out)
     saved = save_once(out, job["flagversion"], "saved by casa_plugin on an existing output")
     return dict(result, flagversion_saved=saved, flagversions=list_versions(out))
+
+
+def _stale(job, entry):
+    """Why a target split recorded as ``entry`` no longer matches its input ``job['vis']`` (the input was remade
+    since: its record names another making), or None."""
+    if job["request"].get("task") != "split_tgt" or not entry.get("input_made_id"):
+        return None
+    source = run_record.entry_of(job["vis"])
+    if not source.get("made_id") or source["made_id"] == entry["input_made_id"]:
+        return None
+    request = source.get("request") or {}
+    asked = ", ".join("%s=%r" % (k, request[k]) for k in sorted(request) if k != "task")
+    return "its input %s was remade at %s by %s(%s), after this output was made at %s" % (
+        job["vis"], source.get("made"), request.get("task", "split_sci"), asked, entry.get("made"))
 
 
 def _short(path, beside):
@@ -220,7 +242,7 @@ def _checked(tmp, vis, request, expected):
 def _written(result, out, actual, start):
     """The result of a new output; ``stamps`` say whether input and output still hold what the split left."""
     stamps = {"input": table_stamp(result.get("input") or result["vis"]), "output": table_stamp(out)}
-    result.update({"status": "split", "made_by": "casa_plugin", "nrows": actual["nrows"], "contents": actual,
+    result.update({"status": "split", "made_by": "casa_plugin", "made_id": uuid.uuid4().hex, "nrows": actual["nrows"], "contents": actual,
                    "bytes": du_bytes(out), "flagversions": list_versions(out), "stamps": stamps,
                    "seconds": time.time() - start})
     return result
@@ -264,6 +286,9 @@ def science_job(job):
             else:
                 casa.mstransform(reindex=False, **kwargs)
         actual = _checked(tmp, src, job["request"], expected)
+        if averaged_nothing(expected, actual):
+            result["note"] = "timebin=%s averaged nothing: CASA kept the %.3f s integrations" % (
+                job["timebin"], expected["interval_s"])
         result["spw_map"] = spw_map(src, tmp, spws, before)  # raises if a selected spw is missing
         save_once(tmp, job["flagversion"], "flags after split_sci")
     return _written(result, out, actual, start)
@@ -287,7 +312,8 @@ def target_job(job):
     intents, fields = fields_for_intent(vis, job["intent"])
     expected = expected_target(source, fields)
     result = {"vis": vis, "outputvis": out, "request": job["request"], "intents": intents, "fields": fields,
-              "input_bytes": _input_bytes(job, vis)}
+              "input_bytes": _input_bytes(job, vis),
+              "input_made_id": job.get("input_made_id") or run_record.entry_of(vis).get("made_id")}
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_tgt", expected))
     if job["dryrun"]:
@@ -315,6 +341,7 @@ def chain_job(job):
     if sci["status"] == "failed":
         tgt = {"status": "skipped", "error": "the science split failed"}
     else:
-        tgt = call_job("casa_plugin.split.jobs:target_job", job["tgt"])
+        tgt = call_job("casa_plugin.split.jobs:target_job",  # the client records the new .split.cal later
+                       dict(job["tgt"], input_made_id=sci.get("made_id")))
     return {"status": "failed" if "failed" in (sci["status"], tgt["status"]) else tgt["status"],
             "sci": sci, "tgt": tgt, "seconds": sci.get("seconds", 0) + tgt.get("seconds", 0)}

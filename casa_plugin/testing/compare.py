@@ -10,7 +10,8 @@ import shutil
 
 import numpy as np
 
-__all__ = ["MAIN_COLUMNS", "columns", "subtable_column", "ms_differences", "manual_loop", "mpirun_command"]
+__all__ = ["MAIN_COLUMNS", "columns", "subtable_column", "ms_differences", "manual_loop", "loop_science",
+           "loop_target", "mpirun_command"]
 
 MAIN_COLUMNS = ("DATA", "FLAG", "WEIGHT", "SIGMA", "UVW", "TIME", "FIELD_ID", "DATA_DESC_ID")
 
@@ -90,6 +91,38 @@ def ms_differences(a, b):
     if len(fa) != len(fb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(fa, fb)):
         found.append("%s: SPECTRAL_WINDOW CHAN_FREQ differs from %s" % (b, a))
     return found
+
+
+def loop_science(vis, outputvis, spw="", intent="OBSERVE_TARGET*", minnchan=5, datacolumn="corrected",
+                 reindex=True, width=1, timebin="0s"):
+    """The tutorial's science split of one EB for a request: msmd picks the spws, split (mstransform for
+    reindex=False) writes ``outputvis``, flagmanager saves original_flags. Returns ``outputvis``."""
+    from casatasks import flagmanager, mstransform, split
+    from casatools import msmetadata
+    if not spw:
+        msmd = msmetadata()
+        msmd.open(vis)
+        try:
+            spw = ",".join(str(s) for s in msmd.spwsforintent(intent.replace("#", "*")) if msmd.nchan(s) >= minnchan)
+        finally:
+            msmd.close()
+    kwargs = dict(vis=vis, outputvis=outputvis, spw=spw, datacolumn=datacolumn)
+    if str(width) != "1":
+        kwargs["width"] = width
+    if str(timebin) not in ("0s", "0", ""):
+        kwargs["timebin"] = timebin
+    (split if reindex else lambda **kw: mstransform(reindex=False, **kw))(**kwargs)
+    flagmanager(vis=outputvis, mode="save", versionname="original_flags")
+    return outputvis
+
+
+def loop_target(vis, outputvis, intent="*TARGET*", datacolumn="data"):
+    """The tutorial's target split of one .split.cal, with its own original_flags. Returns ``outputvis``."""
+    from casatasks import flagmanager, split
+    split(vis=vis, intent=intent, outputvis=outputvis, datacolumn=datacolumn)
+    shutil.rmtree(outputvis + ".flagversions", ignore_errors=True)
+    flagmanager(vis=outputvis, mode="save", versionname="original_flags")
+    return outputvis
 
 
 def manual_loop(calibrated):

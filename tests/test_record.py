@@ -1,0 +1,204 @@
+"""The record: one entry per output, old records converted, running marks, stale target splits, line numbers."""
+
+import glob
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from casa_helpers import assert_same_ms, split_failure
+from casa_plugin import casa, split_sci, split_sci_tgt, split_tgt
+from casa_plugin import record as run_record
+from casa_plugin.runner import _partial_left, _Report
+from casa_plugin.staging import partial_name
+
+pytestmark = pytest.mark.casa
+_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def _ebs(calibrated):
+    return sorted(glob.glob(os.path.join(calibrated, "uid___*.ms")))
+
+
+def test_custom_outputvis_has_its_own_entry_and_the_default_stays_the_plugins(calibrated_dirs, caplog):
+    """Issue 23.1: a custom outputvis beside the default .split.cal no longer replaces its entry."""
+    cal = calibrated_dirs[1]
+    vis = _ebs(cal)[0]
+    split_sci(vis=cal)
+    custom = os.path.join(cal, "spw13_test.ms")
+    split_sci(vis=vis, spw="1,3", outputvis=custom)
+    caplog.clear()
+    again = split_sci(vis=cal)
+    assert again["counts"] == {"done": 2}
+    assert "outside casa_plugin" not in caplog.text and "made_by" in again["ebs"][vis]
+    assert again["ebs"][vis]["made_by"] == "casa_plugin"
+    outputs = run_record.load(cal)["outputs"]
+    assert outputs["spw13_test.ms"]["request"]["spw"] == "1,3" and outputs["spw13_test.ms"]["status"] == "split"
+    assert sorted(outputs["spw13_test.ms"]["contents"]["spws"]) == ["0", "1"]
+    default = outputs[os.path.basename(vis) + ".split.cal"]
+    assert default["request"]["spw"] == "" and default["made_by"] == "casa_plugin"
+    assert sorted(default["contents"]["spws"]) == ["0", "1", "2", "3"]
+    assert run_record.by_eb(run_record.load(cal))[os.path.basename(vis)[:-3]]["split_sci"] == default
+
+
+def test_output_outside_the_delivery_is_recorded_beside_it_and_referenced(calibrated_dirs, tmp_path):
+    cal = calibrated_dirs[1]
+    vis = _ebs(cal)[0]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = str(elsewhere / "mine.ms")
+    split_sci(vis=vis, outputvis=out)
+    beside = run_record.load(str(elsewhere))["outputs"]["mine.ms"]
+    assert beside["made_by"] == "casa_plugin" and beside["vis"] == vis and beside["status"] == "split"
+    ref = run_record.load(cal)["elsewhere"][out]
+    assert ref == {"eb": os.path.basename(vis)[:-3], "task": "split_sci",
+                   "record": os.path.join(str(elsewhere), run_record.RECORD_NAME)}
+    assert split_sci(vis=vis, outputvis=out)["counts"] == {"done": 1}
+
+
+def test_a_record_of_format_1_is_read_and_converted(calibrated_dirs, caplog):
+    """Outputs recorded by the release before (one entry per EB and task) stay the plugin's own."""
+    cal = calibrated_dirs[1]
+    split_sci(vis=cal)
+    split_tgt(vis=cal)
+    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(cal))))
+    with open(os.path.join(_DATA, "record_format1.json")) as f:
+        old = f.read().replace("<project>", project)
+    with open(run_record.record_path(cal), "w") as f:
+        f.write(old)
+    made = dict((json.loads(old)["ebs"][eb]["split_sci"]["outputvis"], json.loads(old)["ebs"][eb]["split_sci"]["made"])
+                for eb in json.loads(old)["ebs"])
+    converted = run_record.load(cal)
+    assert converted["format"] == 2 and converted["converted_from"] == 1
+    assert sorted(converted["outputs"]) == sorted(os.path.basename(p) for e in _ebs(cal)
+                                                  for p in (e + ".split.cal", e + ".split.cal.source"))
+    caplog.clear()
+    assert split_sci(vis=cal)["counts"] == {"done": 2}
+    assert split_tgt(vis=cal)["counts"] == {"done": 2}
+    assert "outside casa_plugin" not in caplog.text
+    with open(run_record.record_path(cal)) as f:
+        written = json.load(f)
+    assert written["format"] == 2 and "ebs" not in written
+    for out, when in made.items():
+        assert written["outputs"][os.path.basename(out)]["made"] == when  # how it was made is kept
+
+
+def test_remade_split_cal_makes_its_source_stale(restored, calibrated_dirs, caplog):
+    """Issue 23.6: an overwrite says which target splits are now stale; split_tgt refuses them by default."""
+    cal = calibrated_dirs[1]
+    split_sci_tgt(vis=cal)
+    caplog.clear()
+    split_sci(vis=cal, width=4, overwrite=True)
+    assert caplog.text.count("now stale, made from the output this replaced: uid___") == 2, caplog.text
+    assert "overwrite=True))" in caplog.text
+    with split_failure(r"\.source exists but is stale: its input \S+\.split\.cal was remade at \S+ by "
+                       r"split_sci\(.*width=4.*\), after this output was made at \S+ \(it holds spws 0 \(64 ch\).*"
+                       r"It is left as it is; pass overwrite=True"):
+        split_tgt(vis=cal)
+    redone = split_sci_tgt(vis=cal, width=4, overwrite=True)
+    assert redone["tgt"]["counts"] == {"split": 2}
+    assert split_tgt(vis=cal)["counts"] == {"done": 2}
+    for vis in _ebs(cal):
+        assert_same_ms(vis + ".split.cal.source", _loop_source(vis, cal))
+
+
+def _loop_source(vis, cal):
+    """The tutorial's loop for one EB with width=4 (the oracle)."""
+    from casa_plugin.testing.compare import loop_science, loop_target
+    work = os.path.join(os.path.dirname(cal), "loop")
+    os.makedirs(work, exist_ok=True)
+    name = os.path.join(work, os.path.basename(vis))
+    return loop_target(loop_science(vis, name + ".split.cal", width=4), name + ".split.cal.source")
+
+
+def test_running_entry_while_the_split_runs_then_interrupted_when_its_process_is_gone(calibrated_dirs,
+                                                                                    monkeypatch):
+    """Issue 23.8: before the work starts the entry says running (pid, host, start); a dead process reads as
+    interrupted; a live other process's output is refused."""
+    cal = calibrated_dirs[1]
+    vis = _ebs(cal)[0]
+    seen = []
+    real = casa.split
+
+    def split_and_look(**kwargs):
+        seen.append(run_record.entry_of(vis + ".split.cal"))
+        return real(**kwargs)
+
+    monkeypatch.setattr(casa, "split", split_and_look)
+    split_sci(vis=vis)
+    monkeypatch.undo()
+    assert seen[0]["status"] == "running" and seen[0]["running"]["pid"] == os.getpid()
+    assert run_record.entry_of(vis + ".split.cal")["status"] == "split"
+    assert "running" not in run_record.entry_of(vis + ".split.cal")
+    other = _ebs(cal)[1]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _mark(other, gone.pid)
+    entry = run_record.entry_of(other + ".split.cal")
+    assert entry["status"] == "interrupted" and "is gone" in entry["lost"]
+    dry = split_sci(vis=other, dryrun=True)
+    assert dry["ebs"][other]["previous"] == "interrupted"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _mark(other, live.pid)
+        with split_failure(r"another casa_plugin run \(pid %d on \S+, started \S+\) is making this output now"
+                           % live.pid):
+            split_sci(vis=other)
+        assert not os.path.exists(other + ".split.cal")
+    finally:
+        live.kill()
+        live.wait()
+    assert split_sci(vis=other)["counts"] == {"split": 1}
+
+
+def _mark(vis, pid):
+    """Write a running mark for ``vis``'s .split.cal as process ``pid`` would have."""
+    real = os.getpid
+    try:
+        os.getpid = lambda: pid
+        run_record.mark_running(os.path.basename(vis)[:-3], "split_sci",
+                                {"vis": vis, "outputvis": vis + ".split.cal"})
+    finally:
+        os.getpid = real
+
+
+def test_a_failed_line_names_the_partial_output_it_leaves(tmp_path):
+    out = str(tmp_path / "x.ms.split.cal")
+    os.makedirs(partial_name(out))
+    result = {"status": "failed", "error": "RuntimeError: boom"}
+    _partial_left(result, out)
+    assert result["partial"] == partial_name(out)
+    assert "it left the partial output %s (not a result: the next run removes it)" % partial_name(out) \
+        in result["error"]
+
+
+def test_finished_line_keeps_the_number_of_its_started_line(tmp_path, caplog):
+    """Issue 23.7: under MPI EBs finish out of order; each line keeps the number it started with."""
+    jobs = [{"vis": str(tmp_path / ("uid___A002_X1_X%d.ms" % i)), "outputvis": str(tmp_path / ("o%d" % i)),
+             "dryrun": True} for i in (1, 2)]
+    report = _Report("split_sci", jobs)
+    report.start(jobs[0])
+    report.start(jobs[1])
+    with caplog.at_level(logging.INFO):
+        report.add(jobs[1], {"status": "planned"})
+        report.add(jobs[0], {"status": "planned"})
+    lines = [r.getMessage() for r in caplog.records if "->" in r.getMessage()]
+    assert lines[0].startswith("[2/2]") and "X2.ms" in lines[0]
+    assert lines[1].startswith("[1/2]") and "X1.ms" in lines[1]
+
+
+def test_timebin_that_fits_two_alma_integrations_matches_the_loop(calibrated_dirs, caplog):
+    """Issue 23.15: timebin='12s' on 6.048 s integrations: what CASA's split gives is accepted, twice."""
+    cal = calibrated_dirs[1]
+    vis = _ebs(cal)[0]
+    first = split_sci(vis=vis, width=8, timebin="12s")
+    assert first["counts"] == {"split": 1}
+    assert split_sci(vis=vis, width=8, timebin="12s")["counts"] == {"done": 1}
+    from casatasks import split
+    loop = os.path.join(os.path.dirname(cal), "loop.ms")
+    split(vis=vis, outputvis=loop, spw="1,3,5,7", datacolumn="corrected", width=8, timebin="12s")
+    assert_same_ms(vis + ".split.cal", loop)
