@@ -440,3 +440,82 @@ def test_restore_rows_give_the_restored_ms_size_and_rows(restored):
         assert cells[1].endswith(os.path.basename(vis))
         assert cells[2] == "%.1f MB" % (du_bytes(os.path.realpath(vis)) / 1e6)
         assert int(cells[3]) == len(columns(vis, ("TIME",))["TIME"]) > 0
+
+
+def _output_spw_of(restored_ms, out):
+    """``{restored spw id: the output's spw id}`` of the spws in the output's main table, matched by name and
+    frequencies (read here, not taken from any record: reindexed or not, whatever the selection)."""
+    def spws(vis):  # name and band edges (kHz): averaging channels keeps both
+        names = subtable_column(vis, "SPECTRAL_WINDOW", "NAME")
+        freqs = subtable_column(vis, "SPECTRAL_WINDOW", "CHAN_FREQ")
+        widths = subtable_column(vis, "SPECTRAL_WINDOW", "TOTAL_BANDWIDTH")
+        return [(str(n), round((min(f) + max(f)) / 2e3), round(w / 1e3)) for n, f, w in zip(names, freqs, widths)]
+    theirs = spws(restored_ms)
+    used = set(int(subtable_column(out, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")[d])
+               for d in set(columns(out, ("DATA_DESC_ID",))["DATA_DESC_ID"]))
+    return dict((theirs.index(spw), new) for new, spw in enumerate(spws(out)) if new in used)
+
+
+def _check_flag_numbers(project):
+    """Every flagged fraction the report drew (and wrote beside its picture) is the FLAG column's, per spw
+    (each output's spw matched to its restored one) and per antenna; each label names the output's real id."""
+    folder, _, data = _report(project)
+    checked = 0
+    for member in data["members"]:
+        drawn = data["drawn"][member["name"]]["flags"]
+        for name in glob.glob(os.path.join(folder, "%s_flags_*.json" % member["name"])):
+            with open(name) as f:
+                assert json.load(f) == drawn  # the numbers beside the picture are these
+        for eb in member["ebs"]:
+            restored_ms = eb["restored"]
+            outputs = {"restored": restored_ms, ".split.cal": restored_ms + ".split.cal",
+                       ".source": restored_ms + ".split.cal.source"}
+            spw_of = _output_spw_of(restored_ms, outputs[".split.cal"])
+            for step, vis in outputs.items():
+                if step == "restored":
+                    by_spw, by_antenna = _flagged(vis, eb["science"])
+                    truth = dict((int(k), v) for k, v in by_spw.items())
+                else:
+                    by_spw, by_antenna = _flagged(vis)
+                    mine = _output_spw_of(restored_ms, vis)
+                    truth = dict((old, by_spw[str(new)]) for old, new in mine.items())
+                assert any(v > 0 for v in truth.values())  # flags to show: a zero would prove nothing
+                shown = dict((int(label.split("->")[0]), (label, values.get(step)))
+                             for label, values in drawn[eb["eb"]]["spw"].items())
+                assert sorted(shown) == sorted(truth), (eb["eb"], step)
+                for old, value in truth.items():
+                    label, number = shown[old]
+                    assert label in ("%d" % old, "%d->%d" % (old, spw_of[old])), (eb["eb"], step, label)
+                    assert number == pytest.approx(value, abs=1e-5), (eb["eb"], step, old)
+                    checked += 1
+                for antenna, value in by_antenna.items():
+                    assert drawn[eb["eb"]]["antenna"][antenna][step] == pytest.approx(value, abs=1e-5), \
+                        (eb["eb"], step, antenna)
+    return checked
+
+
+@pytest.mark.parametrize("calls", [
+    [{"spw": "1,3", "outputvis": "spw13_test.ms", "first_eb": True}, {}],
+    [{}, {"spw": "1,3", "outputvis": "spw13_test.ms", "first_eb": True}, {}],
+    [{"spw": "3,5", "reindex": False}],
+    [{"spw": "1,3", "reindex": False, "outputvis": "spw13_test.ms", "first_eb": True}, {"width": 2}],
+    [{}, {"spw": "1,3", "outputvis": "spw13_test.ms", "first_eb": True}, {"width": 2, "overwrite": True}],
+], ids=["spw13-then-default", "default-spw13-default", "spw35-not-reindexed", "spw13-kept-ids-then-width2",
+                                 "default-spw13-width2"])
+def test_every_flag_number_is_the_ms_s_own(restored, calls):
+    """Issue 23, case 2: after splits with other spw selections (an output of spw 1,3 beside the EB's
+    .split.cal, ids reindexed or kept), every flagged fraction the report shows is the one the MS's FLAG
+    column gives (it showed 0.0 % for every spw of .split.cal and .source, where TaQL gave 5.6-7.2 %)."""
+    from casa_plugin import SplitError
+    project = restored["project"]
+    first = sorted(glob.glob(os.path.join(project, "*", "*", "*", "calibrated", "uid*.ms")))[0]
+    for call in calls + [{"task": split_tgt}]:
+        call = dict(call)
+        task = call.pop("task", split_sci)
+        if call.pop("first_eb", False):
+            call["outputvis"] = os.path.join(os.path.dirname(first), call["outputvis"])
+        try:  # the numbers shown must be right whatever the calls said (case 1 tests what they say)
+            task(vis=first if "outputvis" in call else project, **call)
+        except SplitError:
+            pass
+    assert _check_flag_numbers(project) >= 3 * 3 * 2

@@ -91,6 +91,27 @@ def test_flags_of_43_antennas(tmp_path):
     assert min(b - a for a, b in zip(xs, xs[1:])) >= float(names[0].get("font-size"))  # no two names touch
 
 
+def test_flags_follow_the_output_s_own_spw_ids_and_draw_no_missing_number(tmp_path):
+    """Issue 23, case 2: an output's spws are mapped by the ids read from it (``spw_maps``), not the record's
+    ``spw_map`` (here the record's is that of another output: spw 17,19 only); a spw an output lacks gets
+    no bar, never a 0.0 that is not there."""
+    member = alma_member(nant=5, nebs=1, nscans=8)
+    eb = member["ebs"][0]
+    eb["sci"]["spw_map"] = {"17": 0, "19": 1}  # as a record of an spw=17,19 output left it
+    eb["spw_maps"] = {".split.cal": {"17": "0", "19": "1", "21": "2", "23": "3"},
+                      ".source": {"17": "0", "19": "1", "21": "2"}}  # no spw 23 in the target split
+    eb["flags"][".source"]["spw"] = {"0": 0.11, "1": 0.12, "2": 0.13}
+    drawn, root = _draw(tmp_path, "flags", member)
+    flags = drawn[eb["eb"]]["spw"]
+    assert sorted(flags) == ["17->0", "19->1", "21->2", "23->3"]
+    assert flags["23->3"] == {"restored": eb["flags"]["restored"]["spw"]["23"],
+                              ".split.cal": eb["flags"][".split.cal"]["spw"]["3"]}
+    assert flags["21->2"][".source"] == 0.13
+    assert len(svg_bars(root, figures.PALETTE["green"])) == 3 + 5  # 3 spws and 5 antennas: no bar for 23
+    assert len(svg_bars(root, figures.PALETTE["blue"])) == 4 + 5
+    assert "0.0" not in svg_texts(root)
+
+
 def test_spectral_setup_of_an_alma_member(tmp_path):
     member = alma_member(nant=43)
     drawn, root = _draw(tmp_path, "spectral_setup", member)

@@ -9,7 +9,7 @@ import numpy as np
 from .. import casa
 from .. import record as run_record
 from ..delivery import EB_NAME, find_calibrated_dirs, restored_ms
-from ..ms import du_bytes, is_ms, table_stamp
+from ..ms import du_bytes, is_ms, read_contents, table_stamp
 from ..parallel.policy import averaging_text
 from .flagsummary import flag_counts, flag_fractions, fractions, holds_whole_groups, row_groups
 
@@ -211,7 +211,33 @@ def _eb(calibrated, eb, tasks, cache):
             info["flags"][key] = _split_flags(sci or {}, tgt or {}, restored, key, cache)
             if info["scans"] is None and key == ".split.cal":
                 info["scans"] = _cached(cache, "scans", out, _scans)
+            if info["spws"] and restored:
+                info.setdefault("spw_maps", {})[key] = _spw_map(info["spws"], _cached(cache, "used spws", out,
+                                                                                      _used_spws))
+    held = sorted(int(s) for s in (info.get("spw_maps") or {}).get(".split.cal") or {})
+    if held and held != science:  # the science spws are those the .split.cal holds, whatever its record says
+        info["science"] = held
+        info["flags"]["restored"] = _flags(restored, cache, held)
     return info
+
+
+def _used_spws(vis):
+    return read_contents(vis)["spws"]
+
+
+def _spw_map(spws, used):
+    """``{restored spw id: output spw id}`` (str), read from the MSs, not taken from a record: each spw the
+    output's main table uses is the restored spw of its name whose band holds its centre (averaged channels
+    keep it), the nearest if several. An output's ids are its own whatever request made it (reindexed or
+    not, any selection)."""
+    found = {}
+    for new, spw in (used or {}).items():
+        centre = sum(spw["freq_ghz"]) / 2.0
+        near = [(abs((s["lo_ghz"] + s["hi_ghz"]) / 2.0 - centre), int(old)) for old, s in spws.items()
+                if s["name"] == spw["name"] and s["lo_ghz"] <= centre <= s["hi_ghz"]]
+        if near:
+            found[str(min(near)[1])] = str(new)
+    return found
 
 
 def _spws_from_record(entry):
@@ -261,8 +287,7 @@ def gather(root, cache, results=(), restores=None):
     records = {}
     for calibrated in find_calibrated_dirs(root):
         try:
-            record = run_record.load(calibrated)  # one entry per output; the page shows each EB's default ones
-            records[calibrated] = {"ebs": run_record.by_eb(record), "restore": record.get("restore")}
+            records[calibrated] = run_record.load(calibrated)
         except (OSError, ValueError) as exc:
             log.warning("report: cannot read the run record of %s: %s", calibrated, exc)
             records[calibrated] = {"ebs": {}}

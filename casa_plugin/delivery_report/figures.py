@@ -344,9 +344,12 @@ def _aligned(eb, kind):
 
 
 def _output_ids(eb, step):
-    """Map restored spw ids to those of an output (``spw_map``; a target split keeps the .split.cal's ids)."""
+    """Map restored spw ids to those of an output: as read from the MSs (``spw_maps``), else, without the
+    restored MS, the record's ``spw_map`` (a target split keeps the .split.cal's ids)."""
     if step == "restored":
         return dict((str(s), str(s)) for s in eb["science"])
+    if step in (eb.get("spw_maps") or {}):
+        return eb["spw_maps"][step]
     mapping = (eb.get("sci") or {}).get("spw_map") or {}
     return dict((str(k), str(v)) for k, v in mapping.items())
 
@@ -383,8 +386,10 @@ def flags(member, path):
             bar = 0.8 / max(len(shown), 1)
             for j, (step, _, colour) in enumerate(shown):
                 for i, (_, r) in enumerate(rows):
+                    if r.get(step) is None:
+                        continue  # not in that output (or not read): no bar, never a 0.0 that is not there
                     middle = i + (j - (len(shown) - 1) / 2.0) * bar
-                    value = (r.get(step) or 0.0) * 100
+                    value = r[step] * 100
                     box = ax.bar(middle - bar / 2, middle + bar / 2, 0.0, value, PALETTE[colour])
                     if kind == "spw":  # antennas: the bars only (40-50 of them)
                         _value_text(canvas, box, "%.1f" % value)

@@ -25,7 +25,8 @@ def _facts(eb, key):
     shown = {"spectral": ("spws", "science", "rule"), "timeline": ("scans",), "flags": ("flags", "science")}[key]
     facts = dict((k, eb.get(k)) for k in ("eb",) + shown)
     if key != "timeline":
-        facts.update({"width": (sci.get("request") or {}).get("width"), "spw_map": sci.get("spw_map")})
+        facts.update({"width": (sci.get("request") or {}).get("width"), "spw_map": sci.get("spw_map"),
+                      "spw_maps": eb.get("spw_maps")})
     return facts
 
 
