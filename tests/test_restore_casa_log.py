@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -79,6 +80,26 @@ def test_a_failed_side_by_side_restore_names_its_log_where_it_is_and_casas_cause
         assert "see %s" % moved in text and os.path.join(broken, LOG_NAME) not in text, text
         assert "TAI_UTC" not in text  # CASA's start-up lines are not the restore's
     assert _member(delivery["project"], XB6D) in info.value.results["members"]
+
+
+@pytest.mark.casa
+@pytest.mark.subprocess
+def test_a_child_casa_that_dies_is_reported_with_its_log_where_it_was_moved(delivery, casa_session):
+    """The child aborts (as casacore does on a full disk) once the scriptForPI made calibrated/."""
+    broken = _member(delivery["project"], XB6B)
+    (script,) = glob.glob(os.path.join(broken, "script", "*casa_piperestorescript.py"))
+    with open(script, "w") as f:
+        f.write("h_init()\nimport os\nos.abort()\n")
+    with pytest.raises(RestoreError, match=r"failed for 1 of 2 members") as info:
+        restore_with_standin(delivery["project"], parallel=2)
+    result = info.value.results["members"][broken]
+    moved, old = os.path.join(broken, "calibrated", LOG_NAME), os.path.join(broken, LOG_NAME)
+    assert result["log"] == moved and os.path.isfile(moved) and not os.path.exists(old)
+    record = run_record.load(os.path.join(broken, "calibrated"))["restore"]
+    for text in (result["error"], str(info.value), record["error"]):
+        assert re.search(r"its CASA process \(pid \d+\) failed: .* exited with -6 and returned no result; CASA "
+                         r"logged no SEVERE line since the restore started; see %s" % re.escape(moved), text), text
+        assert old + ";" not in text and not text.endswith(old), text
 
 
 def _casashell(tmp_path):
