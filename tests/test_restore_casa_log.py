@@ -37,10 +37,19 @@ def _member(project, name):
     return member
 
 
-def _break_restore_script(member):
+def _break_restore_script(member, text=_FAILING_RESTORE):
     (script,) = glob.glob(os.path.join(member, "script", "*casa_piperestorescript.py"))
     with open(script, "w") as f:
-        f.write(_FAILING_RESTORE)
+        f.write(text)
+
+
+def _side_by_side_with_xb6b_failing(delivery, text):
+    """Both members restored side by side, Xb6b's pipeline restore script being ``text``; return (Xb6b, error)."""
+    broken = _member(delivery["project"], XB6B)
+    _break_restore_script(broken, text)
+    with pytest.raises(RestoreError, match=r"failed for 1 of 2 members") as info:
+        restore_with_standin(delivery["project"], parallel=2)
+    return broken, info.value
 
 
 def test_severe_lines_are_read_from_where_the_restore_started(tmp_path):
@@ -65,38 +74,29 @@ def test_severe_lines_are_read_from_where_the_restore_started(tmp_path):
 @pytest.mark.casa
 @pytest.mark.subprocess
 def test_a_failed_side_by_side_restore_names_its_log_where_it_is_and_casas_cause(delivery, casa_session):
-    broken = _member(delivery["project"], XB6B)
-    _break_restore_script(broken)
-    with pytest.raises(RestoreError, match=r"failed for 1 of 2 members") as info:
-        restore_with_standin(delivery["project"], parallel=2)
-    result = info.value.results["members"][broken]
+    broken, error = _side_by_side_with_xb6b_failing(delivery, _FAILING_RESTORE)
+    result = error.results["members"][broken]
     moved = os.path.join(broken, "calibrated", LOG_NAME)  # the scriptForPI made calibrated/: the log is there
     assert result["status"] == "failed" and result["log"] == moved and os.path.isfile(moved)
     assert not os.path.exists(os.path.join(broken, LOG_NAME))
     cause = "CASA's SEVERE lines: open::%s: Exception Reported: Table %s does not exist" % (_MISSING, _MISSING)
-    for text in (result["error"], str(info.value),
-                 run_record.load(os.path.join(broken, "calibrated"))["restore"]["error"]):
+    for text in (result["error"], str(error), run_record.load(os.path.join(broken, "calibrated"))["restore"]["error"]):
         assert "Error creating output MS structure" in text and cause in text, text
         assert "see %s" % moved in text and os.path.join(broken, LOG_NAME) not in text, text
         assert "TAI_UTC" not in text  # CASA's start-up lines are not the restore's
-    assert _member(delivery["project"], XB6D) in info.value.results["members"]
+    assert error.results["members"][_member(delivery["project"], XB6D)]["status"] == "restored"
 
 
 @pytest.mark.casa
 @pytest.mark.subprocess
 def test_a_child_casa_that_dies_is_reported_with_its_log_where_it_was_moved(delivery, casa_session):
     """The child aborts (as casacore does on a full disk) once the scriptForPI made calibrated/."""
-    broken = _member(delivery["project"], XB6B)
-    (script,) = glob.glob(os.path.join(broken, "script", "*casa_piperestorescript.py"))
-    with open(script, "w") as f:
-        f.write("h_init()\nimport os\nos.abort()\n")
-    with pytest.raises(RestoreError, match=r"failed for 1 of 2 members") as info:
-        restore_with_standin(delivery["project"], parallel=2)
-    result = info.value.results["members"][broken]
+    broken, error = _side_by_side_with_xb6b_failing(delivery, "h_init()\nimport os\nos.abort()\n")
+    result = error.results["members"][broken]
     moved, old = os.path.join(broken, "calibrated", LOG_NAME), os.path.join(broken, LOG_NAME)
     assert result["log"] == moved and os.path.isfile(moved) and not os.path.exists(old)
     record = run_record.load(os.path.join(broken, "calibrated"))["restore"]
-    for text in (result["error"], str(info.value), record["error"]):
+    for text in (result["error"], str(error), record["error"]):
         assert re.search(r"its CASA process \(pid \d+\) failed: .* exited with -6 and returned no result; CASA "
                          r"logged no SEVERE line since the restore started; see %s" % re.escape(moved), text), text
         assert old + ";" not in text and not text.endswith(old), text
