@@ -519,3 +519,22 @@ def test_every_flag_number_is_the_ms_s_own(restored, calls):
         except SplitError:
             pass
     assert _check_flag_numbers(project) >= 3 * 3 * 2
+    _check_step_numbers(project)
+
+
+def _check_step_numbers(project):
+    """The steps table's size, rows and spw ids (old->new) of each EB's outputs are those read from them."""
+    from casa_plugin.ms import du_bytes
+    _, page, data = _report(project)
+    for member in data["members"]:
+        for eb in member["ebs"]:
+            for task, vis in (("split_sci", eb["restored"] + ".split.cal"),
+                              ("split_tgt", eb["restored"] + ".split.cal.source")):
+                row = re.search(r"<tr class='[^']*'><td>%s</td><td>%s</td>(.*?)</tr>" % (eb["eb"], task), page)
+                cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))  # input, output, size, rows, spws, ...
+                assert cells[1].endswith(os.path.basename(vis)), (eb["eb"], task, cells)
+                assert cells[2] == "%.1f MB" % (du_bytes(vis) / 1e6), (eb["eb"], task)
+                assert int(cells[3]) == len(columns(vis, ("TIME",))["TIME"]), (eb["eb"], task)
+                if task == "split_sci":
+                    spw_of = _output_spw_of(eb["restored"], vis)
+                    assert cells[4] == ", ".join("%d&rarr;%d" % kv for kv in sorted(spw_of.items())), eb["eb"]

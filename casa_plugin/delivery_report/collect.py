@@ -211,6 +211,7 @@ def _eb(calibrated, eb, tasks, cache):
             info["flags"][key] = _split_flags(sci or {}, tgt or {}, restored, key, cache)
             if info["scans"] is None and key == ".split.cal":
                 info["scans"] = _cached(cache, "scans", out, _scans)
+            info.setdefault("extents", {})[key] = _cached(cache, "extent", out, _extent)
             if info["spws"] and restored:
                 info.setdefault("spw_maps", {})[key] = _spw_map(info["spws"], _cached(cache, "used spws", out,
                                                                                       _used_spws))

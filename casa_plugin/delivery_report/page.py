@@ -55,9 +55,12 @@ def _rows(member):
                               "status": restore.get("status") or ("restored" if eb["restored"] else "-"),
                               "seconds": restore.get("seconds"),  # its error: once, on the restore line
                               "made_by": "scriptForPI" if eb["restored"] else ""}
-        for task, entry in (("split_sci", eb["sci"]), ("split_tgt", eb["tgt"])):
-            if entry:
-                yield eb, task, entry
+        for task, key, entry in (("split_sci", ".split.cal", eb["sci"]), ("split_tgt", ".source", eb["tgt"])):
+            if entry:  # the output's size, rows and spw ids as read from it, where it was read
+                extent = (eb.get("extents") or {}).get(key) or {}
+                spw_map = (eb.get("spw_maps") or {}).get(key)
+                yield eb, task, dict(entry, **dict((k, v) for k, v in (("bytes", extent.get("bytes")), (
+                    "nrows", extent.get("nrows")), ("spw_map", spw_map)) if v is not None))
 
 
 def _spw_cell(entry):
