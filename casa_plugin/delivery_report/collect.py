@@ -288,7 +288,8 @@ def gather(root, cache, results=(), restores=None):
     records = {}
     for calibrated in find_calibrated_dirs(root):
         try:
-            records[calibrated] = run_record.load(calibrated)
+            record = run_record.load(calibrated)  # one entry per output; the page shows each EB's default ones
+            records[calibrated] = {"ebs": run_record.by_eb(record), "restore": record.get("restore")}
         except (OSError, ValueError) as exc:
             log.warning("report: cannot read the run record of %s: %s", calibrated, exc)
             records[calibrated] = {"ebs": {}}
