@@ -519,22 +519,31 @@ def test_every_flag_number_is_the_ms_s_own(restored, calls):
         except SplitError:
             pass
     assert _check_flag_numbers(project) >= 3 * 3 * 2
-    _check_step_numbers(project)
+    shown = _check_step_numbers(project)
+    if [c for c in calls if "outputvis" in c]:  # shown with its EB, beside its .split.cal
+        assert os.path.join(os.path.dirname(first), "spw13_test.ms") in shown
 
 
 def _check_step_numbers(project):
-    """The steps table's size, rows and spw ids (old->new) of each EB's outputs are those read from them."""
+    """The steps table's size, rows and spw ids (old->new) of every output are those read from it; each EB's
+    .split.cal and .source rows say made by casa_plugin; return the outputs shown, by path."""
     from casa_plugin.ms import du_bytes
     _, page, data = _report(project)
+    shown = []
     for member in data["members"]:
+        part = _member_html(page, member["name"])
         for eb in member["ebs"]:
-            for task, vis in (("split_sci", eb["restored"] + ".split.cal"),
-                              ("split_tgt", eb["restored"] + ".split.cal.source")):
-                row = re.search(r"<tr class='[^']*'><td>%s</td><td>%s</td>(.*?)</tr>" % (eb["eb"], task), page)
-                cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))  # input, output, size, rows, spws, ...
-                assert cells[1].endswith(os.path.basename(vis)), (eb["eb"], task, cells)
-                assert cells[2] == "%.1f MB" % (du_bytes(vis) / 1e6), (eb["eb"], task)
-                assert int(cells[3]) == len(columns(vis, ("TIME",))["TIME"]), (eb["eb"], task)
+            rows = re.findall(r"<tr class='[^']*'><td>%s</td><td>(split_sci|split_tgt)</td>(.*?)</tr>" % eb["eb"], part)
+            for task, row in rows:
+                cells = re.findall(r"<td[^>]*>(.*?)</td>", row)  # input, output, size, rows, spws, fields, made by,..
+                vis = os.path.join(member["path"], cells[1])
+                shown.append(vis)
+                assert cells[2] == "%.1f MB" % (du_bytes(vis) / 1e6), (task, vis)
+                assert int(cells[3]) == len(columns(vis, ("TIME",))["TIME"]), (task, vis)
                 if task == "split_sci":
                     spw_of = _output_spw_of(eb["restored"], vis)
-                    assert cells[4] == ", ".join("%d&rarr;%d" % kv for kv in sorted(spw_of.items())), eb["eb"]
+                    assert cells[4] == ", ".join("%d&rarr;%d" % kv for kv in sorted(spw_of.items())), vis
+                assert cells[6] == "casa_plugin" and cells[8] in ("split", "done"), (task, vis, cells)
+            for suffix in (".split.cal", ".split.cal.source"):
+                assert eb["restored"] + suffix in shown
+    return shown

@@ -8,7 +8,9 @@ import shutil
 
 import pytest
 
+from casa_helpers import columns
 from casa_plugin import split_sci, split_tgt
+from casa_plugin.ms import du_bytes
 from casa_plugin.record import RECORD_NAME
 
 pytestmark = pytest.mark.casa
@@ -27,6 +29,10 @@ def _files(top):
         found.update(os.path.join(where, f) for f in files)
         found.update(os.path.join(where, d) for d in os.listdir(where) if _OUTPUT.search(d))
     return found
+
+
+def nrows(vis):
+    return len(columns(vis, ("TIME",))["TIME"])
 
 
 def _page(folder):
@@ -48,10 +54,21 @@ def test_an_output_outside_the_delivery_is_reported(restored, tmp_path, caplog):
     assert "could not write the report" not in caplog.text
     folder = os.path.join(project, "casa_plugin_report")
     page = _page(folder)
-    assert "after <code>split_sci</code>" in page and "spw13_test.ms" in page
+    assert "after <code>split_sci</code>" in page
     new = _files(str(tmp_path)) - before
     assert [p for p in new if not p.startswith(folder + os.sep) and os.path.basename(p) != RECORD_NAME and
             not p.startswith(out)] == []
+    split_sci(vis=project)  # the output is still shown after a later call, from the delivery's record
+    for task in ("split_sci", "split_tgt"):
+        page = _page(folder)
+        assert re.findall(r"<h2 id='([^']*)'>", page) == ["uid___A001_X15a2_Xb6b", "uid___A001_X15a2_Xb6d"]
+        member = page[page.index("<h2 id='uid___A001_X15a2_Xb6b'>"):page.index("<h2 id='uid___A001_X15a2_Xb6d'>")]
+        row = re.search(r"<tr class=''><td>%s</td><td>split_sci</td><td class='p'>[^<]*</td><td class='p'>%s</td>"
+                        r"(.*?)</tr>" % (os.path.basename(eb)[:-3], re.escape(out)), member)
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))  # size, rows, spws, fields, made by, ...
+        assert cells[0] == "%.1f MB" % (du_bytes(out) / 1e6) and int(cells[1]) == nrows(out)
+        assert cells[2] == "1&rarr;0, 3&rarr;1" and cells[4] == "casa_plugin" and cells[6] == "split"
+        split_tgt(vis=project)
 
 
 def test_ebs_in_a_calibrated_dir_outside_a_member_keep_the_report_in_its_folder(restored, tmp_path):

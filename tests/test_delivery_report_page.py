@@ -44,3 +44,14 @@ def test_a_restore_error_is_shown_once_on_the_restore_line():
     html = page("/nowhere", [member], {}, "restore_pi", False)
     assert html.count("SUBTABLE_38 does not exist") == 1
     assert re.search(r"<p>Restore: <b>failed</b></p><details class='err'><summary>error: RuntimeError", html)
+
+
+def test_an_output_removed_since_its_record_says_so(tmp_path):
+    """A recorded output no longer on disk (deleted by hand) is shown as gone, not as split."""
+    member = alma_member(nscans=8)
+    kept = tmp_path / "kept.ms.split.cal"
+    kept.mkdir()
+    member["ebs"][0]["sci"].update({"status": "split", "outputvis": str(tmp_path / "gone.ms.split.cal")})
+    member["ebs"][1]["sci"].update({"status": "split", "outputvis": str(kept)})
+    steps = _steps(page("/nowhere", [member], {}, "split_sci", False))
+    assert steps.count("<td>gone (removed since)</td>") == 1 and steps.count("<td>split</td>") == 1

@@ -190,7 +190,7 @@ def _damaged(entry):
     return bool(entry) and entry.get("status") == "failed" and "cannot read this table" in str(entry.get("error"))
 
 
-def _eb(calibrated, eb, tasks, cache):
+def _eb(calibrated, eb, tasks, cache, others=()):
     vis = os.path.join(calibrated, eb + ".ms")
     src = restored_ms(vis)
     sci, tgt = tasks.get("split_sci"), tasks.get("split_tgt")
@@ -219,7 +219,22 @@ def _eb(calibrated, eb, tasks, cache):
     if held and held != science:  # the science spws are those the .split.cal holds, whatever its record says
         info["science"] = held
         info["flags"]["restored"] = _flags(restored, cache, held)
+    info["others"] = [(task, _read_back(entry, info["spws"] if restored else None, cache)) for task, entry in others]
     return info
+
+
+def _read_back(entry, spws, cache):
+    """A recorded output's entry with its size, rows and spw ids (from ``spws``' ids) as read from it."""
+    out = entry.get("outputvis")
+    if not out or entry.get("status") == "planned" or _damaged(entry) or not is_ms(out):
+        return entry
+    entry = dict(entry)
+    extent = _cached(cache, "extent", out, _extent)
+    if extent:
+        entry.update(bytes=extent["bytes"], nrows=extent["nrows"])
+    if spws and entry.get("task") == "split_sci":
+        entry["spw_map"] = _spw_map(spws, _cached(cache, "used spws", out, _used_spws))
+    return entry
 
 
 def _used_spws(vis):
@@ -257,14 +272,41 @@ def _spws_from_record(entry):
     return spws
 
 
+def _others(directory, record, shown):
+    """``{eb: [(task, entry)]}``: the outputs ``record`` (of ``directory``) names besides those ``shown`` as
+    each EB's .split.cal and .source: other ``outputvis`` beside them, and those elsewhere (read from the
+    record beside each)."""
+    chosen = set(id(entry) for tasks in shown.values() for entry in tasks.values())
+    found = {}
+    for name, entry in sorted(record.get("outputs", {}).items()):
+        if id(entry) not in chosen and entry.get("eb") and entry.get("task"):
+            found.setdefault(entry["eb"], []).append(
+                (entry["task"], dict(entry, outputvis=entry.get("outputvis") or os.path.join(directory, name))))
+    for path, ref in sorted(record.get("elsewhere", {}).items()):
+        entry = run_record.entry_of(path)
+        if ref.get("eb") and ref.get("task"):
+            found.setdefault(ref["eb"], []).append((ref["task"], dict(entry, task=ref["task"], outputvis=path)))
+    return found
+
+
 def _overlay(records, results):
-    """Put this call's results over the records: a dryrun's plan, or EBs whose record could not be written."""
+    """Put this call's results over the records: a dryrun's plan, or EBs whose record could not be written.
+
+    An output outside every ``calibrated/`` of the report is shown with its EB, below the EB's own outputs."""
     for task, result in results:
         out = result.get("outputvis")
         if not out or not result.get("eb"):
             continue
-        tasks = records.setdefault(os.path.dirname(os.path.abspath(out)), {"ebs": {}}).setdefault(
-            "ebs", {}).setdefault(result["eb"], {})
+        directory = os.path.dirname(os.path.abspath(out))
+        if directory not in records:
+            home = records.get(os.path.dirname(os.path.abspath(result.get("vis") or "")))
+            if home is not None:
+                others = home.setdefault("others", {}).setdefault(result["eb"], [])
+                if not [e for t, e in others if t == task and os.path.abspath(e["outputvis"]) == os.path.abspath(
+                        out)]:
+                    others.append((task, dict(result)))
+            continue
+        tasks = records[directory].setdefault("ebs", {}).setdefault(result["eb"], {})
         if result.get("status") == "planned" or task not in tasks:
             tasks[task] = dict(result)
         elif result.get("dryrun") and result.get("status") == "failed":  # what a run would meet, on the record
@@ -289,20 +331,23 @@ def gather(root, cache, results=(), restores=None):
     for calibrated in find_calibrated_dirs(root):
         try:
             record = run_record.load(calibrated)  # one entry per output; the page shows each EB's default ones
-            records[calibrated] = {"ebs": run_record.by_eb(record), "restore": record.get("restore")}
+            shown = run_record.by_eb(record)  # and, below them, its other outputs
+            records[calibrated] = {"ebs": shown, "restore": record.get("restore"),
+                                   "others": _others(calibrated, record, shown)}
         except (OSError, ValueError) as exc:
             log.warning("report: cannot read the run record of %s: %s", calibrated, exc)
             records[calibrated] = {"ebs": {}}
     _overlay(records, json.loads(json.dumps(list(results), default=str)))  # as a record holds them: str keys
     members = {}
     for calibrated, record in sorted(records.items()):
-        ebs = set(record.get("ebs") or {})
+        ebs = set(record.get("ebs") or {}) | set(record.get("others") or {})
         ebs.update(n[:-3] for n in _listdir(calibrated) if EB_NAME.match(n))
         ebs.update(n[:-len(".ms.split.cal")] for n in _listdir(calibrated) if n.endswith(".ms.split.cal"))
         member = os.path.dirname(calibrated)
         members[member] = {"name": _member_name(member, root), "path": member, "calibrated": calibrated,
                            "restore": record.get("restore"),
-                           "ebs": [_eb(calibrated, eb, record.get("ebs", {}).get(eb, {}), cache) for eb in sorted(ebs)]}
+                           "ebs": [_eb(calibrated, eb, record.get("ebs", {}).get(eb, {}), cache,
+                                       (record.get("others") or {}).get(eb, ())) for eb in sorted(ebs)]}
     for member, plan in (restores or {}).items():
         entry = members.setdefault(member, {"name": _member_name(member, root), "path": member,
                                             "calibrated": None, "restore": None, "ebs": []})

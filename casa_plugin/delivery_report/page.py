@@ -61,6 +61,8 @@ def _rows(member):
                 spw_map = (eb.get("spw_maps") or {}).get(key)
                 yield eb, task, dict(entry, **dict((k, v) for k, v in (("bytes", extent.get("bytes")), (
                     "nrows", extent.get("nrows")), ("spw_map", spw_map)) if v is not None))
+        for task, entry in eb.get("others") or ():  # other outputs of the EB (another outputvis), read back too
+            yield eb, task, entry
 
 
 def _spw_cell(entry):
@@ -82,6 +84,8 @@ def _table(member):
             status = "would fail"  # this dry run's: nothing was written
         elif status in ("failed", "interrupted") and entry.get("made") and is_ms(entry.get("outputvis") or ""):
             status = "kept (last run %s)" % status  # the output made before is intact: the new request was refused
+        elif status in ("split", "done") and entry.get("outputvis") and not os.path.lexists(entry["outputvis"]):
+            status = "gone (removed since)"  # the record's, but no longer on disk
         fields = entry.get("fields") or (entry.get("contents") or {}).get("fields") or []
         seconds = entry.get("seconds")
         cells = [_e(eb["eb"]), _e(task), _e(_rel(entry.get("input") or entry.get("vis"), member["path"])),
