@@ -202,3 +202,29 @@ def test_timebin_that_fits_two_alma_integrations_matches_the_loop(calibrated_dir
     loop = os.path.join(os.path.dirname(cal), "loop.ms")
     split(vis=vis, outputvis=loop, spw="1,3,5,7", datacolumn="corrected", width=8, timebin="12s")
     assert_same_ms(vis + ".split.cal", loop)
+
+
+def test_spws_given_out_of_order_are_numbered_as_casa_does(calibrated_dirs):
+    """split's output numbers spws in the order given (spw='5,1,7': input 5 becomes 0); it was a wrong failure."""
+    from casa_plugin.testing.compare import loop_science
+    vis = _ebs(calibrated_dirs[1])[0]
+    result = split_sci(vis=vis, spw="5,1,7")
+    assert result["ebs"][vis]["spw_map"] == {"5": 0, "1": 1, "7": 2}
+    assert split_sci(vis=vis, spw="5,1,7")["counts"] == {"done": 1}
+    loop = os.path.join(os.path.dirname(calibrated_dirs[1]), "loop.ms")
+    assert_same_ms(vis + ".split.cal", loop_science(vis, loop, spw="5,1,7"))
+    with split_failure(r"spw 0 \(input spw 1\) is missing|it holds .* instead of"):
+        split_sci(vis=vis, spw="1,5,7")
+
+
+def test_kept_spw_ids_with_averaging_match_what_split_does(calibrated_dirs):
+    """Found by the stateful test: reindex=False with width=4 failed every EB (mstransform averages only when
+    chanaverage=True)."""
+    from casa_plugin.testing.compare import loop_science
+    vis = _ebs(calibrated_dirs[1])[0]
+    result = split_sci(vis=vis, reindex=False, width=4, timebin="12s")
+    assert result["ebs"][vis]["spw_map"] == {"1": 1, "3": 3, "5": 5, "7": 7}
+    loop = os.path.join(os.path.dirname(calibrated_dirs[1]), "loop.ms")
+    assert_same_ms(vis + ".split.cal", loop_science(vis, loop, reindex=False, width=4, timebin="12s"))
+    from casa_helpers import subtable_column
+    assert [int(n) for n in subtable_column(vis + ".split.cal", "SPECTRAL_WINDOW", "NUM_CHAN")][1:8:2] == [16] * 4

@@ -197,3 +197,10 @@ def test_averaging_while_splitting(restored, calibrated_dirs):
     nchan = subtable_column(eb["outputvis"], "SPECTRAL_WINDOW", "NUM_CHAN")
     assert list(nchan) == [64 // 8] * 4
     assert flag_versions(eb["outputvis"]) == ["original_flags"]
+
+
+def test_the_docstrings_say_what_an_existing_output_gets():
+    """Issue 23.11: help(split_sci) said an existing output 'is reported as done'; it fails if made otherwise."""
+    from casa_plugin import split_sci, split_tgt
+    assert "if not, that EB fails" in " ".join(split_sci.__doc__.split())
+    assert "is stale: that EB fails until ``overwrite=True`` redoes it" in " ".join(split_tgt.__doc__.split())

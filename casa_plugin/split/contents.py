@@ -57,23 +57,25 @@ def _seconds(timebin):
 def expected_science(source, spws, request):
     """Return what a science split of the input described by ``source`` (its contents) must hold.
 
-    ``spws`` are the input spw ids the request selects.
+    ``spws`` are the input spw ids the request selects, in the order given:
+    CASA's split numbers the output's spws in that order (``spw='5,1'``: input
+    spw 5 becomes 0).
     """
     width = _width(request["width"])
     expected = {}
-    for index, old in enumerate(sorted(spws)):
+    for index, old in enumerate(spws):
         spw = dict(source["spws"][str(old)])
         if width and width > 1:
             spw["nchan"] = [spw["nchan"] // width, int(math.ceil(spw["nchan"] / float(width)))]
         new = old if not request["reindex"] else index
-        expected[str(new)] = dict(spw, input_id=old)
+        expected[str(new)] = dict(spw, input_id=old, order=index)
     return {"spws": expected, "fields": source["fields"], "interval_s": source["interval_s"],
             "interval_max_s": source.get("interval_max_s"), "timebin_s": _seconds(request["timebin"])}
 
 
 def _rekeyed(expected, reindex):
     """``expected`` as it would be with ``reindex`` (output spw ids 0.. or the input's)."""
-    spws = sorted(expected["spws"].values(), key=lambda s: s["input_id"])
+    spws = sorted(expected["spws"].values(), key=lambda s: s.get("order", s["input_id"]))
     return dict(expected, spws=dict((str(i if reindex else s["input_id"]), s) for i, s in enumerate(spws)))
 
 

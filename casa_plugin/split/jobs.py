@@ -257,6 +257,15 @@ def _split_args(job, vis, tmp, selection):
     return kwargs
 
 
+def _kept_ids(kwargs):
+    """split's arguments as mstransform takes them to keep the spw ids: it averages only when told to, and
+    calls split's ``width`` ``chanbin``."""
+    kwargs = dict(kwargs, reindex=False, timeaverage="timebin" in kwargs)
+    if "width" in kwargs:
+        kwargs.update(chanaverage=True, chanbin=kwargs.pop("width"))
+    return kwargs
+
+
 def science_job(job):
     """Split the science spws of one EB into ``<vis>.split.cal`` and save its flag version."""
     start, vis, out = time.time(), job["vis"], job["outputvis"]
@@ -284,7 +293,7 @@ def science_job(job):
             if job["reindex"]:
                 casa.split(**kwargs)
             else:
-                casa.mstransform(reindex=False, **kwargs)
+                casa.mstransform(**_kept_ids(kwargs))
         actual = _checked(tmp, src, job["request"], expected)
         if averaged_nothing(expected, actual):
             result["note"] = "timebin=%s averaged nothing: CASA kept the %.3f s integrations" % (

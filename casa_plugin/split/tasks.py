@@ -101,8 +101,11 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
     flagversion : str
         Flag version saved once on each new output.
     overwrite : bool
-        Redo outputs that already exist. Otherwise a complete existing output
-        is reported as done (its flag version is saved if missing).
+        Redo outputs that already exist (the old one is replaced only once the
+        new one is complete). Otherwise an existing output is checked against
+        this request: if it holds what the request asks for it is reported as
+        done (its flag version is saved if missing); if not, that EB fails
+        naming each difference, and the output is left as it is.
     dryrun : bool
         Report the plan and write no MS (only the delivery report shows the plan).
     width, timebin : int or str, str
@@ -192,6 +195,8 @@ def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagv
         run ``split_sci`` first, or give ``datacolumn`` explicitly.
     flagversion, overwrite, dryrun, parallel, maxjobs
         As for ``split_sci``. Flag versions of the input are never carried over.
+        An existing ``.source`` whose ``.split.cal`` was remade after it (its
+        record says so) is stale: that EB fails until ``overwrite=True`` redoes it.
 
     Returns
     -------

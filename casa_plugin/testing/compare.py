@@ -111,7 +111,12 @@ def loop_science(vis, outputvis, spw="", intent="OBSERVE_TARGET*", minnchan=5, d
         kwargs["width"] = width
     if str(timebin) not in ("0s", "0", ""):
         kwargs["timebin"] = timebin
-    (split if reindex else lambda **kw: mstransform(reindex=False, **kw))(**kwargs)
+    if reindex:
+        split(**kwargs)
+    else:  # what split does, keeping the spw ids: mstransform averages only when told to, width is chanbin
+        if "width" in kwargs:
+            kwargs.update(chanaverage=True, chanbin=kwargs.pop("width"))
+        mstransform(reindex=False, timeaverage="timebin" in kwargs, **kwargs)
     flagmanager(vis=outputvis, mode="save", versionname="original_flags")
     return outputvis
 
