@@ -54,12 +54,15 @@ def _side_by_side_with_xb6b_failing(delivery, text):
 
 def test_severe_lines_are_read_from_where_the_restore_started(tmp_path):
     log = tmp_path / "casa.log"
-    before = "2026-12-07 05:48:00\tSEVERE\tMeasTable::dUTC(Double)\tLeap second table TAI_UTC seems out-of-date\n"
+    before = "2026-12-07 05:48:00\tSEVERE\tcalibrater::open\tan earlier failure\n"
     after = ("2026-12-07 05:49:58\tINFO\tsplit::::casa\tsplitting\n"
-             "2026-12-07 05:49:58\tSEVERE\topen::/x.ms\tException Reported: Table /x.ms does not exist\n")
+             "2026-12-07 05:49:58\tSEVERE\tMeasTable::dUTC(Double)\tLeap second table TAI_UTC seems out-of-date\n"
+             "2026-12-07 05:49:58\tSEVERE\topen::/x.ms\tException Reported: Table /x.ms does not exist\n"
+             "2026-12-07 05:49:59\tSEVERE\trestore_pi::restore_pi::casa\t[1/1] member.uid___A -> calibrated/ (FAILED)\n")
     log.write_text(before + after)
     (tmp_path / casa_log.START_NAME).write_text(json.dumps({"logfile": str(log), "offset": len(before)}))
     found = casa_log.severe_since(str(tmp_path))
+    # neither the leap-second notice nor the child's own restore_pi line is CASA's cause
     assert found == (str(log), ["open::/x.ms: Exception Reported: Table /x.ms does not exist"])
     assert casa_log.cause_text(found) == ("CASA's SEVERE lines: open::/x.ms: Exception Reported: Table /x.ms "
                                           "does not exist")

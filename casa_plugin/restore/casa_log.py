@@ -5,20 +5,25 @@ import os
 
 from ..logs import severe_lines
 
-__all__ = ["LOG_NAME", "START_NAME", "severe_since", "cause_text"]
+__all__ = ["LOG_NAME", "START_NAME", "severe_since", "cause_text", "with_cause"]
 
 #: The child CASA's log file in its working directory (``--logfile``).
 LOG_NAME = "casa.log"
 #: Written by the child when restore_pi starts: its log file and that file's size then.
 START_NAME = "log_start.json"
 _SHOWN = 6  # SEVERE lines carried in a message; the rest are counted
+#: SEVERE origins that are no cause: the leap-second table's age, the child's own restore_pi lines (its FAILED line).
+_NOT_CAUSES = ("MeasTable::", "restore_pi::", "casa_plugin")
+#: How CASA's words start in a message (cause_text here, logs.casa_cause in the restoring session).
+_CAUSE_STARTS = ("CASA's SEVERE lines: ", "CASA logged no SEVERE line", "CASA wrote no log")
 
 
 def severe_since(workdir):
     """Return ``(path, lines)``: the child's CASA log and its SEVERE lines since the restore started.
 
     ``lines`` is None when CASA wrote no log; each line is ``origin: message``
-    (as ``logs.severe_lines`` reads them). Read from the offset the
+    (as ``logs.severe_lines`` reads them), but for the leap-second notice and
+    casa_plugin's own lines. Read from the offset the
     child wrote in ``START_NAME`` when its restore_pi started (from the
     start of the log if it never got there).
     """
@@ -31,7 +36,7 @@ def severe_since(workdir):
         pass
     if not os.path.isfile(path):
         return path, None
-    return path, ["%s: %s" % found for found in severe_lines(path, offset)]
+    return path, ["%s: %s" % (o, m) for o, m in severe_lines(path, offset) if not o.startswith(_NOT_CAUSES)]
 
 
 def cause_text(found):
@@ -43,3 +48,10 @@ def cause_text(found):
         return "CASA logged no SEVERE line since the restore started"
     more = len(lines) - _SHOWN
     return "CASA's SEVERE lines: %s%s" % (" | ".join(lines[:_SHOWN]), " (and %d more)" % more if more > 0 else "")
+
+
+def with_cause(error, cause):
+    """``error; cause``, unless ``error`` carries CASA's words already (the child's restore_pi put them there)."""
+    if any(start in str(error) for start in _CAUSE_STARTS):
+        return str(error)
+    return "%s; %s" % (error, cause)

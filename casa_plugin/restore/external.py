@@ -147,7 +147,8 @@ def restore_in_casa(casa, member, options):
     except RuntimeError as exc:
         raise RuntimeError("%s: %s" % (os.path.basename(member), exc))
     if out.get("error"):
-        raise RuntimeError("in %s (CASA %s): %s; %s" % (casa, out["casa_version"], out["error"], handle["cause"]))
+        raise RuntimeError("in %s (CASA %s): %s" % (casa, out["casa_version"],
+                                                    casa_log.with_cause(out["error"], handle["cause"])))
     result = dict(out["result"]["members"][member])
     result["casa_version"] = out["casa_version"]
     result["casa"] = casa

@@ -10,7 +10,7 @@ import traceback
 
 from .. import record as run_record
 from ..errors import RestoreError
-from . import external
+from . import casa_log, external, postflight
 from .preflight import calibrated_products
 
 __all__ = ["LOG_NAME", "restore_member", "start_member", "finish_member", "running", "stop", "plain_environ",
@@ -41,13 +41,27 @@ def move_aside(member):
     return aside
 
 
-def check_products(plan):
-    """Set ``plan['products']`` from calibrated/; RestoreError if an EB has no calibrated MS."""
+def check_products(plan, checked=None):
+    """Set ``plan['products']`` and ``plan['postflight']`` from calibrated/; RestoreError if the restore is unproven.
+
+    Unproven: an EB has no calibrated MS, or the postflight (``postflight.check_restore``) finds a restored MS
+    whose CORRECTED_DATA equals its DATA on a science spw, or without the restore's last flag version.
+    ``checked``: the postflight a child CASA's restore_pi made already (not made again).
+    """
+    name = os.path.basename(plan["member"])
     found, missing = calibrated_products(plan["member"], plan["ebs"])
     if missing:
         raise RestoreError("%s: the scriptForPI finished but calibrated/ has no MS for %s; see the CASA log"
-                           % (os.path.basename(plan["member"]), ", ".join(missing)))
+                           % (name, ", ".join(missing)))
     plan["products"] = found
+    # reads 4 rows x 32 channels a science spw: 0.1 s cold on a 4.7 GB alma12m EB (0.3 % of its 37 s stand-in restore)
+    plan["postflight"] = checked or postflight.check_restore(
+        plan["member"], found, spacesaving=(plan.get("options") or {}).get("SPACESAVING"))
+    problems = postflight.problems_of(plan["postflight"])
+    if problems:
+        raise RestoreError("%s: the scriptForPI finished but did not restore the calibration: %s; restore it "
+                           "again once the cause is fixed: restore_pi(member=%r, overwrite=True)"
+                           % (name, " | ".join(problems), plan["member"]))
 
 
 def record_member(plan):
@@ -56,7 +70,7 @@ def record_member(plan):
     if not os.path.isdir(calibrated):
         return
     entry = dict((k, plan.get(k)) for k in ("status", "seconds", "casa_version", "delivery_versions",
-                                            "options", "error", "products", "moved_aside", "casa"))
+                                            "options", "error", "products", "moved_aside", "casa", "postflight"))
     try:
         run_record.update_restore(calibrated, entry)
     except OSError as exc:
@@ -155,7 +169,8 @@ def _child_result(state):
                                                                         state["logfile"]))
     plan["casa_version"] = child.get("casa_version")
     if result.get("status") != "restored":
-        result = dict(result, error="%s; %s; see %s" % (result.get("error"), handle["cause"], state["logfile"]))
+        result = dict(result, error="%s; see %s" % (casa_log.with_cause(result.get("error"), handle["cause"]),
+                                                     state["logfile"]))
     return result
 
 
@@ -166,10 +181,11 @@ def finish_member(state):
         if state["error"]:
             raise state["error"][0]
         result = _child_result(state)
+        plan["postflight"] = result.get("postflight")
         if result.get("status") != "restored":
             plan.update({"status": "failed", "error": result.get("error"), "traceback": result.get("traceback")})
         else:
-            check_products(plan)
+            check_products(plan, result.get("postflight"))
             plan["status"] = "restored"
     except KeyboardInterrupt:
         plan.update({"status": "interrupted", "error": "interrupted (Ctrl-C)"})

@@ -11,6 +11,7 @@ from .. import record as run_record
 from ..delivery import member_ebs
 from ..ms import is_ms
 from ..staging import size_text
+from .postflight import problems_of
 
 __all__ = ["already_text", "calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member", "rule_at"]
 
@@ -175,13 +176,20 @@ def _check_files(plan, member, problems):
                         "into %s" % (name, os.path.join(member, "calibration")))
 
 
-def _restore_status(member):
-    """The run record's status of the member's last restore (None if casa_plugin did not record one)."""
+def _last_restore(member):
+    """The run record's entry of the member's last restore ({} if casa_plugin did not record one)."""
     try:
-        entry = run_record.load(os.path.join(member, "calibrated")).get("restore") or {}
+        return run_record.load(os.path.join(member, "calibrated")).get("restore") or {}
     except (OSError, ValueError):
-        return None
-    return entry.get("status")
+        return {}
+
+
+def _why_failed(last):
+    """': <why>' for a recorded failed restore: what its postflight found, else its error; '' otherwise."""
+    if last.get("status") != "failed":
+        return ""
+    found = problems_of(last.get("postflight") or {})
+    return ": %s" % (" | ".join(found) or last.get("error") or "no error recorded")
 
 
 def _check_calibrated(plan, member, options, problems):
@@ -195,7 +203,8 @@ def _check_calibrated(plan, member, options, problems):
         return False
     found, missing = calibrated_products(member, plan["ebs"])
     plan["products"] = found
-    status = _restore_status(member)
+    last = _last_restore(member)
+    status = last.get("status")  # a restore the postflight found uncalibrated is recorded as failed, with why
     complete = bool(plan["ebs"]) and not missing and status not in _UNFINISHED
     again = "restore_pi(member=%r, overwrite=True)" % member
     if options["overwrite"] and (options.get("named", True) or not complete):
@@ -208,7 +217,7 @@ def _check_calibrated(plan, member, options, problems):
                             "again, name it: %s" % again)
         return True
     why = ("has no calibrated MS for %s" % (", ".join(missing) or "any EB") if missing or not plan["ebs"] else
-           "has every EB's MS but its last restore was %s (casa_plugin_record.json)" % status)
+           "has every EB's MS but its last restore was %s (casa_plugin_record.json%s)" % (status, _why_failed(last)))
     problems.append("%s: calibrated/ exists but %s; an earlier restore did not finish: to move it aside "
                     "(calibrated.<date>) and restore this member again: %s" % (os.path.basename(member), why, again))
     return True

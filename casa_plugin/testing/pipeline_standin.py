@@ -24,8 +24,8 @@ import time
 
 from . import real_workload
 
-__all__ = ['PARAMS_FILENAME', 'PipelineStandinError', 'h_init', 'h_save',
-           'hifa_restoredata', 'load_into', 'load_for_recipe', 'restore_with_standin']
+__all__ = ['PARAMS_FILENAME', 'SKIP_APPLYCAL', 'PipelineStandinError', 'h_init', 'h_save',
+           'hifa_restoredata', 'load_into', 'load_for_recipe', 'restore_with_standin', 'skip_applycal']
 
 LOG = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ PARAMS_FILENAME = 'casa_plugin_synthetic.json'
 
 #: Flag version saved for every restored MS, as the real pipeline leaves one.
 FLAG_VERSION = 'Pipeline_Final'
+
+#: Key of the synthetic ASDM's parameters: restore without applying the calibration (see skip_applycal).
+SKIP_APPLYCAL = 'standin_skip_applycal'
 
 _STATE = {'context': None, 'restored': []}
 
@@ -131,6 +134,50 @@ def _save_flag_version(vis):
                         '(casa_plugin pipeline stand-in)')
 
 
+def skip_applycal(asdm, spws=True):
+    """Make the stand-in restore the synthetic ASDM ``asdm`` as if its applycal never ran.
+
+    The restored MS then has CORRECTED_DATA equal to DATA (as CASA
+    initialises the column) in ``spws`` (True: every spw; else a list of spw
+    ids), and everything else as usual, ``Pipeline_Final`` included: a
+    restore that "finished" without calibrating.  The choice is stored in the
+    ASDM's own parameters (``PARAMS_FILENAME``), so it holds whichever
+    process restores it (this session, a child CASA, a casampi server) and
+    for that EB only.  Test deliveries only: it edits the ASDM.
+    """
+    path = os.path.join(asdm, PARAMS_FILENAME)
+    params = _read_params(asdm, _eb_name(asdm))
+    params[SKIP_APPLYCAL] = spws if spws is True else sorted(int(s) for s in spws)
+    with open(path, 'w') as handle:
+        json.dump(params, handle, indent=1)
+
+
+def _undo_applycal(vis, spws):
+    """Set CORRECTED_DATA = DATA in the rows of ``spws`` (True: all) of ``vis``, one data description at a time."""
+    import casatools
+    import numpy as np
+    tb = casatools.table()
+    try:
+        tb.open(vis + '/DATA_DESCRIPTION')
+        spw_of = tb.getcol('SPECTRAL_WINDOW_ID')
+        tb.close()
+        tb.open(vis, nomodify=False)
+        ddid = tb.getcol('DATA_DESC_ID')
+        for dd, spw in enumerate(spw_of):
+            rows = np.flatnonzero(ddid == dd).tolist()
+            if not rows or (spws is not True and int(spw) not in spws):
+                continue
+            sub = tb.selectrows(rows)
+            try:
+                sub.putcol('CORRECTED_DATA', sub.getcol('DATA'))
+            finally:
+                sub.close()
+    finally:
+        tb.close()
+    LOG.warning('hifa_restoredata (pipeline stand-in): %s: calibration NOT applied to spws %s, as its ASDM asks '
+                '(%s); CORRECTED_DATA equals DATA there', vis, 'all' if spws is True else spws, SKIP_APPLYCAL)
+
+
 def hifa_restoredata(vis, session=None, products_dir='../products',
                      rawdata_dir='../rawdata', ocorr_mode='ca', **kwargs):
     """Restore the calibrated visibilities of the given EBs (stand-in).
@@ -208,7 +255,10 @@ def hifa_restoredata(vis, session=None, products_dir='../products',
         if params is None:
             real_workload.restore_eb(asdm, outvis, products, sess)
         else:
+            skip = params.pop(SKIP_APPLYCAL, None)
             synthetic_ms.make_eb_ms(outvis, **params)
+            if skip:
+                _undo_applycal(outvis, skip)
             _save_flag_version(outvis)
         LOG.info('hifa_restoredata (pipeline stand-in): %s restored in %.1f s',
                  outvis, time.time() - start)
