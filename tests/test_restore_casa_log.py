@@ -132,3 +132,23 @@ def test_a_casa_that_wrote_no_log_is_said_so(delivery, casa_session):
     member = _member(delivery["project"], XB6D)
     with pytest.raises(RestoreError, match=r"false exited with 1 and returned no result; CASA wrote no log"):
         restore_pi(member=member, casa="false")
+
+
+@pytest.mark.casa
+def test_a_failed_restore_in_this_session_carries_casas_cause(delivery, casa_session, caplog):
+    """The scriptForPI run here (serial, in-process): its failure carries the SEVERE lines CASA logged since it started."""
+    member = _member(delivery["project"], XB6D)
+    (script,) = glob.glob(os.path.join(member, "script", "*casa_piperestorescript.py"))
+    with open(script) as f:
+        text = f.read()
+    failing = "\n".join(_FAILING_RESTORE.splitlines()[4:8]) + "\n"  # table().open(...) ... raise, before the restore
+    _break_restore_script(member, text.replace("try:\n", "try:\n    from casatools import table\n" + failing, 1))
+    with pytest.raises(RestoreError, match=r"failed for 1 of 1 members") as info:
+        restore_pi(member=member, parallel=False)
+    error = info.value.results["members"][member]["error"]
+    cause = "CASA's SEVERE lines: open::%s: Exception Reported: Table %s does not exist" % (_MISSING, _MISSING)
+    assert re.search(r"Xb6d: the scriptForPI failed: RuntimeError: Error creating output MS structure; %s"
+                     % re.escape(cause), error), error
+    assert error.count("CASA's SEVERE lines") == 1 and "TAI_UTC" not in error, error
+    assert "FAILED: " in caplog.text and cause in caplog.text  # the member's line
+    assert cause in run_record.load(os.path.join(member, "calibrated"))["restore"]["error"]

@@ -10,7 +10,7 @@ from .. import session
 from ..delivery import find_members
 from ..delivery_report import after_task
 from ..errors import RestoreError
-from ..logs import progress_line, task_logging
+from ..logs import casa_cause, log_mark, progress_line, task_logging
 from ..parallel import exit_cleanly
 from ..report import TaskResult
 from .concurrency import check_disk_together, check_parallel, decide
@@ -57,12 +57,18 @@ def _script_namespace(ns, options):
 
 
 def _run_here(plan, scope, variables):
-    script = plan["script"]
+    """Run the scriptForPI in this session; a failure carries the SEVERE lines CASA logged since it started."""
+    script, name = plan["script"], os.path.basename(plan["member"])
+    mark = log_mark()
     try:
         run_script(script, os.path.dirname(script), scope, variables)
     except SystemExit as exc:
         if exc.code not in (None, 0):
-            raise RestoreError("%s: the scriptForPI stopped: %s" % (os.path.basename(plan["member"]), exc.code))
+            raise RestoreError("%s: the scriptForPI stopped: %s; %s" % (name, exc.code,
+                                                                        casa_cause(mark, "the scriptForPI")))
+    except Exception as exc:
+        raise RestoreError("%s: the scriptForPI failed: %s: %s; %s" % (name, type(exc).__name__, exc,
+                                                                        casa_cause(mark, "the scriptForPI"))) from exc
     return running_version()
 
 
