@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 
-from . import casa_log
+from . import casa5_wrapper, casa_log
 
 __all__ = ["restore_in_casa", "same_casa", "command", "start_restore", "finish_restore"]
 
@@ -88,9 +88,14 @@ def start_restore(cmd, member, options, *, output=None, env=None, standin=False)
     workdir = tempfile.mkdtemp(prefix="casa_plugin-restore-")
     result = os.path.join(workdir, "result.json")
     driver = os.path.join(workdir, "restore_driver.py")
+    script2 = casa5_wrapper.python2_script(member)
     with open(driver, "w") as f:
-        f.write(_DRIVER.format(package=_PACKAGE, member=member, output=result, standin=standin,
-                               log_start=os.path.join(workdir, casa_log.START_NAME), **options))
+        if script2:  # a CASA 5 (Python 2) scriptForPI: a standalone wrapper, no casa_plugin in that child
+            f.write(casa5_wrapper.wrapper_text(member, script2, result, os.path.join(workdir, casa_log.START_NAME),
+                                               options))
+        else:
+            f.write(_DRIVER.format(package=_PACKAGE, member=member, output=result, standin=standin,
+                                   log_start=os.path.join(workdir, casa_log.START_NAME), **options))
     cmd = list(cmd) + ["--pipeline", "--nogui", "--nologger", "--log2term", "--logfile",
                        os.path.join(workdir, casa_log.LOG_NAME), "-c", driver]
     log.info("running %s", " ".join(shlex.quote(w) for w in cmd))

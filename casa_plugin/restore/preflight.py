@@ -1,4 +1,4 @@
-"""Check a member before a day-long restore: files, pipeline, CASA version and disk space."""
+"""Check a member before a day-long restore: files, ASDMs, scripts, locks, pipeline, CASA version and disk space."""
 
 import glob
 import logging
@@ -6,14 +6,16 @@ import os
 import re
 import stat
 
-from . import versions as casa_versions
+from . import locks, script_checks, versions as casa_versions
+from .asdm_check import check_asdm
 from .. import record as run_record
 from ..delivery import member_ebs
 from ..ms import is_ms
 from ..staging import size_text
 from .postflight import problems_of
 
-__all__ = ["already_text", "calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member", "rule_at"]
+__all__ = ["already_text", "calibrated_products", "disk_needed", "du_disk_bytes", "free_bytes", "check_member", "rule_at",
+           "check_duplicates"]
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +176,21 @@ def _check_files(plan, member, problems):
     if not os.path.isdir(os.path.join(member, "calibration")):
         problems.append("%s: no calibration/ directory; download the member's calibration products "
                         "into %s" % (name, os.path.join(member, "calibration")))
+    for eb in plan["ebs"]:
+        if eb not in absent:
+            problems.extend(check_asdm(os.path.join(raw, eb + ".asdm.sdm")))
+
+
+def _check_locks(plan, problems):
+    """Refuse a member whose calibrated/ (moved aside by overwrite=True) holds a table another process has locked."""
+    calibrated = os.path.join(plan["member"], "calibrated")
+    if not plan.get("move_aside") or not os.path.isdir(calibrated):
+        return
+    for table in locks.tables_below(calibrated):
+        holder = locks.lock_holder(table)
+        if holder:
+            problems.append("%s: overwrite=True would move calibrated/ aside, but %s" % (
+                os.path.basename(plan["member"]), locks.holder_text(table, holder)))
 
 
 def _last_restore(member):
@@ -246,6 +263,8 @@ def _check_version(plan, options, problems):
         if plan["casa"] is None:
             problems.append(_no_executable(name, found["casa"]))
         return
+    if plan.get("python2"):
+        return  # named with the CASA 5 release it needs
     running = casa_versions.running_version()
     if not casa_versions.same_version(found["casa"], running) and options["versioncheck"]:
         problems.append("%s: made with CASA %s (pipeline %s, %s) but this is CASA %s; restore with CASA %s "
@@ -345,10 +364,61 @@ def check_member(member, ns, options):
         problems.append("%s: no EB found (no *pprequest.xml in script/, no *.asdm.sdm in raw/)" % member)
     if _check_calibrated(plan, member, options, problems):
         return plan
-    if plan["pipeline_calibrated"] and not options["casa"] and "h_init" not in ns:
+    _check_files(plan, member, problems)
+    if plan.get("script"):
+        script_checks.python2_info(plan)
+    if plan["pipeline_calibrated"] and not options["casa"] and "h_init" not in ns and not plan.get("python2"):
         problems.append("%s: pipeline-calibrated (%s) but the ALMA pipeline is not loaded (no h_init); "
                         "start CASA with the pipeline: casa --pipeline" % (name, os.path.basename(source)))
-    _check_files(plan, member, problems)
+    script_checks.check_restore_script(plan, problems)
+    before = len(problems)
     _check_version(plan, options, problems)
+    _check_python2(plan, options, problems, named=len(problems) > before)
+    _check_locks(plan, problems)
     _check_disk(plan, options, problems)
     return plan
+
+
+def _check_python2(plan, options, problems, named):
+    """A Python 2 scriptForPI runs only in the CASA 5 given (``casa=``, or 'auto' and the release it names)."""
+    info = plan.get("python2")
+    if not info or plan.get("casa"):
+        return
+    if options["casa"] == "auto" and info["release"]:
+        plan["casa"] = casa_versions.executable_for(info["release"], casa_versions.casa_executables())
+        if plan["casa"] is None and not named:
+            problems.append(_no_executable(os.path.basename(plan["member"]), info["release"]))
+        return
+    if not named:
+        problems.append(script_checks.python2_problem(plan))
+
+
+def check_duplicates(plans):
+    """Name each member found under two paths (a problem of the first), and skip a link to a member found already.
+
+    Two directories of one member (the same ``member.uid___*`` name) are the
+    same download unpacked twice: which one to restore is the user's choice.
+    A path that resolves to a member already in ``plans`` (a link) is the same
+    member: it is marked 'already restored' with a note, not restored twice.
+    """
+    by_name, problems = {}, []
+    for plan in plans:
+        by_name.setdefault(os.path.basename(plan["member"]), []).append(plan)
+    for name, same in sorted(by_name.items()):
+        first_of = {}
+        for plan in same:
+            real = os.path.realpath(plan["member"])
+            if real in first_of:
+                plan.update({"status": "already restored", "problems": [],
+                             "note": "the same directory as %s (a link to it): restored there" % first_of[real]})
+                continue
+            first_of[real] = plan["member"]
+        if len(first_of) > 1:
+            paths = sorted(first_of.values())
+            text = ("%s: found twice under the project, at %s (a delivery unpacked twice?); keep one: move the "
+                    "other copy out of the project (or restore each by its path: restore_pi(member=%r))"
+                    % (name, " and ".join(paths), paths[0]))
+            [first] = [plan for plan in same if plan["member"] == paths[0]]
+            first["problems"].append(text)
+            problems.append(text)
+    return problems

@@ -1,5 +1,6 @@
 """Build a synthetic ALMA data delivery (project/science goal/group/member tree) for tests and demos."""
 
+import glob
 import gzip
 import io
 import json
@@ -13,7 +14,7 @@ import tarfile
 from . import pipeline_standin, presets
 
 __all__ = ['PROJECT_CODE', 'SGOUS_UID', 'GOUS_UID', 'MEMBERS',
-           'make_delivery', 'member_ebs', 'main']
+           'make_delivery', 'make_python2_member', 'member_ebs', 'main']
 
 LOG = logging.getLogger(__name__)
 
@@ -292,6 +293,23 @@ def _write_member(member, mous, ebs, sessions, params, versions, real=False):
     _write(os.path.join(member, 'log', prefix + '.hifa_calimage.casa_commands.log'),
            ''.join("importasdm(asdm='../rawdata/%s', vis='%s.ms', ocorr_mode='ca')\n"
                    % (eb, eb) for eb in ebs) + ''.join(_calapply(eb) for eb in ebs))
+
+
+def make_python2_member(member, casa_version='5.4.0-70', pipeline_version='42254M (Pipeline-CASA54-P1-B)'):
+    """Make a member of a synthetic delivery a Cycle 5-6 one: a Python 2 scriptForPI for CASA 5.
+
+    The scriptForPI becomes ``templates/scriptForPI_py2.txt`` (see its header)
+    and the pipescript's first line names ``casa_version`` and
+    ``pipeline_version`` (default: Cycle 6's CASA 5.4.0 and its pipeline).
+    """
+    mous = os.path.basename(member)[len('member.'):]
+    script = os.path.join(member, 'script')
+    _write(os.path.join(script, 'member.%s.scriptForPI.py' % mous),
+           _template('scriptForPI_py2.txt', MOUS_UID=mous, PROJECT_CODE=PROJECT_CODE))
+    for path in glob.glob(os.path.join(script, '*casa_pipescript.py')):
+        with open(path) as handle:
+            rest = handle.read().split('\n', 1)[1]
+        _write(path, _PIPESCRIPT_HEADER % (casa_version, pipeline_version) + '\n' + rest)
 
 
 def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_version=None,
