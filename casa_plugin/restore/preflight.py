@@ -406,8 +406,8 @@ def check_duplicates(plans):
         by_name.setdefault(os.path.basename(plan["member"]), []).append(plan)
     for name, same in sorted(by_name.items()):
         first_of = {}
-        for plan in same:
-            real = os.path.realpath(plan["member"])
+        for plan in sorted(same, key=lambda p: os.path.realpath(p["member"]) != os.path.abspath(p["member"])):
+            real = os.path.realpath(plan["member"])  # the real directory is kept, a link to it is skipped
             if real in first_of:
                 plan.update({"status": "already restored", "problems": [],
                              "note": "the same directory as %s (a link to it): restored there" % first_of[real]})
@@ -416,7 +416,7 @@ def check_duplicates(plans):
         if len(first_of) > 1:
             paths = sorted(first_of.values())
             text = ("%s: found twice under the project, at %s (a delivery unpacked twice?); keep one: move the "
-                    "other copy out of the project (or restore each by its path: restore_pi(member=%r))"
+                    "other copy out of the project, or restore only one, by its path: restore_pi(member=%r)"
                     % (name, " and ".join(paths), paths[0]))
             [first] = [plan for plan in same if plan["member"] == paths[0]]
             first["problems"].append(text)
