@@ -16,7 +16,7 @@ from ..report import TaskResult
 from .concurrency import check_disk_together, check_parallel, decide
 from .external import restore_in_casa
 from .member_job import check_products, move_aside, record_member
-from .preflight import already_text, check_member
+from .preflight import already_text, check_duplicates, check_member
 from .side_by_side import run_side_by_side
 from .scriptforpi import run_script
 from .versions import running_version
@@ -194,6 +194,7 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         members = find_members(member)
         named = dict(options, named=_names_a_member(member, members))
         plans = [check_member(m, ns, named) for m in members]
+        check_duplicates(plans)  # one member under two paths; a link to one found already is skipped
         results = OrderedDict((p["member"], p) for p in plans)
         summary = TaskResult(task="restore_pi", members=results)  # shown at the prompt as its per-EB table
         problems = [text for p in plans for text in p["problems"]]
