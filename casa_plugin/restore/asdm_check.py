@@ -131,19 +131,20 @@ def check_asdm(asdm):
         return problems
     main_xml = os.path.join(asdm, "Main.xml")
     binary = os.path.join(asdm, "ASDMBinary")
+    seen = set()
     if not os.path.exists(main_xml) and os.path.isfile(os.path.join(asdm, "Main.bin")):
         for entry in sorted(os.listdir(binary)) if os.path.isdir(binary) else []:
+            seen.add(entry)
             _check_bdf(os.path.join(binary, entry), None, main_xml, problems)
-        return problems
-    seen = set()
-    try:
-        for uid, size in _main_rows(main_xml):
-            if uid not in seen:
-                seen.add(uid)
-                _check_bdf(os.path.join(binary, bdf_name(uid)), size, main_xml, problems)
-    except (OSError, ElementTree.ParseError) as exc:
-        what = "missing" if not os.path.exists(main_xml) else "unreadable (%s)" % exc
-        problems.append("%s: %s, but ASDM.xml declares %d Main rows; %s" % (main_xml, what, declared, _REFETCH))
+    else:
+        try:
+            for uid, size in _main_rows(main_xml):
+                if uid not in seen:
+                    seen.add(uid)
+                    _check_bdf(os.path.join(binary, bdf_name(uid)), size, main_xml, problems)
+        except (OSError, ElementTree.ParseError) as exc:
+            what = "missing" if not os.path.exists(main_xml) else "unreadable (%s)" % exc
+            problems.append("%s: %s, but ASDM.xml declares %d Main rows; %s" % (main_xml, what, declared, _REFETCH))
     if len(problems) > _SHOWN:
         problems[_SHOWN:] = ["%s: and %d more binary data files broken as these (%d checked)"
                              % (binary, len(problems) - _SHOWN, len(seen))]
