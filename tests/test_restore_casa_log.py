@@ -38,9 +38,12 @@ def _member(project, name):
 
 
 def _break_restore_script(member, text=_FAILING_RESTORE):
+    """Make the member's restore script ``text``; its restore call is kept, never reached, for the preflight to read."""
     (script,) = glob.glob(os.path.join(member, "script", "*casa_piperestorescript.py"))
+    with open(script) as f:
+        (call,) = [line.strip() for line in f if "restoredata" in line]
     with open(script, "w") as f:
-        f.write(text)
+        f.write(text if call in text else text + "if False:\n    %s\n" % call)
 
 
 def _side_by_side_with_xb6b_failing(delivery, text):
