@@ -182,19 +182,22 @@ def test_a_cycle_5_member_with_its_casa_5_given_passes_the_preflight(delivery, c
     assert plan["problems"] == []
 
 
-def restore_script(member):
+def edit_restore_script(member, edit):
+    """Rewrite the member's casa_piperestorescript with ``edit(text)``; return its path."""
     script = os.path.join(member, "script")
     (name,) = [n for n in os.listdir(script) if n.endswith("casa_piperestorescript.py")]
-    return os.path.join(script, name)
+    path = os.path.join(script, name)
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(edit(text))
+    return path
 
 
 def test_a_restore_script_listing_an_eb_raw_lacks_is_named(delivery, casa_session):
     member = sorted(delivery["members"])[0]
-    path = restore_script(member)
-    with open(path) as f:
-        text = f.read()
-    with open(path, "w") as f:
-        f.write(text.replace("vis=['", "vis=['uid___A002_X0_X0', '").replace("session=['", "session=['session_9', '"))
+    path = edit_restore_script(member, lambda text: text.replace("vis=['", "vis=['uid___A002_X0_X0', '").replace(
+        "session=['", "session=['session_9', '"))
     refused(delivery["project"], r"%s: script/%s restores uid___A002_X0_X0, which raw/ lacks \(%s\); the restore "
             r"script and raw/ or calibration/ belong to different downloads" % (
                 os.path.basename(member), os.path.basename(path), os.path.join(member, "raw")), member=member)
@@ -202,22 +205,17 @@ def test_a_restore_script_listing_an_eb_raw_lacks_is_named(delivery, casa_sessio
 
 def test_a_session_without_its_caltables_is_named(delivery, casa_session):
     member = sorted(delivery["members"])[0]
-    path = restore_script(member)
-    with open(path) as f:
-        text = f.read()
-    with open(path, "w") as f:
-        f.write(text.replace("session=['session_1'", "session=['session_7'"))
+    path = edit_restore_script(member, lambda text: text.replace("session=['session_1'", "session=['session_7'"))
     refused(delivery["project"], r"calibration/ lacks \*\.session_7\.caltables\.tgz \(uid___\w+'s session\), which "
             r"script/%s needs" % os.path.basename(path), member=member)
 
 
 def test_a_restore_script_with_more_sessions_than_ebs_is_named(delivery, casa_session):
     member = [m for m, ebs in sorted(delivery["members"].items()) if len(ebs) == 2][0]
-    path = restore_script(member)
-    with open(path) as f:
-        text = f.read()
-    start = text.index("session=[")
-    with open(path, "w") as f:
-        f.write(text[:start] + "session=['session_1', 'session_1', 'session_2']" + text[text.index("]", start) + 1:])
+
+    def three_sessions(text):
+        start = text.index("session=[")
+        return text[:start] + "session=['session_1', 'session_1', 'session_2']" + text[text.index("]", start) + 1:]
+    edit_restore_script(member, three_sessions)
     refused(delivery["project"], r"gives 3 sessions for %d EBs \(one per EB" % len(delivery["members"][member]),
             member=member)
