@@ -27,6 +27,17 @@ def _asdm(member, eb):
     return os.path.join(member, "raw", eb + ".asdm.sdm")
 
 
+def _alter(ms, method, *args):
+    """Call the table tool's ``method`` on the main table of ``ms`` (a restored copy's MS) opened for writing."""
+    from casatools import table
+    tb = table()
+    tb.open(os.path.realpath(ms), nomodify=False)
+    try:
+        getattr(tb, method)(*args)
+    finally:
+        tb.close()
+
+
 def _products(member, ebs, suffix=".ms"):
     return dict((eb, os.path.join(member, "calibrated", eb + suffix)) for eb in ebs)
 
@@ -101,38 +112,22 @@ def test_a_restored_ms_without_pipeline_final_is_named(restored):
 
 def test_total_power_compares_float_data_or_says_why_not(restored):
     """A TP MS has FLOAT_DATA, not DATA (here the restored MS's DATA renamed, its values kept)."""
-    from casatools import table
     member = _member(restored, XB6B)
     (eb,) = restored["members"][member]
-    ms = os.path.realpath(os.path.join(member, "calibrated", eb + ".ms"))
-    tb = table()
-    tb.open(ms, nomodify=False)
-    try:
-        tb.renamecol("DATA", "FLOAT_DATA")
-    finally:
-        tb.close()
+    ms = os.path.join(member, "calibrated", eb + ".ms")
+    _alter(ms, "renamecol", "DATA", "FLOAT_DATA")
     entry = postflight.check_restore(member, _products(member, [eb]))[eb]
     assert entry["compared"] == "CORRECTED_DATA with FLOAT_DATA" and entry["spws"] == SCIENCE
-    tb.open(ms, nomodify=False)
-    try:
-        tb.removecols(["CORRECTED_DATA"])
-    finally:
-        tb.close()
+    _alter(ms, "removecols", ["CORRECTED_DATA"])
     entry = postflight.check_restore(member, _products(member, [eb]))[eb]
     assert entry["problems"] == [] and "total power (FLOAT_DATA) without CORRECTED_DATA" in entry["skipped"]
 
 
 def test_an_interferometric_ms_without_corrected_data_is_named(restored):
-    from casatools import table
     member = _member(restored, XB6B)
     (eb,) = restored["members"][member]
     ms = os.path.join(member, "calibrated", eb + ".ms")
-    tb = table()
-    tb.open(ms, nomodify=False)
-    try:
-        tb.removecols(["CORRECTED_DATA"])
-    finally:
-        tb.close()
+    _alter(ms, "removecols", ["CORRECTED_DATA"])
     (text,) = postflight.problems_of(postflight.check_restore(member, _products(member, [eb])))
     assert text == "%s: %s has no CORRECTED_DATA column: the calibration was not applied" % (eb, ms)
 
