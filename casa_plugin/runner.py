@@ -3,6 +3,7 @@
 import logging
 import os
 import socket
+import uuid
 from collections import OrderedDict
 
 from .parallel import run_jobs
@@ -97,6 +98,32 @@ def _mark_running(task, job):
         log.warning("could not update the run record in %s: %s", os.path.dirname(job["outputvis"]), exc)
 
 
+def _identity(path):
+    """What tells a new output from the one it replaced: its directory's inode and its table.dat's mtime."""
+    try:
+        return (os.lstat(path).st_ino, os.stat(os.path.join(path, "table.dat")).st_mtime_ns)
+    except OSError:
+        return None
+
+
+def _finished_before(job, before):
+    """True if ``job``'s output was put in place by this run before an interrupt took the result (the chain's
+    science split while its target split ran; Ctrl-C between the rename and the result)."""
+    now = _identity(job["outputvis"])
+    return now is not None and now != before
+
+
+def _finished_result(task, job):
+    """The record of an output finished just before an interrupt: its request, and what it holds, read from it."""
+    from .ms import read_contents
+    from .split.contents import science_request, target_request
+    request = science_request(job) if task == "split_sci" else target_request(
+        dict(job, datacolumn=job.get("datacolumn") or "data"))
+    return {"status": "split", "made_by": "casa_plugin", "request": request, "vis": job["vis"],
+            "outputvis": job["outputvis"], "contents": read_contents(job["outputvis"]), "made_id": uuid.uuid4().hex,
+            "note": "finished just before the run was interrupted; its result was not returned"}
+
+
 def _busy_error(mark):
     return ("another casa_plugin run (pid %s on %s, started %s) is making this output now: wait for it to "
             "finish, or stop it, and run again" % (mark.get("pid"), mark.get("host"), mark.get("started")))
@@ -124,6 +151,7 @@ class _Report(object):
     def __init__(self, task, jobs, chained=False):
         self.task, self.jobs, self.results, self.started = task, jobs, OrderedDict(), []
         self.chained = chained  # split_sci_tgt: each target split follows its science split at once
+        self.identities = {}  # vis -> what its output was when the job started (_identity)
         self.previous, self.busy = _previous(jobs)
         self.places = _places(jobs)
 
@@ -132,6 +160,7 @@ class _Report(object):
         self.started.append(job["vis"])
         if job.get("dryrun"):
             return
+        self.identities[job["vis"]] = _identity(job["outputvis"])
         _mark_running(self.task, job)
         log.info("[%d/%d started] %s: %s -> %s (%s)", len(self.started), len(self.jobs), self.places[job["vis"]],
                  os.path.basename(job["vis"]), os.path.basename(job["outputvis"]), _size(job))
@@ -163,6 +192,11 @@ class _Report(object):
     def interrupted(self):
         for job in self.jobs:
             if job["vis"] in self.started and job["vis"] not in self.results and not job["dryrun"]:
+                if _finished_before(job, self.identities.get(job["vis"])):
+                    log.warning("%s: %s -> %s was finished just before the interrupt; it is kept",
+                                self.task, job["vis"], os.path.basename(job["outputvis"]))
+                    _record(self.task, job, _finished_result(self.task, job))
+                    continue
                 log.warning("%s: interrupted before %s -> %s was finished (nothing of it is kept); run again to "
                             "finish it", self.task, job["vis"], os.path.basename(job["outputvis"]))
                 _record(self.task, job, {"status": "interrupted", "vis": job["vis"], "outputvis": job["outputvis"]})

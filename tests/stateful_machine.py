@@ -287,9 +287,10 @@ class DeliveryMachine(RuleBasedStateMachine):
                     "%s: reported done for %s, but it was made for %s" % (out, request, known["request"]))
             elif status == "failed":
                 error = result.get("error", "")
-                if known is not None and self._same(known, request, task):
+                if known is not None and known["request"] == request:
                     assert "for another request" not in error, (
-                        "%s: refused as made 'for another request', but the request is the same: %s" % (out, error))
+                        "%s: refused as made 'for another request', but the request is the same%s: %s" % (
+                            out, " (its input was remade since)" if self._stale(known) else "", error))
                     assert self._stale(known) or self._restore_pending(out), (
                         "%s: a wrong failure: the output holds what this request asks for: %s" % (out, error))
                 if known is None and before is None and not self._restore_pending(out):

@@ -228,3 +228,28 @@ def test_kept_spw_ids_with_averaging_match_what_split_does(calibrated_dirs):
     assert_same_ms(vis + ".split.cal", loop_science(vis, loop, reindex=False, width=4, timebin="12s"))
     from casa_helpers import subtable_column
     assert [int(n) for n in subtable_column(vis + ".split.cal", "SPECTRAL_WINDOW", "NUM_CHAN")][1:8:2] == [16] * 4
+
+
+def test_ctrl_c_in_the_target_split_keeps_the_record_of_the_science_split_just_made(calibrated_dirs, monkeypatch):
+    """Found by the stateful test: split_sci_tgt interrupted in an EB's target split recorded its finished
+    .split.cal as 'interrupted' with the old output's request."""
+    cal = calibrated_dirs[1]
+    split_sci(vis=cal)
+    real = casa.split
+
+    def ctrl_c_in_target_split(**kwargs):
+        if ".source" in kwargs["outputvis"]:
+            raise KeyboardInterrupt()
+        return real(**kwargs)
+
+    monkeypatch.setattr(casa, "split", ctrl_c_in_target_split)
+    with pytest.raises(KeyboardInterrupt):
+        split_sci_tgt(vis=cal, width=4, overwrite=True)
+    monkeypatch.undo()
+    vis = _ebs(cal)[0]
+    entry = run_record.entry_of(vis + ".split.cal")
+    assert entry["made_by"] == "casa_plugin" and entry["request"]["width"] == 4 and entry["status"] == "split"
+    assert sorted(entry["contents"]["spws"]) == ["0", "1", "2", "3"]
+    assert entry["contents"]["spws"]["0"]["nchan"] == 16
+    assert run_record.entry_of(vis + ".split.cal.source")["status"] == "interrupted"
+    assert split_sci(vis=vis, width=4)["counts"] == {"done": 1}

@@ -14,8 +14,8 @@ from stateful_machine import DeliveryMachine
 
 pytestmark = [pytest.mark.casa, pytest.mark.stateful]
 
-EXAMPLES = int(os.environ.get("CASA_PLUGIN_STATEFUL_EXAMPLES", "6"))
-STEPS = int(os.environ.get("CASA_PLUGIN_STATEFUL_STEPS", "10"))
+EXAMPLES = int(os.environ.get("CASA_PLUGIN_STATEFUL_EXAMPLES", "12"))
+STEPS = int(os.environ.get("CASA_PLUGIN_STATEFUL_STEPS", "15"))
 SEED = int(os.environ.get("CASA_PLUGIN_STATEFUL_SEED", "23"))
 
 

@@ -35,8 +35,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--examples", type=int, default=25, help="examples per seed (make test: 6)")
-    parser.add_argument("--steps", type=int, default=20, help="steps per example (make test: 10)")
+    parser.add_argument("--examples", type=int, default=25, help="examples per seed (make test: 12)")
+    parser.add_argument("--steps", type=int, default=20, help="steps per example (make test: 15)")
     args = parser.parse_args(argv)
     log_dir = tempfile.mkdtemp(prefix="casa_plugin-fuzz-")
     stop, seed, failures, totals = time.time() + args.minutes * 60, args.seed, [], [0, 0]
