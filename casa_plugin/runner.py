@@ -10,7 +10,7 @@ from .parallel import run_jobs
 from .parallel.policy import averaging_text
 from . import record as run_record
 from .delivery import eb_of, restored_ms
-from .delivery_report import after_task
+from .delivery_report import after_interrupt, after_task
 from .errors import SplitError
 from .logs import progress_line
 from .report import TaskResult, member_of, project_of
@@ -293,6 +293,7 @@ def run_eb_jobs(task, func_path, jobs, *, parallel=False, maxjobs=None):
                  on_start=report.start, on_plan=plan.update)
     except KeyboardInterrupt:
         report.interrupted()
+        after_interrupt(task, [j["vis"] for j in jobs])
         raise
     summary = report.summary()
     summary["parallel"] = plan
@@ -340,6 +341,7 @@ def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
     except KeyboardInterrupt:
         sci.interrupted()
         tgt.interrupted()
+        after_interrupt("split_sci_tgt", [j["sci"]["vis"] for j in jobs])
         raise
     summary = TaskResult(sci=sci.summary(), tgt=tgt.summary(), parallel=plan)
     summary["sci"]["parallel"] = summary["tgt"]["parallel"] = plan

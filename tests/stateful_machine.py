@@ -47,6 +47,14 @@ def _built(kind):
     return _BUILT[kind]
 
 
+_SKIP = set(filter(None, os.environ.get("CASA_PLUGIN_STATEFUL_SKIP", "").split(",")))
+
+
+def enabled(name):
+    """False for a rule named in CASA_PLUGIN_STATEFUL_SKIP (to let the others reach what one bug masks)."""
+    return lambda self: name not in _SKIP
+
+
 def _seconds(timebin):
     return float(re.sub(r"s$", "", str(timebin)) or 0)
 
@@ -169,6 +177,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         self.made = 0
         self.restores = 0
         self.steps = 0
+        self.interrupted_last = False
         self.last_error = ""
 
     # -- set-up -------------------------------------------------------------------------------------------------
@@ -243,6 +252,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         here = os.getcwd()
         os.chdir(self.root)
         self.interrupt.arm(interrupt)
+        self.interrupted_last = False
         try:
             return func(**kwargs), None
         except (SplitError, RestoreError) as exc:
@@ -250,6 +260,7 @@ class DeliveryMachine(RuleBasedStateMachine):
             return getattr(exc, "results", None), exc
         except (KeyboardInterrupt, FileNotFoundError, ValueError, FileExistsError) as exc:
             self.last_error = str(exc)
+            self.interrupted_last = isinstance(exc, KeyboardInterrupt)
             return None, exc
         finally:
             self.interrupt.disarm()
@@ -323,6 +334,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         return (part.get("ebs") or {}).get(vis)
 
     # -- rules --------------------------------------------------------------------------------------------------
+    @precondition(enabled("science"))
     @rule(where=st.sampled_from(["project", "member0", "member1", "eb"]), eb_index=st.integers(0, 2),
           spw=st.sampled_from(["", "", "1,3", "5,1"]), width=st.sampled_from([1, 1, 4]), timebin=st.sampled_from(["0s", "12s"]),
           reindex=st.sampled_from([True, True, False]), out=st.sampled_from(["default", "default", "inside", "outside"]),
@@ -331,6 +343,7 @@ class DeliveryMachine(RuleBasedStateMachine):
     def science(self, where, eb_index, spw, width, timebin, reindex, out, overwrite, dryrun, interrupt):
         self._science(where, eb_index, spw, width, timebin, reindex, out, overwrite, dryrun, interrupt)
 
+    @precondition(enabled("science_again"))
     @rule(where=st.sampled_from(["project", "member1", "eb"]), eb_index=st.integers(0, 2),
           out=st.sampled_from(["default", "inside"]), overwrite=st.booleans(), width=st.sampled_from([1, 4]))
     def science_again(self, where, eb_index, out, overwrite, width):
@@ -352,6 +365,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         summary, error = self._call(split_sci, interrupt, **kwargs)
         self._after(jobs, summary, error, overwrite, dryrun)
 
+    @precondition(enabled("target"))
     @rule(where=st.sampled_from(["project", "member1", "eb"]), eb_index=st.integers(0, 2),
           out=st.sampled_from(["default", "default", "outside"]), overwrite=st.booleans(),
           dryrun=st.sampled_from([False, False, False, True]), interrupt=st.sampled_from([0, 0, 0, 1, 2]))
@@ -368,6 +382,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         summary, error = self._call(split_tgt, interrupt, **kwargs)
         self._after(jobs, summary, error, overwrite, dryrun)
 
+    @precondition(enabled("science_and_target"))
     @rule(where=st.sampled_from(["project", "member0", "member1"]), width=st.sampled_from([1, 4]),
           overwrite=st.booleans(), interrupt=st.sampled_from([0, 0, 0, 2, 3]))
     def science_and_target(self, where, width, overwrite, interrupt):
@@ -381,7 +396,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         summary, error = self._call(split_sci_tgt, interrupt, vis=vis, width=width, overwrite=overwrite)
         self._after(jobs, summary, error, overwrite, False)
 
-    @precondition(lambda self: self.restores < 2 or not all(self.complete.values()))
+    @precondition(lambda self: "restore" not in _SKIP and (self.restores < 2 or not all(self.complete.values())))
     @rule(which=st.sampled_from(["project", "member0", "member1"]), overwrite=st.booleans(),
           dosplit=st.sampled_from([None, None, True]), interrupt=st.sampled_from([0, 0, 1, 2]))
     def restore(self, which, overwrite, dosplit, interrupt):
@@ -426,7 +441,7 @@ class DeliveryMachine(RuleBasedStateMachine):
                                        self._eb(m, eb))
         self._check_no_stray_files(restore=True)
 
-    @precondition(lambda self: bool(self.model))
+    @precondition(lambda self: bool(self.model) and "delete_by_hand" not in _SKIP)
     @rule(data=st.data(), what=st.sampled_from(["ms", "ms", "flagversions"]))
     def delete_by_hand(self, data, what):
         out = data.draw(st.sampled_from(sorted(self.model)))
@@ -525,6 +540,9 @@ class DeliveryMachine(RuleBasedStateMachine):
             return
         with open(path) as f:
             report = json.load(f)
+        if report.get("stale"):  # marked out of date by an interrupted call (a second Ctrl-C), as it says
+            assert self.interrupted_last, "the report is marked out of date, but the last call was not interrupted"
+            return
         for member in report.get("members") or []:
             calibrated = member.get("calibrated")
             for eb in member.get("ebs") or []:

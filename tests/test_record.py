@@ -253,3 +253,37 @@ def test_ctrl_c_in_the_target_split_keeps_the_record_of_the_science_split_just_m
     assert entry["contents"]["spws"]["0"]["nchan"] == 16
     assert run_record.entry_of(vis + ".split.cal.source")["status"] == "interrupted"
     assert split_sci(vis=vis, width=4)["counts"] == {"done": 1}
+
+
+def test_the_report_after_ctrl_c_is_written_again_or_says_it_is_out_of_date(restored, calibrated_dirs, monkeypatch):
+    """Found by the stateful test: an interrupted call left the page's numbers of the outputs it replaced."""
+    from casa_plugin.delivery_report import writer
+    cal = calibrated_dirs[1]
+    split_sci(vis=cal)
+    report = os.path.join(restored["project"], "casa_plugin_report")
+    real = casa.split
+
+    def ctrl_c_in_target_split(**kwargs):
+        if ".source" in kwargs["outputvis"]:
+            raise KeyboardInterrupt()
+        return real(**kwargs)
+
+    monkeypatch.setattr(casa, "split", ctrl_c_in_target_split)
+    with pytest.raises(KeyboardInterrupt):
+        split_sci_tgt(vis=cal, width=4, overwrite=True)
+    with open(os.path.join(report, "report.json")) as f:
+        facts = json.load(f)
+    assert "stale" not in facts and facts["task"] == "split_sci_tgt"  # written again after the interrupt
+    real_write = writer.write_report
+
+    def second_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(writer, "write_report", second_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        split_sci_tgt(vis=cal, width=8, overwrite=True)
+    monkeypatch.setattr(writer, "write_report", real_write)
+    with open(os.path.join(report, "report.json")) as f:
+        assert json.load(f)["stale"]["task"] == "split_sci_tgt"
+    with open(os.path.join(report, "index.html")) as f:
+        assert "<b>Out of date:</b> split_sci_tgt was interrupted at" in f.read()

@@ -13,7 +13,7 @@ from .cache import Cache
 from .collect import gather, report_root
 from .page import PICTURES, file_stem, has_picture, page
 
-__all__ = ["REPORT_DIR", "write_report", "after_task"]
+__all__ = ["REPORT_DIR", "write_report", "after_task", "after_interrupt"]
 
 log = logging.getLogger(__name__)
 REPORT_DIR = "casa_plugin_report"
@@ -152,3 +152,36 @@ def _keep_traceback(exc, task):
         casalog_post("the report could not be written:\n" + text, task, "INFO")
         return "; traceback in the CASA log (%s)" % logfile
     return "; no CASA log file to keep the traceback in:\n" + text
+
+
+_STALE = ("<p class='plan'><b>Out of date:</b> %s was interrupted at %s, after this page was written: outputs "
+          "and numbers may have changed since. Any call (a dry run too) writes it again.</p>")
+
+
+def after_interrupt(task, paths):
+    """After Ctrl-C in ``task``: mark the report of ``paths`` out of date at once, then write it again.
+
+    The mark is cheap and written first, so a second Ctrl-C during the
+    rewrite leaves a page that says it is out of date, never one whose
+    numbers silently describe outputs the interrupted call replaced.
+    """
+    try:
+        folder = os.path.join(report_root(paths), REPORT_DIR)
+        index = os.path.join(folder, "index.html")
+        if os.path.isfile(index):
+            when = time.strftime("%Y-%m-%d %H:%M:%S")
+            with open(index) as f:
+                html = f.read()
+            _write(index, html.replace("<body>\n", "<body>\n" + _STALE % (task, when) + "\n", 1))
+            path = os.path.join(folder, "report.json")
+            if os.path.isfile(path):
+                with open(path) as f:
+                    facts = json.load(f)
+                _write(path, json.dumps(dict(facts, stale={"task": task, "interrupted": when}), indent=1,
+                                        sort_keys=True))
+        write_report(paths, task=task)
+    except KeyboardInterrupt:
+        log.warning("%s: the report was left marked out of date (Ctrl-C again while it was written)", task)
+    except Exception as exc:
+        log.warning("%s: could not write the report after the interrupt (%s: %s)%s", task, type(exc).__name__,
+                    exc, _keep_traceback(exc, task))

@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 from .. import session
 from ..delivery import find_members
-from ..delivery_report import after_task
+from ..delivery_report import after_interrupt, after_task
 from ..errors import RestoreError
 from ..logs import casa_cause, log_mark, progress_line, task_logging
 from ..parallel import exit_cleanly
@@ -211,10 +211,14 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         summary["parallel"] = decision = decide(plans, parallel)
         several = sum(p["status"] == "restore" for p in plans) > 1  # else no choice to speak of
         (log.info if several else log.debug)("restore_pi: %s: %s", decision["mode"], decision["reason"])
-        if decision["mode"] == "serial" or options["dryrun"]:
-            _run_members(plans, scope, variables, options)
-        else:
-            run_side_by_side(plans, decision, options, variables, _standin(ns))
+        try:
+            if decision["mode"] == "serial" or options["dryrun"]:
+                _run_members(plans, scope, variables, options)
+            else:
+                run_side_by_side(plans, decision, options, variables, _standin(ns))
+        except KeyboardInterrupt:
+            after_interrupt("restore_pi", [p["member"] for p in plans])
+            raise
         counts = {}
         for p in plans:
             counts[p["status"]] = counts.get(p["status"], 0) + 1
