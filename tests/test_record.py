@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from casa_helpers import assert_same_ms, split_failure
@@ -287,3 +288,26 @@ def test_the_report_after_ctrl_c_is_written_again_or_says_it_is_out_of_date(rest
         assert json.load(f)["stale"]["task"] == "split_sci_tgt"
     with open(os.path.join(report, "index.html")) as f:
         assert "<b>Out of date:</b> split_sci_tgt was interrupted at" in f.read()
+
+
+def test_a_timebin_that_averages_nothing_is_not_an_error(calibrated_dirs, caplog):
+    """Issue 23.15: where CASA's split leaves every integration as it is (here each is its own scan, and split
+    never averages across scans), the output is the loop's: it is no failure, and the line says so."""
+    from casatools import table
+    from casa_plugin.testing.compare import loop_science
+    vis = _ebs(calibrated_dirs[1])[0]
+    real = os.path.realpath(vis)
+    tb = table()
+    tb.open(real, nomodify=False)
+    try:
+        times = tb.getcol("TIME")
+        tb.putcol("SCAN_NUMBER", (np.searchsorted(np.unique(times), times) + 1).astype(np.int32))
+    finally:
+        tb.close()
+    caplog.clear()
+    result = split_sci(vis=vis, timebin="12s")
+    assert result["ebs"][vis]["status"] == "split"
+    assert "timebin=12s averaged nothing: CASA kept the 6.048 s integrations" in caplog.text
+    loop = os.path.join(os.path.dirname(calibrated_dirs[1]), "loop.ms")
+    assert_same_ms(vis + ".split.cal", loop_science(vis, loop, timebin="12s"))
+    assert split_sci(vis=vis, timebin="12s")["counts"] == {"done": 1}
