@@ -321,6 +321,7 @@ def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
         sci.start(job["sci"])
         tgt.started.append(job["tgt"]["vis"])
         if not job["tgt"].get("dryrun"):
+            tgt.identities[job["tgt"]["vis"]] = _identity(job["tgt"]["outputvis"])
             _mark_running("split_tgt", job["tgt"])
 
     plan = {}

@@ -254,6 +254,15 @@ def test_ctrl_c_in_the_target_split_keeps_the_record_of_the_science_split_just_m
     assert entry["contents"]["spws"]["0"]["nchan"] == 16
     assert run_record.entry_of(vis + ".split.cal.source")["status"] == "interrupted"
     assert split_sci(vis=vis, width=4)["counts"] == {"done": 1}
+    split_tgt(vis=vis + ".split.cal")
+    source = run_record.entry_of(vis + ".split.cal.source")
+    with pytest.raises(KeyboardInterrupt):  # again, with the .source there: it is not taken for a new one
+        monkeypatch.setattr(casa, "split", ctrl_c_in_target_split)
+        split_sci_tgt(vis=vis, width=8, overwrite=True)
+    monkeypatch.undo()
+    assert run_record.entry_of(vis + ".split.cal.source")["made_id"] == source["made_id"]
+    with split_failure(r"\.source exists but is stale: its input \S+ was remade at"):
+        split_tgt(vis=vis + ".split.cal")
 
 
 def test_the_report_after_ctrl_c_is_written_again_or_says_it_is_out_of_date(restored, calibrated_dirs, monkeypatch):
