@@ -51,7 +51,8 @@ _SKIP = set(filter(None, os.environ.get("CASA_PLUGIN_STATEFUL_SKIP", "").split("
 
 
 def enabled(name):
-    """False for a rule named in CASA_PLUGIN_STATEFUL_SKIP (to let the others reach what one bug masks)."""
+    """False for a rule named in CASA_PLUGIN_STATEFUL_SKIP (to let the others reach what one bug masks; an
+    invariant named there is not checked)."""
     return lambda self: name not in _SKIP
 
 
@@ -497,6 +498,8 @@ class DeliveryMachine(RuleBasedStateMachine):
     # -- invariants ---------------------------------------------------------------------------------------------
     @invariant()
     def outputs_equal_the_loops(self):
+        if "outputs_equal_the_loops" in _SKIP:
+            return
         for out, known in sorted(self.model.items()):
             if not os.path.isdir(out):
                 continue
@@ -506,6 +509,8 @@ class DeliveryMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_partial_outputs(self):
+        if "no_partial_outputs" in _SKIP:
+            return
         partials = []
         for dirpath, dirs, _ in os.walk(self.root):
             partials += [os.path.join(dirpath, d) for d in dirs if d.endswith(".partial")]
@@ -515,6 +520,8 @@ class DeliveryMachine(RuleBasedStateMachine):
 
     @invariant()
     def records_list_every_output_with_its_request(self):
+        if "records_list_every_output_with_its_request" in _SKIP:
+            return
         for out, known in sorted(self.model.items()):
             if known["made_by"] != "casa_plugin" or not os.path.isdir(out):
                 continue
@@ -535,6 +542,8 @@ class DeliveryMachine(RuleBasedStateMachine):
 
     @invariant()
     def report_numbers_are_the_mss(self):
+        if "report_numbers_are_the_mss" in _SKIP:
+            return
         path = os.path.join(self.project, "casa_plugin_report", "report.json")
         if not os.path.isfile(path):
             return
