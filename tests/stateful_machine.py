@@ -295,8 +295,9 @@ class DeliveryMachine(RuleBasedStateMachine):
                 continue
             if status == "done":
                 assert known is not None, "%s: 'done' for an output nobody made" % out
-                assert self._same(known, request, task), (
-                    "%s: reported done for %s, but it was made for %s" % (out, request, known["request"]))
+                assert self._same(known, request, task), "%s: reported done for %s, but %s" % (
+                    out, request, "its input was remade since it was made" if self._stale(known) else
+                    "it was made for %s" % (known["request"],))
             elif status == "failed":
                 error = result.get("error", "")
                 if known is not None and known["request"] == request:
