@@ -17,18 +17,27 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_seed(seed, examples, steps, log_dir):
-    """Run the stateful test for one seed; return (passed, examples and steps run, log path)."""
+def run_seed(seed, examples, steps, log_dir, seconds):
+    """Run the stateful test for one seed, for at most ``seconds``; return (outcome, examples and steps run, log).
+
+    ``outcome`` is 'passed', 'FAILED' or 'cut' (the time was up before its last example; none failed).
+    """
     counts = os.path.join(log_dir, "steps-%d.txt" % seed)
     env = dict(os.environ, CASA_PLUGIN_STATEFUL_SEED=str(seed), CASA_PLUGIN_STATEFUL_EXAMPLES=str(examples),
                CASA_PLUGIN_STATEFUL_STEPS=str(steps), CASA_PLUGIN_STATEFUL_COUNTS=counts)
     log = os.path.join(log_dir, "seed-%d.log" % seed)
     with open(log, "w") as out:
-        code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-                                os.path.join(REPO, "tests", "test_stateful.py")], cwd=REPO, env=env, stdout=out,
-                               stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+                                 os.path.join(REPO, "tests", "test_stateful.py")], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+        try:
+            outcome = "passed" if proc.wait(timeout=max(seconds, 1)) == 0 else "FAILED"
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+            outcome = "cut"
     done = [int(n) for n in open(counts).read().split()] if os.path.isfile(counts) else []
-    return code == 0, (len(done), sum(done)), log
+    return outcome, (len(done), sum(done)), log
 
 
 _INVARIANTS = ("no_partial_outputs", "outputs_equal_the_loops", "records_list_every", "report_numbers_are")
@@ -61,12 +70,13 @@ def main(argv=None):
         args.minutes, args.seed, args.examples, args.steps, log_dir), flush=True)
     while time.time() < stop:
         start = time.time()
-        passed, (examples, steps), log = run_seed(seed, args.examples, args.steps, log_dir)
+        outcome, (examples, steps), log = run_seed(seed, args.examples, args.steps, log_dir, stop - start)
         totals[0] += examples
         totals[1] += steps
         print("fuzz: seed %d: %s, %d examples, %d steps, %.0f s" % (
-            seed, "passed" if passed else "FAILED (%s)" % log, examples, steps, time.time() - start), flush=True)
-        if not passed:
+            seed, {"FAILED": "FAILED (%s)" % log, "cut": "cut at the time limit, none failed"}.get(outcome, outcome),
+            examples, steps, time.time() - start), flush=True)
+        if outcome == "FAILED":
             failures.append((seed, log))
             print(shortest_sequence(log))
         seed += 1
