@@ -568,6 +568,21 @@ class DeliveryMachine(RuleBasedStateMachine):
                     assert sorted(round(v, 4) for v in shown["spw"].values()) == \
                         sorted(round(v, 4) for v in per_spw.values()), "report: %s per spw %s, CASA reads %s" % (
                             out, shown["spw"], per_spw)
+        self._check_drawn_numbers(report)
+
+    def _check_drawn_numbers(self, report):
+        """The numbers the flag picture draws (report.json's 'drawn') are the outputs' own, per spw."""
+        calibrated = dict((m.get("name"), m.get("calibrated")) for m in report.get("members") or [])
+        for name, pictures in sorted((report.get("drawn") or {}).items()):
+            for eb, panels in sorted(((pictures or {}).get("flags") or {}).items()):
+                for key, suffix in ((".split.cal", ".ms.split.cal"), (".source", ".ms.split.cal.source")):
+                    out = os.path.join(calibrated.get(name) or "", eb + suffix)
+                    if out not in self.model or not os.path.isdir(out):
+                        continue
+                    drawn = sorted(round(v[key], 4) for v in (panels.get("spw") or {}).values() if key in v)
+                    per_spw, _ = flag_fractions(out)
+                    assert drawn == sorted(round(v, 4) for v in per_spw.values()), (
+                        "report: the flag picture draws %s for %s per spw; CASA reads %s" % (drawn, out, per_spw))
 
     def _oracle(self, chain, out):
         """The tutorial loop's output for ``chain`` (cached per delivery kind and chain)."""

@@ -320,3 +320,15 @@ def test_a_timebin_that_averages_nothing_is_not_an_error(calibrated_dirs, caplog
     loop = os.path.join(os.path.dirname(calibrated_dirs[1]), "loop.ms")
     assert_same_ms(vis + ".split.cal", loop_science(vis, loop, timebin="12s"))
     assert split_sci(vis=vis, timebin="12s")["counts"] == {"done": 1}
+
+
+def test_split_sci_tgt_after_the_split_cal_was_deleted_by_hand_refuses_the_old_source(calibrated_dirs):
+    """Found by make fuzz (seed 1): the chain's target split read the record of the deleted .split.cal (the
+    client records the new one after the chain) and called the old .source done."""
+    cal = calibrated_dirs[1]
+    split_sci_tgt(vis=cal)
+    vis = _ebs(cal)[0]
+    shutil.rmtree(vis + ".split.cal")
+    with split_failure(r"\.source exists but is stale: its input \S+ was remade at \S+ by split_sci\("):
+        split_sci_tgt(vis=cal)
+    assert split_sci_tgt(vis=cal, overwrite=True)["tgt"]["counts"] == {"split": 2}

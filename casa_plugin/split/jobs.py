@@ -154,7 +154,7 @@ def _stale(job, entry):
     since: its record names another making), or None."""
     if job["request"].get("task") != "split_tgt" or not entry.get("input_made_id"):
         return None
-    source = run_record.entry_of(job["vis"])
+    source = job.get("input_made") or run_record.entry_of(job["vis"])
     if not source.get("made_id") or source["made_id"] == entry["input_made_id"]:
         return None
     request = source.get("request") or {}
@@ -322,7 +322,7 @@ def target_job(job):
     expected = expected_target(source, fields)
     result = {"vis": vis, "outputvis": out, "request": job["request"], "intents": intents, "fields": fields,
               "input_bytes": _input_bytes(job, vis),
-              "input_made_id": job.get("input_made_id") or run_record.entry_of(vis).get("made_id")}
+              "input_made_id": (job.get("input_made") or run_record.entry_of(vis)).get("made_id")}
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_tgt", expected))
     if job["dryrun"]:
@@ -350,7 +350,8 @@ def chain_job(job):
     if sci["status"] == "failed":
         tgt = {"status": "skipped", "error": "the science split failed"}
     else:
-        tgt = call_job("casa_plugin.split.jobs:target_job",  # the client records the new .split.cal later
-                       dict(job["tgt"], input_made_id=sci.get("made_id")))
+        made = {"made_id": sci["made_id"], "made": time.strftime("%Y-%m-%dT%H:%M:%S"), "request": sci["request"]} \
+            if sci["status"] == "split" else None  # the client records the new .split.cal only after this job
+        tgt = call_job("casa_plugin.split.jobs:target_job", dict(job["tgt"], input_made=made))
     return {"status": "failed" if "failed" in (sci["status"], tgt["status"]) else tgt["status"],
             "sci": sci, "tgt": tgt, "seconds": sci.get("seconds", 0) + tgt.get("seconds", 0)}
