@@ -52,7 +52,7 @@ _SKIP = set(filter(None, os.environ.get("CASA_PLUGIN_STATEFUL_SKIP", "").split("
 
 def enabled(name):
     """False for a rule named in CASA_PLUGIN_STATEFUL_SKIP (to let the others reach what one bug masks; an
-    invariant named there is not checked)."""
+    invariant named there is not checked, and 'outcomes' skips the checks of each EB's done or failed)."""
     return lambda self: name not in _SKIP
 
 
@@ -291,7 +291,7 @@ class DeliveryMachine(RuleBasedStateMachine):
                 self._made(out, task, request, "casa_plugin", vis)
                 assert interrupted or status == "split", "%s was written but its result says %r" % (out, status)
                 continue
-            if summary is None or interrupted or result is None:
+            if summary is None or interrupted or result is None or "outcomes" in _SKIP:
                 continue
             if status == "done":
                 assert known is not None, "%s: 'done' for an output nobody made" % out
