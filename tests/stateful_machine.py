@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 
 import numpy as np
 from hypothesis import note, strategies as st
@@ -571,7 +572,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         self._check_drawn_numbers(report)
 
     def _check_drawn_numbers(self, report):
-        """The numbers the flag picture draws (report.json's 'drawn') are the outputs' own, per spw."""
+        """Each number the flag picture draws (report.json's 'drawn') is one of the output's own, per spw."""
         calibrated = dict((m.get("name"), m.get("calibrated")) for m in report.get("members") or [])
         for name, pictures in sorted((report.get("drawn") or {}).items()):
             for eb, panels in sorted(((pictures or {}).get("flags") or {}).items()):
@@ -579,12 +580,12 @@ class DeliveryMachine(RuleBasedStateMachine):
                     out = os.path.join(calibrated.get(name) or "", eb + suffix)
                     if out not in self.model or not os.path.isdir(out):
                         continue
-                    drawn = sorted(round(v[key], 4) for v in (panels.get("spw") or {}).values() if key in v)
-                    if not drawn:  # the picture shows nothing of it (not a wrong number)
-                        continue
+                    drawn = Counter(round(v[key], 4) for v in (panels.get("spw") or {}).values() if key in v)
                     per_spw, _ = flag_fractions(out)
-                    assert drawn == sorted(round(v, 4) for v in per_spw.values()), (
-                        "report: the flag picture draws %s for %s per spw; CASA reads %s" % (drawn, out, per_spw))
+                    read = Counter(round(v, 4) for v in per_spw.values())
+                    assert not drawn - read, (  # each number drawn is one of its spws' (a plan may show fewer)
+                        "report: the flag picture draws %s for %s per spw; CASA reads %s" % (
+                            sorted(drawn.elements()), out, per_spw))
 
     def _oracle(self, chain, out):
         """The tutorial loop's output for ``chain`` (cached per delivery kind and chain)."""
