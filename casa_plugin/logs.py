@@ -95,6 +95,16 @@ def casalog_file():
         return ""
 
 
+def _own_origin(origin):
+    """A C++ message's origin without the task name casalog had last been given (``task::class::function``):
+    that name is whichever task or package posted before, not what raised (a restore's 'table does not exist'
+    read ``flagmanager::open::…`` after a split). Task-level origins (``split::::casa``) are kept."""
+    parts = origin.split("::")
+    if len(parts) >= 3 and all(parts[:2]) and re.match(r"^[A-Za-z_][A-Za-z0-9_.]*$", parts[0]):
+        return "::".join(parts[1:])
+    return origin
+
+
 def severe_lines(path, offset=0):
     """Return the SEVERE messages CASA wrote to the log file ``path`` from byte ``offset`` on.
 
@@ -132,7 +142,7 @@ def severe_lines(path, offset=0):
         fields = line.split("\t", 3)
         if len(fields) < 4 or fields[1].strip() != "SEVERE":
             continue
-        origin, message = fields[2], _EMBEDDED.sub("", fields[3]).replace("\t", " ").strip()
+        origin, message = _own_origin(fields[2]), _EMBEDDED.sub("", fields[3]).replace("\t", " ").strip()
         if origin.endswith("+") and out and out[-1][0] == origin[:-1]:
             trace = trace or message.startswith("Stack Trace:")
             if message and not trace:

@@ -189,3 +189,17 @@ def test_a_failed_split_without_a_casa_log_says_so(restored):
             split_sci(vis=vis)
     finally:
         log.setlogfile(before)
+
+
+def test_a_severe_line_is_not_blamed_on_the_task_casalog_last_named(tmp_path):
+    """The new-user run: a failed restore read 'flagmanager::open::…' after a split had run (CASA prefixes C++
+    messages with the last origin it was given); on CASA 6.2 'restore_pi::open::…'. The cause names 'open::…'."""
+    from casa_plugin.logs import severe_lines
+    log = tmp_path / "casa.log"
+    log.write_text("2026-12-07 06:00:00\tSEVERE\tflagmanager::open::/x.ms\tException Reported: Table /x.ms does "
+                   "not exist\n"
+                   "2026-12-07 06:00:00\tSEVERE\trestore_pi::open::/y.ms\tException Reported: gone\n"
+                   "2026-12-07 06:00:01\tSEVERE\tmstransform::::casa\tTask mstransform raised an exception\n"
+                   "2026-12-07 06:00:01\tSEVERE\tMSTransformDataHandler::makeMSBasicStructure\tException filling\n")
+    assert [origin for origin, _ in severe_lines(str(log))] == [
+        "open::/x.ms", "open::/y.ms", "mstransform::::casa", "MSTransformDataHandler::makeMSBasicStructure"]
