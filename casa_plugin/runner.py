@@ -124,6 +124,15 @@ def _finished_result(task, job):
             "note": "finished just before the run was interrupted; its result was not returned"}
 
 
+def _again(task, job):
+    """How to finish an interrupted EB: the same call again, or with overwrite=True just this EB, whose old
+    output is still there (the same call again would redo every EB it already finished)."""
+    if not job.get("overwrite") or not os.path.lexists(job["outputvis"]):
+        return "run again to finish it"
+    return ("its old output is kept; to finish, run again with overwrite=True on this EB only (%s(vis=%r, ..., "
+            "overwrite=True)): on the whole set it would redo the EBs this run finished too" % (task, job["vis"]))
+
+
 def _busy_error(mark):
     return ("another casa_plugin run (pid %s on %s, started %s) is making this output now: wait for it to "
             "finish, or stop it, and run again" % (mark.get("pid"), mark.get("host"), mark.get("started")))
@@ -197,8 +206,8 @@ class _Report(object):
                                 self.task, job["vis"], os.path.basename(job["outputvis"]))
                     _record(self.task, job, _finished_result(self.task, job))
                     continue
-                log.warning("%s: interrupted before %s -> %s was finished (nothing of it is kept); run again to "
-                            "finish it", self.task, job["vis"], os.path.basename(job["outputvis"]))
+                log.warning("%s: interrupted before %s -> %s was finished (nothing of it is kept); %s",
+                            self.task, job["vis"], os.path.basename(job["outputvis"]), _again(self.task, job))
                 _record(self.task, job, {"status": "interrupted", "vis": job["vis"], "outputvis": job["outputvis"]})
 
     def refuse_busy(self):

@@ -198,7 +198,9 @@ def test_interrupted_overwrite_marks_only_started_ebs_and_keeps_what_was_known(r
     monkeypatch.undo()
     stopped = os.path.basename(calls[1])
     assert re.search(r"split_sci: interrupted before \S*%s -> %s\.split\.cal was finished \(nothing of it is "
-                     r"kept\); run again" % (re.escape(stopped), re.escape(stopped)), caplog.text), caplog.text
+                     r"kept\); its old output is kept; to finish, run again with overwrite=True on this EB only "
+                     r"\(split_sci\(vis='\S*%s', \.\.\., overwrite=True\)\)" % (
+                         re.escape(stopped), re.escape(stopped), re.escape(stopped)), caplog.text), caplog.text
     statuses = {}
     for c in cals:
         for eb, tasks in run_record.by_eb(run_record.load(c)).items():
