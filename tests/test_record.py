@@ -231,18 +231,24 @@ def test_kept_spw_ids_with_averaging_match_what_split_does(calibrated_dirs):
     assert [int(n) for n in subtable_column(vis + ".split.cal", "SPECTRAL_WINDOW", "NUM_CHAN")][1:8:2] == [16] * 4
 
 
-def test_ctrl_c_in_the_target_split_keeps_the_record_of_the_science_split_just_made(calibrated_dirs, monkeypatch):
+@pytest.fixture
+def ctrl_c_in_target_split():
+    """CASA's split with a Ctrl-C as a target split starts (the science splits run)."""
+    real = casa.split
+
+    def split(**kwargs):
+        if ".source" in kwargs["outputvis"]:
+            raise KeyboardInterrupt()
+        return real(**kwargs)
+    return split
+
+
+def test_ctrl_c_in_the_target_split_keeps_the_record_of_the_science_split_just_made(calibrated_dirs, monkeypatch,
+                                                                                    ctrl_c_in_target_split):
     """Found by the stateful test: split_sci_tgt interrupted in an EB's target split recorded its finished
     .split.cal as 'interrupted' with the old output's request."""
     cal = calibrated_dirs[1]
     split_sci(vis=cal)
-    real = casa.split
-
-    def ctrl_c_in_target_split(**kwargs):
-        if ".source" in kwargs["outputvis"]:
-            raise KeyboardInterrupt()
-        return real(**kwargs)
-
     monkeypatch.setattr(casa, "split", ctrl_c_in_target_split)
     with pytest.raises(KeyboardInterrupt):
         split_sci_tgt(vis=cal, width=4, overwrite=True)
@@ -265,19 +271,13 @@ def test_ctrl_c_in_the_target_split_keeps_the_record_of_the_science_split_just_m
         split_tgt(vis=vis + ".split.cal")
 
 
-def test_the_report_after_ctrl_c_is_written_again_or_says_it_is_out_of_date(restored, calibrated_dirs, monkeypatch):
+def test_the_report_after_ctrl_c_is_written_again_or_says_it_is_out_of_date(restored, calibrated_dirs, monkeypatch,
+                                                                            ctrl_c_in_target_split):
     """Found by the stateful test: an interrupted call left the page's numbers of the outputs it replaced."""
     from casa_plugin.delivery_report import writer
     cal = calibrated_dirs[1]
     split_sci(vis=cal)
     report = os.path.join(restored["project"], "casa_plugin_report")
-    real = casa.split
-
-    def ctrl_c_in_target_split(**kwargs):
-        if ".source" in kwargs["outputvis"]:
-            raise KeyboardInterrupt()
-        return real(**kwargs)
-
     monkeypatch.setattr(casa, "split", ctrl_c_in_target_split)
     with pytest.raises(KeyboardInterrupt):
         split_sci_tgt(vis=cal, width=4, overwrite=True)
