@@ -18,7 +18,7 @@ import time
 
 from . import casa
 
-__all__ = ["RECORD_NAME", "FORMAT", "record_path", "load", "entry_of", "update", "mark_running",
+__all__ = ["RECORD_NAME", "FORMAT", "record_path", "load", "entry_of", "entries_of", "update", "mark_running",
            "update_restore", "by_eb", "alive", "dependents"]
 
 RECORD_NAME = "casa_plugin_record.json"
@@ -73,12 +73,21 @@ def load(directory):
 
 def entry_of(outputvis):
     """Return the record entry of the output ``outputvis`` (``{}`` if it has none or the record is unreadable)."""
-    directory = os.path.dirname(os.path.abspath(outputvis))
-    try:
-        record = load(directory)
-    except (OSError, ValueError):
-        return {}
-    return record["outputs"].get(_key(directory, outputvis)) or {}
+    return entries_of([outputvis])[outputvis]
+
+
+def entries_of(outputs):
+    """Return ``{output: entry_of(output)}``, reading each directory's record once."""
+    records, found = {}, {}
+    for out in outputs:
+        directory = os.path.dirname(os.path.abspath(out))
+        if directory not in records:
+            try:
+                records[directory] = load(directory)["outputs"]
+            except (OSError, ValueError):
+                records[directory] = {}
+        found[out] = records[directory].get(_key(directory, out)) or {}
+    return found
 
 
 def dependents(outputvis):

@@ -71,8 +71,9 @@ def _previous(jobs):
     """Return ``({vis: status}, {vis: running mark})``: EBs whose output's last recorded run did not finish, and
     EBs whose output another live process is making now."""
     found, busy = {}, {}
+    entries = run_record.entries_of([job["outputvis"] for job in jobs])  # one read of each directory's record
     for job in jobs:
-        entry = run_record.entry_of(job["outputvis"])
+        entry = entries[job["outputvis"]]
         if entry.get("status") in ("failed", "interrupted"):
             found[job["vis"]] = entry["status"]
         elif entry.get("status") == "running":
@@ -165,14 +166,21 @@ class _Report(object):
         self.places = _places(jobs)
 
     def start(self, job):
-        """Note that ``job`` started (serially, or dispatched to an MPI server): its record entry says so."""
+        """Note that ``job`` started (serially, or dispatched to an MPI server), and say so on its line."""
+        if self.begin(job):
+            log.info("[%d/%d started] %s: %s -> %s (%s)", len(self.started), len(self.jobs),
+                     self.places[job["vis"]], os.path.basename(job["vis"]), os.path.basename(job["outputvis"]),
+                     _size(job))
+
+    def begin(self, job):
+        """Note that ``job`` started: its number, its output as it was, and (not for a dry run) a record entry
+        saying it is running. Return False for a dry run."""
         self.started.append(job["vis"])
         if job.get("dryrun"):
-            return
+            return False
         self.identities[job["vis"]] = _identity(job["outputvis"])
         _mark_running(self.task, job)
-        log.info("[%d/%d started] %s: %s -> %s (%s)", len(self.started), len(self.jobs), self.places[job["vis"]],
-                 os.path.basename(job["vis"]), os.path.basename(job["outputvis"]), _size(job))
+        return True
 
     def number(self, job):
         """The EB's number on its lines: the order it started in (its finished line keeps it)."""
@@ -328,10 +336,7 @@ def run_chain_jobs(jobs, *, parallel=False, maxjobs=None):
 
     def on_start(job):
         sci.start(job["sci"])
-        tgt.started.append(job["tgt"]["vis"])
-        if not job["tgt"].get("dryrun"):
-            tgt.identities[job["tgt"]["vis"]] = _identity(job["tgt"]["outputvis"])
-            _mark_running("split_tgt", job["tgt"])
+        tgt.begin(job["tgt"])  # no line of its own: the chain's start line is the science split's
 
     plan = {}
     for job in jobs:  # an EB whose science or target output another process is making: neither step runs

@@ -154,7 +154,7 @@ def _stale(job, entry):
     since: its record names another making), or None."""
     if job["request"].get("task") != "split_tgt" or not entry.get("input_made_id"):
         return None
-    source = job.get("input_made") or run_record.entry_of(job["vis"])
+    source = job.get("input_made") or {}
     if not source.get("made_id") or source["made_id"] == entry["input_made_id"]:
         return None
     request = source.get("request") or {}
@@ -306,6 +306,8 @@ def science_job(job):
 def target_job(job):
     """Split the target fields of one ``.split.cal`` into ``<vis>.source`` and save its flag version."""
     start, vis, out = time.time(), job["vis"], job["outputvis"]
+    # the .split.cal's making, where known: its chain's (the client records it after the chain), else its record
+    job = dict(job, input_made=job.get("input_made") or run_record.entry_of(vis))
     existing = os.path.lexists(out) and not job["overwrite"]
     if job["dryrun"] and not existing and not os.path.lexists(vis):
         return {"vis": vis, "outputvis": out, "status": "planned",
@@ -322,7 +324,7 @@ def target_job(job):
     expected = expected_target(source, fields)
     result = {"vis": vis, "outputvis": out, "request": job["request"], "intents": intents, "fields": fields,
               "input_bytes": _input_bytes(job, vis),
-              "input_made_id": (job.get("input_made") or run_record.entry_of(vis)).get("made_id")}
+              "input_made_id": job["input_made"].get("made_id")}
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_tgt", expected))
     if job["dryrun"]:
