@@ -183,7 +183,8 @@ def hifa_restoredata(vis, session=None, products_dir='../products',
     """Restore the calibrated visibilities of the given EBs (stand-in).
 
     Runs in the current directory, which should be ``calibrated/working``.
-    For each EB the ASDM ``<rawdata_dir>/<eb>.asdm.sdm`` must exist and
+    For each EB the ASDM ``<rawdata_dir>/<eb>.asdm.sdm`` (or ``<rawdata_dir>/<eb>``,
+    the name ALMA's scriptForPIs give its link) must exist and
     ``products_dir`` must be a directory; then ``<eb>.ms`` is simulated
     with :func:`casa_plugin.testing.synthetic_ms.make_eb_ms` and a flag version
     is saved in ``<eb>.ms.flagversions``.
@@ -237,6 +238,8 @@ def hifa_restoredata(vis, session=None, products_dir='../products',
     for name in vis:
         eb = _eb_name(name)
         asdm = os.path.join(cwd, rawdata_dir, eb + '.asdm.sdm')
+        if not os.path.isdir(asdm):  # ALMA's scriptForPIs link rawdata/<eb> (no suffix) to ../../raw/<eb>.asdm.sdm
+            asdm = os.path.join(cwd, rawdata_dir, eb)
         if not os.path.isdir(asdm):
             raise PipelineStandinError(
                 'hifa_restoredata: ASDM for %s not found at %s' % (eb, asdm))
