@@ -156,10 +156,14 @@ def _check_eb(member, eb, product, level):
     entry = {"ms": None, "problems": [], "skipped": None}
     if _manual(member):
         entry["kind"] = "manual"
-        # the scriptForCalibration applies the calibration to <eb>.ms.split, then splits it into .ms.split.cal
-        entry["ms"] = _first_ms(calibrated, [eb + ".ms.split"])
+        # the scriptForCalibration applies the calibration to <eb>.ms.split, then splits it into .ms.split.cal,
+        # both in calibrated/<eb>.calibration/; the scriptForPI moves the .ms.split.cal (not its .flagversions)
+        work = os.path.join(calibrated, eb + ".calibration")
+        entry["ms"] = _first_ms(work, [eb + ".ms.split"]) or _first_ms(calibrated, [eb + ".ms.split"])
         if product.endswith(".split.cal"):
-            _check_flags(entry, product, MANUAL_FLAGS, "the scriptForCalibration")
+            flagged = os.path.join(work, os.path.basename(product))
+            _check_flags(entry, flagged if os.path.isdir(flagged + ".flagversions") else product, MANUAL_FLAGS,
+                         "the scriptForCalibration")
         if entry["ms"] is None:
             entry["skipped"] = ("no %s.ms.split (SPACESAVING >= 1 deletes it): the .ms.split.cal holds the "
                                 "calibrated data as DATA, with nothing to compare it with" % eb)
@@ -184,11 +188,12 @@ def check_restore(member, products, *, spacesaving=None):
     """Check each EB's restored MS of ``member`` after its scriptForPI finished; read a sample, write nothing.
 
     Per EB: its restored MS (``calibrated/<eb>.ms``, else ``calibrated/working/<eb>.ms`` after DOSPLIT; a
-    manual member's ``<eb>.ms.split``) has CORRECTED_DATA that differs from DATA (FLOAT_DATA for total
-    power) on a few unflagged on-source target rows of every science spw (OBSERVE_TARGET, more than 4
-    channels), and the restore's last flag version (``Pipeline_Final``; a manual member's
-    ``AfterApplycal`` on its ``.ms.split.cal``). An EB whose restored MS is gone (SPACESAVING) is
-    skipped, with the reason.
+    manual member's ``calibrated/<eb>.calibration/<eb>.ms.split``) has CORRECTED_DATA that differs from DATA
+    (FLOAT_DATA for total power) on a few unflagged on-source target rows of every science spw
+    (OBSERVE_TARGET, more than 4 channels), and the restore's last flag version (``Pipeline_Final``; a
+    manual member's ``AfterApplycal`` on its ``.ms.split.cal``, whose ``.flagversions`` the scriptForPI
+    leaves in ``<eb>.calibration/``). An EB whose restored MS is gone (SPACESAVING) is skipped, with the
+    reason.
 
     Parameters
     ----------
