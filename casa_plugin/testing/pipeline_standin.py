@@ -282,8 +282,10 @@ def load_into(namespace):
 
     Returns nothing, so ``load_into(globals())`` at the prompt prints nothing.
     """
+    from .sd_standin import hsd_restoredata  # total-power members (imports this module: here, not at the top)
     namespace['h_init'] = h_init
     namespace['hifa_restoredata'] = hifa_restoredata
+    namespace['hsd_restoredata'] = hsd_restoredata
     namespace['h_save'] = h_save
 
 
