@@ -6,7 +6,7 @@ import os
 import re
 import stat
 
-from . import locks, script_checks, versions as casa_versions
+from . import archive_calibrated, locks, script_checks, versions as casa_versions
 from .asdm_check import check_asdm
 from .. import record as run_record
 from ..delivery import member_ebs
@@ -362,7 +362,9 @@ def check_member(member, ns, options):
     plan.update({"ebs": ebs, "pipeline_calibrated": source.endswith(".xml")})
     if not ebs:
         problems.append("%s: no EB found (no *pprequest.xml in script/, no *.asdm.sdm in raw/)" % member)
-    if _check_calibrated(plan, member, options, problems):
+    if archive_calibrated.found_unpacked(plan) or _check_calibrated(plan, member, options, problems):
+        return plan
+    if archive_calibrated.plan_unpack(plan, options, problems):  # the archive's calibrated MSs: no scriptForPI
         return plan
     _check_files(plan, member, problems)
     if plan.get("script"):

@@ -13,6 +13,7 @@ from ..errors import RestoreError
 from ..logs import casa_cause, log_mark, progress_line, task_logging
 from ..parallel import exit_cleanly
 from ..report import TaskResult
+from .archive_calibrated import SOURCE, plan_text, unpack_member
 from .concurrency import check_disk_together, check_parallel, decide
 from .external import restore_in_casa
 from .member_job import check_products, move_aside, record_member
@@ -215,6 +216,9 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
             if decision["mode"] == "serial" or options["dryrun"]:
                 _run_members(plans, scope, variables, options)
             else:
+                for index, plan in enumerate(plans, 1):  # unpacking is file copying: here, before the restores
+                    if plan.get("archive"):
+                        _unpack(plan, index, len(plans), options)
                 run_side_by_side(plans, decision, options, variables, _standin(ns))
         except KeyboardInterrupt:
             after_interrupt("restore_pi", [p["member"] for p in plans])
@@ -238,6 +242,9 @@ def _run_members(plans, scope, variables, options):
         plan["options"] = variables
         if plan["status"] == "already restored":
             log.info(progress_line(index, total, name, "calibrated/", already_text(plan), None))
+            continue
+        if plan.get("archive"):
+            _unpack(plan, index, total, options)
             continue
         if options["dryrun"]:
             plan["status"] = "planned"
@@ -264,3 +271,30 @@ def _run_members(plans, scope, variables, options):
                   else "FAILED: %s" % plan["error"])
         (log.info if plan["status"] == "restored" else log.error)(
             progress_line(index, total, name, "calibrated/", detail, plan["seconds"]))
+
+
+def _unpack(plan, index, total, options):
+    """A member the archive delivers calibrated: unpack and check its MSs (or plan to); no scriptForPI runs."""
+    name = os.path.basename(plan["member"])
+    if options["dryrun"]:
+        plan["status"] = "planned"
+        log.info(progress_line(index, total, name, "calibrated/", plan_text(plan), None))
+        return
+    try:
+        if plan.get("move_aside"):
+            plan["moved_aside"] = move_aside(plan["member"])
+        unpack_member(plan)  # sets status, products, postflight, seconds; records the restore
+    except KeyboardInterrupt:
+        log.error(progress_line(index, total, name, "calibrated/", _interrupted_text(plan["member"]),
+                                plan.get("seconds")))
+        raise
+    except Exception as exc:
+        if plan.get("status") != "failed":  # failed before unpack_member recorded it
+            plan.update({"status": "failed", "error": str(exc), "traceback": traceback.format_exc()})
+    if plan["status"] == "restored":
+        what = "found unpacked" if plan["archive"]["found"] else "unpacked from %d tar file(s)" % len(
+            plan["archive"]["tars"])
+        log.info(progress_line(index, total, name, "calibrated/", "%d EBs from %s, %s and checked; no scriptForPI "
+                               "run" % (len(plan["products"]), SOURCE, what), plan["seconds"]))
+    else:
+        log.error(progress_line(index, total, name, "calibrated/", "FAILED: %s" % plan["error"], plan.get("seconds")))
