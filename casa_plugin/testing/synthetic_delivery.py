@@ -13,7 +13,7 @@ import tarfile
 
 from . import pipeline_standin, presets
 
-__all__ = ['PROJECT_CODE', 'SGOUS_UID', 'GOUS_UID', 'MEMBERS',
+__all__ = ['PROJECT_CODE', 'SGOUS_UID', 'GOUS_UID', 'MEMBERS', 'GENERATIONS',
            'make_delivery', 'make_python2_member', 'member_ebs', 'main']
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +46,24 @@ _RAW_PARAMS = pipeline_standin.PARAMS_FILENAME
 _PIPESCRIPT_HEADER = ('# This CASA pipescript is meant for use with CASA %s '
                       'and pipeline %s')
 _PIPELINE_VERSION = '2021.2.0.128'
+
+#: scriptForPI generations a member can get (``make_delivery(generation=...)``); each template's header
+#: cites what it reproduces.  ``script``: the scriptForPI template; ``recipe``: the recipe in the names of the
+#: restore script and pipescript (None: ``member.<mous>.casa_piperestorescript.py``); ``restore_head``: the
+#: restore script's lines before ``try:``; ``casa``/``pipeline``: the versions the delivery names (None: the
+#: running CASA, so it restores here); ``python``: the language of its scriptForPI.
+GENERATIONS = {
+    '2018': {'script': 'scriptForPI_2018.txt', 'recipe': None, 'python': 2,
+             'restore_head': ('from recipes.almahelpers import fixsyscaltimes # SACM/JAO - Fixes\n'
+                              '__rethrow_casa_exceptions = True\nh_init()\n'),
+             'casa': '5.1.1-5', 'pipeline': '40896 (Pipeline-CASA51-P2-B)'},
+    '2022': {'script': 'scriptForPI.py', 'recipe': 'hifa_calimage', 'python': 3,
+             'restore_head': '__rethrow_casa_exceptions = True\nh_init()\n',
+             'casa': None, 'pipeline': _PIPELINE_VERSION},
+    '2023': {'script': 'scriptForPI_2023.txt', 'recipe': 'hifa_calimage', 'python': 3,
+             'restore_head': 'h_init()\n', 'casa': None, 'pipeline': '2023.1.0.124'},
+}
+_DEFAULT_GENERATION = '2022'
 
 
 def running_casa_version():
@@ -197,14 +215,36 @@ def _ppr_xml(mous, ebs, sessions, subs):
                      SB_ENTITY=_entity(_next_uid(mous)), **subs)
 
 
-def _restore_script(ebs, sessions):
-    """Return the casa_piperestorescript text for the EBs."""
-    return ('__rethrow_casa_exceptions = True\n'
-            'h_init()\n'
-            'try:\n'
-            "    hifa_restoredata (vis=%r, session=%r, ocorr_mode='ca')\n"
-            'finally:\n'
-            '    h_save()\n' % (list(ebs), list(sessions)))
+def _restore_script(ebs, sessions, head=GENERATIONS[_DEFAULT_GENERATION]['restore_head']):
+    """Return the casa_piperestorescript text for the EBs (``head``: its lines before ``try:``)."""
+    return head + ('try:\n'
+                   "    hifa_restoredata (vis=%r, session=%r, ocorr_mode='ca')\n"
+                   'finally:\n'
+                   '    h_save()\n' % (list(ebs), list(sessions)))
+
+
+def _manifest_xml(mous, subs, aux):
+    """Return a pipeline manifest naming the CASA and pipeline versions and the auxproducts tar file."""
+    return ('<?xml version="1.0" ?>\n<piperesults name="%s">\n  <ous name="%s">\n'
+            '    <casaversion name="%s"/>\n    <pipeline_version name="%s"/>\n'
+            '    <aux_products_file name="%s"/>\n  </ous>\n</piperesults>\n'
+            % (subs['PROJECT_CODE'], mous, subs['CASA_VERSION'], subs['PIPELINE_VERSION'], aux))
+
+
+def _generations(generation, nmembers):
+    """Return the generation of each of ``nmembers`` members (``generation``: None, a name or one per member)."""
+    if generation is None or isinstance(generation, str):
+        names = [generation or _DEFAULT_GENERATION] * nmembers
+    else:
+        names = list(generation)
+        if len(names) != nmembers:
+            raise ValueError('generation=%r: give one name, or one per member (%d members)'
+                             % (generation, nmembers))
+    unknown = sorted(set(n for n in names if n not in GENERATIONS))
+    if unknown:
+        raise ValueError('generation %s: unknown; give one of %s' % (', '.join(map(repr, unknown)),
+                                                                     ', '.join(sorted(GENERATIONS))))
+    return names
 
 
 def _asdm_xml(eb):
@@ -231,11 +271,17 @@ def _calapply(eb):
                    for field in ('J1924-2914', 'J1733-1304', 'NGC6334I'))
 
 
-def _write_member(member, mous, ebs, sessions, params, versions, real=False):
+def _write_member(member, mous, ebs, sessions, params, versions, real=False, generation=_DEFAULT_GENERATION):
     """Create all files of one member OUS directory (with real ASDMs and tables if ``real``)."""
     for sub in ('script', 'raw', 'calibration', 'product', 'qa', 'log'):
         os.makedirs(os.path.join(member, sub))
     prefix = 'member.' + mous
+    kind = GENERATIONS[generation]
+    if kind['casa']:  # a generation this CASA cannot run: the delivery names its own versions
+        versions = (kind['casa'], kind['pipeline'])
+    elif versions[1] == _PIPELINE_VERSION:
+        versions = (versions[0], kind['pipeline'])
+    scripts = prefix + ('.%s' % kind['recipe'] if kind['recipe'] else '')
     subs = {'MOUS_UID': mous, 'PROJECT_CODE': PROJECT_CODE, 'GOUS_UID': GOUS_UID,
             'CASA_VERSION': versions[0], 'PIPELINE_VERSION': versions[1],
             'SGOUS_UID': SGOUS_UID,
@@ -244,16 +290,19 @@ def _write_member(member, mous, ebs, sessions, params, versions, real=False):
     _write(os.path.join(member, 'README'), _template('README.txt', **subs))
     script = os.path.join(member, 'script')
     _write(os.path.join(script, prefix + '.scriptForPI.py'),
-           _template('scriptForPI.py', **subs))
+           _template(kind['script'], **subs))
     _write(os.path.join(script, prefix + '.hifa_calimage.pprequest.xml'),
            _ppr_xml(mous, ebs, sessions, subs))
-    _write(os.path.join(script, prefix + '.hifa_calimage.casa_piperestorescript.py'),
-           _restore_script(ebs, sessions))
-    pipescript = _template('casa_pipescript.txt', **subs)
-    header = _PIPESCRIPT_HEADER % (subs['CASA_VERSION'], subs['PIPELINE_VERSION'])
-    pipescript = header + '\n' + pipescript.split('\n', 1)[1]
-    _write(os.path.join(script, prefix + '.hifa_calimage.casa_pipescript.py'),
-           pipescript)
+    _write(os.path.join(script, scripts + '.casa_piperestorescript.py'),
+           _restore_script(ebs, sessions, kind['restore_head']))
+    pipescript = _template('casa_pipescript.txt', **subs).split('\n', 1)[1]
+    if kind['python'] == 2:  # no version line yet: the manifest names the versions
+        pipescript = kind['restore_head'].replace('h_init()\n', '') + pipescript
+        _write(os.path.join(script, scripts + '.pipeline_manifest.xml'), _manifest_xml(
+            mous, subs, prefix + '.hifa_calimage.auxproducts.tgz'))
+    else:
+        pipescript = _PIPESCRIPT_HEADER % (subs['CASA_VERSION'], subs['PIPELINE_VERSION']) + '\n' + pipescript
+    _write(os.path.join(script, scripts + '.casa_pipescript.py'), pipescript)
     calib = os.path.join(member, 'calibration')
     for eb in ebs:
         asdm = os.path.join(member, 'raw', eb + '.asdm.sdm')
@@ -314,7 +363,7 @@ def make_python2_member(member, casa_version='5.4.0-70', pipeline_version='42254
 
 def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_version=None,
                   pipeline_version=_PIPELINE_VERSION, members=None, ebs=None, preset=None,
-                  size_gb=None, asdm=False):
+                  size_gb=None, asdm=False, generation=None):
     """Build a synthetic ALMA delivery of project 2021.1.00690.S under ``root``.
 
     The tree is ``root/2021.1.00690.S/science_goal.*/group.*/member.*/`` with
@@ -366,6 +415,14 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
         ``calapply.txt`` listings (see :mod:`casa_plugin.testing.real_workload`);
         building then takes seconds per EB, and the stand-in restores with
         importasdm and applycal.
+    generation : str or sequence of str, optional
+        The scriptForPI generation of every member (``'2018'``, ``'2022'``,
+        ``'2023'``; default ``'2022'``), or one per member in order (a
+        programme mixing years).  Each is a template in ``templates/`` with
+        the restore script, pipescript and files of its year; its header cites
+        the public sources of each difference (see :data:`GENERATIONS`).  A
+        ``'2018'`` member is Python 2 for CASA 5.1 (its pipeline manifest names
+        ``5.1.1-5``), so only a CASA 5 can restore it.
 
     Returns
     -------
@@ -377,9 +434,10 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     FileExistsError
         If ``root/2021.1.00690.S`` already exists.
     ValueError
-        If ``members`` or ``ebs`` is less than 1, or the preset, its
+        If ``members`` or ``ebs`` is less than 1, the preset, its
         ``nant`` or ``size_gb`` is not possible (see
-        :func:`casa_plugin.testing.presets.describe`).
+        :func:`casa_plugin.testing.presets.describe`), or a generation is
+        unknown or not one per member.
     """
     if preset is not None:
         presets.describe(preset, size_gb, nant=nant)  # ValueError now, not at restore time
@@ -393,6 +451,7 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     group = os.path.join(project, 'science_goal.' + SGOUS_UID, 'group.' + GOUS_UID)
     versions = (casa_version or running_casa_version(), pipeline_version)
     layout = member_ebs(small, members, ebs)
+    generations = _generations(generation, len(layout))
     members = {}
     # EB number in the full delivery: an EB gets the same seed in both variants; new EBs follow.
     numbers = dict((eb, i) for i, eb in enumerate(
@@ -401,11 +460,11 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
         for eb in ebs:
             numbers.setdefault(eb, len(numbers))
     try:
-        for mous, ebs, sessions in layout:
+        for (mous, ebs, sessions), kind in zip(layout, generations):
             member = os.path.join(group, 'member.' + mous)
             params = dict((eb, _eb_params(eb, numbers[eb], small, eb_bytes,
                                           seed, nant, preset, size_gb)) for eb in ebs)
-            _write_member(member, mous, ebs, sessions, params, versions, real=asdm)
+            _write_member(member, mous, ebs, sessions, params, versions, real=asdm, generation=kind)
             members[member] = list(ebs)
     except Exception:
         shutil.rmtree(project, ignore_errors=True)
@@ -421,7 +480,7 @@ def main(argv=None):
 
     ``python -m casa_plugin.testing.synthetic_delivery ROOT [--members N] [--ebs N]
     [--eb-mb MB] [--small] [--nant N] [--seed N] [--preset NAME [--size-gb GB]]
-    [--restored]`` builds
+    [--generation YEAR] [--restored]`` builds
     ``ROOT/2021.1.00690.S``; ``--restored`` also restores it with the
     pipeline stand-in (real CASA tasks), so the splits can be tried at once.
 
@@ -454,6 +513,8 @@ def main(argv=None):
                              'alma12m ~3.9, alma7m ~0.34, wsu ~32)')
     parser.add_argument('--asdm', action='store_true',
                         help='real ASDMs in raw/ and real calibration tables in calibration/ (slower to build)')
+    parser.add_argument('--generation', choices=sorted(GENERATIONS), default=None,
+                        help='scriptForPI generation of every member (default 2022; 2018 is Python 2 for CASA 5)')
     parser.add_argument('--restored', action='store_true',
                         help='also restore it with the pipeline stand-in (writes calibrated/ in each member)')
     args = parser.parse_args(argv)
@@ -462,7 +523,7 @@ def main(argv=None):
     try:
         info = make_delivery(args.root, small=args.small, eb_bytes=eb_bytes, seed=args.seed, nant=args.nant,
                              members=args.members, ebs=args.ebs, preset=args.preset, size_gb=args.size_gb,
-                             asdm=args.asdm)
+                             asdm=args.asdm, generation=args.generation)
         if args.restored:
             pipeline_standin.restore_with_standin(info['project'])
     except (OSError, ValueError) as err:  # an existing delivery, a bad argument, no room for the EBs
