@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import casa
 from .. import record as run_record
+from ..arrays import member_array
 from ..delivery import EB_NAME, find_calibrated_dirs, restored_ms
 from ..ms import du_bytes, is_ms, read_contents, table_stamp
 from ..parallel.policy import averaging_text
@@ -356,6 +357,8 @@ def gather(root, cache, results=(), restores=None):
         if not entry["ebs"]:
             entry["ebs"] = [{"eb": eb, "restored": None, "sci": None, "tgt": None, "science": [], "rule": "",
                              "spws": None, "scans": None, "flags": {}} for eb in plan.get("ebs") or []]
+    for member, entry in members.items():  # read cheaply (scripts, Antenna.xml, an ANTENNA table): not cached
+        entry["array"] = member_array(member)
     return {"root": root, "members": [members[m] for m in sorted(members)]}
 
 

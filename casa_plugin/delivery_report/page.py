@@ -10,6 +10,7 @@ import os
 import re
 import time
 
+from ..arrays import LABELS, sort_key
 from ..ms import is_ms
 
 __all__ = ["PICTURES", "file_stem", "has_picture", "page"]
@@ -24,7 +25,8 @@ table{border-collapse:collapse;font-size:.82em;width:100%}th,td{border:1px solid
 text-align:left;vertical-align:top}th{background:#eef3f8}td.n{text-align:right;white-space:nowrap}
 .failed{background:#fbe3d6}.planned{background:#fff6d5}.plan{background:#fff6d5;border:1px solid #E69F00;
 padding:.5em}td.p{word-break:break-all;min-width:11em;max-width:16em}.err{font-family:monospace;font-size:.9em;
-white-space:pre-wrap;overflow-wrap:anywhere}.kept{background:#eef7ee}summary{cursor:pointer}code{font-size:.95em}"""
+white-space:pre-wrap;overflow-wrap:anywhere}.kept{background:#eef7ee}summary{cursor:pointer}code{font-size:.95em}
+.skipped{background:#eeeeee}h2.array{font-size:1.3em;border-bottom:4px double #555;color:#555}"""
 
 
 def file_stem(name):
@@ -94,14 +96,17 @@ def _table(member):
                     (entry.get("contents") or {}).get("nrows", "")),
                  _spw_cell(entry) if task == "split_sci" else "", _e(",".join(fields)), _e(entry.get("made_by")),
                  "%.1f s" % seconds if isinstance(seconds, (int, float)) else "", _e(status)]
-        css = ("failed" if status == "would fail" else status if status in ("failed", "planned", "interrupted")
-               else "kept" if status.startswith("kept") else "")
+        css = ("failed" if status == "would fail" else status if status in (
+            "failed", "planned", "interrupted", "skipped") else "kept" if status.startswith("kept") else "")
         out.append("<tr class='%s'>%s</tr>" % (css, "".join(
             "<td class='n'>%s</td>" % c if i in (4, 5, 9) else "<td class='p'>%s</td>" % c if i in (2, 3) else
             "<td>%s</td>" % c for i, c in enumerate(cells))))
         if entry.get("error"):  # below its row, the table's width: a long error stays a few lines
             out.append("<tr class='%s'><td></td><td colspan='%d'>%s</td></tr>" % (
                 css, len(head) - 1, _error(entry["error"], "last error: ")))
+        elif status == "skipped" and entry.get("note"):  # why this EB is not split (e.g. total power), below it
+            out.append("<tr class='skipped'><td></td><td colspan='%d'>%s</td></tr>" % (
+                len(head) - 1, _error(entry["note"], "not split: ")))
     out.append("</table>")
     return "\n".join(out)
 
@@ -139,7 +144,9 @@ def _restore_line(member):
 
 
 def _member_html(member, pictures):
-    out = ["<h2 id='%s'>Member %s</h2>" % (file_stem(member["name"]), _e(member["name"])), _restore_line(member)]
+    out = ["<h2 id='%s'>Member %s</h2>" % (file_stem(member["name"]), _e(member["name"])),
+           "<p class='array'>Array: %s</p>" % _e(LABELS.get(member.get("array"), member.get("array"))),
+           _restore_line(member)]
     for key, _, title in PICTURES:
         name = pictures.get(key)
         out.append("<h3>%s</h3>" % title)
@@ -160,17 +167,33 @@ _MISSING = {"spectral": "no restored MS or split to read the spws from",
             "flags": "no restored MS or split to summarise"}
 
 
+def _by_array(members):
+    """``[(array, [member, ...])]``: the members grouped by array, 12 m, 7 m, total power, then unknown."""
+    groups = {}
+    for member in members:
+        groups.setdefault(member.get("array"), []).append(member)
+    return sorted(groups.items(), key=lambda kv: sort_key(kv[0]))
+
+
 def page(root, members, pictures, task, dryrun):
     """Return the HTML page of ``members`` (collect.gather's), showing ``pictures`` ``{member: {key: svg}}``."""
+    groups = _by_array(members)
     header = ["<h1>casa_plugin report: %s</h1>" % _e(os.path.basename(root) or root),
               "<p>%s; updated %s after <code>%s</code>. Members: %s.</p>" % (
-                  _e(root), time.strftime("%Y-%m-%d %H:%M:%S"), _e(task), ", ".join(
-                      "<a href='#%s'>%s</a>" % (file_stem(m["name"]), _e(m["name"])) for m in members))]
+                  _e(root), time.strftime("%Y-%m-%d %H:%M:%S"), _e(task), "; ".join(
+                      ("%s: " % _e(LABELS.get(array, array)) if len(groups) > 1 else "") + ", ".join(
+                          "<a href='#%s'>%s</a>" % (file_stem(m["name"]), _e(m["name"])) for m in group)
+                      for array, group in groups))]
     if dryrun:
         header.append("<p class='plan'>This is the <b>plan</b> of a dry run: no MS was written; rows marked "
                       "<i>planned</i> show what would be selected, rows marked <i>would fail</i> what a run "
                       "with these settings would refuse.</p>")
-    body = [_member_html(m, pictures.get(m["name"], {})) for m in members]
+    body = []
+    for array, group in groups:  # a heading per array when the project mixes them (12 m, 7 m, total power)
+        if len(groups) > 1:
+            body.append("<h2 class='array' id='array-%s'>%s</h2>" % (file_stem(str(array)), _e(LABELS.get(
+                array, array))))
+        body.extend(_member_html(m, pictures.get(m["name"], {})) for m in group)
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>casa_plugin report %s</title>"
             "<style>%s</style></head><body>\n%s\n%s\n</body></html>\n" % (
                 _e(os.path.basename(root)), _CSS, "\n".join(header), "\n".join(body)))

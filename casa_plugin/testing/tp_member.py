@@ -33,7 +33,7 @@ import re
 
 from . import pipeline_standin, sd_standin, synthetic_delivery
 
-__all__ = ["make_tp_member", "TP_DEFAULTS"]
+__all__ = ["make_tp_member", "antenna_xml", "TP_DEFAULTS"]
 
 #: The TP EB each ASDM restores to: 2 PM antennas, 128-channel science spws, 4 ON integrations per subscan.
 TP_DEFAULTS = {"nant": 2, "nchan": 128, "nint": 4}
@@ -69,10 +69,11 @@ def _scriptforpi(subs):
     return text
 
 
-def _antenna_xml(names):
+def antenna_xml(names, dish):
+    """The ``Antenna.xml`` of a synthetic ASDM stub: each antenna's name and dish diameter (m), as a real one has."""
     rows = "".join("  <row>\n    <antennaId> Antenna_%d </antennaId>\n    <name> %s </name>\n"
-                   "    <antennaMake> MITSUBISHI_12_B </antennaMake>\n    <antennaType> GROUND_BASED </antennaType>\n"
-                   "    <dishDiameter> 12.0 </dishDiameter>\n  </row>\n" % (i, name) for i, name in enumerate(names))
+                   "    <dishDiameter> %.1f </dishDiameter>\n  </row>\n" % (i, name, dish)
+                   for i, name in enumerate(names))
     return ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- casa_plugin synthetic ASDM: its antennas only -->\n"
             "<AntennaTable xmlns=\"http://Alma/XASDM/AntennaTable\">\n%s</AntennaTable>\n" % rows)
 
@@ -135,7 +136,7 @@ def make_tp_member(member, **shape):
         with open(os.path.join(asdm, pipeline_standin.PARAMS_FILENAME), "w") as f:
             json.dump(dict(params, kind=sd_standin.KIND, eb_uid=eb, seed=7000 + index), f, indent=1, sort_keys=True)
         with open(os.path.join(asdm, "Antenna.xml"), "w") as f:
-            f.write(_antenna_xml(["PM%02d" % (a + 1) for a in range(int(params["nant"]))]))
+            f.write(antenna_xml(["PM%02d" % (a + 1) for a in range(int(params["nant"]))], 12.0))
         with open(os.path.join(asdm, "ConfigDescription.xml"), "w") as f:
             f.write(_CONFIG_XML)
     return ebs
