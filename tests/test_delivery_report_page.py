@@ -55,3 +55,30 @@ def test_an_output_removed_since_its_record_says_so(tmp_path):
     member["ebs"][1]["sci"].update({"status": "split", "outputvis": str(kept)})
     steps = _steps(page("/nowhere", [member], {}, "split_sci", False))
     assert steps.count("<td>gone (removed since)</td>") == 1 and steps.count("<td>split</td>") == 1
+
+
+def test_a_skipped_split_shows_its_state_and_reason_below_its_row():
+    """A TP EB's split recorded as skipped (status and note): the row says skipped, the reason is below it."""
+    member = alma_member(nscans=8)
+    member["array"] = "TP"
+    note = "total power: single-dish FLOAT_DATA autocorrelations, imaged with sdimaging, not split"
+    member["ebs"][0]["sci"].update({"status": "skipped", "note": note, "outputvis": None})
+    steps = _steps(page("/nowhere", [member], {}, "split_sci", False))
+    assert re.search(r"<tr class='skipped'>[^\n]*<td>split_sci</td>[^\n]*<td>skipped</td></tr>\n"
+                     r"<tr class='skipped'><td></td><td colspan='\d+'><div class='err'>not split: %s</div>"
+                     % re.escape(note), steps), steps
+
+
+def test_members_of_several_arrays_get_a_heading_each_in_array_order_and_one_array_none():
+    members = []
+    for name, array in (("uid___A001_X1_X3", "TP"), ("uid___A001_X1_X1", "12m"), ("uid___A001_X1_X2", "7m")):
+        member = alma_member(nscans=4)
+        member.update(name=name, array=array)
+        members.append(member)
+    html = page("/nowhere", members, {}, "restore_pi", False)
+    order = re.findall(r"<h2 class='array'[^>]*>([^<]*)</h2>|<h2 id='([^']*)'>", html)
+    assert order == [("12 m array", ""), ("", "uid___A001_X1_X1"), ("7 m array (ACA)", ""),
+                     ("", "uid___A001_X1_X2"), ("total power (TP)", ""), ("", "uid___A001_X1_X3")], order
+    assert "<p class='array'>Array: total power (TP)</p>" in html
+    single = page("/nowhere", members[1:2], {}, "restore_pi", False)
+    assert "class='array'>" not in single.replace("<p class='array'>", "")  # one array: no heading
