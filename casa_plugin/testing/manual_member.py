@@ -16,11 +16,10 @@ import re
 import shutil
 
 from . import real_workload, synthetic_ms
-from .synthetic_delivery import PROJECT_CODE
+from .synthetic_delivery import PROJECT_CODE, _template, _write
 
 __all__ = ["make_manual_member"]
 
-_TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 #: What a pipeline-calibrated member has that a manual one has not (script/, calibration/, qa/, log/).
 _PIPELINE_ONLY = (("script", "*pprequest.xml"), ("script", "*casa_piperestorescript.py"),
                   ("script", "*casa_pipescript.py"), ("calibration", "*.ms.calapply.txt"),
@@ -28,19 +27,6 @@ _PIPELINE_ONLY = (("script", "*pprequest.xml"), ("script", "*casa_piperestorescr
                   ("calibration", "*auxproducts.tgz"), ("qa", "*weblog.tgz"), ("log", "*casa_commands.log"))
 _ROLE = dict((name, role) for name, _, _, _, role in synthetic_ms._FIELDS)
 _FLUX = dict((name, flux) for name, _, _, flux, _ in synthetic_ms._FIELDS)
-
-
-def _template(name, **subs):
-    with open(os.path.join(_TEMPLATES, name)) as handle:
-        text = handle.read()
-    for key, value in subs.items():
-        text = text.replace("@%s@" % key, value)
-    return text
-
-
-def _write(path, text):
-    with open(path, "w") as handle:
-        handle.write(text)
 
 
 def _refant(asdm):
@@ -64,8 +50,9 @@ def _eb_script(eb, calls, refant, applycal):
                     "             interp=['nearest', 'linear', 'linear'], calwt=True, flagbackup=False)\n"
                     % (eb, f, tables, f if f in (bpcal, phcal) else phcal, f if f in (bpcal, phcal) else phcal)
                     for f in fields)
-    if not applycal:  # the restore that "finished" without calibrating (tests of the postflight)
-        lines = "    pass  # casa_plugin test: applycal removed\n"
+    if not applycal:  # a restore that "finishes" without calibrating: CORRECTED_DATA made, equal to DATA
+        lines = ("    from casatasks import clearcal  # casa_plugin test: applycal removed\n"
+                 "    clearcal(vis='%s.ms.split')\n" % eb)
     return _template("scriptForCalibration.txt", EB=eb, SPW=spws, OUTSPW=out, BPCAL=bpcal,
                      CALIBRATORS="%s,%s" % (bpcal, phcal), REFANT=refant, SETJY=setjy, APPLYCAL=lines), (bpcal, phcal)
 
@@ -89,7 +76,9 @@ def make_manual_member(member, *, flux=False, applycal=True):
     flux : bool, optional
         Also write a scriptForFluxCalibration.py.
     applycal : bool, optional
-        False leaves the applycal step out of every scriptForCalibration (a restore that does not calibrate).
+        False replaces the applycal step of every scriptForCalibration by ``clearcal`` (CORRECTED_DATA made
+        equal to DATA): a restore that finishes without calibrating. Without either, the split of the
+        corrected column stops the script ("Desired column (CORRECTED_DATA) not found").
 
     Returns
     -------
