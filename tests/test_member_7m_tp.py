@@ -90,3 +90,13 @@ def test_the_report_groups_members_by_array_in_the_order_12m_7m_tp(mixed):
         at = page.index("<h2 id='%s'>" % name)
         later = [page.index(">%s<" % h) for h in headings if page.index(">%s<" % h) > heading]
         assert heading < at < (min(later) if later else len(page)), (array, name)
+
+
+def test_restore_pi_lines_and_result_give_each_member_s_array_in_array_order(mixed, caplog):
+    assert [p["array"] for p in mixed["result"]["members"].values()] == ["12m", "7m", "TP"]
+    caplog.set_level("INFO")
+    restore_with_standin(mixed["project"], dryrun=True)
+    lines = [r.getMessage() for r in caplog.records if "-> calibrated/" in r.getMessage()]
+    for array, mark in (("12m", " -> "), ("7m", " [7 m] -> "), ("TP", " [TP] -> ")):
+        (member,) = _members(mixed, array)
+        assert [line for line in lines if os.path.basename(member) + mark in line], (array, lines)

@@ -7,6 +7,7 @@ import traceback
 from collections import OrderedDict
 
 from .. import session
+from ..arrays import member_array, sort_key
 from ..delivery import find_members
 from ..delivery_report import after_interrupt, after_task
 from ..errors import RestoreError
@@ -196,6 +197,9 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         named = dict(options, named=_names_a_member(member, members))
         plans = [check_member(m, ns, named) for m in members]
         check_duplicates(plans)  # one member under two paths; a link to one found already is skipped
+        for p in plans:  # its array (12 m, 7 m, total power), read before anything runs: members grouped by it
+            p["array"] = member_array(p["member"])
+        plans.sort(key=lambda p: sort_key(p["array"]))
         results = OrderedDict((p["member"], p) for p in plans)
         summary = TaskResult(task="restore_pi", members=results)  # shown at the prompt as its per-EB table
         problems = [text for p in plans for text in p["problems"]]
@@ -235,10 +239,16 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         return summary
 
 
+def _name(plan):
+    """The member's name on its line, with its array when not the 12 m one (``member.uid___… [7 m]``)."""
+    name = os.path.basename(plan["member"])
+    return name + {"7m": " [7 m]", "TP": " [TP]"}.get(plan.get("array"), "")
+
+
 def _run_members(plans, scope, variables, options):
     total = len(plans)
     for index, plan in enumerate(plans, 1):
-        name = os.path.basename(plan["member"])
+        name = _name(plan)
         plan["options"] = variables
         if plan["status"] == "already restored":
             log.info(progress_line(index, total, name, "calibrated/", already_text(plan), None))
@@ -275,7 +285,7 @@ def _run_members(plans, scope, variables, options):
 
 def _unpack(plan, index, total, options):
     """A member the archive delivers calibrated: unpack and check its MSs (or plan to); no scriptForPI runs."""
-    name = os.path.basename(plan["member"])
+    name = _name(plan)
     if options["dryrun"]:
         plan["status"] = "planned"
         log.info(progress_line(index, total, name, "calibrated/", plan_text(plan), None))
