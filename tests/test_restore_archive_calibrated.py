@@ -86,7 +86,7 @@ def test_unpacked_and_checked_instead_of_restored_then_split_as_a_full_restore(a
     assert ours["status"] == "restored"
     assert [os.path.basename(s) for s in scripts_run] == ["member.uid___A001_X15a2_Xb6b.scriptForPI.py"]
     assert not os.path.lexists(os.path.join(member, "calibrated", "working"))  # no pipeline restore here
-    line = [r.getMessage() for r in caplog.records if ARCHIVE_MOUS in r.getMessage() and "calibrated/" in r.getMessage()]
+    line = [r.getMessage() for r in caplog.records if ARCHIVE_MOUS + " -> calibrated/" in r.getMessage()]
     assert any("2 EBs from the archive's calibrated MSs, unpacked from 2 tar file(s) and checked; no scriptForPI run"
                in text for text in line), line
     entry = restore_record(member)
@@ -195,7 +195,8 @@ def _other_member(path):
     for info, _ in entries:
         info.name = "member.uid___A001_X15a2_Xb6b/calibrated/" + info.name
     _rewrite(path, entries)
-    return r"its entry 'member\.uid___A001_X15a2_Xb6b/calibrated/[^']+' belongs to member\.uid___A001_X15a2_Xb6b, not to member\.uid___A001_X15a2_Xb6d; put the tar file beside"
+    return (r"its entry 'member\.uid___A001_X15a2_Xb6b/calibrated/[^']+' belongs to member\.uid___A001_X15a2_Xb6b, "
+            r"not to member\.uid___A001_X15a2_Xb6d; put the tar file beside")
 
 
 @pytest.mark.parametrize("spoil", [_cut_mid_data, _cut_at_entry, _escaping, _absolute, _other_member])

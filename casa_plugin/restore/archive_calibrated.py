@@ -197,21 +197,15 @@ def _check_entry(path, entry, eb, mous, info):
         info["table"] = True
 
 
-def _last_restore(member):
-    try:
-        return run_record.load(os.path.join(member, "calibrated")).get("restore") or {}
-    except (OSError, ValueError):
-        return {}
-
-
-def found_unpacked(plan):
+def found_unpacked(plan, last):
     """Plan to check and record a ``calibrated/`` the user untarred: every EB's ``.ms.split.cal`` only, no
-    ``working/`` (the scriptForPI's), no restore in casa_plugin's record. Return True if so (status 'unpack')."""
+    ``working/`` (the scriptForPI's), no restore in casa_plugin's record (``last``: its restore entry, {} if
+    none). Return True if so (status 'unpack')."""
     member, ebs = plan["member"], plan.get("ebs") or []
     calibrated = os.path.join(member, "calibrated")
     if not ebs or not os.path.isdir(calibrated) or os.path.lexists(os.path.join(calibrated, "working")):
         return False
-    if _last_restore(member):
+    if last:
         return False
     if any(os.path.lexists(os.path.join(calibrated, eb + ".ms")) for eb in ebs):
         return False
@@ -231,22 +225,26 @@ def plan_unpack(plan, options, problems):
     """
     member, ebs = plan["member"], plan.get("ebs") or []
     tars, found = find_tars(member, ebs)
-    if not tars and not found:
+    problems.extend(found)
+    if not tars:
         return False
     plan.update({"status": "unpack", "archive": {"tars": tars, "found": False, "bytes": 0, "contents": {}}})
-    problems.extend(found)
     name = os.path.basename(member)
     missing = [eb for eb in ebs if eb not in tars]
-    if tars and missing:
+    if missing:
         problems.append("%s: the archive's calibrated MSs are here for %s but not for %s; download the tar files of "
                         "those too (<EB uid>.ms.split.cal.tar) beside the others" % (
                             name, ", ".join(sorted(tars)), ", ".join(missing)))
     mous = name[len("member."):] if name.startswith("member.") else name
     for eb, path in sorted(tars.items()):
         try:
-            plan["archive"]["contents"][eb] = inspect_tar(path, eb, mous)
+            plan["archive"]["contents"][eb] = info = inspect_tar(path, eb, mous)
         except ValueError as exc:
             problems.append(str(exc))
+            continue
+        if info["ignored"]:
+            log.warning("%s: holds %d file(s) outside %s.ms.split.cal, which are not unpacked: %s", path,
+                        len(info["ignored"]), eb, ", ".join(info["ignored"][:5]))
     plan["archive"]["bytes"] = total = sum(c["bytes"] for c in plan["archive"]["contents"].values())
     try:
         check_space(member, total, elsewhere="move the member to a larger disk")
@@ -254,8 +252,8 @@ def plan_unpack(plan, options, problems):
         problems.append("%s: cannot unpack the archive's calibrated MSs: %s" % (name, exc))
     given = ["%s=%r" % (k, options[k]) for k in ("spacesaving", "dosplit", "docontsub", "casa") if options.get(k)]
     if given:
-        log.warning("%s: %s: its calibrated MSs come from the archive, so no scriptForPI runs and %s do not apply",
-                    name, SOURCE, ", ".join(given))
+        log.warning("%s: its calibrated MSs come from the archive, so no scriptForPI runs: %s do not apply",
+                    name, ", ".join(given))
     return True
 
 

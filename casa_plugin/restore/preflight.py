@@ -362,7 +362,8 @@ def check_member(member, ns, options):
     plan.update({"ebs": ebs, "pipeline_calibrated": source.endswith(".xml")})
     if not ebs:
         problems.append("%s: no EB found (no *pprequest.xml in script/, no *.asdm.sdm in raw/)" % member)
-    if archive_calibrated.found_unpacked(plan) or _check_calibrated(plan, member, options, problems):
+    untarred = archive_calibrated.found_unpacked(plan, _last_restore(member))  # the archive's MSs, unpacked by hand
+    if untarred or _check_calibrated(plan, member, options, problems):
         return plan
     if archive_calibrated.plan_unpack(plan, options, problems):  # the archive's calibrated MSs: no scriptForPI
         return plan

@@ -1,4 +1,4 @@
-"""Make a synthetic member the archive delivers calibrated: per-EB ``uid*.ms.split.cal.tar`` files, no raw/ (tests only).
+"""A synthetic member the archive delivers calibrated: per-EB ``uid*.ms.split.cal.tar`` files, no raw/ (tests only).
 
 What the archive's calibrated MSs look like, and the sources, are in
 :mod:`casa_plugin.restore.archive_calibrated`. In short: the ALMA Regional
