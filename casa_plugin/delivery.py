@@ -143,8 +143,10 @@ def expand_vis(vis, suffix=""):
         project: every ``calibrated/`` below). ``''`` means the current directory.
     suffix : str
         ``''`` for EB MSs (``uid*.ms``), ``'.split.cal'`` for science splits.
-        For ``''``, an EB whose MS is gone but whose ``.ms.split.cal`` exists (a
-        scriptForPI run with ``DOSPLIT``) is returned as the would-be ``uid*.ms`` path.
+        For ``''``, an EB of a ``calibrated/`` without its ``uid*.ms`` (a
+        scriptForPI run with ``DOSPLIT``: the restored MS is only in
+        ``working/``, or gone while its ``.ms.split.cal`` exists) is returned
+        as the would-be ``calibrated/uid*.ms`` path.
 
     Returns
     -------
@@ -184,6 +186,9 @@ def _expand_one(item, suffix):
             raise FileNotFoundError(
                 "vis=%r matches no uid___*.ms%s (matched: %s)" % (item, suffix, ", ".join(matches[:5])))
         return products
+    if not os.path.lexists(item) and not suffix and EB_NAME.match(os.path.basename(item.rstrip("/"))) and \
+            restored_ms(item.rstrip("/")) != item.rstrip("/"):
+        return [item.rstrip("/")]  # DOSPLIT: the EB's restored MS is only in working/ beside it
     if not os.path.lexists(item):
         raise FileNotFoundError("%s: no such file or directory; give an MS, a glob or a directory" % item)
     if is_ms(item) or (os.path.islink(item) and item.rstrip("/").endswith(".ms" + suffix)):
@@ -211,6 +216,7 @@ def _directory_products(directories, suffix):
             else:
                 ebs = set(n for n in names if EB_NAME.match(n))
                 ebs.update(n[:-len(".split.cal")] for n in names if _is_split_cal_name(n))
+                ebs.update(n for n in _listdir(os.path.join(cal, "working")) if EB_NAME.match(n))
                 products.extend(os.path.join(cal, n) for n in sorted(ebs))
     return sorted(products)
 

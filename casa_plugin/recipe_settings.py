@@ -35,7 +35,7 @@ __all__ = ["take_settings", "parse_command_line", "resolve_project", "SPLIT_SETT
 SPLIT_SETTINGS = (
     ("INTENT", "OBSERVE_TARGET*"),  # science spws: observed with this intent ...
     ("MINNCHAN", 5),  # ... and at least this many channels
-    ("REINDEX", True),  # False keeps the original spw ids (as the scriptForPI's own DOSPLIT splits do)
+    ("REINDEX", None),  # None: the member's numbering (ids kept if its .split.cal keep them), else from 0
     ("TARGET_INTENT", "*TARGET*"),  # fields kept in the .source
     ("OVERWRITE", False),  # redo existing splits (never a restored calibrated/)
     ("DRYRUN", False),  # print the plan, write no MS (only the report)

@@ -68,6 +68,22 @@ def science_request(spw="", width=1, timebin="0s", reindex=True):
 
 
 SCRIPT_REQUEST = science_request(reindex=False)  # what the scriptForPI's DOSPLIT split is
+
+
+def numbering_on_disk(directory):
+    """How the ``uid___*.ms.split.cal`` in ``directory`` number their spws, read with casatools:
+    ``{'kept', 'from 0'}`` or a part of it (split_sci's default follows it; both is a refusal)."""
+    kinds = set()
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+        path = os.path.join(directory, name)
+        if not re.match(r"^uid___A00\d_X[0-9a-z]+_X[0-9a-z]+\.ms\.split\.cal$", name) or \
+                not os.path.isfile(os.path.join(path, "table.dat")):
+            continue
+        used = np.unique(compare.columns(path, ("DATA_DESC_ID",))["DATA_DESC_ID"])
+        spw_of = compare.subtable_column(path, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
+        ids = sorted(int(spw_of[d]) for d in used)
+        kinds.add("from 0" if ids == list(range(len(ids))) else "kept")
+    return kinds
 TARGET_REQUEST = (("intent", "*TARGET*"), ("datacolumn", "data"))
 
 
@@ -340,7 +356,7 @@ class DeliveryMachine(RuleBasedStateMachine):
     @precondition(enabled("science"))
     @rule(where=st.sampled_from(["project", "member0", "member1", "eb"]), eb_index=st.integers(0, 2),
           spw=st.sampled_from(["", "", "1,3", "5,1"]), width=st.sampled_from([1, 1, 4]), timebin=st.sampled_from(["0s", "12s"]),
-          reindex=st.sampled_from([True, True, False]), out=st.sampled_from(["default", "default", "inside", "outside"]),
+          reindex=st.sampled_from([None, None, True, False]), out=st.sampled_from(["default", "default", "inside", "outside"]),
           overwrite=st.booleans(), dryrun=st.sampled_from([False, False, False, True]),
           interrupt=st.sampled_from([0, 0, 0, 1, 2, 3]))
     def science(self, where, eb_index, spw, width, timebin, reindex, out, overwrite, dryrun, interrupt):
@@ -351,7 +367,7 @@ class DeliveryMachine(RuleBasedStateMachine):
           out=st.sampled_from(["default", "inside"]), overwrite=st.booleans(), width=st.sampled_from([1, 4]))
     def science_again(self, where, eb_index, out, overwrite, width):
         """A second, plainer split_sci rule: most user calls are the default call or close to it."""
-        self._science(where, eb_index, "", width, "0s", True, out, overwrite, False, 0)
+        self._science(where, eb_index, "", width, "0s", None, out, overwrite, False, 0)
 
     def _science(self, where, eb_index, spw, width, timebin, reindex, out, overwrite, dryrun, interrupt):
         vis = self._vis(where, eb_index)
@@ -362,11 +378,32 @@ class DeliveryMachine(RuleBasedStateMachine):
             outputvis = os.path.join(os.path.dirname(vis) if out == "inside" else self.outside,
                                      "custom_%s.ms" % os.path.basename(vis)[-10:-3])
             kwargs["outputvis"] = outputvis
-        request = science_request(spw, width, timebin, reindex)
-        jobs = dict((outputvis or v + ".split.cal", ("split_sci", request, v)) for _, v in self._all_ebs()
-                    if v == vis or v.startswith(vis + os.sep))
+        jobs, mixed = self._science_jobs(vis, outputvis, spw, width, timebin, reindex)
         summary, error = self._call(split_sci, interrupt, **kwargs)
+        self._check_numbering(mixed, summary, error)
         self._after(jobs, summary, error, overwrite, dryrun)
+
+    def _science_jobs(self, vis, outputvis, spw, width, timebin, reindex, target=False):
+        """``({output: (task, request, input)}, mixed)``: the request of each EB's science split (reindex=None:
+        the numbering of the .split.cal in its directory, kept if they keep the ids, else from 0), and whether
+        one of those directories holds both numberings (a refusal)."""
+        jobs, mixed = {}, False
+        for _, v in self._all_ebs():
+            if v != vis and not v.startswith(vis + os.sep):
+                continue
+            kinds = numbering_on_disk(os.path.dirname(v))
+            mixed = mixed or (reindex is None and len(kinds) > 1)
+            request = science_request(spw, width, timebin, ("kept" not in kinds) if reindex is None else reindex)
+            jobs[outputvis or v + ".split.cal"] = ("split_sci", request, v)
+            if target:
+                jobs[v + ".split.cal.source"] = ("split_tgt", TARGET_REQUEST, v + ".split.cal")
+        return jobs, mixed
+
+    def _check_numbering(self, mixed, summary, error):
+        refused = summary is None and isinstance(error, ValueError) and "numbered two ways" in str(error)
+        assert refused == mixed, ("a member holds .split.cal numbered both ways, yet the default call was not "
+                                  "refused: %r" % (error,) if mixed else "refused for a mixed numbering that "
+                                  "the disk does not show: %s" % error)
 
     @precondition(enabled("target"))
     @rule(where=st.sampled_from(["project", "member1", "eb"]), eb_index=st.integers(0, 2),
@@ -390,13 +427,9 @@ class DeliveryMachine(RuleBasedStateMachine):
           overwrite=st.booleans(), interrupt=st.sampled_from([0, 0, 0, 2, 3]))
     def science_and_target(self, where, width, overwrite, interrupt):
         vis = self._vis(where, 0)
-        request = science_request(width=width)
-        jobs = {}
-        for _, v in self._all_ebs():
-            if v.startswith(vis + os.sep):
-                jobs[v + ".split.cal"] = ("split_sci", request, v)
-                jobs[v + ".split.cal.source"] = ("split_tgt", TARGET_REQUEST, v + ".split.cal")
+        jobs, mixed = self._science_jobs(vis, None, "", width, "0s", None, target=True)
         summary, error = self._call(split_sci_tgt, interrupt, vis=vis, width=width, overwrite=overwrite)
+        self._check_numbering(mixed, summary, error)
         self._after(jobs, summary, error, overwrite, False)
 
     @precondition(lambda self: "restore" not in _SKIP and (self.restores < 2 or not all(self.complete.values())))

@@ -65,12 +65,12 @@ def test_options_reach_the_script_and_never_leak(delivery, casa_session):
     assert os.path.isdir(os.path.join(cal, "working", "uid___A002_Xf7ad58_Xd406.ms"))  # SPACESAVING 3 ignored
     assert casa_session["SPACESAVING"] == 3 and "DOSPLIT" not in casa_session
     assert result["members"][member]["status"] == "restored"
-    # split_sci takes the script's splits (spw ids kept) as done for a request they match, and saves
-    # original_flags on them; the default reindex=True is another request
+    # split_sci takes the script's splits (spw ids kept) as done for the default request, follows their
+    # numbering, and saves original_flags on them; an explicit reindex=True is another request
     with split_failure(r"spw ids 1,3,5,7 are the input's \(kept\); this request has reindex=True \(pass "
                        r"reindex=False to accept them\)"):
-        split_sci(vis=cal)
-    split = split_sci(vis=cal, reindex=False)
+        split_sci(vis=cal, reindex=True)
+    split = split_sci(vis=cal)
     assert split["counts"] == {"done": 2}
     assert all(r["flagversion_saved"] for r in split["ebs"].values())
     assert split_tgt(vis=cal)["counts"] == {"split": 2}
@@ -80,7 +80,7 @@ def test_spacesaving_2_leaves_only_the_splits(delivery, casa_session):
     member = _member(delivery, XB6D)
     restore_pi(member=member, spacesaving=2)
     assert glob.glob(os.path.join(member, "calibrated", "working", "uid*.ms")) == []
-    assert split_sci(vis=delivery["project"] + "/*/*/" + XB6D, reindex=False)["counts"] == {"done": 2}
+    assert split_sci(vis=delivery["project"] + "/*/*/" + XB6D)["counts"] == {"done": 2}
 
 
 def test_spacesaving_minus_1_reaches_the_script_which_skips_its_disk_check(delivery, casa_session,

@@ -156,10 +156,12 @@ def test_dosplit_split_cal_is_recognised_and_checked(delivery, caplog):
                        r"input's \(kept\); this request has reindex=True \(pass reindex=False to accept them\)\. "
                        r"It is left as it is; pass overwrite=True \(in a recipe: OVERWRITE=True\) to redo it from "
                        r"working/uid___A002_Xf7ad58"):
-        split_sci(vis=calibrated)
-    result = split_sci(vis=calibrated, reindex=False)
+        split_sci(vis=calibrated, reindex=True)  # explicit: binding
+    result = split_sci(vis=calibrated)  # the default follows the member's numbering: the script's kept ids
     assert result["counts"] == {"done": 2}
-    assert "already done, made by the delivery's scriptForPI; flag version saved" in caplog.text
+    assert all(r["request"]["reindex"] is False for r in result["ebs"].values())
+    assert "already done, made by the delivery's scriptForPI; spw ids kept (the input's), as in the 2 " \
+           ".split.cal already in calibrated; flag version saved" in caplog.text
     entry = run_record.load(calibrated)["outputs"][os.path.basename(cals[0])]
     assert entry["made_by"] == "scriptForPI" and entry["contents"]["spws"]["1"]["nchan"] == 64
     assert sorted(entry["contents"]["spws"]) == ["1", "3", "5", "7"]
@@ -171,11 +173,11 @@ def test_dosplit_split_cal_is_recognised_and_checked(delivery, caplog):
 def test_spacesaving_2_split_cal_without_its_input(delivery):
     """SPACESAVING=2: the restored MS is gone; the script's split is checked on its own."""
     calibrated = _dosplit(delivery, spacesaving=2)
-    assert split_sci(vis=calibrated, reindex=False)["counts"] == {"done": 2}
+    assert split_sci(vis=calibrated)["counts"] == {"done": 2}
     with split_failure(r"made with width=1; this request has width=4.*is gone .*cannot be redone"):
-        split_sci(vis=calibrated, reindex=False, width=4)
+        split_sci(vis=calibrated, width=4)
     with split_failure(r"its spw ids 1,3,5,7 are the input's \(kept\); this request has reindex=True"):
-        split_sci(vis=calibrated)
+        split_sci(vis=calibrated, reindex=True)
 
 
 def test_interrupted_overwrite_marks_only_started_ebs_and_keeps_what_was_known(restored, monkeypatch, caplog):

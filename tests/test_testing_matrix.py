@@ -3,8 +3,12 @@
 import glob
 import os
 
+import pytest
+
 from casa_plugin.testing.compare import loop_science, loop_target
 from casa_plugin.testing.matrix import source_differences, spw_pairs
+
+pytestmark = pytest.mark.casa
 
 
 def _first_eb(calibrated_dirs):

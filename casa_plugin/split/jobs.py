@@ -134,7 +134,7 @@ def _existing(job, task, expected):
         raise ValueError("%s exists but was made %sfor another request: %s. It is left as it is; %s" % (
             out, _WHO.get(who, "") + " ", "; ".join(diffs), ways))
     result = {"status": "done", "nrows": actual["nrows"], "contents": actual, "made_by": who,
-              "request": made if who == "scriptForPI" else request}
+              "request": dict(made, reindex=request["reindex"]) if who == "scriptForPI" else request}
     if who == "unknown":
         result["note"] = ("made outside casa_plugin from datacolumn=%r (its HISTORY)" % written if written else
                           "made outside casa_plugin: its data column is not known")
@@ -267,7 +267,17 @@ def _kept_ids(kwargs):
 
 
 def science_job(job):
-    """Split the science spws of one EB into ``<vis>.split.cal`` and save its flag version."""
+    """Split the science spws of one EB into ``<vis>.split.cal`` and save its flag version.
+
+    A job whose ``reindex`` followed the member's numbering (``numbering.resolve``) says so in its note.
+    """
+    result = _science(job)
+    if job.get("numbering") and result.get("status") != "failed":
+        result["note"] = "; ".join(filter(None, [result.get("note"), job["numbering"]]))
+    return result
+
+
+def _science(job):
     start, vis, out = time.time(), job["vis"], job["outputvis"]
     job = dict(job, request=science_request(job))
     result = {"vis": vis, "outputvis": out, "request": job["request"]}

@@ -6,6 +6,7 @@ import os
 from ..delivery import expand_vis
 from ..logs import task_logging
 from ..runner import run_chain_jobs, run_eb_jobs
+from .numbering import resolve
 
 __all__ = ["split_sci", "split_tgt", "split_sci_tgt"]
 
@@ -74,7 +75,7 @@ def _refuse_science_splits(paths, datacolumn):
 
 
 def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected",
-              reindex=True, flagversion="original_flags", overwrite=False, dryrun=False, width=1, timebin="0s",
+              reindex=None, flagversion="original_flags", overwrite=False, dryrun=False, width=1, timebin="0s",
               parallel=None, maxjobs=None):
     """Split the science spectral windows of each EB into ``<vis>.split.cal`` and save its flags.
 
@@ -96,8 +97,13 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
         Explicit spw ids; overrides ``intent``/``minnchan``.
     datacolumn : str
         Column to split (written as DATA); ``'corrected'`` by default.
-    reindex : bool
-        False keeps the original spw ids (as ALMA's scriptForPI does).
+    reindex : bool or None
+        True numbers the output's spws from 0 (CASA's split); False keeps the
+        input's spw ids. None (default): one numbering per member, that of
+        the ``.split.cal`` already beside the EB (the scriptForPI's with
+        ``DOSPLIT`` keep the ids, so new splits keep them too and the
+        script's count as made), else from 0; a directory holding both is
+        refused, naming them. The line says when ids are kept this way.
     flagversion : str
         Flag version saved once on each new output.
     overwrite : bool
@@ -150,16 +156,16 @@ def _science_jobs(vis, *, outputvis, intent, minnchan, spw, datacolumn, reindex,
     _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun)
     _require("intent", intent, str, "a string")
     _require("minnchan", minnchan, int, "an integer")
-    _require("reindex", reindex, bool, "True or False")
+    _require("reindex", reindex, (bool, type(None)), "True, False or None (the member's numbering)")
     _require("width", width, (int, str), "a channel count (int) or CASA width string")
     _require("timebin", timebin, str, "a CASA time string such as '12s'")
     spw = _normal_spw(spw)
     paths = _absolute(expand_vis(vis))
     _refuse_science_splits(paths, datacolumn)
-    return [{"vis": v, "outputvis": o, "intent": intent, "minnchan": minnchan, "spw": spw,
-             "datacolumn": datacolumn, "reindex": reindex, "flagversion": flagversion, "overwrite": overwrite,
-             "dryrun": dryrun, "width": width, "timebin": timebin}
-            for v, o in zip(paths, _outputs(paths, outputvis, ".split.cal"))]
+    return resolve([{"vis": v, "outputvis": o, "intent": intent, "minnchan": minnchan, "spw": spw,
+                     "datacolumn": datacolumn, "reindex": reindex, "flagversion": flagversion,
+                     "overwrite": overwrite, "dryrun": dryrun, "width": width, "timebin": timebin}
+                    for v, o in zip(paths, _outputs(paths, outputvis, ".split.cal"))])
 
 
 def _target_jobs(paths, *, outputvis, intent, datacolumn, flagversion, overwrite, dryrun):
@@ -218,7 +224,7 @@ def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagv
                            maxjobs=maxjobs)
 
 
-def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=True,
+def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=None,
                   target_intent="*TARGET*", flagversion="original_flags", overwrite=False, dryrun=False, width=1,
                   timebin="0s", parallel=None, maxjobs=None):
     """Run split_sci and then split_tgt on each EB as one job: the chain the recipes use.
