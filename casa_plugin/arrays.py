@@ -19,6 +19,7 @@ LABELS = {"12m": "12 m array", "7m": "7 m array (ACA)", "TP": "total power (TP)"
 #: A TP EB has at most the four PM antennas; a 7 m one CM antennas (7 m dishes).
 _TP_ANTENNAS = 4
 _RESTORE_SCRIPT = "*casa_piperestorescript.py"
+_SAMPLED_ROWS = 1000  # rows of an MS read to tell autocorrelations only
 _SD_TASK = re.compile(r"\bhsd_restoredata\s*\(")
 
 
@@ -65,7 +66,8 @@ def asdm_array(asdm):
 
 
 def ms_array(vis):
-    """The array of an EB's MS (restored MS or split): FLOAT_DATA means total power, else its ANTENNA table.
+    """The array of an EB's MS (restored MS or split): FLOAT_DATA, or PM antennas with autocorrelations only in
+    its first rows, mean total power; else its ANTENNA table tells.
 
     Parameters
     ----------
@@ -81,6 +83,9 @@ def ms_array(vis):
     try:
         tb.open(vis)
         float_data = "FLOAT_DATA" in tb.colnames()
+        # a TP split made from CORRECTED_DATA (ALMA's 2022-2023 scriptForPI) has DATA: its first rows tell
+        autocorr = bool(tb.nrows()) and bool((tb.getcol("ANTENNA1", 0, _SAMPLED_ROWS) ==
+                                              tb.getcol("ANTENNA2", 0, _SAMPLED_ROWS)).all())
         tb.close()
         tb.open(os.path.join(vis, "ANTENNA"))
         names = list(tb.getcol("NAME")) if tb.nrows() else []
@@ -92,7 +97,7 @@ def ms_array(vis):
         tb.close()
     if float_data:
         return "TP"
-    return _from_antennas(names, dishes, autocorr_only=False)
+    return _from_antennas(names, dishes, autocorr_only=autocorr)
 
 
 def _calls_sd_restore(member):

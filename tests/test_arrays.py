@@ -74,6 +74,9 @@ def test_ms_array_reads_float_data_and_antennas(tmp_path):
     make_tp_ms(tp, "uid___A002_X1_X2", nant=1, nchan=8, nint=1)
     make_eb_ms(small, nant=4, nchan=8, nint=2)
     assert arrays.ms_array(tp) == "TP" and arrays.ms_array(small) == "12m"
+    from casatasks import mstransform  # a TP .split.cal as ALMA's 2022-2023 scriptForPI makes it: DATA, no FLOAT_DATA
+    mstransform(vis=tp, outputvis=tp + ".split.cal", spw="1,3", reindex=False)
+    assert arrays.ms_array(tp + ".split.cal") == "TP"
     assert arrays.ms_array(str(tmp_path / "none.ms")) is None
     member = tmp_path / "member.uid___A001_X1_X9"
     (member / "calibrated" / "working").mkdir(parents=True)
