@@ -231,3 +231,15 @@ def test_an_ms_of_another_eb_is_not_put_in_place_and_the_next_call_names_it(arch
     assert restore_record(archive["member"])["status"] == "failed"
     with pytest.raises(RestoreError, match="calibrated/ exists but has no calibrated MS for %s" % second):
         restore_pi(member=archive["member"])
+
+
+def test_a_tar_of_another_members_eb_is_named(archive, casa_session):
+    eb = archive["ebs"][0]
+    other = os.path.join(os.path.dirname(archive["member"]), "member.uid___A001_X15a2_Xb6b")
+    stray = os.path.join(other, os.path.basename(archive["tars"][eb]))
+    shutil.copy2(archive["tars"][eb], stray)
+    before = snapshot(archive["root"])
+    with pytest.raises(RestoreError, match=r"nothing was run:\n\s+%s: the member's EBs are uid___A002_Xf9a1c3_X1b2e, "
+                       r"not %s; move it to its own member's directory" % (stray.replace(".", r"\."), eb)):
+        restore_pi(member=archive["project"])
+    assert snapshot(archive["root"]) == before
