@@ -24,7 +24,7 @@ import time
 
 from . import real_workload
 
-__all__ = ['PARAMS_FILENAME', 'SKIP_APPLYCAL', 'PipelineStandinError', 'h_init', 'h_save',
+__all__ = ['PARAMS_FILENAME', 'SKIP_APPLYCAL', 'PipelineStandinError', 'check_restore_args', 'h_init', 'h_save',
            'hifa_restoredata', 'load_into', 'load_for_recipe', 'restore_with_standin', 'skip_applycal']
 
 LOG = logging.getLogger(__name__)
@@ -178,6 +178,43 @@ def _undo_applycal(vis, spws):
                 '(%s); CORRECTED_DATA equals DATA there', vis, 'all' if spws is True else spws, SKIP_APPLYCAL)
 
 
+def check_restore_args(task, vis, session, ocorr_mode, mode, products_dir, rawdata_dir):
+    """Check a restore task's arguments in the cwd (``calibrated/working``) as the pipeline would.
+
+    Returns ``(products, [(eb, asdm, outvis), ...])``: the products
+    directory and, per EB of ``vis``, its ASDM (``<rawdata_dir>/<eb>.asdm.sdm``,
+    or ``<rawdata_dir>/<eb>``) and the MS to write. Raises
+    PipelineStandinError for no EBs, a session list of another length, an
+    ``ocorr_mode`` other than ``mode``, a missing products directory or
+    ASDM, or an MS that already exists; each message starts with ``task``.
+    """
+    vis = [vis] if isinstance(vis, str) else list(vis)
+    if not vis:
+        raise PipelineStandinError('%s: no EBs given in vis' % task)
+    if session is not None and not isinstance(session, str) and len(session) != len(vis):
+        raise PipelineStandinError('%s: %d sessions given for %d EBs' % (task, len(session), len(vis)))
+    if ocorr_mode != mode:
+        raise PipelineStandinError("%s: ocorr_mode %r not supported (ALMA uses %r)" % (task, ocorr_mode, mode))
+    cwd = os.getcwd()
+    products = os.path.join(cwd, products_dir)
+    if not os.path.isdir(products):
+        raise PipelineStandinError('%s: calibration products directory %s not found (expected %s -> '
+                                   '../calibration)' % (task, products_dir, products))
+    found = []
+    for name in vis:
+        eb = _eb_name(name)
+        asdm = os.path.join(cwd, rawdata_dir, eb + '.asdm.sdm')
+        if not os.path.isdir(asdm):  # ALMA's scriptForPIs link rawdata/<eb> (no suffix) to ../../raw/<eb>.asdm.sdm
+            asdm = os.path.join(cwd, rawdata_dir, eb)
+        if not os.path.isdir(asdm):
+            raise PipelineStandinError('%s: ASDM for %s not found at %s' % (task, eb, asdm))
+        outvis = os.path.join(cwd, eb + '.ms')
+        if os.path.exists(outvis):
+            raise PipelineStandinError('%s: %s already exists' % (task, outvis))
+        found.append((eb, asdm, outvis))
+    return products, found
+
+
 def hifa_restoredata(vis, session=None, products_dir='../products',
                      rawdata_dir='../rawdata', ocorr_mode='ca', **kwargs):
     """Restore the calibrated visibilities of the given EBs (stand-in).
@@ -214,39 +251,10 @@ def hifa_restoredata(vis, session=None, products_dir='../products',
     PipelineStandinError
         If products or ASDMs are missing, or an MS already exists.
     """
-    if isinstance(vis, str):
-        vis = [vis]
-    vis = list(vis)
-    if not vis:
-        raise PipelineStandinError('hifa_restoredata: no EBs given in vis')
-    if session is not None and not isinstance(session, str) \
-            and len(session) != len(vis):
-        raise PipelineStandinError(
-            'hifa_restoredata: %d sessions given for %d EBs'
-            % (len(session), len(vis)))
-    if ocorr_mode != 'ca':
-        raise PipelineStandinError(
-            "hifa_restoredata: ocorr_mode %r not supported (ALMA uses 'ca')"
-            % (ocorr_mode,))
-    cwd = os.getcwd()
-    products = os.path.join(cwd, products_dir)
-    if not os.path.isdir(products):
-        raise PipelineStandinError(
-            'hifa_restoredata: calibration products directory %s not found '
-            '(expected %s -> ../calibration)' % (products_dir, products))
+    products, found = check_restore_args('hifa_restoredata', vis, session, ocorr_mode, 'ca', products_dir,
+                                         rawdata_dir)
     plan = []
-    for name in vis:
-        eb = _eb_name(name)
-        asdm = os.path.join(cwd, rawdata_dir, eb + '.asdm.sdm')
-        if not os.path.isdir(asdm):  # ALMA's scriptForPIs link rawdata/<eb> (no suffix) to ../../raw/<eb>.asdm.sdm
-            asdm = os.path.join(cwd, rawdata_dir, eb)
-        if not os.path.isdir(asdm):
-            raise PipelineStandinError(
-                'hifa_restoredata: ASDM for %s not found at %s' % (eb, asdm))
-        outvis = os.path.join(cwd, eb + '.ms')
-        if os.path.exists(outvis):
-            raise PipelineStandinError(
-                'hifa_restoredata: %s already exists' % outvis)
+    for eb, asdm, outvis in found:
         real = real_workload.is_real_asdm(asdm)  # a real ASDM: restore it with CASA's tasks
         plan.append((eb, outvis, None if real else _read_params(asdm, eb), asdm,
                      _session_of(session, len(plan))))

@@ -149,12 +149,9 @@ def hsd_restoredata(vis, session=None, products_dir="../products", rawdata_dir="
 
     Parameters
     ----------
-    vis : str or list of str
-        EB uids (or ASDM / MS names) to restore.
-    session : list of str, optional
-        Session of each EB; checked for length only.
-    products_dir, rawdata_dir : str, optional
-        The calibration products (``../products``) and the ASDMs (``../rawdata``).
+    vis, session, products_dir, rawdata_dir
+        As for :func:`pipeline_standin.hifa_restoredata` (checked by
+        :func:`pipeline_standin.check_restore_args`).
     ocorr_mode : str, optional
         Only ``'ao'`` (autocorrelations only), as the pipeline's TP restore uses.
     **kwargs
@@ -163,39 +160,21 @@ def hsd_restoredata(vis, session=None, products_dir="../products", rawdata_dir="
     Returns
     -------
     list of str
-        Absolute paths of the restored measurement sets.
+        The restored TP measurement sets (absolute paths).
 
     Raises
     ------
     pipeline_standin.PipelineStandinError
-        If products or ASDMs are missing, an ASDM is not a synthetic TP one,
-        an MS already exists, or ``ocorr_mode`` is not ``'ao'``.
+        As ``check_restore_args`` raises it, or for an ASDM that is not a synthetic TP one.
     """
     error = pipeline_standin.PipelineStandinError
-    vis = [vis] if isinstance(vis, str) else list(vis)
-    if not vis:
-        raise error("hsd_restoredata: no EBs given in vis")
-    if session is not None and not isinstance(session, str) and len(session) != len(vis):
-        raise error("hsd_restoredata: %d sessions given for %d EBs" % (len(session), len(vis)))
-    if ocorr_mode != "ao":
-        raise error("hsd_restoredata: ocorr_mode %r not supported (ALMA's TP restore uses 'ao')" % (ocorr_mode,))
-    cwd = os.getcwd()
-    if not os.path.isdir(os.path.join(cwd, products_dir)):
-        raise error("hsd_restoredata: calibration products directory %s not found in %s" % (products_dir, cwd))
+    _, found = pipeline_standin.check_restore_args("hsd_restoredata", vis, session, ocorr_mode, "ao", products_dir,
+                                                   rawdata_dir)
     plan = []
-    for name in vis:
-        eb = pipeline_standin._eb_name(name)
-        asdm = os.path.join(cwd, rawdata_dir, eb + ".asdm.sdm")
-        if not os.path.isdir(asdm):  # ALMA's scriptForPIs link rawdata/<eb> (no suffix) to ../../raw/<eb>.asdm.sdm
-            asdm = os.path.join(cwd, rawdata_dir, eb)
-        if not os.path.isdir(asdm):
-            raise error("hsd_restoredata: ASDM for %s not found at %s" % (eb, asdm))
+    for eb, asdm, outvis in found:
         params = pipeline_standin._read_params(asdm, eb)
         if params.pop("kind", None) != KIND:
             raise error("hsd_restoredata: %s is not a total-power ASDM (restore it with hifa_restoredata)" % asdm)
-        outvis = os.path.join(cwd, eb + ".ms")
-        if os.path.exists(outvis):
-            raise error("hsd_restoredata: %s already exists" % outvis)
         params["skip_applycal"] = bool(params.pop(pipeline_standin.SKIP_APPLYCAL, False))
         plan.append((eb, outvis, params))
     restored = []
