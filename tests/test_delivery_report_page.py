@@ -62,11 +62,12 @@ def test_a_skipped_split_shows_its_state_and_reason_below_its_row():
     member = alma_member(nscans=8)
     member["array"] = "TP"
     note = "total power: single-dish FLOAT_DATA autocorrelations, imaged with sdimaging, not split"
-    member["ebs"][0]["sci"].update({"status": "skipped", "note": note, "outputvis": None})
+    member["ebs"][0]["sci"].update({"status": "skipped", "note": note, "error": note, "outputvis": None})
     steps = _steps(page("/nowhere", [member], {}, "split_sci", False))
     assert re.search(r"<tr class='skipped'>[^\n]*<td>split_sci</td>[^\n]*<td>skipped</td></tr>\n"
                      r"<tr class='skipped'><td></td><td colspan='\d+'><div class='err'>not split: %s</div>"
                      % re.escape(note), steps), steps
+    assert "last error" not in steps  # a decision, not an error
 
 
 def test_members_of_several_arrays_get_a_heading_each_in_array_order_and_one_array_none():

@@ -101,12 +101,12 @@ def _table(member):
         out.append("<tr class='%s'>%s</tr>" % (css, "".join(
             "<td class='n'>%s</td>" % c if i in (4, 5, 9) else "<td class='p'>%s</td>" % c if i in (2, 3) else
             "<td>%s</td>" % c for i, c in enumerate(cells))))
-        if entry.get("error"):  # below its row, the table's width: a long error stays a few lines
+        if status == "skipped" and (entry.get("note") or entry.get("error")):  # why not split (total power)
+            out.append("<tr class='skipped'><td></td><td colspan='%d'>%s</td></tr>" % (
+                len(head) - 1, _error(entry.get("note") or entry["error"], "not split: ")))
+        elif entry.get("error"):  # below its row, the table's width: a long error stays a few lines
             out.append("<tr class='%s'><td></td><td colspan='%d'>%s</td></tr>" % (
                 css, len(head) - 1, _error(entry["error"], "last error: ")))
-        elif status == "skipped" and entry.get("note"):  # why this EB is not split (e.g. total power), below it
-            out.append("<tr class='skipped'><td></td><td colspan='%d'>%s</td></tr>" % (
-                len(head) - 1, _error(entry["note"], "not split: ")))
     out.append("</table>")
     return "\n".join(out)
 
