@@ -43,6 +43,7 @@ SPLIT_SETTINGS = (
     ("TIMEBIN", "0s"),  # time averaging while splitting (e.g. '12s')
     ("PARALLEL", None),  # None: under mpicasa/mpirun, on the casampi servers only where they win
     ("MAXJOBS", None),  # EBs at once per host under MPI; None: the policy's
+    ("TOTALPOWER", False),  # True also splits total-power (single-dish) EBs, which are skipped otherwise
 )
 
 _RUNPY = ("runpy",)
@@ -287,4 +288,4 @@ def run_splits(run, vis):
     return split_sci_tgt(vis=vis, intent=run["INTENT"], minnchan=run["MINNCHAN"], reindex=run["REINDEX"],
                          target_intent=run["TARGET_INTENT"], overwrite=run["OVERWRITE"], dryrun=run["DRYRUN"],
                          width=run["WIDTH"], timebin=run["TIMEBIN"], parallel=run["PARALLEL"],
-                         maxjobs=run["MAXJOBS"])
+                         maxjobs=run["MAXJOBS"], totalpower=run["TOTALPOWER"])

@@ -28,8 +28,8 @@ def _status(result):
     status = result.get("status", "?")
     if status == "failed" and result.get("dryrun"):
         return "would fail"  # a dry run wrote nothing: its outputs are as they were
-    if status == "done" and result.get("made_by") == "scriptForPI":
-        return "done (scriptForPI)"
+    if status == "done" and result.get("made_by") in ("scriptForPI", "archive"):
+        return "done (%s)" % result["made_by"]
     if result.get("seconds") is not None and status == "split":
         return "%s %.1fs" % (status, result["seconds"])
     if status in ("failed", "interrupted") and is_ms(result.get("outputvis") or ""):

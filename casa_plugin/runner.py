@@ -35,8 +35,8 @@ def _detail(result):
         return "skipped: %s" % result.get("error")
     parts = []
     if status == "done":
-        parts.append("already done" + (", made by the delivery's scriptForPI" if result.get("made_by") ==
-                                       "scriptForPI" else ""))
+        parts.append("already done" + {"scriptForPI": ", made by the delivery's scriptForPI",
+                                       "archive": ", from the archive's calibrated MSs"}.get(result.get("made_by"), ""))
         if result.get("note"):
             parts.append(result["note"])
         if result.get("flagversion_saved"):

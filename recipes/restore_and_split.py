@@ -30,7 +30,7 @@ SETTINGS = dict((
     ("DOCONTSUB", None),
     ("RESTORE_PARALLEL", None),  # members restored at once: None auto, False one after the other, True, or N
     ("PIPELINE", None),  # None: CASA's own (casa --pipeline); 'standin': the tests' stand-in (venv, synthetic data)
-) + SPLIT_SETTINGS)  # INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS
+) + SPLIT_SETTINGS)  # INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS, TOTALPOWER
 
 # under casa -c a failure ends in two lines and exit status 1; the summary table is printed also after a failure
 with recipe_errors(globals(), __file__), summary_at_end() as _results:

@@ -19,7 +19,7 @@ from casa_plugin.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_
 
 # ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
 SETTINGS = dict((("PROJECT", None),) + SPLIT_SETTINGS)  # PROJECT: calibrated/, member or project; None: the cwd
-# SPLIT_SETTINGS: INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS
+# SPLIT_SETTINGS: INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS, TOTALPOWER
 
 # under casa -c a failure ends in two lines and exit status 1; the summary table is printed also after a failure
 with recipe_errors(globals(), __file__), summary_at_end() as _results:

@@ -125,11 +125,21 @@ def test_a_manual_restore_that_did_not_apply_the_calibration_is_failed(built, tm
     assert run_record.load(os.path.join(member, "calibrated"))["restore"]["status"] == "failed"
 
 
-@pytest.mark.xfail(strict=True, reason="a scriptForFluxCalibration leaves the rescaled data in the .ms.split.cal's "
-                                       "CORRECTED_DATA; split_tgt's default then refuses it as 'a restored EB'")
 def test_a_flux_rescaled_member_is_split_from_its_corrected_data(built, tmp_path):
+    """A scriptForFluxCalibration leaves the rescaled data in the .ms.split.cal's CORRECTED_DATA: split_tgt's
+    default takes that column there, and says so."""
+    import numpy as np
+    from casa_plugin.testing.compare import columns
     member = _copy(built, tmp_path, "flux")
     make_manual_member(member, flux=True)
     restore_with_standin(member)
-    split_sci(vis=member)
-    split_tgt(vis=member)
+    assert split_sci(vis=member)["counts"] == {"done": 2}
+    tgt = split_tgt(vis=member)
+    assert tgt["counts"] == {"split": 2}
+    for cal, result in tgt["ebs"].items():
+        assert result["request"]["datacolumn"] == "corrected"
+        assert result["note"].startswith("from the .split.cal's CORRECTED_DATA (a flux script")
+        both = columns(cal, ("DATA", "CORRECTED_DATA"))
+        assert not np.array_equal(both["DATA"], both["CORRECTED_DATA"])  # the rescale is there to be lost
+        assert source_differences(cal + ".source", cal) == []
+        assert run_record.entry_of(cal + ".source")["request"]["datacolumn"] == "corrected"

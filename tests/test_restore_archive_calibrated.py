@@ -106,7 +106,7 @@ def test_unpacked_and_checked_instead_of_restored_then_split_as_a_full_restore(a
     tgt = split_tgt(vis=archive["project"])
     for eb in archive["ebs"]:
         done = sci["ebs"][os.path.join(member, "calibrated", eb + ".ms")]
-        assert (done["status"], done["made_by"]) == ("done", "scriptForPI")  # the delivery's own split, kept
+        assert (done["status"], done["made_by"]) == ("done", "archive")  # the delivery's own split, from the archive
         source = os.path.join(member, "calibrated", eb + ".ms.split.cal.source")
         assert tgt["ebs"][os.path.join(member, "calibrated", eb + ".ms.split.cal")]["status"] == "split"
         reference = [os.path.join(m, "calibrated", eb + ".ms") for m in restored_delivery["members"]

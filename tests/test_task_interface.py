@@ -66,9 +66,9 @@ _POSITIONAL = {
     "restore_pi": ["member", "spacesaving", "dosplit", "docontsub", "dryrun", "overwrite", "checkdisk",
                    "versioncheck", "casa", "parallel"],
     "split_sci": ["vis", "outputvis", "intent", "minnchan", "spw", "datacolumn", "reindex", "flagversion",
-                  "overwrite", "dryrun", "width", "timebin", "parallel", "maxjobs"],
+                  "overwrite", "dryrun", "width", "timebin", "parallel", "maxjobs", "totalpower"],
     "split_tgt": ["vis", "outputvis", "intent", "datacolumn", "flagversion", "overwrite", "dryrun", "parallel",
-                  "maxjobs"],
+                  "maxjobs", "totalpower"],
 }
 
 
@@ -101,7 +101,7 @@ def test_positional_arguments_at_the_prompt_in_casas_way(restored, tmp_path, mon
     exec("r2 = split_sci(%r, dryrun=True, spw='1', width=2)" % project, ns)  # mixed: positional, then keywords
     assert ns["r2"] == expected
     with pytest.raises(TypeError, match=r"^split_sci not run: too many positional arguments$"):
-        exec("split_sci(%s)" % ", ".join(["None"] * 15), ns)
+        exec("split_sci(%s)" % ", ".join(["None"] * (len(_POSITIONAL["split_sci"]) + 1)), ns)
     with pytest.raises(TypeError, match=r"^split_sci not run: multiple values for argument 'vis'$"):
         exec("split_sci(%r, vis=%r)" % (project, project), ns)
 

@@ -28,8 +28,15 @@ log = logging.getLogger(__name__)
 #: What ALMA's scriptForPI asks of the .split.cal it makes with DOSPLIT (science spws, no averaging).
 _SCRIPT_REQUEST = {"datacolumn": "corrected", "width": 1, "timebin": "0s"}
 _WHO = {"casa_plugin": "by casa_plugin", "scriptForPI": "by the delivery's scriptForPI",
+        "archive": "by the archive (its calibrated MSs)",
         "unknown": "outside casa_plugin"}
 _PRODUCTS = (".split.cal", ".source")
+#: Makers of a .split.cal that came with the delivery (its own request is the scriptForPI's DOSPLIT split).
+_DELIVERED = ("scriptForPI", "archive")
+#: Why split_sci and split_tgt leave a total-power EB alone unless asked (``totalpower=True``).
+TOTAL_POWER = ("total power (single-dish) EB: its data are FLOAT_DATA autocorrelations, imaged by the single-dish "
+               "pipeline or sdimaging, not by the tutorial's interferometric splits; pass totalpower=True to "
+               "split it anyway")
 
 
 def _check_input(vis, datacolumn, task):
@@ -63,9 +70,12 @@ def _column_hint(vis, wanted, task):
 
 
 def _target_column(job, source):
-    """split_tgt's datacolumn: 'data' for a science split; a restored EB needs it given explicitly."""
+    """split_tgt's datacolumn: 'data' for a science split, 'corrected' for a delivered ``.split.cal`` that a
+    flux script recalibrated (its CORRECTED_DATA); a restored EB needs it given explicitly."""
     if job["datacolumn"]:
         return job["datacolumn"]
+    if "CORRECTED_DATA" in source["columns"] and os.path.normpath(job["vis"]).endswith(".split.cal"):
+        return "corrected"
     if "CORRECTED_DATA" in source["columns"]:
         raise ValueError(
             "%s is a restored EB (it has CORRECTED_DATA), not a science split: split_tgt would copy its "
@@ -79,7 +89,8 @@ def _made_by(job, task):
     record entry, where known.
 
     ``who`` is ``'casa_plugin'`` (its record), ``'scriptForPI'`` (the restore
-    record lists it as the delivery's own product) or ``'unknown'``.
+    record lists it as the delivery's own product), ``'archive'`` (unpacked
+    from the archive's calibrated MSs by restore_pi) or ``'unknown'``.
     """
     out = os.path.abspath(job["outputvis"])
     try:
@@ -91,10 +102,11 @@ def _made_by(job, task):
         return entry["made_by"], entry.get("request"), entry
     if entry.get("datacolumn"):
         return "casa_plugin", {"datacolumn": entry["datacolumn"]}, entry  # a record of casa_plugin 0.1
-    products = (record.get("restore") or {}).get("products") or {}
+    restore = record.get("restore") or {}
+    products = restore.get("products") or {}
     if task == "split_sci" and any(os.path.basename(os.path.normpath(p)) == os.path.basename(out)
                                    for p in products.values()):
-        return "scriptForPI", dict(_SCRIPT_REQUEST), {}
+        return "archive" if restore.get("from") == "archive" else "scriptForPI", dict(_SCRIPT_REQUEST), {}
     return "unknown", None, {}
 
 
@@ -134,7 +146,7 @@ def _existing(job, task, expected):
         raise ValueError("%s exists but was made %sfor another request: %s. It is left as it is; %s" % (
             out, _WHO.get(who, "") + " ", "; ".join(diffs), ways))
     result = {"status": "done", "nrows": actual["nrows"], "contents": actual, "made_by": who,
-              "request": dict(made, reindex=request["reindex"]) if who == "scriptForPI" else request}
+              "request": dict(made, reindex=request["reindex"]) if who in _DELIVERED else request}
     if who == "unknown":
         result["note"] = ("made outside casa_plugin from datacolumn=%r (its HISTORY)" % written if written else
                           "made outside casa_plugin: its data column is not known")
@@ -277,12 +289,23 @@ def science_job(job):
     return result
 
 
+def _total_power(vis, job):
+    """True if ``vis`` is a total-power EB (FLOAT_DATA) that ``job`` does not ask to split."""
+    return not job.get("totalpower") and is_ms(vis) and "FLOAT_DATA" in read_contents(vis)["columns"]
+
+
+def _skipped(result, start):
+    return dict(result, status="skipped", error=TOTAL_POWER, note=TOTAL_POWER, seconds=time.time() - start)
+
+
 def _science(job):
     start, vis, out = time.time(), job["vis"], job["outputvis"]
     job = dict(job, request=science_request(job))
     result = {"vis": vis, "outputvis": out, "request": job["request"]}
     existing = os.path.lexists(out) and not job["overwrite"]
     src = restored_ms(vis)  # DOSPLIT: the restored MS is only in working/
+    if _total_power(src, job):
+        return _skipped(result, start)
     if existing and not os.path.exists(src):  # SPACESAVING >= 2: only the script's split is left
         return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", None))
     source = _check_input(src, job["datacolumn"], "split_sci")
@@ -327,14 +350,19 @@ def target_job(job):
         job["request"] = target_request(job)
         return dict(vis=vis, outputvis=out, request=job["request"], seconds=time.time() - start,
                     **_existing(job, "split_tgt", None))
+    if _total_power(vis, job):
+        return _skipped({"vis": vis, "outputvis": out}, start)
     source = _check_input(vis, job["datacolumn"] or "data", "split_tgt")
-    job = dict(job, datacolumn=_target_column(job, source))
+    job = dict(job, datacolumn=_target_column(job, source), request_datacolumn=job["datacolumn"])
     job["request"] = target_request(job)
     intents, fields = fields_for_intent(vis, job["intent"])
     expected = expected_target(source, fields)
     result = {"vis": vis, "outputvis": out, "request": job["request"], "intents": intents, "fields": fields,
               "input_bytes": _input_bytes(job, vis),
               "input_made_id": job["input_made"].get("made_id")}
+    if not job["request_datacolumn"] and job["datacolumn"] == "corrected":
+        result["note"] = ("from the .split.cal's CORRECTED_DATA (a flux script of the delivery recalibrated it; "
+                          "its DATA is not flux-scaled)")
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_tgt", expected))
     if job["dryrun"]:
@@ -361,6 +389,8 @@ def chain_job(job):
     sci = call_job("casa_plugin.split.jobs:science_job", job["sci"])
     if sci["status"] == "failed":
         tgt = {"status": "skipped", "error": "the science split failed"}
+    elif sci["status"] == "skipped":  # total power: neither step applies
+        tgt = dict(sci, vis=job["tgt"]["vis"], outputvis=job["tgt"]["outputvis"], request=None)
     else:
         made = {"made_id": sci["made_id"], "made": time.strftime("%Y-%m-%dT%H:%M:%S"), "request": sci["request"]} \
             if sci["status"] == "split" else None  # the client records the new .split.cal only after this job

@@ -33,7 +33,7 @@ def _normal_spw(spw):
     return spw
 
 
-def _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun):
+def _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun, totalpower):
     _require("outputvis", outputvis, str, "a string")
     if datacolumn is None:  # split_tgt: 'data' for a science split, given explicitly for anything else
         datacolumn = "data"
@@ -45,6 +45,7 @@ def _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun):
         raise ValueError("flagversion must name a flag version, e.g. 'original_flags'")
     _require("overwrite", overwrite, bool, "True or False")
     _require("dryrun", dryrun, bool, "True or False")
+    _require("totalpower", totalpower, bool, "True or False")
 
 
 def _outputs(paths, outputvis, suffix):
@@ -76,7 +77,7 @@ def _refuse_science_splits(paths, datacolumn):
 
 def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected",
               reindex=None, flagversion="original_flags", overwrite=False, dryrun=False, width=1, timebin="0s",
-              parallel=None, maxjobs=None):
+              parallel=None, maxjobs=None, totalpower=False):
     """Split the science spectral windows of each EB into ``<vis>.split.cal`` and save its flags.
 
     Parameters
@@ -125,12 +126,15 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
         outside it); False forces serial.
     maxjobs : int, optional
         Under MPI, EBs run at once per host; default the policy's.
+    totalpower : bool
+        False (default): a total-power EB (single-dish, FLOAT_DATA) is
+        skipped, its line, result and record saying why; True splits it too.
 
     Returns
     -------
     dict
         ``{'task', 'ebs': {vis: result}, 'counts': {status: n}}``; each result
-        holds ``status`` (split, done, planned, failed), ``outputvis``, ``spw``,
+        holds ``status`` (split, done, planned, skipped, failed), ``outputvis``, ``spw``,
         ``spw_map`` (old -> new id), ``nrows``, ``seconds``, ``flagversions``.
         Each output directory gets a ``casa_plugin_record.json``, and
         ``<project>/casa_plugin_report/`` is rewritten.
@@ -145,15 +149,15 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
     with task_logging("split_sci"):
         jobs = _science_jobs(vis, outputvis=outputvis, intent=intent, minnchan=minnchan, spw=spw,
                              datacolumn=datacolumn, reindex=reindex, flagversion=flagversion, overwrite=overwrite,
-                             dryrun=dryrun, width=width, timebin=timebin)
+                             dryrun=dryrun, width=width, timebin=timebin, totalpower=totalpower)
         _check_parallel(parallel)
         return run_eb_jobs("split_sci", "casa_plugin.split.jobs:science_job", jobs, parallel=parallel,
                            maxjobs=maxjobs)
 
 
 def _science_jobs(vis, *, outputvis, intent, minnchan, spw, datacolumn, reindex, flagversion, overwrite, dryrun,
-                  width, timebin):
-    _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun)
+                  width, timebin, totalpower):
+    _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun, totalpower)
     _require("intent", intent, str, "a string")
     _require("minnchan", minnchan, int, "an integer")
     _require("reindex", reindex, (bool, type(None)), "True, False or None (the member's numbering)")
@@ -164,15 +168,16 @@ def _science_jobs(vis, *, outputvis, intent, minnchan, spw, datacolumn, reindex,
     _refuse_science_splits(paths, datacolumn)
     return resolve([{"vis": v, "outputvis": o, "intent": intent, "minnchan": minnchan, "spw": spw,
                      "datacolumn": datacolumn, "reindex": reindex, "flagversion": flagversion,
-                     "overwrite": overwrite, "dryrun": dryrun, "width": width, "timebin": timebin}
+                     "overwrite": overwrite, "dryrun": dryrun, "width": width, "timebin": timebin,
+                     "totalpower": totalpower}
                     for v, o in zip(paths, _outputs(paths, outputvis, ".split.cal"))])
 
 
-def _target_jobs(paths, *, outputvis, intent, datacolumn, flagversion, overwrite, dryrun):
-    _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun)
+def _target_jobs(paths, *, outputvis, intent, datacolumn, flagversion, overwrite, dryrun, totalpower):
+    _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun, totalpower)
     _require("intent", intent, str, "a string")
     return [{"vis": v, "outputvis": o, "intent": intent, "datacolumn": datacolumn,
-             "flagversion": flagversion, "overwrite": overwrite, "dryrun": dryrun}
+             "flagversion": flagversion, "overwrite": overwrite, "dryrun": dryrun, "totalpower": totalpower}
             for v, o in zip(paths, _outputs(paths, outputvis, ".source"))]
 
 
@@ -182,7 +187,7 @@ def _check_parallel(parallel):
 
 
 def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagversion="original_flags",
-              overwrite=False, dryrun=False, parallel=None, maxjobs=None):
+              overwrite=False, dryrun=False, parallel=None, maxjobs=None, totalpower=False):
     """Split the science target fields of each ``.split.cal`` into ``<vis>.source`` and save its flags.
 
     Parameters
@@ -196,10 +201,12 @@ def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagv
         Fields observed with this intent are kept (globs; separator variants match).
     datacolumn : str, optional
         Column to split. None (default): ``'data'``, since a ``.split.cal``
-        holds calibrated DATA; an input with CORRECTED_DATA (a restored EB,
-        not a science split) is then an error, as its DATA is uncalibrated:
-        run ``split_sci`` first, or give ``datacolumn`` explicitly.
-    flagversion, overwrite, dryrun, parallel, maxjobs
+        holds calibrated DATA; a ``.split.cal`` that also has CORRECTED_DATA
+        (a manual member's flux script recalibrated it) gives ``'corrected'``,
+        and its line says so; an input with CORRECTED_DATA that is not a
+        ``.split.cal`` (a restored EB) is an error, as its DATA is
+        uncalibrated: run ``split_sci`` first, or give ``datacolumn``.
+    flagversion, overwrite, dryrun, parallel, maxjobs, totalpower
         As for ``split_sci``. Flag versions of the input are never carried over.
         An existing ``.source`` whose ``.split.cal`` was remade after it (its
         record says so) is stale: that EB fails until ``overwrite=True`` redoes it.
@@ -218,7 +225,8 @@ def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagv
     """
     with task_logging("split_tgt"):
         jobs = _target_jobs(_absolute(expand_vis(vis, suffix=".split.cal")), outputvis=outputvis, intent=intent,
-                            datacolumn=datacolumn, flagversion=flagversion, overwrite=overwrite, dryrun=dryrun)
+                            datacolumn=datacolumn, flagversion=flagversion, overwrite=overwrite, dryrun=dryrun,
+                            totalpower=totalpower)
         _check_parallel(parallel)
         return run_eb_jobs("split_tgt", "casa_plugin.split.jobs:target_job", jobs, parallel=parallel,
                            maxjobs=maxjobs)
@@ -226,7 +234,7 @@ def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagv
 
 def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=None,
                   target_intent="*TARGET*", flagversion="original_flags", overwrite=False, dryrun=False, width=1,
-                  timebin="0s", parallel=None, maxjobs=None):
+                  timebin="0s", parallel=None, maxjobs=None, totalpower=False):
     """Run split_sci and then split_tgt on each EB as one job: the chain the recipes use.
 
     Each EB's science split, flag version, target split and flag version run
@@ -235,7 +243,7 @@ def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datac
     reads a ``.split.cal`` still in that host's page cache. EBs of all members
     below ``vis`` form one queue. Parameters are those of ``split_sci`` (with
     ``target_intent`` as ``split_tgt``'s ``intent``; ``datacolumn`` is
-    ``split_sci``'s, the target split always reads ``'data'``).
+    ``split_sci``'s, the target split reads as ``split_tgt``'s default does).
 
     Returns
     -------
@@ -250,9 +258,9 @@ def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datac
     with task_logging("split_sci_tgt"):
         sci = _science_jobs(vis, outputvis="", intent=intent, minnchan=minnchan, spw=spw, datacolumn=datacolumn,
                             reindex=reindex, flagversion=flagversion, overwrite=overwrite, dryrun=dryrun,
-                            width=width, timebin=timebin)
-        tgt = _target_jobs([j["outputvis"] for j in sci], outputvis="", intent=target_intent, datacolumn="data",
-                           flagversion=flagversion, overwrite=overwrite, dryrun=dryrun)
+                            width=width, timebin=timebin, totalpower=totalpower)
+        tgt = _target_jobs([j["outputvis"] for j in sci], outputvis="", intent=target_intent, datacolumn=None,
+                           flagversion=flagversion, overwrite=overwrite, dryrun=dryrun, totalpower=totalpower)
         _check_parallel(parallel)
         return run_chain_jobs([{"sci": a, "tgt": b} for a, b in zip(sci, tgt)], parallel=parallel,
                               maxjobs=maxjobs)
