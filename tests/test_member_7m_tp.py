@@ -100,3 +100,26 @@ def test_restore_pi_lines_and_result_give_each_member_s_array_in_array_order(mix
     for array, mark in (("12m", " -> "), ("7m", " [7 m] -> "), ("TP", " [TP] -> ")):
         (member,) = _members(mixed, array)
         assert [line for line in lines if os.path.basename(member) + mark in line], (array, lines)
+
+
+def test_split_sci_and_split_tgt_on_the_project_skip_the_tp_eb_with_the_reason_everywhere(mixed):
+    from casa_plugin import record as run_record
+    sci = split_sci(vis=mixed["project"])
+    tgt = split_tgt(vis=mixed["project"])
+    (member,) = _members(mixed, "TP")
+    (eb,) = _ebs(member)
+    calibrated = os.path.join(member, "calibrated")
+    for result in (sci, tgt):
+        by_eb = dict((r["eb"], r) for r in result["ebs"].values())
+        assert set(r["status"] for e, r in by_eb.items() if e != eb) <= {"split", "done"}, by_eb
+        if result is sci or eb in by_eb:  # split_tgt takes .split.cal: a TP EB, which has none, may not be listed
+            assert by_eb[eb]["status"] == "skipped" and by_eb[eb]["note"].startswith("total power"), by_eb[eb]
+    assert len([r for r in sci["ebs"].values() if r["status"] in ("split", "done")]) == 2
+    assert not [n for n in os.listdir(calibrated) if ".split.cal" in n]  # no .split.cal, no .source
+    entry = run_record.by_eb(run_record.load(calibrated))[eb]["split_sci"]
+    assert entry["status"] == "skipped" and entry["note"].startswith("total power"), entry
+    with open(os.path.join(mixed["project"], "casa_plugin_report", "index.html")) as f:
+        page = f.read()
+    tp_part = page[page.index("<h2 id='%s'>" % os.path.basename(member)[len("member."):]):]
+    assert re.search(r"<td>split_sci</td>.*?<td>skipped</td></tr>\n<tr class='skipped'><td></td><td colspan='\d+'>"
+                     r"<div class='err'>not split: total power", tp_part, re.S), tp_part
