@@ -88,6 +88,23 @@ def casa_session():
     session._remembered[:] = saved
 
 
+@pytest.fixture
+def prompt_ns():
+    """A CASA-prompt-like namespace (casalog, msmd, the tasks the scriptForPIs name) with the pipeline stand-ins,
+    remembered for restore_pi: the real scripts of some generations use those names directly."""
+    import casatasks
+    from casatools import msmetadata
+    from casa_plugin import session
+    from casa_plugin.testing import pipeline_standin
+    saved = list(session._remembered)
+    ns = {"__name__": "__main__", "msmd": msmetadata()}
+    ns.update((name, getattr(casatasks, name)) for name in ("casalog", "mstransform", "split", "flagmanager"))
+    pipeline_standin.load_into(ns)
+    session.remember(ns)
+    yield ns
+    session._remembered[:] = saved
+
+
 def _restore_all(project):
     from casa_plugin.testing.pipeline_standin import restore_with_standin
     restore_with_standin(project)

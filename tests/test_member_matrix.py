@@ -10,9 +10,8 @@ import shutil
 import pytest
 
 from casa_plugin import record as run_record
-from casa_plugin import restore_pi, session, split_sci, split_tgt
+from casa_plugin import restore_pi, split_sci, split_tgt
 from casa_plugin.split.jobs import TOTAL_POWER
-from casa_plugin.testing import pipeline_standin
 from casa_plugin.testing.archive_member import make_archive_member
 from casa_plugin.testing.manual_member import make_manual_member
 from casa_plugin.testing.matrix import source_differences, spw_pairs
@@ -49,20 +48,6 @@ def _check_sources(member, ebs, reference_member):
         kept = (entry.get("request") or {}).get("reindex") is False
         assert (all(k == v for k, v in pairs.items()) if kept else sorted(pairs) == list(range(len(pairs)))), (
             member, eb, pairs, entry.get("request"))
-
-
-@pytest.fixture
-def prompt():
-    """A CASA-prompt-like namespace (casalog, msmd, tasks) with the pipeline stand-ins, remembered."""
-    import casatasks
-    from casatools import msmetadata
-    saved = list(session._remembered)
-    ns = {"__name__": "__main__", "msmd": msmetadata()}
-    ns.update((name, getattr(casatasks, name)) for name in ("casalog", "mstransform", "split", "flagmanager"))
-    pipeline_standin.load_into(ns)
-    session.remember(ns)
-    yield ns
-    session._remembered[:] = saved
 
 
 OPTIONS = [{}, {"dosplit": True}, {"spacesaving": 1}, {"spacesaving": 2}, {"spacesaving": 3}, {"docontsub": True}]
@@ -102,7 +87,7 @@ def mixed(tmp_path_factory):
     return {"project": info["project"], "members": members, "ebs": ebs, "reference": reference}
 
 
-def test_a_project_mixing_every_kind_restores_and_splits_in_one_call(mixed, prompt):
+def test_a_project_mixing_every_kind_restores_and_splits_in_one_call(mixed, prompt_ns):
     members, ebs = mixed["members"], mixed["ebs"]
     ref = dict((k, os.path.join(mixed["reference"], os.path.relpath(m, os.path.dirname(mixed["project"]))))
                for k, m in members.items())

@@ -13,10 +13,9 @@ import subprocess
 
 import pytest
 
-from casa_plugin import restore_pi, session, split_sci, split_tgt
+from casa_plugin import restore_pi, split_sci, split_tgt
 from casa_plugin.errors import RestoreError
 from casa_plugin.restore import script_checks
-from casa_plugin.testing import pipeline_standin
 from casa_plugin.testing.matrix import source_differences, spw_pairs
 from casa_plugin.testing.synthetic_delivery import GENERATIONS, make_delivery
 from test_restore_casa5_wrapper import python27_or_skip
@@ -32,20 +31,6 @@ def only(pattern):
     found = glob.glob(pattern)
     assert len(found) == 1, (pattern, found)
     return found[0]
-
-
-@pytest.fixture
-def prompt_ns():
-    """A CASA-prompt-like namespace (casalog, msmd, the tasks) with the pipeline stand-in, remembered for restore_pi."""
-    import casatasks
-    from casatools import msmetadata
-    saved = list(session._remembered)
-    ns = {"__name__": "__main__", "msmd": msmetadata()}
-    ns.update((name, getattr(casatasks, name)) for name in ("casalog", "mstransform", "split", "flagmanager"))
-    pipeline_standin.load_into(ns)
-    session.remember(ns)
-    yield ns
-    session._remembered[:] = saved
 
 
 @pytest.mark.parametrize("generation", sorted(GENERATIONS))

@@ -46,3 +46,22 @@ def test_totalpower_true_splits_it(tp_member):
     assert split_tgt(vis=member, totalpower=True)["counts"] == {"split": 1}
     with pytest.raises(TypeError, match="totalpower must be True or False"):
         split_sci(vis=member, totalpower="yes")
+
+
+def test_a_tp_split_the_scriptforpi_made_is_not_target_split(tp_member):
+    """ALMA's 2022-2023 scriptForPIs split a TP EB by themselves (mstransform of CORRECTED_DATA: DATA, no
+    FLOAT_DATA); split_tgt leaves that .split.cal alone too, by its PM antennas and autocorrelations."""
+    from casatasks import mstransform
+    member, vis = tp_member
+    mstransform(vis=vis, outputvis=vis + ".split.cal", datacolumn="corrected")
+    from casatools import table
+    tb = table()
+    tb.open(vis + ".split.cal")
+    try:
+        assert "FLOAT_DATA" not in tb.colnames()  # only its antennas and autocorrelations say total power
+    finally:
+        tb.close()
+    assert split_sci(vis=member)["counts"] == {"skipped": 1}
+    tgt = split_tgt(vis=member)
+    assert tgt["counts"] == {"skipped": 1} and tgt["ebs"][vis + ".split.cal"]["note"] == TOTAL_POWER
+    assert not os.path.exists(vis + ".split.cal.source")

@@ -14,6 +14,7 @@ import uuid
 
 from .. import casa
 from .. import record as run_record
+from ..arrays import ms_array
 from ..delivery import eb_of, restored_ms
 from ..flags import list_versions, save_once
 from ..ms import column_of, du_bytes, history_datacolumn, is_ms, read_contents, subtable_columns, table_stamp
@@ -290,8 +291,9 @@ def science_job(job):
 
 
 def _total_power(vis, job):
-    """True if ``vis`` is a total-power EB (FLOAT_DATA) that ``job`` does not ask to split."""
-    return not job.get("totalpower") and is_ms(vis) and "FLOAT_DATA" in read_contents(vis)["columns"]
+    """True if ``vis`` is a total-power EB that ``job`` does not ask to split: FLOAT_DATA, or (a TP split the
+    scriptForPI made from it) PM antennas with autocorrelations only."""
+    return not job.get("totalpower") and is_ms(vis) and ms_array(vis) == "TP"
 
 
 def _skipped(result, start):
