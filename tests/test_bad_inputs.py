@@ -75,7 +75,7 @@ CASES = [
     ("corrupted table", lambda r, t: (_truncate(_eb(r)), lambda: split_sci(vis=_eb(r)))[1],
      SplitError, r"X1b2e.ms: cannot read this table .*truncated or corrupted"),
     ("wrong argument type", lambda r, t: lambda: split_sci(vis=_eb(r), reindex="no"),
-     TypeError, r"reindex must be True or False, not 'no'"),
+     TypeError, r"reindex must be True, False or None \(the member's numbering\), not 'no'"),
     ("restore option as a string", lambda r, t: lambda: restore_pi(member=r["project"], spacesaving="3"),
      TypeError, r"spacesaving must be None \(unset"),
     ("restore of a non-delivery", lambda r, t: (t.joinpath("nodata").mkdir(),
