@@ -117,7 +117,8 @@ def member_array(member):
     In this order: total power if its restore script calls ``hsd_restoredata``, its
     ``script/`` has ``*.ms.scriptForSDCalibration.py`` or its ``calibration/`` a ``*jyperk*.csv``
     (the scriptForPI's own test for TP); else the first ASDM of ``raw/`` with an ``Antenna.xml``;
-    else the first restored MS in ``calibrated/`` (or ``calibrated/working/``).
+    else the first restored MS in ``calibrated/`` (or ``calibrated/working/``), else the first
+    ``calibrated/*.ms.split.cal`` (a member whose calibrated MSs came from the archive).
 
     Parameters
     ----------
@@ -136,8 +137,8 @@ def member_array(member):
         found = asdm_array(asdm)
         if found:
             return found
-    for where in ("", "working"):
-        for vis in sorted(glob.glob(os.path.join(member, "calibrated", where, "uid___*.ms"))):
+    for pattern in ("uid___*.ms", os.path.join("working", "uid___*.ms"), "uid___*.ms.split.cal"):
+        for vis in sorted(glob.glob(os.path.join(member, "calibrated", pattern))):
             found = ms_array(vis)
             if found:
                 return found

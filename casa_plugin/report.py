@@ -3,6 +3,7 @@
 import os
 
 from . import record as run_record
+from .arrays import member_array, sort_key
 from .ms import is_ms
 
 __all__ = ["summary_table", "member_of", "project_of", "TaskResult"]
@@ -48,8 +49,25 @@ def _restore_status(vis, known):
     return known[directory]
 
 
+def _array_of(row, known):
+    """The array of a row's member: its restore plan's, else read from the member (once per member)."""
+    if row.get("array"):
+        return row["array"]
+    vis = (row.get("sci") or row.get("tgt") or {}).get("vis")
+    member = row.get("member_dir") or (os.path.dirname(os.path.dirname(os.path.abspath(vis))) if vis else None)
+    if member not in known:
+        known[member] = member_array(member) if member and os.path.basename(member).startswith("member.") \
+            else None
+    return known[member]
+
+
+_SHORT = {"12m": "12 m", "7m": "7 m", "TP": "TP"}
+
+
 def summary_table(restored=None, science=None, target=None):
     """Return a text table: member, EB, science spws, ``.split.cal`` and ``.source`` status, fields.
+
+    Members are listed 12 m, 7 m, then total power; a project mixing arrays gets an array column.
 
     Parameters
     ----------
@@ -67,18 +85,23 @@ def summary_table(restored=None, science=None, target=None):
         for eb in plan.get("ebs") or []:
             row = rows.setdefault((member_of(member + os.sep + "x"), eb), {})
             row["restore"] = plan.get("status")
-    restores = {}
+            row["array"], row["member_dir"] = plan.get("array"), member
+    restores, arrays = {}, {}
     for row in rows.values():
         if "restore" not in row:  # a split's EB: as its calibrated/'s record says it was restored
             vis = (row.get("sci") or row.get("tgt") or {}).get("vis")
             row["restore"] = _restore_status(vis, restores) if vis else "-"
-    header = ("member", "EB", "restore", "science spws", ".split.cal", ".source", "target fields")
+        row["array"] = _array_of(row, arrays)
+    mixed = len(set(row["array"] for row in rows.values())) > 1
+    header = ("member",) + (("array",) if mixed else ()) + (
+        "EB", "restore", "science spws", ".split.cal", ".source", "target fields")
     lines = [header]
-    for (member, eb), row in sorted(rows.items()):
+    for (member, eb), row in sorted(rows.items(), key=lambda kv: (sort_key(kv[1]["array"]), kv[0])):
         sci, tgt = row.get("sci"), row.get("tgt")
         spws = ",".join(str(s) for s in (sci or {}).get("spw") or []) or "-"
         fields = ",".join((tgt or {}).get("fields") or []) or "-"
-        lines.append((member, eb, row.get("restore", "-"), spws, _status(sci), _status(tgt), fields))
+        lines.append((member,) + ((_SHORT.get(row["array"], "-"),) if mixed else ()) + (
+            eb, row.get("restore", "-"), spws, _status(sci), _status(tgt), fields))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     text = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))

@@ -11,6 +11,7 @@ import pytest
 
 from casa_plugin import record as run_record
 from casa_plugin import restore_pi, split_sci, split_tgt
+from casa_plugin.report import summary_table
 from casa_plugin.split.jobs import TOTAL_POWER
 from casa_plugin.testing.archive_member import make_archive_member
 from casa_plugin.testing.manual_member import make_manual_member
@@ -70,7 +71,8 @@ def mixed(tmp_path_factory):
     made one (the reference)."""
     root = tmp_path_factory.mktemp("matrix")
     info = make_delivery(str(root / "all"), small=True, members=len(KINDS), ebs=1,
-                         generation=["2022"] * (len(KINDS) - 1) + ["2023"])
+                         generation=["2022"] * (len(KINDS) - 1) + ["2023"],
+                         imaged=[kind != "2023" for kind in KINDS])  # the 2023 member was imaged by hand
     members = dict(zip(KINDS, info["members"]))
     real = make_delivery(str(root / "real"), small=True, members=1, ebs=1, asdm=True)  # the manual member's ASDMs
     (real_member,) = real["members"]
@@ -106,6 +108,11 @@ def test_a_project_mixing_every_kind_restores_and_splits_in_one_call(mixed, prom
     (tp_eb,) = ebs["TP"]
     tp = os.path.join(members["TP"], "calibrated", tp_eb + ".ms")
     assert sci["ebs"][tp]["status"] == "skipped" and run_record.entry_of(tp + ".split.cal")["note"] == TOTAL_POWER
+    table = summary_table(result, sci, tgt).splitlines()  # what the recipe prints: grouped by array
+    assert table[0].split()[:3] == ["member", "array", "EB"]
+    shown = [line.split()[1] for line in table[2:]]  # "12 m" and "7 m": their first word
+    assert shown == sorted(shown, key=["12", "7", "TP"].index) and shown.count("12") == 4, table
+    assert "skipped" in table[-1] and "TP" in table[-1]
     with open(os.path.join(mixed["project"], "casa_plugin_report", "report.json")) as f:
         report = json.load(f)
     assert TOTAL_POWER in json.dumps(report)
