@@ -94,10 +94,10 @@ def test_a_2018_member_is_refused_naming_casa_5_1(tmp_path, prompt_ns):
 @pytest.mark.casa
 def test_a_project_mixing_2022_and_2023_restores_and_splits_with_the_defaults(tmp_path, prompt_ns,
                                                                                restored_delivery):
-    info = make_delivery(str(tmp_path), small=True, generation=["2023", "2022"])
+    info = make_delivery(str(tmp_path), small=True, generation=["2023", "2022"], imaged=[False, True])
     new, old = sorted(info["members"])
     restore_pi(member=info["project"])
-    # 2023 (v2.5): the science spws always split (its PPR names no hif_makeimages), ids kept; the MS stays in working/
+    # 2023 (v2.5), not imaged by the pipeline: the science spws always split, ids kept; the MS stays in working/
     calibrated = os.path.join(new, "calibrated")
     for eb in info["members"][new]:
         assert os.path.isdir(os.path.join(calibrated, eb + ".ms.split.cal"))
@@ -105,7 +105,7 @@ def test_a_project_mixing_2022_and_2023_restores_and_splits_with_the_defaults(tm
         assert os.path.isdir(os.path.join(calibrated, "working", eb + ".ms"))
         assert os.path.islink(os.path.join(calibrated, "rawdata", eb))  # no .asdm.sdm suffix
     assert not glob.glob(os.path.join(calibrated, "working", "*casa_piperestorescript.py"))  # run from script/
-    # 2022: every EB's restored MS linked into calibrated/
+    # 2022, imaged by the pipeline: every EB's restored MS linked into calibrated/
     for eb in info["members"][old]:
         assert os.path.islink(os.path.join(old, "calibrated", eb + ".ms"))
     split_sci(vis=info["project"])
@@ -120,4 +120,72 @@ def test_a_project_mixing_2022_and_2023_restores_and_splits_with_the_defaults(tm
             kept = member == new
             assert spw_pairs(source, reference[eb]) == ({1: 1, 3: 3, 5: 5, 7: 7} if kept else
                                                         {0: 1, 1: 3, 2: 5, 3: 7}), (member, eb)
+    shutil.rmtree(str(tmp_path / "2021.1.00690.S"))
+
+
+def _lines_naming(path, word):
+    return sum(1 for line in open(path) if word in line)
+
+
+@pytest.mark.parametrize("generation", PY3)
+def test_imaged_or_not_is_told_by_the_files_the_scriptforpi_reads(tmp_path, generation):
+    info = make_delivery(str(tmp_path), small=True, generation=generation, imaged=[True, False])
+    imaged, manual = sorted(info["members"])
+    for member in (imaged, manual):  # a hifa_calimage PPR lists its commands, hif_makeimages three times
+        assert _lines_naming(only(os.path.join(member, "script", "*pprequest.xml")), "hif_makeimages") == 3
+        assert glob.glob(os.path.join(member, "product", "*_sci.spw*.fits"))
+    assert not glob.glob(os.path.join(imaged, "script", "*scriptForImaging.py"))
+    script = only(os.path.join(manual, "script", "*scriptForImaging.py"))
+    assert [line for line in open(script) if "#" not in line and "tclean(" in line]
+
+
+def test_imaged_must_be_a_bool_or_one_per_member(tmp_path):
+    with pytest.raises(ValueError, match=r"imaged=\[True\]: give True or False, or one of them per member "
+                                         r"\(2 members\)"):
+        make_delivery(str(tmp_path), small=True, imaged=[True])
+    with pytest.raises(ValueError, match=r"imaged='no'"):
+        make_delivery(str(tmp_path), small=True, imaged="no")
+    assert not os.path.exists(str(tmp_path / "2021.1.00690.S"))
+
+
+@pytest.mark.casa
+@pytest.mark.parametrize("generation", ["2022", "2023"])
+def test_imaged_members_link_and_the_others_are_split_by_the_script(tmp_path, prompt_ns, restored_delivery,
+                                                                   generation):
+    """ALMA's rule (v1.34 of 2022, v2.5 of 2023): only a pipeline-imaged member is linked without DOSPLIT."""
+    info = make_delivery(str(tmp_path), small=True, generation=generation, imaged=[True, False])
+    imaged, manual = sorted(info["members"])
+    restore_pi(member=info["project"])
+    for eb in info["members"][imaged]:
+        link = os.path.join(imaged, "calibrated", eb + ".ms")
+        assert os.path.islink(link) and os.readlink(link) == os.path.join("working", eb + ".ms")
+        assert not os.path.lexists(link + ".split.cal")
+    for eb in info["members"][manual]:
+        calibrated = os.path.join(manual, "calibrated")
+        assert os.path.isdir(os.path.join(calibrated, eb + ".ms.split.cal"))
+        assert not os.path.lexists(os.path.join(calibrated, eb + ".ms"))
+        assert os.path.isdir(os.path.join(calibrated, "working", eb + ".ms"))
+    split_sci(vis=info["project"])
+    split_tgt(vis=info["project"])
+    reference = dict((eb, os.path.join(member, "calibrated", eb + ".ms"))
+                     for member, ebs in restored_delivery["members"].items() for eb in ebs)
+    for member, ebs in info["members"].items():
+        for eb in ebs:
+            source = os.path.join(member, "calibrated", eb + ".ms.split.cal.source")
+            assert source_differences(source, reference[eb]) == [], (member, eb)
+            assert spw_pairs(source, reference[eb]) == ({1: 1, 3: 3, 5: 5, 7: 7} if member == manual else
+                                                        {0: 1, 1: 3, 2: 5, 3: 7}), (member, eb)
+    shutil.rmtree(str(tmp_path / "2021.1.00690.S"))
+
+
+@pytest.mark.casa
+def test_spacesaving_3_of_a_pipeline_imaged_2022_member_splits_nothing_as_in_the_tutorial(tmp_path, prompt_ns):
+    """v1.34's SPACESAVING only deletes what a split leaves behind: the tutorial's SPACESAVING=3 gives the links."""
+    info = make_delivery(str(tmp_path), small=True, members=1, generation="2022")
+    (member,) = info["members"]
+    restore_pi(member=member, spacesaving=3)
+    (eb,) = info["members"][member]
+    assert os.path.islink(os.path.join(member, "calibrated", eb + ".ms"))
+    assert os.path.isdir(os.path.join(member, "calibrated", "working", eb + ".ms"))
+    assert not glob.glob(os.path.join(member, "calibrated", "*.split.cal"))
     shutil.rmtree(str(tmp_path / "2021.1.00690.S"))

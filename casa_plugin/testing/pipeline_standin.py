@@ -1,4 +1,4 @@
-"""Stand-in for the ALMA pipeline's h_init, hifa_restoredata and h_save (tests and demo only).
+"""Stand-in for the ALMA pipeline's h_init, hifa_restoredata, h_save and DOCONTSUB's imaging stages (tests, demo only).
 
 The real ALMA pipeline is not shipped by any package registry (it comes only
 inside the monolithic ``casa --pipeline`` tarball), so the tests and the demo
@@ -25,7 +25,8 @@ import time
 from . import real_workload
 
 __all__ = ['PARAMS_FILENAME', 'SKIP_APPLYCAL', 'PipelineStandinError', 'check_restore_args', 'h_init', 'h_save',
-           'hifa_restoredata', 'load_into', 'load_for_recipe', 'restore_with_standin', 'skip_applycal']
+           'hifa_restoredata', 'hif_mstransform', 'hifa_flagtargets', 'hif_uvcontfit', 'hif_uvcontsub',
+           'load_into', 'load_for_recipe', 'restore_with_standin', 'skip_applycal']
 
 LOG = logging.getLogger(__name__)
 
@@ -278,6 +279,55 @@ def hifa_restoredata(vis, session=None, products_dir='../products',
     return restored
 
 
+def hif_mstransform(vis=None, outputvis=None, **kwargs):
+    """Split the target data of each restored EB into ``<eb>_targets.ms`` in the cwd (stand-in).
+
+    As the pipeline's hif_mstransform does by default: the science spws
+    (OBSERVE_TARGET, more than 4 channels) of the corrected column, ids kept
+    (``reindex=False``).  ``vis`` defaults to the EBs this session's
+    :func:`hifa_restoredata` restored; ``outputvis`` to ``<eb>_targets.ms``.
+
+    Returns
+    -------
+    list of str
+        The MSs written.
+    """
+    from casatasks import mstransform
+    from casatools import msmetadata
+    names = [_eb_name(v) for v in ([vis] if isinstance(vis, str) else vis or _STATE['restored'])]
+    outs = [outputvis] if isinstance(outputvis, str) else list(outputvis or [n + '_targets.ms' for n in names])
+    for name, out in zip(names, outs):
+        msmd = msmetadata()
+        try:
+            msmd.open(name + '.ms')
+            spws = [str(s) for s in msmd.spwsforintent('OBSERVE_TARGET*') if msmd.nchan(s) > 4]
+        finally:
+            msmd.done()
+        mstransform(vis=name + '.ms', outputvis=out, intent='OBSERVE_TARGET*', spw=','.join(spws),
+                    datacolumn='corrected', reindex=False)
+        LOG.info('hif_mstransform (pipeline stand-in): %s', out)
+    return outs
+
+
+def _not_reproduced(task, what):
+    LOG.warning('%s (pipeline stand-in): not reproduced; %s', task, what)
+
+
+def hifa_flagtargets(**kwargs):
+    """Stand-in: logs that the target flagging (a flag template) is not reproduced, and does nothing."""
+    _not_reproduced('hifa_flagtargets', 'no target data are flagged')
+
+
+def hif_uvcontfit(**kwargs):
+    """Stand-in: logs that the continuum fit is not reproduced, and does nothing."""
+    _not_reproduced('hif_uvcontfit', 'no continuum is fitted')
+
+
+def hif_uvcontsub(**kwargs):
+    """Stand-in: logs that the continuum subtraction is not reproduced, and does nothing."""
+    _not_reproduced('hif_uvcontsub', 'no continuum is subtracted: the *_targets.ms hold the calibrated data')
+
+
 def load_into(namespace):
     """Put the stand-in pipeline functions into a CASA-like namespace.
 
@@ -295,6 +345,8 @@ def load_into(namespace):
     namespace['hifa_restoredata'] = hifa_restoredata
     namespace['hsd_restoredata'] = hsd_restoredata
     namespace['h_save'] = h_save
+    for task in (hif_mstransform, hifa_flagtargets, hif_uvcontfit, hif_uvcontsub):  # DOCONTSUB's stages
+        namespace[task.__name__] = task
 
 
 def load_for_recipe(pipeline, namespace):

@@ -14,7 +14,7 @@ import tarfile
 from . import pipeline_standin, presets
 
 __all__ = ['PROJECT_CODE', 'SGOUS_UID', 'GOUS_UID', 'MEMBERS', 'GENERATIONS',
-           'make_delivery', 'make_python2_member', 'member_ebs', 'main']
+           'make_delivery', 'make_python2_member', 'make_manually_imaged', 'member_ebs', 'main']
 
 LOG = logging.getLogger(__name__)
 
@@ -201,8 +201,21 @@ def member_ebs(small=False, members=None, ebs=None):
     return out
 
 
+def _ppr_commands():
+    """The PPR's ProcessingCommand lines: the hifa_calimage recipe's tasks, one per line, as the pipescript runs them.
+
+    A real PPR lists its commands as ``ProcessingProcedure/ProcessingCommand``
+    with ``Command`` and ``ParameterSet`` (r-xue/pipeline,
+    ``pipeline/infrastructure/executeppr.py``, ``_getCommands``); ALMA's
+    scriptForPI counts the lines naming ``hif_makeimages`` (three here).
+    """
+    text = _template('casa_pipescript.txt').split('try:\n', 1)[1].split('finally:', 1)[0]
+    return ''.join('        <ProcessingCommand><Command>%s</Command><ParameterSet/></ProcessingCommand>\n'
+                   % line.strip().split('(')[0] for line in text.splitlines() if line.strip())
+
+
 def _ppr_xml(mous, ebs, sessions, subs):
-    """Return a pipeline processing request (PPR) XML listing the EBs."""
+    """Return a pipeline processing request (PPR) XML listing the EBs and the recipe's commands."""
     sets = ''.join(
         '        <AsdmIdentifier>\n'
         '          <AsdmRef><ExecBlockId>%s</ExecBlockId></AsdmRef>\n'
@@ -210,7 +223,7 @@ def _ppr_xml(mous, ebs, sessions, subs):
         '          <SessionName>%s</SessionName>\n'
         '        </AsdmIdentifier>\n' % (_entity(eb), eb, session)
         for eb, session in zip(ebs, sessions))
-    return _template('pprequest.xml', ASDM_IDENTIFIERS=sets,
+    return _template('pprequest.xml', ASDM_IDENTIFIERS=sets, PROCESSING_COMMANDS=_ppr_commands(),
                      SGOUS_ENTITY=_entity(SGOUS_UID), MOUS_ENTITY=_entity(mous),
                      SB_ENTITY=_entity(_next_uid(mous)), **subs)
 
@@ -229,6 +242,38 @@ def _manifest_xml(mous, subs, aux):
             '    <casaversion name="%s"/>\n    <pipeline_version name="%s"/>\n'
             '    <aux_products_file name="%s"/>\n  </ous>\n</piperesults>\n'
             % (subs['PROJECT_CODE'], mous, subs['CASA_VERSION'], subs['PIPELINE_VERSION'], aux))
+
+
+def _imaged(imaged, nmembers):
+    """Return whether each of ``nmembers`` members was imaged by the pipeline (``imaged``: a bool or one per member)."""
+    values = [imaged] * nmembers if isinstance(imaged, bool) else list(imaged)
+    if len(values) != nmembers or not all(isinstance(v, bool) for v in values):
+        raise ValueError('imaged=%r: give True or False, or one of them per member (%d members)' % (imaged, nmembers))
+    return values
+
+
+def make_manually_imaged(member):
+    """Make a member of a synthetic delivery one the pipeline did not image: its analyst imaged it by hand.
+
+    Writes ``script/member.<mous>.scriptForImaging.py`` with uncommented
+    lines (a concat and tclean of the ``.split.cal``), as such a delivery
+    holds; ALMA's scriptForPI (2022, 2023) then splits the science spws of
+    every EB itself, DOSPLIT or not. Test deliveries only.
+
+    Returns
+    -------
+    str
+        The path of the scriptForImaging written.
+    """
+    mous = os.path.basename(os.path.normpath(member))[len('member.'):]
+    path = os.path.join(member, 'script', 'member.%s.scriptForImaging.py' % mous)
+    _write(path, '# ALMA imaging script of %s (casa_plugin synthetic: imaged by hand, not by the pipeline)\n'
+                 'import glob\n'
+                 "vislist = sorted(glob.glob('../calibrated/uid*.ms.split.cal'))\n"
+                 "concat(vis=vislist, concatvis='calibrated_final.ms')\n"
+                 "tclean(vis='calibrated_final.ms', imagename='NGC6334I_sci.spw1_3_5_7.cont.I.manual',\n"
+                 "       field='NGC6334I', specmode='mfs', imsize=[128, 128], cell='0.1arcsec', niter=0)\n" % mous)
+    return path
 
 
 def _generations(generation, nmembers):
@@ -271,8 +316,9 @@ def _calapply(eb):
                    for field in ('J1924-2914', 'J1733-1304', 'NGC6334I'))
 
 
-def _write_member(member, mous, ebs, sessions, params, versions, real=False, generation=_DEFAULT_GENERATION):
-    """Create all files of one member OUS directory (with real ASDMs and tables if ``real``)."""
+def _write_member(member, mous, ebs, sessions, params, versions, real=False, generation=_DEFAULT_GENERATION,
+                  imaged=True):
+    """Create all files of one member OUS directory (with real ASDMs and tables if ``real``; see make_delivery)."""
     for sub in ('script', 'raw', 'calibration', 'product', 'qa', 'log'):
         os.makedirs(os.path.join(member, sub))
     prefix = 'member.' + mous
@@ -333,6 +379,8 @@ def _write_member(member, mous, ebs, sessions, params, versions, real=False, gen
     for kind in ('cont', 'cube'):
         _write_fits(os.path.join(product, '%s.NGC6334I_sci.spw1_3_5_7.%s.I.pbcor.fits'
                                  % (prefix, kind)), 'NGC6334I')
+    if not imaged:
+        make_manually_imaged(member)
     qa = os.path.join(member, 'qa')
     _write(os.path.join(qa, prefix + '.qa2_report.pdf'),
            'Placeholder QA2 report of %s (synthetic delivery; not a PDF).\n' % mous)
@@ -363,7 +411,7 @@ def make_python2_member(member, casa_version='5.4.0-70', pipeline_version='42254
 
 def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_version=None,
                   pipeline_version=_PIPELINE_VERSION, members=None, ebs=None, preset=None,
-                  size_gb=None, asdm=False, generation=None):
+                  size_gb=None, asdm=False, generation=None, imaged=True):
     """Build a synthetic ALMA delivery of project 2021.1.00690.S under ``root``.
 
     The tree is ``root/2021.1.00690.S/science_goal.*/group.*/member.*/`` with
@@ -423,6 +471,16 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
         the public sources of each difference (see :data:`GENERATIONS`).  A
         ``'2018'`` member is Python 2 for CASA 5.1 (its pipeline manifest names
         ``5.1.1-5``), so only a CASA 5 can restore it.
+    imaged : bool or sequence of bool, optional
+        Whether the pipeline imaged the member (default True), or one value
+        per member. True: its PPR lists the hifa_calimage commands (
+        ``hif_makeimages`` three times), product/ holds ``*_sci.spw*.fits``
+        and there is no scriptForImaging, so the scriptForPI (2022 and 2023
+        alike) links ``calibrated/<eb>.ms`` into ``working/`` unless DOSPLIT.
+        False: the member also holds a scriptForImaging.py with uncommented
+        lines (see :func:`make_manually_imaged`), so the scriptForPI always
+        splits the science spws into ``calibrated/<eb>.ms.split.cal`` (spw ids
+        kept) and leaves ``<eb>.ms`` in ``calibrated/working/``.
 
     Returns
     -------
@@ -437,7 +495,8 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
         If ``members`` or ``ebs`` is less than 1, the preset, its
         ``nant`` or ``size_gb`` is not possible (see
         :func:`casa_plugin.testing.presets.describe`), or a generation is
-        unknown or not one per member.
+        unknown or not one per member, or ``imaged`` is not a bool or one
+        per member.
     """
     if preset is not None:
         presets.describe(preset, size_gb, nant=nant)  # ValueError now, not at restore time
@@ -452,6 +511,7 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
     versions = (casa_version or running_casa_version(), pipeline_version)
     layout = member_ebs(small, members, ebs)
     generations = _generations(generation, len(layout))
+    imaged = _imaged(imaged, len(layout))
     members = {}
     # EB number in the full delivery: an EB gets the same seed in both variants; new EBs follow.
     numbers = dict((eb, i) for i, eb in enumerate(
@@ -460,11 +520,12 @@ def make_delivery(root, small=False, eb_bytes=None, seed=0, nant=None, casa_vers
         for eb in ebs:
             numbers.setdefault(eb, len(numbers))
     try:
-        for (mous, ebs, sessions), kind in zip(layout, generations):
+        for (mous, ebs, sessions), kind, by_pipeline in zip(layout, generations, imaged):
             member = os.path.join(group, 'member.' + mous)
             params = dict((eb, _eb_params(eb, numbers[eb], small, eb_bytes,
                                           seed, nant, preset, size_gb)) for eb in ebs)
-            _write_member(member, mous, ebs, sessions, params, versions, real=asdm, generation=kind)
+            _write_member(member, mous, ebs, sessions, params, versions, real=asdm, generation=kind,
+                          imaged=by_pipeline)
             members[member] = list(ebs)
     except Exception:
         shutil.rmtree(project, ignore_errors=True)
@@ -480,7 +541,7 @@ def main(argv=None):
 
     ``python -m casa_plugin.testing.synthetic_delivery ROOT [--members N] [--ebs N]
     [--eb-mb MB] [--small] [--nant N] [--seed N] [--preset NAME [--size-gb GB]]
-    [--generation YEAR] [--restored]`` builds
+    [--generation YEAR] [--not-imaged] [--restored]`` builds
     ``ROOT/2021.1.00690.S``; ``--restored`` also restores it with the
     pipeline stand-in (real CASA tasks), so the splits can be tried at once.
 
@@ -515,6 +576,9 @@ def main(argv=None):
                         help='real ASDMs in raw/ and real calibration tables in calibration/ (slower to build)')
     parser.add_argument('--generation', choices=sorted(GENERATIONS), default=None,
                         help='scriptForPI generation of every member (default 2022; 2018 is Python 2 for CASA 5)')
+    parser.add_argument('--not-imaged', action='store_true',
+                        help='members imaged by hand, not by the pipeline (a scriptForImaging.py): the scriptForPI '
+                             'then splits the science spws itself')
     parser.add_argument('--restored', action='store_true',
                         help='also restore it with the pipeline stand-in (writes calibrated/ in each member)')
     args = parser.parse_args(argv)
@@ -523,7 +587,7 @@ def main(argv=None):
     try:
         info = make_delivery(args.root, small=args.small, eb_bytes=eb_bytes, seed=args.seed, nant=args.nant,
                              members=args.members, ebs=args.ebs, preset=args.preset, size_gb=args.size_gb,
-                             asdm=args.asdm, generation=args.generation)
+                             asdm=args.asdm, generation=args.generation, imaged=not args.not_imaged)
         if args.restored:
             pipeline_standin.restore_with_standin(info['project'])
     except (OSError, ValueError) as err:  # an existing delivery, a bad argument, no room for the EBs

@@ -17,13 +17,15 @@ What a pipeline-calibrated TP member of a real delivery has, as reproduced here:
   has, and the parameters :func:`casa_plugin.testing.sd_standin.make_tp_ms`
   restores them from).
 
-The scriptForPI is the synthetic delivery's own template with the names of
-the TP pipeline (``hsd_calimage``, ``hsd_restoredata``) and the DOCONTSUB
-note. One difference from ALMA's script is kept on purpose: ALMA's (2022,
-2023) also makes ``<eb>.ms.split.cal`` of a TP EB without DOSPLIT, because
-its "pipeline imaging was used" test looks for ``hif_makeimages`` in the PPR
-and a TP PPR has ``hsd_imaging`` instead; here, as for the 12 m members,
-only DOSPLIT (or SPACESAVING >= 2) splits.
+The scriptForPI is the synthetic delivery's own 2022 template (it finds the
+restore script by glob, checks only ``h_init`` and gives the DOCONTSUB note
+itself when calibration/ holds a ``*jyperk*.csv``), titled for TP. One
+difference from ALMA's script is kept on purpose: ALMA's (2022, 2023) also
+makes ``<eb>.ms.split.cal`` of a TP EB without DOSPLIT, because its "pipeline
+imaging was used" test looks for ``hif_makeimages`` in the PPR and a TP PPR
+has ``hsd_imaging`` instead; here the PPR keeps the 12 m member's
+``hif_makeimages`` commands, so, as for a pipeline-imaged 12 m member, only
+DOSPLIT splits.
 """
 
 import glob
@@ -40,16 +42,9 @@ TP_DEFAULTS = {"nant": 2, "nchan": 128, "nint": 4}
 _RECIPE = "hsd_calimage"
 #: (text of the 12 m scriptForPI template, its TP form): each must be found once in the template.
 _SCRIPT_CHANGES = (
-    ("# ALMA Data Reduction Script -- scriptForPI (pipeline-calibrated data)",
-     "# ALMA Data Reduction Script -- scriptForPI (pipeline-calibrated total-power data, hsd_calimage)"),
-    ("'.hifa_calimage.pprequest.xml'", "'.hsd_calimage.pprequest.xml'"),
-    ("'.hifa_calimage.casa_piperestorescript.py'", "'.hsd_calimage.casa_piperestorescript.py'"),
-    ("'.hifa_calimage.casa_pipescript.py'", "'.hsd_calimage.casa_pipescript.py'"),
-    ("    hifa_restoredata\n", "    hsd_restoredata\n"),
-    ("if _sfpi_docontsub:\n    from casatasks import split",
-     "if _sfpi_docontsub:  # as ALMA's scriptForPI for a TP pipeline member (a *jyperk.csv in calibration/)\n"
-     "    print('*** NOTE: You have set DOCONTSUB to True but this is TP data and uvcontsub cannot be "
-     "performed.')\n    _sfpi_docontsub = False\nif _sfpi_docontsub:\n    from casatasks import split"),
+    ("# ALMA Data Reduction Script -- scriptForPI, generation 2022 (pipeline-calibrated data)",
+     "# ALMA Data Reduction Script -- scriptForPI, generation 2022 (pipeline-calibrated total-power data, "
+     "hsd_calimage)"),
 )
 
 
