@@ -1,25 +1,23 @@
-"""Open a page in a real headless Chromium over the DevTools protocol (a pipe; standard library only).
+"""Open a page in a real headless Chromium with Selenium, through Debian's chromedriver (nothing is downloaded).
 
-``open_page(url, screenshot)`` loads the page, then reports what a user's browser would show as broken:
-console messages and errors, failed or non-file requests and images that did not load, and saves a
-full-page screenshot.
+``open_page(browser, url, screenshot)`` loads the page and reports what a user's browser would show as
+broken: the browser's console log (messages, uncaught exceptions, failed loads), every request the page made
+(Chromium's performance log) and each image's load state, and saves a full-page screenshot.
+``what_is_broken(seen, folder)`` turns that into the checks a report page must pass.
 """
 
-import base64
-import fcntl
 import json
 import os
-import select
 import shutil
-import subprocess
 import tempfile
-import time
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--remote-debugging-pipe"]
-_IMAGES = ("JSON.stringify(Array.from(document.images, function (i) {"
-           " return [i.getAttribute('src'), i.complete, i.naturalWidth, i.naturalHeight]; }))")
+CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian's chromium-driver, the driver of Debian's chromium
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+_IMAGES = ("return Array.from(document.images, function (i) {"
+           " return [i.getAttribute('src'), i.complete, i.naturalWidth, i.naturalHeight]; });")
+_HEIGHT = "return Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0);"
+_MAX_HEIGHT = 16384  # Chromium's largest screenshot side
 
 
 def find_chromium():
@@ -31,109 +29,73 @@ def find_chromium():
     return None
 
 
-def chromium_or_skip(what):
-    """Return Chromium's path; without one, skip the test (saying why and what runs it), or fail under CI.
+def _missing():
+    """What the browser tests lack here (Chromium, its driver, Selenium), as (what, apt or pip install), or None."""
+    if find_chromium() is None:
+        return "chromium", "apt-get install chromium"
+    if not os.access(CHROMEDRIVER, os.X_OK):
+        return "chromedriver at %s" % CHROMEDRIVER, "apt-get install chromium-driver"
+    try:
+        import selenium.webdriver  # noqa: F401
+    except ImportError:
+        return "selenium", "pip install -e '.[test]'"
+    return None
 
-    ``what`` names what the test would have opened in the browser. CI (``.ci/run``) installs Chromium,
-    so there its absence is a broken set-up, not a reason to skip.
+
+def chromium_or_skip(what):
+    """Return Chromium's path; without it, its driver or Selenium, skip the test (saying why and what runs it),
+    or fail under CI.
+
+    ``what`` names what the test would have opened in the browser. CI (``.ci/run``) installs Chromium and
+    chromium-driver (and ``make setup`` Selenium), so there their absence is a broken set-up, not a reason to skip.
     """
     import pytest
-    browser = find_chromium()
-    if browser is None:
+    missing = _missing()
+    if missing is not None:
+        name, install = missing
         if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install -y chromium)")
-        pytest.skip("no chromium on this machine, so %s was not opened in a browser: CI does it (.ci/run "
-                    "installs Chromium); apt-get install chromium to do it here" % what)
-    return browser
+            pytest.fail("%s is not installed; .ci/run installs it (apt-get install -y chromium chromium-driver; "
+                        "make setup installs selenium)" % name)
+        pytest.skip("no %s on this machine, so %s was not opened in a browser: CI does it (.ci/run installs "
+                    "Chromium and its driver); %s to do it here" % (name, what, install))
+    return find_chromium()
 
 
-class _DevTools(object):
-    """The browser end of ``--remote-debugging-pipe``: JSON messages separated by NUL bytes on fds 3 and 4."""
-
-    def __init__(self, browser, user_data_dir):
-        to_browser, self._to_browser = os.pipe()
-        self._from_browser, from_browser = os.pipe()
-
-        def wire():  # in the child: the protocol's fds are 3 (commands) and 4 (replies)
-            a, b = fcntl.fcntl(to_browser, fcntl.F_DUPFD, 10), fcntl.fcntl(from_browser, fcntl.F_DUPFD, 10)
-            for fd, target in ((a, 3), (b, 4)):
-                os.dup2(fd, target)
-                os.set_inheritable(target, True)
-
-        self.log = open(os.path.join(user_data_dir, "chromium.log"), "w")
-        self.proc = subprocess.Popen([browser] + FLAGS + ["--user-data-dir=%s" % user_data_dir, "about:blank"],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                                     preexec_fn=wire, close_fds=False)
-        os.close(to_browser)
-        os.close(from_browser)
-        self._buffer, self._next, self.events = b"", 0, []
-
-    def _read(self, deadline):
-        while b"\0" not in self._buffer:
-            left = deadline - time.time()
-            if left <= 0 or not select.select([self._from_browser], [], [], left)[0]:
-                raise TimeoutError("no reply from the browser")
-            chunk = os.read(self._from_browser, 1 << 20)
-            if not chunk:
-                raise EOFError("the browser closed the DevTools pipe")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message.decode("utf-8"))
-
-    def send(self, method, params=None, session=None, timeout=30):
-        """Send one command; return its result (events that arrive meanwhile are kept in ``events``)."""
-        self._next += 1
-        message = {"id": self._next, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._to_browser, json.dumps(message).encode("utf-8") + b"\0")
-        deadline = time.time() + timeout
-        while True:
-            reply = self._read(deadline)
-            if reply.get("id") == self._next:
-                if "error" in reply:
-                    raise RuntimeError("%s: %s" % (method, reply["error"]))
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_for(self, method, timeout=30):
-        """Return the first event ``method`` (received already or next)."""
-        deadline = time.time() + timeout
-        while True:
-            for event in self.events:
-                if event.get("method") == method:
-                    return event
-            self.events.append(self._read(deadline))
-
-    def close(self):
-        try:
-            self.send("Browser.close", timeout=10)
-        except (OSError, EOFError, TimeoutError, RuntimeError):
-            pass
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._to_browser)
-        os.close(self._from_browser)
-        self.log.close()
+def _driver(browser, width, scratch):
+    """Chrome's WebDriver on ``browser``; the driver and the browser keep their profile and sockets in ``scratch``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser  # with the driver's path given too, Selenium Manager is never run
+    for flag in FLAGS + ["--window-size=%d,900" % width]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    service = Service(CHROMEDRIVER, env=dict(os.environ, TMPDIR=scratch))
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(30)
+    return driver
 
 
-def _problems(events):
-    """What a user would see as broken: console output, exceptions, error log entries, failed requests."""
-    out = []
-    for event in events:
-        method, params = event.get("method"), event.get("params", {})
-        if method == "Runtime.consoleAPICalled":
-            out.append("console.%s: %s" % (params.get("type"), [a.get("value") for a in params.get("args", [])]))
-        elif method == "Runtime.exceptionThrown":
-            out.append("exception: %s" % params.get("exceptionDetails", {}).get("text"))
-        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") in ("error", "warning"):
-            out.append("log %s: %s" % (params["entry"]["level"], params["entry"].get("text")))
+def _network(driver):
+    """Every URL the page asked for and each failed load, from Chromium's performance log."""
+    requests, failed, urls = [], [], {}
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Network.requestWillBeSent":
+            urls[params.get("requestId")] = params["request"]["url"]
+            requests.append(params["request"]["url"])
         elif method == "Network.loadingFailed":
-            out.append("failed to load: %s" % params.get("errorText"))
-    return out
+            failed.append("failed to load: %s (%s)" % (urls.get(params.get("requestId")), params.get("errorText")))
+    return requests, failed
+
+
+def _fit_window(driver, width):
+    """Make the window as tall as the page (up to Chromium's limit), so that a screenshot shows all of it."""
+    page = int(driver.execute_script(_HEIGHT))
+    frame = driver.get_window_size()["height"] - int(driver.execute_script("return window.innerHeight;"))
+    driver.set_window_size(width, min(max(page + frame, 900), _MAX_HEIGHT))
 
 
 def open_page(browser, url, screenshot, width=1300):
@@ -142,33 +104,38 @@ def open_page(browser, url, screenshot, width=1300):
     Returns
     -------
     dict
-        ``problems`` (console messages, exceptions, error log entries, failed loads), ``requests``
-        (every URL the page asked for), ``images`` (``[src, complete, naturalWidth, naturalHeight]``
-        of each ``<img>``) and ``title``.
+        ``problems`` (every entry of the browser's console log, as ``'<LEVEL> <source>: <message>'``, and each
+        failed load), ``requests`` (every URL the page asked for), ``images`` (``[src, complete, naturalWidth,
+        naturalHeight]`` of each ``<img>``) and ``title``.
     """
-    profile = tempfile.mkdtemp(prefix="casa_plugin-chromium-")
-    tools = _DevTools(browser, profile)
+    scratch, driver = tempfile.mkdtemp(prefix="casa_plugin-chromium-"), None
     try:
-        target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            tools.send(domain + ".enable", session=session)
-        tools.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": 900, "deviceScaleFactor": 1,
-                                                          "mobile": False}, session=session)
-        tools.events[:] = []
-        tools.send("Page.navigate", {"url": url}, session=session)
-        tools.wait_for("Page.loadEventFired", timeout=60)
-        images = json.loads(tools.send("Runtime.evaluate", {"expression": _IMAGES, "returnByValue": True},
-                                       session=session)["result"]["value"])
-        title = tools.send("Runtime.evaluate", {"expression": "document.title", "returnByValue": True},
-                           session=session)["result"]["value"]
-        shot = tools.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
-                          session=session, timeout=60)
-        with open(screenshot, "wb") as f:
-            f.write(base64.b64decode(shot["data"]))
-        events = [e for e in tools.events if e.get("sessionId") == session]
-        requests = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
-        return {"problems": _problems(events), "requests": requests, "images": images, "title": title}
+        driver = _driver(browser, width, scratch)
+        driver.get(url)  # returns once the load event has fired
+        images = driver.execute_script(_IMAGES)
+        title = driver.title
+        _fit_window(driver, width)
+        driver.get_screenshot_as_file(screenshot)
+        console = ["%s %s: %s" % (e.get("level"), e.get("source"), e.get("message"))
+                   for e in driver.get_log("browser")]
+        requests, failed = _network(driver)
+        return {"problems": console + failed, "requests": requests, "images": images, "title": title}
     finally:
-        tools.close()
-        shutil.rmtree(profile, ignore_errors=True)
+        if driver is not None:
+            driver.quit()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def what_is_broken(seen, folder):
+    """The checks a report page in ``folder`` must pass, as a list of what failed (empty when none).
+
+    The console log is empty and no load failed, every image was loaded and has a size, and every request
+    is a file under ``folder`` (the page works offline, from disk, and sends nothing anywhere).
+    """
+    local = "file://" + os.path.abspath(folder) + "/"
+    broken = list(seen["problems"])
+    broken += ["image not shown: %s" % src for src, complete, width, _ in seen["images"] if not (complete and width)]
+    broken += ["not local: %s" % url for url in seen["requests"] if not url.startswith(local)]
+    if not seen["requests"]:
+        broken.append("no request seen (the performance log is empty)")
+    return broken

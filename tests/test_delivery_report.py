@@ -18,7 +18,8 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 
-from browser_helpers import chromium_or_skip, open_page
+import browser_helpers
+from browser_helpers import chromium_or_skip, open_page, what_is_broken
 from casa_helpers import columns, subtable_column
 from casa_plugin import restore_pi, split_sci, split_tgt
 from casa_plugin.delivery_report.figures import PALETTE, differing_spws
@@ -205,28 +206,84 @@ def test_demo_report_in_headless_chromium(demo):
     folder = os.path.join(demo["project"], "casa_plugin_report")
     shot = os.path.join(demo["workdir"], "report_screenshot.png")
     seen = open_page(browser, "file://" + os.path.join(folder, "index.html"), shot)
-    assert seen["problems"] == []
+    assert what_is_broken(seen, folder) == []  # no console entry, no failed load, every image shown, all local
     assert seen["title"] == "casa_plugin report 2021.1.00690.S"
     assert len(seen["images"]) == 6  # three pictures for each of the two members
     for src, complete, width, height in seen["images"]:
         assert complete and width == 1200 and height > 200, src
-    assert seen["requests"] and all(url.startswith("file://" + folder + "/") for url in seen["requests"])
     with open(shot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.getsize(shot) > 100000
 
 
-def test_browser_check_sees_a_missing_image_and_a_console_error(tmp_path):
-    """The browser check can fail: a page with a missing picture and a script error is reported as broken."""
+def test_browser_check_sees_a_missing_image_a_console_error_and_an_external_request(tmp_path):
+    """The browser check can fail: a page with a missing picture, a script error and a request off the disk is
+    reported as broken, each for what it is."""
     browser = chromium_or_skip("a broken test page")
     page = tmp_path / "broken.html"
-    page.write_text("<!DOCTYPE html><html><head><title>t</title></head><body><img src='missing.png'>"
+    page.write_text("<!DOCTYPE html><html><head><title>t</title>"
+                    "<link rel='stylesheet' href='https://cdn.example.invalid/style.css'></head>"
+                    "<body><img src='missing.png'>"
                     "<script>console.error('bad'); undefined_function();</script></body></html>")
     seen = open_page(browser, "file://%s" % page, str(tmp_path / "shot.png"))
     assert seen["images"] == [["missing.png", True, 0, 0]]
-    assert any("console.error" in p for p in seen["problems"])
-    assert any(p.startswith("exception") for p in seen["problems"])
-    assert any("failed to load" in p or "log error" in p for p in seen["problems"])
+    broken = what_is_broken(seen, str(tmp_path))
+    assert any(re.match(r"SEVERE console-api: .*broken\.html .*\"bad\"", p) for p in broken), broken
+    assert any(re.match(r"SEVERE javascript: .*Uncaught ReferenceError: undefined_function", p) for p in broken)
+    assert "failed to load: file://%s (net::ERR_FILE_NOT_FOUND)" % (tmp_path / "missing.png") in broken, broken
+    assert "image not shown: missing.png" in broken
+    assert [p for p in broken if p.startswith("not local")] == ["not local: https://cdn.example.invalid/style.css"]
+    with open(str(tmp_path / "shot.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.subprocess
+def test_browser_check_sees_a_broken_report_page(demo, tmp_path):
+    """The demo's report, copied, with one picture deleted and a stylesheet from the web: the checks the demo's
+    page passes name that picture and that request, and nothing else."""
+    browser = chromium_or_skip("a broken report page")
+    folder = str(tmp_path / "casa_plugin_report")
+    shutil.copytree(os.path.join(demo["project"], "casa_plugin_report"), folder)
+    index = os.path.join(folder, "index.html")
+    with open(index) as f:
+        page = f.read()
+    gone = re.search(r"<img [^>]*src='([^']+)'", page).group(1)
+    os.remove(os.path.join(folder, gone))
+    with open(index, "w") as f:
+        f.write(page.replace("</head>", "<link rel='stylesheet' href='https://cdn.example.invalid/r.css'></head>", 1))
+    broken = what_is_broken(open_page(browser, "file://" + index, str(tmp_path / "shot.png")), folder)
+    console = [p for p in broken if p.startswith("SEVERE network:")]  # the console's own "Failed to load resource"
+    assert sorted(set(broken) - set(console)) == sorted([
+        "failed to load: file://%s (net::ERR_FILE_NOT_FOUND)" % os.path.join(folder, gone),
+        "failed to load: https://cdn.example.invalid/r.css (net::ERR_NAME_NOT_RESOLVED)",
+        "image not shown: %s" % gone, "not local: https://cdn.example.invalid/r.css"]), broken
+    assert len(console) == 2 and any(gone in p for p in console) and any("r.css" in p for p in console), broken
+
+
+@pytest.mark.parametrize("lacking", ["chromedriver", "selenium"])
+def test_without_chromedriver_or_selenium_the_browser_tests_skip_outside_ci_and_fail_under_it(
+        lacking, tmp_path, monkeypatch):
+    """Like Chromium, its driver (/usr/bin/chromedriver) and Selenium: without them the browser tests skip outside
+    CI, saying what is missing and how to install it, and fail under CI."""
+    monkeypatch.setattr(browser_helpers, "find_chromium", lambda: "/usr/bin/chromium")  # the browser is there
+    if lacking == "chromedriver":
+        driver = str(tmp_path / "chromedriver")
+        name, install = "chromedriver at " + driver, "apt-get install chromium-driver"
+    else:
+        driver = sys.executable  # an executable file stands for the driver
+        name, install = "selenium", "pip install -e '.[test]'"
+        monkeypatch.setitem(sys.modules, "selenium", None)  # import selenium raises ImportError
+    monkeypatch.setattr(browser_helpers, "CHROMEDRIVER", driver)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="^" + re.escape(
+            "no %s on this machine, so a page was not opened in a browser: CI does it (.ci/run installs Chromium "
+            "and its driver); %s to do it here" % (name, install)) + "$"):
+        chromium_or_skip("a page")
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="^" + re.escape(
+            "%s is not installed; .ci/run installs it (apt-get install -y chromium chromium-driver; make setup "
+            "installs selenium)" % name) + "$"):
+        chromium_or_skip("a page")
 
 
 @pytest.mark.subprocess
@@ -235,7 +292,8 @@ def test_without_chromium_the_browser_tests_skip_outside_ci_and_fail_under_it(tm
     it did not check and that CI runs it (.ci/run installs Chromium); under CI it fails."""
     empty = tmp_path / "empty"
     empty.mkdir()
-    node = "tests/test_delivery_report.py::test_browser_check_sees_a_missing_image_and_a_console_error"
+    node = ("tests/test_delivery_report.py::"
+            "test_browser_check_sees_a_missing_image_a_console_error_and_an_external_request")
     outcomes = {}
     for ci in (False, True):
         env = dict(os.environ, PATH=str(empty))
@@ -247,7 +305,8 @@ def test_without_chromium_the_browser_tests_skip_outside_ci_and_fail_under_it(tm
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
         outcomes[ci] = proc.stdout
     assert re.search(r"SKIPPED \[1\] .*no chromium on this machine, so a broken test page was not opened in a "
-                     r"browser: CI does it \(\.ci/run installs Chromium\)", outcomes[False]), outcomes[False]
+                     r"browser: CI does it \(\.ci/run installs Chromium and its driver\)",
+                     outcomes[False]), outcomes[False]
     assert re.search(r"\b1 skipped\b", outcomes[False]) and "failed" not in outcomes[False]
     assert re.search(r"FAILED .*chromium is not installed; \.ci/run installs it", outcomes[True]), outcomes[True]
 
