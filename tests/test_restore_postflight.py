@@ -134,7 +134,7 @@ def test_an_interferometric_ms_without_corrected_data_is_named(restored):
 
 @pytest.mark.parametrize("options, where, skipped", [
     ({"dosplit": True}, "working", None),  # DOSPLIT: the restored MS stays only in calibrated/working/
-    ({"spacesaving": 2}, None, r"no restored uid\S+\.ms \(SPACESAVING=2 deletes it once its \.split\.cal is made\)"),
+    ({"spacesaving": 2, "dosplit": True}, None, r"no restored uid\S+\.ms \(SPACESAVING=2 deletes it once its \.split\.cal is made\)"),
 ])
 def test_dosplit_and_spacesaving_members(delivery, casa_session, options, where, skipped):
     member = _member(delivery, XB6B)

@@ -172,7 +172,7 @@ def test_dosplit_split_cal_is_recognised_and_checked(delivery, caplog):
 
 def test_spacesaving_2_split_cal_without_its_input(delivery):
     """SPACESAVING=2: the restored MS is gone; the script's split is checked on its own."""
-    calibrated = _dosplit(delivery, spacesaving=2)
+    calibrated = _dosplit(delivery, spacesaving=2, dosplit=True)  # SPACESAVING only deletes what a split leaves
     assert split_sci(vis=calibrated)["counts"] == {"done": 2}
     with split_failure(r"made with width=1; this request has width=4.*is gone .*cannot be redone"):
         split_sci(vis=calibrated, width=4)
