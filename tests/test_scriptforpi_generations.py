@@ -33,6 +33,21 @@ def only(pattern):
     return found[0]
 
 
+def split_and_check_sources(info, restored_delivery, kept):
+    """split_sci + split_tgt with the defaults on the project; each .source holds the CORRECTED_DATA of the same
+    EB in the session's restore, spw ids kept in member ``kept`` (the script's own split), else re-indexed."""
+    split_sci(vis=info["project"])
+    split_tgt(vis=info["project"])
+    reference = dict((eb, os.path.join(member, "calibrated", eb + ".ms"))
+                     for member, ebs in restored_delivery["members"].items() for eb in ebs)
+    for member, ebs in info["members"].items():
+        for eb in ebs:
+            source = os.path.join(member, "calibrated", eb + ".ms.split.cal.source")
+            assert source_differences(source, reference[eb]) == [], (member, eb)
+            assert spw_pairs(source, reference[eb]) == ({1: 1, 3: 3, 5: 5, 7: 7} if member == kept else
+                                                        {0: 1, 1: 3, 2: 5, 3: 7}), (member, eb)
+
+
 @pytest.mark.parametrize("generation", sorted(GENERATIONS))
 def test_each_generation_has_its_files_and_options(tmp_path, generation):
     info = make_delivery(str(tmp_path), small=True, members=1, generation=generation)
@@ -108,18 +123,8 @@ def test_a_project_mixing_2022_and_2023_restores_and_splits_with_the_defaults(tm
     # 2022, imaged by the pipeline: every EB's restored MS linked into calibrated/
     for eb in info["members"][old]:
         assert os.path.islink(os.path.join(old, "calibrated", eb + ".ms"))
-    split_sci(vis=info["project"])
-    split_tgt(vis=info["project"])
-    reference = dict((eb, os.path.join(member, "calibrated", eb + ".ms"))
-                     for member, ebs in restored_delivery["members"].items() for eb in ebs)
-    for member, ebs in info["members"].items():
-        for eb in ebs:
-            source = os.path.join(member, "calibrated", eb + ".ms.split.cal.source")
-            assert source_differences(source, reference[eb]) == [], (member, eb)
-            # the 2023 script's own split kept the ids (and split_sci took it as made); 2022's new split re-indexed
-            kept = member == new
-            assert spw_pairs(source, reference[eb]) == ({1: 1, 3: 3, 5: 5, 7: 7} if kept else
-                                                        {0: 1, 1: 3, 2: 5, 3: 7}), (member, eb)
+    # the 2023 script's own split kept the ids (and split_sci took it as made); 2022's new split re-indexed
+    split_and_check_sources(info, restored_delivery, kept=new)
     shutil.rmtree(str(tmp_path / "2021.1.00690.S"))
 
 
@@ -165,16 +170,7 @@ def test_imaged_members_link_and_the_others_are_split_by_the_script(tmp_path, pr
         assert os.path.isdir(os.path.join(calibrated, eb + ".ms.split.cal"))
         assert not os.path.lexists(os.path.join(calibrated, eb + ".ms"))
         assert os.path.isdir(os.path.join(calibrated, "working", eb + ".ms"))
-    split_sci(vis=info["project"])
-    split_tgt(vis=info["project"])
-    reference = dict((eb, os.path.join(member, "calibrated", eb + ".ms"))
-                     for member, ebs in restored_delivery["members"].items() for eb in ebs)
-    for member, ebs in info["members"].items():
-        for eb in ebs:
-            source = os.path.join(member, "calibrated", eb + ".ms.split.cal.source")
-            assert source_differences(source, reference[eb]) == [], (member, eb)
-            assert spw_pairs(source, reference[eb]) == ({1: 1, 3: 3, 5: 5, 7: 7} if member == manual else
-                                                        {0: 1, 1: 3, 2: 5, 3: 7}), (member, eb)
+    split_and_check_sources(info, restored_delivery, kept=manual)
     shutil.rmtree(str(tmp_path / "2021.1.00690.S"))
 
 
