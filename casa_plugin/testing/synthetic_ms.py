@@ -51,6 +51,12 @@ _FIXED_BYTES = 600000
 _ROW_OVERHEAD_BYTES = 62
 _DATA_OVERHEAD = 1.055
 _SPACE_MARGIN = 1.1  # the size estimates are within 5-10 %
+# casacore keeps the nutation and aberration terms of the last 32 epochs a process converted at (shared by every
+# tool) and reuses them for any epoch within about an hour: without a flush, a simulation's UVW differed in its last
+# bits (~5e-9 m) depending on what the process had converted before (another EB's times), so the same seed did not give the
+# same MS in a fresh CASA and in a long-lived one. Converting at 64 epochs far from any EB's pushes them all out.
+_MEASURES_FLUSH = 64
+_FLUSH_MJD0, _FLUSH_STEP_D = 51544.5, 7.0  # weekly from 2000-01-01: decades from the EBs' 2022 epochs
 
 
 def corrected_gain(spw_id):
@@ -149,6 +155,22 @@ def _default_spws(nchan):
     return spws
 
 
+def _forget_measures_history():
+    """Make casacore convert as in a fresh process: fill its epoch cache with far epochs (see _MEASURES_FLUSH)."""
+    import casatools
+    me = casatools.measures()
+    try:
+        me.doframe(me.position('ITRF', *['%.3fm' % v for v in _ALMA_CENTRE_ITRF]))
+        source = me.direction('J2000', *_FIELDS[-1][1:3])
+        me.doframe(source)
+        for k in range(_MEASURES_FLUSH):  # what the simulator converts: a direction to AZEL, a baseline to J2000
+            me.doframe(me.epoch('UTC', '%.1fd' % (_FLUSH_MJD0 + _FLUSH_STEP_D * k)))
+            me.measure(source, 'AZEL')
+            me.measure(me.baseline('ITRF', '100m', '50m', '10m'), 'J2000')
+    finally:
+        me.done()
+
+
 def _simulate(vis, array, spws, plan, integration=_INTEGRATION_S, autocorr=False, fields=_FIELDS):
     """Run casatools.simulator (one observe per subscan and spw); return scan starts.
 
@@ -157,6 +179,7 @@ def _simulate(vis, array, spws, plan, integration=_INTEGRATION_S, autocorr=False
     the autocorrelations (ALMA's ``ocorr_mode='ca'``).
     """
     import casatools
+    _forget_measures_history()  # the UVW must not depend on what this process converted before
     me, sm = casatools.measures(), casatools.simulator()
     names, pads, xyz, dish = array
     starts, offset = [], 0.0
@@ -358,7 +381,8 @@ def make_eb_ms(vis, eb_uid=_DEFAULT_EB_UID, seed=0, nant=None, nchan=None, nint=
         Execution-block uid, written to OBSERVATION/SCHEDULE and to the
         OBSERVATION table keyword ``EB_UID``.
     seed : int
-        Seed for numpy.random.RandomState; same seed gives identical contents.
+        Seed for numpy.random.RandomState; same seed gives identical contents
+        (UVW too, whatever the process simulated or converted before).
     nant, nchan : int or None
         Number of 12 m antennas (>= 2, default 6); channels per full-resolution
         science spw (>= 4, default 64).  With a preset: among its choices
