@@ -524,6 +524,9 @@ class DeliveryMachine(RuleBasedStateMachine):
                 continue
             if restore and "%sscript%s" % (os.sep, os.sep) in path:
                 continue
+            aux = r"%scalibration%s(cont\.dat|flux\.csv|antennapos\.csv)$" % (os.sep, os.sep)
+            if restore and re.search(aux, path):
+                continue  # ALMA's scriptForPI (2022, 2023) unpacks the *auxproducts.tgz into calibration/
             raise AssertionError("%s appeared or changed, and it is none of the outputs, records or the report" % path)
         for path in self.before:
             if path not in snapshot(self.root) and not any(path.startswith(a) for a in allowed) and \
