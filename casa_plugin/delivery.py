@@ -41,8 +41,13 @@ def restored_ms(vis):
     """
     if os.path.exists(vis):
         return vis
-    working = os.path.join(os.path.dirname(vis), "working", os.path.basename(vis))
+    working = _working(vis)
     return working if is_ms(working) else vis
+
+
+def _working(vis):
+    """``working/<name>`` beside ``vis``: where a scriptForPI with ``DOSPLIT`` leaves the restored MS."""
+    return os.path.join(os.path.dirname(vis), "working", os.path.basename(vis))
 
 
 def find_members(path):
@@ -187,7 +192,7 @@ def _expand_one(item, suffix):
                 "vis=%r matches no uid___*.ms%s (matched: %s)" % (item, suffix, ", ".join(matches[:5])))
         return products
     if not os.path.lexists(item) and not suffix and EB_NAME.match(os.path.basename(item.rstrip("/"))) and \
-            restored_ms(item.rstrip("/")) != item.rstrip("/"):
+            is_ms(_working(item.rstrip("/"))):
         return [item.rstrip("/")]  # DOSPLIT: the EB's restored MS is only in working/ beside it
     if not os.path.lexists(item):
         raise FileNotFoundError("%s: no such file or directory; give an MS, a glob or a directory" % item)
