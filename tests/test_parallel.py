@@ -115,33 +115,36 @@ _FLAKY = '''
 import os, time
 from casa_plugin.split.jobs import science_job
 
-def flaky(job):
+def flaky(plan):
     """A science split, except for the injected failures."""
-    if job["inject"] == "raise":
-        raise RuntimeError("injected failure for " + os.path.basename(job["vis"]))
-    if job["inject"] == "kill":
+    if plan.request["inject"] == "raise":
+        raise RuntimeError("injected failure for " + os.path.basename(plan.vis))
+    if plan.request["inject"] == "kill":
         os.kill(os.getpid(), 9)
-    if job["inject"] == "hang":
+    if plan.request["inject"] == "hang":
         time.sleep(3600)
-    return science_job(job)
+    return science_job(plan)
 '''
 
 _DRIVER = '''
+import sys
+sys.path.insert(0, %(repo)r)  # this checkout's casa_plugin, on the client and (through it) on the servers
 import casatasks  # ranks >= 1 become casampi servers here and never come back
-import json, sys
+import json
 from casa_plugin import parallel as mapper
 from casa_plugin.delivery import expand_vis
+from casa_plugin.plan import science_plans
 
 paths = expand_vis(%(project)r)
 common = {"intent": "OBSERVE_TARGET*", "minnchan": 5, "spw": "", "datacolumn": "corrected", "reindex": True,
           "flagversion": "original_flags", "overwrite": False, "dryrun": False}
 plan = [("hang", paths[0], "/dev/null/never"), ("raise", paths[0], paths[0] + ".split.cal"),
         ("kill", paths[1], paths[1] + ".split.cal"), (None, paths[2], paths[2] + ".split.cal")]
-jobs = [dict(common, vis=vis, outputvis=out, inject=inject) for inject, vis, out in plan]
+jobs = science_plans([dict(common, vis=vis, outputvis=out, inject=inject) for inject, vis, out in plan])
 seen = []
-results = mapper.run_jobs("flaky_job:flaky", jobs, on_result=lambda job, r: seen.append(job["inject"]),
+results = mapper.run_jobs("flaky_job:flaky", jobs, on_result=lambda job, r: seen.append(job.request["inject"]),
                           parallel=True, maxjobs=2, timeout=20)
-json.dump({"results": results, "seen": seen, "jobs": jobs}, open(%(report)r, "w"))
+json.dump({"results": results, "seen": seen, "jobs": [j.options() for j in jobs]}, open(%(report)r, "w"))
 sys.exit(1 if any(r["status"] == "failed" for r in results) else 0)
 '''
 
@@ -150,7 +153,8 @@ def test_failures_are_reported_per_eb(restored, tmp_path):
     """An exception, a killed process and a hang each fail only their EB; the run ends non-zero, no hang."""
     report = tmp_path / "report.json"
     (tmp_path / "flaky_job.py").write_text(_FLAKY)
-    (tmp_path / "driver.py").write_text(_DRIVER % {"project": restored["project"], "report": str(report)})
+    (tmp_path / "driver.py").write_text(_DRIVER % {"project": restored["project"], "report": str(report),
+                                                   "repo": REPO})
     code, out = _mpirun([sys.executable, tmp_path / "driver.py"], tmp_path)
     assert code != 0, out[-5000:]
     result = json.loads(report.read_text())

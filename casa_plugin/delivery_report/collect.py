@@ -86,15 +86,22 @@ def _scans(vis):
         md.close()
 
 
-def _extent(vis):
-    """``{'bytes', 'nrows'}`` of an MS (its real directory's files; a restored MS may link into working/)."""
-    tb = casa.table()
-    tb.open(vis)
-    try:
-        nrows = int(tb.nrows())
-    finally:
-        tb.close()
-    return {"bytes": du_bytes(os.path.realpath(vis)), "nrows": nrows}
+def _extent(vis, size=None, nrows=None):
+    """``{'bytes', 'nrows'}`` of an MS (its real directory's files; a restored MS may link into working/);
+    ``size`` and ``nrows``, where given, were measured already in this call (its plan, its split)."""
+    if nrows is None:
+        tb = casa.table()
+        tb.open(vis)
+        try:
+            nrows = int(tb.nrows())
+        finally:
+            tb.close()
+    return {"bytes": du_bytes(os.path.realpath(vis)) if size is None else size, "nrows": nrows}
+
+
+def _known_extent(size=None, nrows=None):
+    """A reader for ``Cache.get`` giving ``_extent`` what this call measured already (read only on a miss)."""
+    return lambda vis: _extent(vis, size, nrows)
 
 
 def _default_science(vis):
@@ -191,9 +198,16 @@ def _damaged(entry):
     return bool(entry) and entry.get("status") == "failed" and "cannot read this table" in str(entry.get("error"))
 
 
-def _eb(calibrated, eb, tasks, cache, others=()):
+def _made_now(entry, made_ids):
+    """``(bytes, nrows)`` of an output this call made (its split measured them), else ``(None, None)``."""
+    if entry and entry.get("made_id") in made_ids and entry.get("bytes") is not None:
+        return entry["bytes"], entry.get("nrows")
+    return None, None
+
+
+def _eb(calibrated, eb, tasks, cache, others=(), plan=None, made_ids=()):
     vis = os.path.join(calibrated, eb + ".ms")
-    src = restored_ms(vis)
+    src = plan.input if plan is not None else restored_ms(vis)  # the call's plan resolved it already
     sci, tgt = tasks.get("split_sci"), tasks.get("split_tgt")
     restored = src if is_ms(src) and not _damaged(sci) else None
     science = _science_of(sci, restored, cache)
@@ -201,7 +215,8 @@ def _eb(calibrated, eb, tasks, cache, others=()):
             "rule": _rule((sci or {}).get("request"), science), "spws": None, "scans": None, "flags": {}}
     if restored:
         info["spws"] = _cached(cache, "spws", restored, _spectral_windows)
-        info["extent"] = _cached(cache, "extent", restored, _extent)
+        info["extent"] = _cached(cache, "extent", restored, _extent if plan is None else _known_extent(
+            plan.input_bytes, plan.input_rows))
         info["scans"] = _cached(cache, "scans", restored, _scans)
         info["flags"]["restored"] = _flags(restored, cache, science)
     elif sci and (sci.get("input_spws") or (sci.get("contents") or {}).get("spws")):
@@ -212,7 +227,8 @@ def _eb(calibrated, eb, tasks, cache, others=()):
             info["flags"][key] = _split_flags(sci or {}, tgt or {}, restored, key, cache)
             if info["scans"] is None and key == ".split.cal":
                 info["scans"] = _cached(cache, "scans", out, _scans)
-            info.setdefault("extents", {})[key] = _cached(cache, "extent", out, _extent)
+            info.setdefault("extents", {})[key] = _cached(cache, "extent", out,
+                                                          _known_extent(*_made_now(entry, made_ids)))
             if info["spws"] and restored:
                 info.setdefault("spw_maps", {})[key] = _spw_map(info["spws"], _cached(cache, "used spws", out,
                                                                                       _used_spws))
@@ -314,7 +330,7 @@ def _overlay(records, results):
             tasks[task] = dict(tasks[task], status="failed", dryrun=True, error=result.get("error"))
 
 
-def gather(root, cache, results=(), restores=None):
+def gather(root, cache, results=(), restores=None, plans=()):
     """Return ``{'root', 'members': [...]}``: per member its restore and, per EB, what the pictures need.
 
     Parameters
@@ -327,6 +343,8 @@ def gather(root, cache, results=(), restores=None):
         This call's per-EB results (``planned`` ones come only from here).
     restores : dict, optional
         restore_pi's ``{member: result}`` (members not restored yet come only from here).
+    plans : list of casa_plugin.plan.Plan, optional
+        This call's split_sci plans: their EBs' restored MSs and sizes are taken from them.
     """
     records = {}
     for calibrated in find_calibrated_dirs(root):
@@ -338,7 +356,10 @@ def gather(root, cache, results=(), restores=None):
         except (OSError, ValueError) as exc:
             log.warning("report: cannot read the run record of %s: %s", calibrated, exc)
             records[calibrated] = {"ebs": {}}
-    _overlay(records, json.loads(json.dumps(list(results), default=str)))  # as a record holds them: str keys
+    results = json.loads(json.dumps(list(results), default=str))  # as a record holds them: str keys
+    _overlay(records, results)
+    planned = dict((os.path.abspath(p.vis), p) for p in plans if p.task == "split_sci")
+    made_ids = set(r.get("made_id") for _, r in results if r.get("status") == "split" and r.get("made_id"))
     members = {}
     for calibrated, record in sorted(records.items()):
         ebs = set(record.get("ebs") or {}) | set(record.get("others") or {})
@@ -348,7 +369,9 @@ def gather(root, cache, results=(), restores=None):
         members[member] = {"name": _member_name(member, root), "path": member, "calibrated": calibrated,
                            "restore": record.get("restore"),
                            "ebs": [_eb(calibrated, eb, record.get("ebs", {}).get(eb, {}), cache,
-                                       (record.get("others") or {}).get(eb, ())) for eb in sorted(ebs)]}
+                                       (record.get("others") or {}).get(eb, ()),
+                                       planned.get(os.path.join(calibrated, eb + ".ms")), made_ids)
+                                   for eb in sorted(ebs)]}
     for member, plan in (restores or {}).items():
         entry = members.setdefault(member, {"name": _member_name(member, root), "path": member,
                                             "calibrated": None, "restore": None, "ebs": []})

@@ -55,7 +55,7 @@ def _pictures(folder, member, drawn):
                 for key, func, _ in PICTURES)
 
 
-def write_report(paths, *, task, results=(), restores=None, dryrun=False):
+def write_report(paths, *, task, results=(), restores=None, dryrun=False, plans=()):
     """Write (or rewrite) the report of the project (or directory) ``paths`` lie in; return its path.
 
     Parameters
@@ -70,6 +70,8 @@ def write_report(paths, *, task, results=(), restores=None, dryrun=False):
         restore_pi's ``{member: result}``.
     dryrun : bool
         The page says it shows a plan.
+    plans : list of casa_plugin.plan.Plan, optional
+        The call's split_sci plans: each EB's restored MS and its size, taken from them, not found again.
 
     Returns
     -------
@@ -85,7 +87,7 @@ def write_report(paths, *, task, results=(), restores=None, dryrun=False):
     if not os.path.isdir(folder):
         os.makedirs(folder)
     cache = Cache(folder)
-    data = gather(root, cache, results, restores)
+    data = gather(root, cache, results, restores, plans=plans)
     cache.save()
     drawn = {}
     pictures = dict((m["name"], _pictures(folder, m, drawn)) for m in data["members"])
@@ -127,8 +129,8 @@ def _arguments(task, summary):
             any(r.get("status") == "planned" or r.get("dryrun") for _, r in results))
 
 
-def after_task(task, summary):
-    """Write the report after ``task`` from its ``summary``; return its path, or None.
+def after_task(task, summary, plans=()):
+    """Write the report after ``task`` from its ``summary`` (and the call's ``plans``); return its path, or None.
 
     Never raises (any error is logged as a WARNING) and never changes
     ``summary``: the report does not change a task's result.
@@ -137,7 +139,7 @@ def after_task(task, summary):
         paths, results, restores, dryrun = _arguments(task, summary)
         if not paths:
             return None
-        return write_report(paths, task=task, results=results, restores=restores, dryrun=dryrun)
+        return write_report(paths, task=task, results=results, restores=restores, dryrun=dryrun, plans=plans)
     except Exception as exc:
         log.warning("%s: could not write the report (%s: %s)%s; the task's results are not affected",
                     task, type(exc).__name__, exc, _keep_traceback(exc, task))
@@ -158,7 +160,7 @@ _STALE = ("<p class='plan'><b>Out of date:</b> %s was interrupted at %s, after t
           "and numbers may have changed since. Any call (a dry run too) writes it again.</p>")
 
 
-def after_interrupt(task, paths):
+def after_interrupt(task, paths, plans=()):
     """After Ctrl-C in ``task``: mark the report of ``paths`` out of date at once, then write it again.
 
     The mark is cheap and written first, so a second Ctrl-C during the
@@ -179,7 +181,7 @@ def after_interrupt(task, paths):
                     facts = json.load(f)
                 _write(path, json.dumps(dict(facts, stale={"task": task, "interrupted": when}), indent=1,
                                         sort_keys=True))
-        write_report(paths, task=task)
+        write_report(paths, task=task, plans=plans)
     except KeyboardInterrupt:
         log.warning("%s: the report was left marked out of date (Ctrl-C again while it was written)", task)
     except Exception as exc:

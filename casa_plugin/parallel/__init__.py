@@ -1,8 +1,10 @@
 """Run per-EB jobs serially or on casampi servers, through one interface: ``run_jobs``.
 
-The job contract: a job is a picklable dict naming its EB (``'vis'``, and
-``'input_bytes'`` when known); ``func_path`` is ``'module:function'``, a
-function taking that dict and returning a result dict with ``'status'``
+The job contract: a job is a split task's plan (``casa_plugin.plan.Plan`` or
+``Chain``: its EB, input bytes and rows, the bytes it will split), or a
+picklable dict naming its EB (``'vis'``, and ``'input_bytes'`` when known);
+``func_path`` is ``'module:function'``, a function taking that job and
+returning a result dict with ``'status'``
 (``'split'``, ``'done'``, ``'planned'`` or ``'failed'``, with ``'error'``).
 It must be importable without CASA's startup file (servers never run it).
 """
@@ -28,12 +30,12 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
     ----------
     func_path : str
         ``'module:function'`` taking one job dict and returning a result dict.
-    jobs : list of dict
-        Picklable job descriptions; under MPI a ``'work_bytes'`` entry (the
-        bytes the job will process; 0: little to do), else ``'input_bytes'``,
-        else the size of ``'vis'`` (then kept in the job) sizes the work;
-        ``'input_rows'``, else ``nrows()`` of ``'vis'`` (or of a chain job's
-        ``'sci'`` MS; then kept in the job), adds its per-row cost.
+    jobs : list of Plan, Chain or dict
+        Picklable jobs. Under MPI a plan's ``work_bytes`` (the bytes the job
+        will split; 0: little to do) and ``input_rows`` weigh the work; a
+        dict's ``'work_bytes'``, else ``'input_bytes'``, else the size of
+        ``'vis'``, and its ``'input_rows'``, else ``nrows()`` of ``'vis'``
+        (both then kept in the dict).
     on_result : callable, optional
         Called as ``on_result(job, result)`` as soon as each job finishes.
     on_start : callable, optional

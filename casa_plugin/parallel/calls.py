@@ -9,8 +9,9 @@ from ..logs import cause_of
 __all__ = ["call_job", "failure"]
 
 
-def call_job(func_path, job):
-    """Run ``module:function`` on one job dict and return its result dict; never raises an Exception.
+def call_job(func_path, job, **kwargs):
+    """Run ``module:function`` on one job (a plan, or a dict), with ``kwargs``, and return its result dict; never
+    raises an Exception.
 
     A failure becomes ``{'status': 'failed', 'error': ..., 'traceback': ...}``
     so that one bad EB never stops the others; where a CASA task raised it,
@@ -21,7 +22,7 @@ def call_job(func_path, job):
     module, name = func_path.split(":")
     try:
         func = getattr(importlib.import_module(module), name)
-        result = func(job)
+        result = func(job, **kwargs)
     except Exception as exc:  # reported per EB, raised once at the end by the task
         result = {"status": "failed", "error": "%s: %s" % (type(exc).__name__, exc),
                   "error_type": type(exc).__name__, "traceback": traceback.format_exc()}

@@ -184,15 +184,39 @@ def plan(jobs, *, parallel, maxjobs=None):
     ranks = server_ranks() if parallel is not False else []
     hosts = server_hosts(ranks) if ranks else {}
     here = socket.gethostname()
-    sizes = [j["work_bytes"] if j.get("work_bytes") is not None else _input_bytes(j) for j in jobs] if ranks else []
+    sizes = [_work_bytes(j) for j in jobs] if ranks else []
     rows = [_input_rows(j) if size else None for j, size in zip(jobs, sizes)]  # none for EBs only checked
     return policy.decide(parallel=parallel, hosts=hosts, client_host=here, cores={here: _cores()}, sizes=sizes,
-                         averaging=any(policy.averages(j) for j in jobs), maxjobs=maxjobs,
+                         averaging=any(policy.averages(_request(j)) for j in jobs), maxjobs=maxjobs,
                          started=bool(_started), rows=rows)
 
 
+def _is_plan(job):
+    """True for a split task's plan (``casa_plugin.plan.Plan`` or ``Chain``), False for a dict job."""
+    return not isinstance(job, dict)
+
+
+def _request(job):
+    """What tells whether ``job`` averages: a plan's request, a dict job itself."""
+    return job.request if _is_plan(job) else job
+
+
+def _vis(job, default=None):
+    return job.vis if _is_plan(job) else job.get("vis", default)
+
+
+def _work_bytes(job):
+    """The bytes ``job`` will process: a plan's ``work_bytes``; a dict's ``'work_bytes'``, else its input's."""
+    if _is_plan(job):
+        return job.work_bytes
+    return job["work_bytes"] if job.get("work_bytes") is not None else _input_bytes(job)
+
+
 def _input_bytes(job):
-    """The job's input bytes: its ``'input_bytes'``, else the size of its ``'vis'`` (kept in the job)."""
+    """The job's input bytes: a plan's (measured when it was made); a dict's ``'input_bytes'``, else the size of
+    its ``'vis'`` (kept in the dict)."""
+    if _is_plan(job):
+        return int(job.input_bytes or 0)
     if job.get("input_bytes") is None:
         from ..ms import du_bytes
         job["input_bytes"] = du_bytes(job["vis"]) if job.get("vis") else 0
@@ -200,34 +224,14 @@ def _input_bytes(job):
 
 
 def _input_rows(job):
-    """The job's input main-table rows: its ``'input_rows'``, else ``nrows()`` of its ``'vis'`` (a chain
-    job's ``job['sci']['vis']``; the restored MS it stands for), kept in the job; None if not known.
-
-    Opening a table reads only its ``table.dat``: cheap even for a large EB.
-    """
+    """The job's input main-table rows: a plan's (counted when it was made under MPI); a dict's
+    ``'input_rows'``, else ``nrows()`` of its ``'vis'`` (kept in the dict); None if not known."""
+    if _is_plan(job):
+        return job.input_rows
     if job.get("input_rows") is None:
-        vis = job.get("vis") or (job.get("sci") or {}).get("vis")
-        job["input_rows"] = _nrows(vis) if vis else None
+        from ..plan import count_rows
+        job["input_rows"] = count_rows(job["vis"]) if job.get("vis") else None
     return job["input_rows"]
-
-
-def _nrows(vis):
-    try:
-        from .. import casa
-        from ..delivery import restored_ms
-        from ..ms import is_ms
-        vis = restored_ms(vis)
-        if not is_ms(vis):  # a job naming no MS yet (its input still to be made): no table error in the log
-            return None
-        tb = casa.table()
-        tb.open(vis)
-        try:
-            return int(tb.nrows())
-        finally:
-            tb.close()
-    except Exception as exc:  # no casatools, an unreadable table...: weighed by its bytes only
-        log.debug("mpi: could not count the rows of %s (%s)", vis, exc)
-        return None
 
 
 def _push(client, name, ranks, req):
@@ -312,7 +316,8 @@ class _Run(object):
         levels = per_host or {}
         self.hosts = [_Host(n, sorted(r for r in servers if servers[r]["host"] == n),
                             maxjobs or levels.get(n, 1), bool(maxjobs)) for n in names]
-        self.yardstick = policy.AVERAGING_BYTES_S if any(policy.averages(j) for j in jobs) else policy.PLAIN_BYTES_S
+        self.yardstick = policy.AVERAGING_BYTES_S if any(policy.averages(_request(j)) for j in jobs) else \
+            policy.PLAIN_BYTES_S
         self.usable, self.running, self.pending = set(servers), {}, list(range(len(jobs)))
         self.results, self.errors = [None] * len(jobs), []
         log.info("mpi: %d EB(s) on %d casampi server(s) (%s); EBs at once per host: %s", len(jobs), len(servers),
@@ -367,8 +372,8 @@ class _Run(object):
                 busy.append(rank)
                 if self.on_start is not None:
                     self.on_start(self.jobs[index])
-                    log.info("mpi: %s -> casampi server %d (%s)", os.path.basename(str(self.jobs[index].get(
-                        "vis", index))), rank, host.name)
+                    log.info("mpi: %s -> casampi server %d (%s)", os.path.basename(str(_vis(self.jobs[index],
+                                                                                        index))), rank, host.name)
 
     def finish(self, rank, resp):
         entry, ret, seconds, cpu = self.running.pop(rank), resp.get("ret"), None, None
@@ -395,7 +400,7 @@ class _Run(object):
                              "throughput_mb_s": mb_s, "input_bytes": entry["bytes"], "seconds": seconds,
                              "cpu_per_s": cpu_s}
             log.info("mpi: %s on server %d (%s): %s in %.1f s, %s MB/s, %s CPU s per s, %d EB(s) at once",
-                     os.path.basename(str(self.jobs[index].get("vis", index))), rank, host.name,
+                     os.path.basename(str(_vis(self.jobs[index], index))), rank, host.name,
                      result.get("status"), seconds or time.time() - entry["start"],
                      "?" if mb_s is None else "%.1f" % mb_s, "?" if cpu_s is None else "%.2f" % cpu_s,
                      entry["level"])

@@ -1,4 +1,4 @@
-"""The per-EB work of split_sci and split_tgt: one job dict in, one result dict out.
+"""The per-EB work of split_sci and split_tgt: one plan (``casa_plugin.plan.Plan``) in, one result dict out.
 
 Every output is checked against its request before it gets its final name,
 and an existing output counts as done only if it holds what the request asks
@@ -15,7 +15,7 @@ import uuid
 from .. import casa
 from .. import record as run_record
 from ..arrays import ms_array
-from ..delivery import eb_of, restored_ms
+from ..delivery import eb_of
 from ..flags import list_versions, save_once
 from ..ms import column_of, du_bytes, history_datacolumn, is_ms, read_contents, subtable_columns, table_stamp
 from ..progress import watch
@@ -200,12 +200,6 @@ def _selection_differences(out, request, actual):
     return diffs
 
 
-def _plan_science(job):
-    """Return ``(spw ids, their description, spectra of the input)`` for a science job."""
-    spws = [int(s) for s in job["spw"].split(",")] if job.get("spw") else None
-    return plan_science(job["vis"], job["intent"], job["minnchan"], spws)
-
-
 def _estimate_bytes(vis, ddid, field, spws=None, fields=None):
     """Estimate the bytes of a split of ``vis`` keeping ``spws`` (ids) or ``fields`` (names), one data column.
 
@@ -224,13 +218,6 @@ def _estimate_bytes(vis, ddid, field, spws=None, fields=None):
             cells = int(nchan[spw]) * int(ncorr[pol])
             total += int(rows[d]) * (cells * 9 + 250)  # complex64, flag, row
     return int(total * 1.3) + 2000000  # margin and subtables
-
-
-def _input_bytes(job, src):
-    """The input's size: measured once on the client (``job['input_bytes']``), else here."""
-    if job.get("input_bytes"):
-        return job["input_bytes"]
-    return du_bytes(os.path.realpath(src))
 
 
 def _check_destination(out, needed):
@@ -279,14 +266,14 @@ def _kept_ids(kwargs):
     return kwargs
 
 
-def science_job(job):
-    """Split the science spws of one EB into ``<vis>.split.cal`` and save its flag version.
+def science_job(plan):
+    """Split the science spws of one EB (``plan.input``) into ``plan.outputvis`` and save its flag version.
 
-    A job whose ``reindex`` followed the member's numbering (``numbering.resolve``) says so in its note.
+    A plan whose ``reindex`` followed the member's numbering (``numbering.resolve``) says so in its note.
     """
-    result = _science(job)
-    if job.get("numbering") and result.get("status") != "failed":
-        result["note"] = "; ".join(filter(None, [result.get("note"), job["numbering"]]))
+    result = _science(plan)
+    if plan.request.get("numbering") and result.get("status") != "failed":
+        result["note"] = "; ".join(filter(None, [result.get("note"), plan.request["numbering"]]))
     return result
 
 
@@ -300,22 +287,21 @@ def _skipped(result, start):
     return dict(result, status="skipped", error=TOTAL_POWER, note=TOTAL_POWER, seconds=time.time() - start)
 
 
-def _science(job):
-    start, vis, out = time.time(), job["vis"], job["outputvis"]
-    job = dict(job, request=science_request(job))
+def _science(plan):
+    start, vis, out, src = time.time(), plan.vis, plan.outputvis, plan.input  # DOSPLIT: src is in working/
+    job = plan.options()
+    job["request"] = science_request(job)
     result = {"vis": vis, "outputvis": out, "request": job["request"]}
     existing = os.path.lexists(out) and not job["overwrite"]
-    src = restored_ms(vis)  # DOSPLIT: the restored MS is only in working/
     if _total_power(src, job):
         return _skipped(result, start)
     if existing and not os.path.exists(src):  # SPACESAVING >= 2: only the script's split is left
         return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", None))
     source = _check_input(src, job["datacolumn"], "split_sci")
     job["vis"] = src
-    spws, input_spws, before = _plan_science(job)
+    spws, input_spws, before = plan_science(src, job["intent"], job["minnchan"], plan.spws)
     expected = expected_science(source, spws, job["request"])
-    result.update({"spw": spws, "input_spws": input_spws, "input_bytes": _input_bytes(job, src),
-                   "input": src})
+    result.update({"spw": spws, "input_spws": input_spws, "input_bytes": plan.input_bytes, "input": src})
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", expected))
     if job["dryrun"]:
@@ -338,11 +324,14 @@ def _science(job):
     return _written(result, out, actual, start)
 
 
-def target_job(job):
-    """Split the target fields of one ``.split.cal`` into ``<vis>.source`` and save its flag version."""
-    start, vis, out = time.time(), job["vis"], job["outputvis"]
-    # the .split.cal's making, where known: its chain's (the client records it after the chain), else its record
-    job = dict(job, input_made=job.get("input_made") or run_record.entry_of(vis))
+def target_job(plan, input_made=None):
+    """Split the target fields of one ``.split.cal`` into ``<vis>.source`` and save its flag version.
+
+    ``input_made`` is the chain's making of the ``.split.cal`` (the client records it only after the chain);
+    by default its run record's entry.
+    """
+    start, vis, out = time.time(), plan.vis, plan.outputvis
+    job = dict(plan.options(), input_made=input_made or run_record.entry_of(vis))
     existing = os.path.lexists(out) and not job["overwrite"]
     if job["dryrun"] and not existing and not os.path.lexists(vis):
         return {"vis": vis, "outputvis": out, "status": "planned",
@@ -360,7 +349,7 @@ def target_job(job):
     intents, fields = fields_for_intent(vis, job["intent"])
     expected = expected_target(source, fields)
     result = {"vis": vis, "outputvis": out, "request": job["request"], "intents": intents, "fields": fields,
-              "input_bytes": _input_bytes(job, vis),
+              "input_bytes": _measured(plan),
               "input_made_id": job["input_made"].get("made_id")}
     if not job["request_datacolumn"] and job["datacolumn"] == "corrected":
         result["note"] = ("from the .split.cal's CORRECTED_DATA (a flux script of the delivery recalibrated it; "
@@ -381,21 +370,28 @@ def target_job(job):
     return _written(result, out, actual, start)
 
 
-def chain_job(job):
+def _measured(plan):
+    """The input's bytes: the plan's (measured on the client, or the chain's science split's of its output)."""
+    return plan.input_bytes if plan.input_bytes is not None else du_bytes(os.path.realpath(plan.input))
+
+
+def chain_job(chain):
     """Run one EB's whole chain on one process: science split, then target split of its output.
 
-    ``job`` holds ``{'sci': science job, 'tgt': target job}``; the result holds
-    both results under the same keys. A failed science split skips the target split.
+    ``chain`` is a ``casa_plugin.plan.Chain``; the result holds both results
+    under the keys ``'sci'`` and ``'tgt'``. A failed science split skips the target split.
     """
     from ..parallel.calls import call_job
-    sci = call_job("casa_plugin.split.jobs:science_job", job["sci"])
+    sci = call_job("casa_plugin.split.jobs:science_job", chain.sci)
     if sci["status"] == "failed":
         tgt = {"status": "skipped", "error": "the science split failed"}
     elif sci["status"] == "skipped":  # total power: neither step applies
-        tgt = dict(sci, vis=job["tgt"]["vis"], outputvis=job["tgt"]["outputvis"], request=None)
+        tgt = dict(sci, vis=chain.tgt.vis, outputvis=chain.tgt.outputvis, request=None)
     else:
-        made = {"made_id": sci["made_id"], "made": time.strftime("%Y-%m-%dT%H:%M:%S"), "request": sci["request"]} \
-            if sci["status"] == "split" else None  # the client records the new .split.cal only after this job
-        tgt = call_job("casa_plugin.split.jobs:target_job", dict(job["tgt"], input_made=made))
+        made, plan = None, chain.tgt
+        if sci["status"] == "split":  # the client records the new .split.cal only after this job
+            made = {"made_id": sci["made_id"], "made": time.strftime("%Y-%m-%dT%H:%M:%S"), "request": sci["request"]}
+            plan = plan._replace(input_bytes=sci["bytes"])  # measured by the science split, once
+        tgt = call_job("casa_plugin.split.jobs:target_job", plan, input_made=made)
     return {"status": "failed" if "failed" in (sci["status"], tgt["status"]) else tgt["status"],
             "sci": sci, "tgt": tgt, "seconds": sci.get("seconds", 0) + tgt.get("seconds", 0)}

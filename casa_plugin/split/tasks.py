@@ -5,6 +5,8 @@ import os
 
 from ..delivery import expand_vis
 from ..logs import task_logging
+from ..parallel import server_ranks
+from ..plan import chain_plans, science_plans, target_plans
 from ..runner import run_chain_jobs, run_eb_jobs
 from .numbering import resolve
 
@@ -151,8 +153,8 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
                              datacolumn=datacolumn, reindex=reindex, flagversion=flagversion, overwrite=overwrite,
                              dryrun=dryrun, width=width, timebin=timebin, totalpower=totalpower)
         _check_parallel(parallel)
-        return run_eb_jobs("split_sci", "casa_plugin.split.jobs:science_job", jobs, parallel=parallel,
-                           maxjobs=maxjobs)
+        return run_eb_jobs("split_sci", "casa_plugin.split.jobs:science_job",
+                           science_plans(jobs, rows=_policy_rows(parallel)), parallel=parallel, maxjobs=maxjobs)
 
 
 def _science_jobs(vis, *, outputvis, intent, minnchan, spw, datacolumn, reindex, flagversion, overwrite, dryrun,
@@ -184,6 +186,11 @@ def _target_jobs(paths, *, outputvis, intent, datacolumn, flagversion, overwrite
 def _check_parallel(parallel):
     if parallel is not None and not isinstance(parallel, bool):
         raise TypeError("parallel must be None (auto), True or False, not %r" % (parallel,))
+
+
+def _policy_rows(parallel):
+    """True if the plans should count their inputs' rows: under MPI the policy weighs them (serially unused)."""
+    return parallel is not False and bool(server_ranks())
 
 
 def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagversion="original_flags",
@@ -228,8 +235,8 @@ def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagv
                             datacolumn=datacolumn, flagversion=flagversion, overwrite=overwrite, dryrun=dryrun,
                             totalpower=totalpower)
         _check_parallel(parallel)
-        return run_eb_jobs("split_tgt", "casa_plugin.split.jobs:target_job", jobs, parallel=parallel,
-                           maxjobs=maxjobs)
+        return run_eb_jobs("split_tgt", "casa_plugin.split.jobs:target_job",
+                           target_plans(jobs, rows=_policy_rows(parallel)), parallel=parallel, maxjobs=maxjobs)
 
 
 def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=None,
@@ -262,5 +269,5 @@ def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datac
         tgt = _target_jobs([j["outputvis"] for j in sci], outputvis="", intent=target_intent, datacolumn=None,
                            flagversion=flagversion, overwrite=overwrite, dryrun=dryrun, totalpower=totalpower)
         _check_parallel(parallel)
-        return run_chain_jobs([{"sci": a, "tgt": b} for a, b in zip(sci, tgt)], parallel=parallel,
+        return run_chain_jobs(chain_plans(sci, tgt, rows=_policy_rows(parallel)), parallel=parallel,
                               maxjobs=maxjobs)
