@@ -173,9 +173,10 @@ class _FakeTable:
 
 
 def test_plan_weighs_each_eb_by_its_rows_under_mpi(tmp_path, monkeypatch):
-    """plan: rows from 'input_rows', else nrows() of the job's MS (a chain job's sci MS), kept in the job."""
+    """plan: a split plan's rows (counted when it was made), a dict's 'input_rows', else nrows() of its MS, kept."""
     from casa_plugin import casa
     from casa_plugin.parallel import client
+    from casa_plugin.plan import Chain, count_rows, science_plans
 
     mss = []
     for i in range(3):
@@ -190,15 +191,17 @@ def test_plan_weighs_each_eb_by_its_rows_under_mpi(tmp_path, monkeypatch):
     monkeypatch.setattr(client.socket, "gethostname", lambda: "here")
     monkeypatch.setattr(client, "_cores", lambda: 2)
     size = int(0.7 * GB)
+    sci, = science_plans([{"vis": mss[1], "outputvis": mss[1] + ".split.cal", "width": 8}])
     jobs = [{"vis": mss[0], "input_bytes": size, "width": 8},
-            {"sci": {"vis": mss[1], "width": 8}, "tgt": {}, "work_bytes": size},  # a chain job
+            Chain(sci=sci._replace(input_rows=count_rows(sci.input)), tgt=None, work_bytes=size),  # a chain job
             {"vis": str(tmp_path / "missing.ms"), "input_bytes": size, "width": 8},  # not there: unknown
             {"vis": mss[2], "input_bytes": size, "input_rows": SMALL_ROWS, "width": 8}]  # known already
     jobs += [dict(jobs[0], input_rows=SMALL_ROWS) for _ in range(4)]
     jobs.append({"vis": str(tmp_path / "done.ms"), "work_bytes": 0})  # only checked: not opened
     choice = client.plan(jobs, parallel=None)
     assert choice["mode"] == "parallel", choice
-    assert [j.get("input_rows") for j in jobs[:4]] == [SMALL_ROWS, SMALL_ROWS, None, SMALL_ROWS]
+    assert [j.get("input_rows") if isinstance(j, dict) else j.input_rows for j in jobs[:4]] == [
+        SMALL_ROWS, SMALL_ROWS, None, SMALL_ROWS]
     assert sorted(_FakeTable.opened) == mss[:2]
     assert "input_rows" not in jobs[-1]
     _FakeTable.opened = []

@@ -179,8 +179,9 @@ def test_a_failed_line_names_the_partial_output_it_leaves(tmp_path):
 
 def test_finished_line_keeps_the_number_of_its_started_line(tmp_path, caplog):
     """Issue 23.7: under MPI EBs finish out of order; each line keeps the number it started with."""
-    jobs = [{"vis": str(tmp_path / ("uid___A002_X1_X%d.ms" % i)), "outputvis": str(tmp_path / ("o%d" % i)),
-             "dryrun": True} for i in (1, 2)]
+    from casa_plugin.plan import science_plans
+    jobs = science_plans([{"vis": str(tmp_path / ("uid___A002_X1_X%d.ms" % i)),
+                           "outputvis": str(tmp_path / ("o%d" % i)), "dryrun": True} for i in (1, 2)])
     report = _Report("split_sci", jobs)
     report.start(jobs[0])
     report.start(jobs[1])
