@@ -112,9 +112,10 @@ def _warn_spacesaving(options):
         log.warning("SPACESAVING=-1: the scriptForPI skips its own disk-space check and casa_plugin checks "
                     "nothing either; a disk that fills up stops the restore midway")
     elif options["spacesaving"] is not None and options["spacesaving"] >= 2:
-        log.warning("SPACESAVING=%d: the scriptForPI deletes each restored MS after its own split; "
-                    "split_sci will then only reuse the script's .split.cal and cannot redo it with "
-                    "other spws or options", options["spacesaving"])
+        log.warning("SPACESAVING=%d: where the scriptForPI splits the science spws itself (DOSPLIT, or a member "
+                    "the pipeline did not image) it deletes each restored MS after that split; split_sci can then "
+                    "only reuse the script's .split.cal, not redo it with other spws or options",
+                    options["spacesaving"])
 
 
 def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dryrun=False, overwrite=False,
