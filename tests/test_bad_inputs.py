@@ -113,5 +113,5 @@ def test_spacesaving_2_warns_that_splits_cannot_be_redone(delivery, casa_session
     member = sorted(delivery["members"])[1]
     restore_pi(member=member, spacesaving=2)
     out = capfd.readouterr()  # casalog prints its WARN posts itself (stderr); the package does not repeat them
-    text = "SPACESAVING=2: the scriptForPI deletes each restored MS"
+    text = "SPACESAVING=2: where the scriptForPI splits the science spws itself"
     assert (out.out + out.err).count(text) == 1 and "WARN" in out.err

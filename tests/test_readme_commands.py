@@ -74,7 +74,8 @@ EXPECT = {
         r"planned: \d+ EBs with .* in .*casashell",
     "cd /data": r"member\.uid___A001_X15a2_Xb6d",
     "split_sci(vis='/data/2021.1.00690.S')": r"(?s)(?=.*split_sci: \d+ (done|split), \d+ (split|done))"
-                                             r"(?=.*spw ids kept \(the input's\), as in the 2 \.split\.cal)",
+                                             r"(?=.*already done, made by the delivery's scriptForPI; flag version "
+                                             r"saved; spw 1,3,5,7)",
     "split_sci(vis='/data/2021.1.00690.S')   # again: every EB is done": r"split_sci: \d+ done\s",
     "split_sci(vis='/data/2021.1.00690.S', width=4)":
         r"this request has width=4[\s\S]*overwrite=True[\s\S]*SplitError: split_sci failed for \d+ EB step\(s\) of \d+ EBs",

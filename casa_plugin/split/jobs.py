@@ -269,10 +269,11 @@ def _kept_ids(kwargs):
 def science_job(plan):
     """Split the science spws of one EB (``plan.input``) into ``plan.outputvis`` and save its flag version.
 
-    A plan whose ``reindex`` followed the member's numbering (``numbering.resolve``) says so in its note.
+    A new split whose ``reindex`` followed the member's numbering (``numbering.resolve``) says so in its note
+    (an existing one shows its ids).
     """
     result = _science(plan)
-    if plan.request.get("numbering") and result.get("status") != "failed":
+    if plan.request.get("numbering") and result.get("status") in ("split", "planned"):
         result["note"] = "; ".join(filter(None, [result.get("note"), plan.request["numbering"]]))
     return result
 
