@@ -127,12 +127,21 @@ def _finished_result(task, plan):
 
 
 def _again(task, plan):
-    """How to finish an interrupted EB: the same call again, or with overwrite=True just this EB, whose old
-    output is still there (the same call again would redo every EB it already finished)."""
+    """How to finish an interrupted EB: the same call again, or with overwrite=True just the EBs this run did
+    not finish, whose old outputs are still there (the same call again would redo the EBs it finished too)."""
     if not plan.overwrite or not os.path.lexists(plan.outputvis):
         return "run again to finish it"
-    return ("its old output is kept; to finish, run again with overwrite=True on this EB only (%s(vis=%r, ..., "
-            "overwrite=True)): on the whole set it would redo the EBs this run finished too" % (task, plan.vis))
+    return "its old output is kept (the line after this one says how to finish the run)"
+
+
+def _unfinished_advice(task, plans):
+    """One line for an interrupted overwrite=True run: the EBs it did not finish, and the call that finishes
+    them without redoing the ones it did (their old outputs are still there)."""
+    vis = [p.vis for p in plans]
+    return ("%s: %d EB(s) of this overwrite=True run were not finished (their old outputs, if any, are kept): "
+            "%s. To finish the run without redoing the EBs it finished, run it again on these only: %s(vis=%r, "
+            "..., overwrite=True)" % (task, len(vis), ", ".join(os.path.basename(v) for v in vis), task,
+                                      vis[0] if len(vis) == 1 else vis))
 
 
 def _busy_error(mark):
@@ -218,6 +227,10 @@ class _Report(object):
                 log.warning("%s: interrupted before %s -> %s was finished (nothing of it is kept); %s",
                             self.task, plan.vis, os.path.basename(plan.outputvis), _again(self.task, plan))
                 _record(self.task, plan, {"status": "interrupted", "vis": plan.vis, "outputvis": plan.outputvis})
+        unfinished = [p for p in self.plans if p.vis not in self.results and not p.dryrun and p.overwrite
+                      and not (p.vis in self.started and _finished_before(p, self.identities.get(p.vis)))]
+        if unfinished:
+            log.warning(_unfinished_advice(self.task, unfinished))
 
     def refuse_busy(self):
         """Fail, without running them, the EBs whose output another live process is making; return the rest."""

@@ -199,9 +199,14 @@ def test_interrupted_overwrite_marks_only_started_ebs_and_keeps_what_was_known(r
     monkeypatch.undo()
     stopped = os.path.basename(calls[1])
     assert re.search(r"split_sci: interrupted before \S*%s -> %s\.split\.cal was finished \(nothing of it is "
-                     r"kept\); its old output is kept; to finish, run again with overwrite=True on this EB only "
-                     r"\(split_sci\(vis='\S*%s', \.\.\., overwrite=True\)\)" % (
-                         re.escape(stopped), re.escape(stopped), re.escape(stopped)), caplog.text), caplog.text
+                     r"kept\); its old output is kept \(the line after this one says how to finish the run\)" % (
+                         re.escape(stopped), re.escape(stopped)), caplog.text), caplog.text
+    # the 2nd EB and the 3rd, which never started: both still hold the old request's output
+    unfinished = [v for v in split_sci(vis=project, dryrun=True)["ebs"]][1:]  # in the run's order
+    assert "split_sci: 2 EB(s) of this overwrite=True run were not finished (their old outputs, if any, are " \
+           "kept): %s. To finish the run without redoing the EBs it finished, run it again on these only: " \
+           "split_sci(vis=%r, ..., overwrite=True)" % (", ".join(os.path.basename(v) for v in unfinished),
+                                                        unfinished) in caplog.text, caplog.text
     statuses = {}
     for c in cals:
         for eb, tasks in run_record.by_eb(run_record.load(c)).items():
