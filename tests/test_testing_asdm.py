@@ -163,7 +163,7 @@ def test_default_delivery_keeps_the_fast_stubs(tmp_path):
     (member,) = info["members"]
     asdm = os.path.join(member, "raw", EB + ".asdm.sdm")
     assert not real_workload.is_real_asdm(asdm)
-    assert sorted(os.listdir(asdm)) == ["ASDM.xml", "casa_plugin_synthetic.json"]
+    assert sorted(os.listdir(asdm)) == ["ASDM.xml", "Antenna.xml", "casa_plugin_synthetic.json"]
 
 
 def test_delivery_holds_real_asdms_and_tables(real_delivery):

@@ -62,9 +62,5 @@ def make_mixed_delivery(root, arrays=("12m", "7m", "TP")):
             make_7m_member(member)
         elif array == "TP":
             tp_member.make_tp_member(member)
-        else:  # the Antenna.xml a real 12 m ASDM has (the small generator's 4 antennas)
-            for asdm in os.listdir(os.path.join(member, "raw")):
-                with open(os.path.join(member, "raw", asdm, "Antenna.xml"), "w") as f:
-                    f.write(tp_member.antenna_xml(["DA%02d" % (41 + i) for i in range(4)], 12.0))
-        members[member] = array
+        members[member] = array  # a 12 m member's stubs have the Antenna.xml of its DA antennas already
     return {"project": info["project"], "members": members}

@@ -292,6 +292,23 @@ def _generations(generation, nmembers):
     return names
 
 
+def antenna_xml(names, dish):
+    """The ``Antenna.xml`` of a synthetic ASDM stub: each antenna's name and dish diameter (m), as a real one has."""
+    rows = ''.join('  <row>\n    <antennaId> Antenna_%d </antennaId>\n    <name> %s </name>\n'
+                   '    <dishDiameter> %.1f </dishDiameter>\n  </row>\n' % (i, name, dish)
+                   for i, name in enumerate(names))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<!-- casa_plugin synthetic ASDM: its antennas only -->\n'
+            '<AntennaTable xmlns="http://Alma/XASDM/AntennaTable">\n%s</AntennaTable>\n' % rows)
+
+
+def _antenna_xml(params):
+    """A stub's Antenna.xml for its EB parameters (12 m DA antennas; CM ones for the alma7m preset), so a
+    member's array is read before its restore (``casa_plugin.arrays``)."""
+    if params.get('preset') == 'alma7m':
+        return antenna_xml(['CM%02d' % (i + 1) for i in range(int(params.get('nant') or 12))], 7.0)
+    return antenna_xml(['DA%02d' % (41 + i) for i in range(int(params.get('nant') or 43))], 12.0)
+
+
 def _asdm_xml(eb):
     """Return the ASDM.xml stub of a synthetic ASDM."""
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -354,6 +371,7 @@ def _write_member(member, mous, ebs, sessions, params, versions, real=False, gen
         asdm = os.path.join(member, 'raw', eb + '.asdm.sdm')
         os.mkdir(asdm)
         _write(os.path.join(asdm, 'ASDM.xml'), _asdm_xml(eb))
+        _write(os.path.join(asdm, 'Antenna.xml'), _antenna_xml(params[eb]))
         with open(os.path.join(asdm, _RAW_PARAMS), 'w') as handle:
             json.dump(params[eb], handle, indent=1, sort_keys=True)
         _write(os.path.join(calib, eb + '.ms.calapply.txt'), _calapply(eb))

@@ -64,13 +64,7 @@ def _scriptforpi(subs):
     return text
 
 
-def antenna_xml(names, dish):
-    """The ``Antenna.xml`` of a synthetic ASDM stub: each antenna's name and dish diameter (m), as a real one has."""
-    rows = "".join("  <row>\n    <antennaId> Antenna_%d </antennaId>\n    <name> %s </name>\n"
-                   "    <dishDiameter> %.1f </dishDiameter>\n  </row>\n" % (i, name, dish)
-                   for i, name in enumerate(names))
-    return ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- casa_plugin synthetic ASDM: its antennas only -->\n"
-            "<AntennaTable xmlns=\"http://Alma/XASDM/AntennaTable\">\n%s</AntennaTable>\n" % rows)
+antenna_xml = synthetic_delivery.antenna_xml  # the stub Antenna.xml, with PM names here
 
 
 _CONFIG_XML = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- casa_plugin synthetic ASDM: its correlation mode "
