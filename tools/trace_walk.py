@@ -34,7 +34,7 @@ LAYERS = OrderedDict([
     ("casa_plugin.split.jobs", 4), ("casa_plugin.parallel.calls", 4), ("casa_plugin.parallel.worker", 4),
     ("casa_plugin.parallel.server", 4), ("casa_plugin.restore.member_job", 4), ("casa_plugin.restore.external", 4),
     ("casa_plugin.split", 5), ("casa_plugin.restore", 5), ("casa_plugin.delivery_report", 5),
-    ("casa_plugin.report", 5), ("casa_plugin.progress", 5), ("casa_plugin.arrays", 5),
+    ("casa_plugin.report", 5), ("casa_plugin.progress", 5), ("casa_plugin.arrays", 5), ("casa_plugin.plan", 5),
     ("casa_plugin.delivery", 6), ("casa_plugin.ms", 6), ("casa_plugin.record", 6), ("casa_plugin.flags", 6),
     ("casa_plugin.staging", 6), ("casa_plugin.logs", 6), ("casa_plugin.errors", 6), ("casa_plugin.casa", 6),
     ("casa_plugin.parallel._casampi", 6), ("casa_plugin.parallel.lean_casatasks", 6),
