@@ -2,7 +2,7 @@
 
 import os
 
-from . import casa
+from .ms import casa
 
 __all__ = ["list_versions", "save_once"]
 

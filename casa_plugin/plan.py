@@ -100,7 +100,7 @@ def _bytes(path):
 def count_rows(vis):
     """Main-table rows of ``vis`` (opening a table reads only its ``table.dat``); None if not an MS or unreadable."""
     try:
-        from . import casa
+        from .ms import casa
         if not is_ms(vis):  # an input still to be made: no table error in the log
             return None
         tb = casa.table()

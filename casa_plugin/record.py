@@ -16,14 +16,28 @@ import os
 import socket
 import time
 
-from . import casa
+from .ms import casa
 
 __all__ = ["RECORD_NAME", "FORMAT", "record_path", "load", "entry_of", "entries_of", "update", "mark_running",
-           "update_restore", "by_eb", "alive", "dependents"]
+           "update_restore", "by_eb", "alive", "dependents", "averaging_text"]
 
 RECORD_NAME = "casa_plugin_record.json"
 FORMAT = 2
 _DEFAULT_SUFFIX = {"split_sci": ".ms.split.cal", "split_tgt": ".ms.split.cal.source"}
+
+
+def averaging_text(request):
+    """``"width=8, timebin='12s'"`` of a split request (or job) that averages channels or time; '' otherwise.
+
+    ``request`` may be a chain job ``{'sci': ..., 'tgt': ...}`` (its science job decides).
+    """
+    request = request.get("sci", request)
+    parts = []
+    if str(request.get("width", 1)) not in ("1", ""):
+        parts.append("width=%s" % request["width"])
+    if str(request.get("timebin", "0s")) not in ("0s", "0", ""):
+        parts.append("timebin=%r" % request["timebin"])
+    return ", ".join(parts)
 
 
 def record_path(directory):

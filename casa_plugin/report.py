@@ -3,7 +3,7 @@
 import os
 
 from . import record as run_record
-from .arrays import member_array, sort_key
+from .delivery.arrays import member_array, sort_key
 from .ms import is_ms
 
 __all__ = ["summary_table", "member_of", "project_of", "TaskResult"]

@@ -7,7 +7,6 @@ import uuid
 from collections import OrderedDict
 
 from .parallel import run_jobs
-from .parallel.policy import averaging_text
 from . import record as run_record
 from .delivery import eb_of
 from .delivery_report import after_interrupt, after_task
@@ -47,7 +46,7 @@ def _detail(result):
         parts.append("spw %s" % ",".join(str(s) for s in result["spw"]))
     if result.get("fields"):
         parts.append("fields %s" % ",".join(result["fields"]))
-    averaging = averaging_text(result.get("request") or {})
+    averaging = run_record.averaging_text(result.get("request") or {})
     if status == "planned":
         parts.append("planned" + (" with " + averaging if averaging else "") +
                      (" " + result["note"] if result.get("note") else ""))

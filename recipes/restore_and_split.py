@@ -17,8 +17,8 @@ except NameError:
     _init = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "init.py")
     exec(compile(open(_init).read(), _init, "exec"))
 from casa_plugin import restore_pi as _restore_pi  # noqa: E402
-from casa_plugin import session as _session  # noqa: E402
-from casa_plugin.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
+from casa_plugin.prompt import session as _session  # noqa: E402
+from casa_plugin.prompt.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
                                          summary_at_end, take_settings)
 from casa_plugin.testing.pipeline_standin import load_for_recipe  # noqa: E402
 

@@ -14,7 +14,7 @@ try:
 except NameError:
     _init = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "init.py")
     exec(compile(open(_init).read(), _init, "exec"))
-from casa_plugin.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
+from casa_plugin.prompt.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
                                          summary_at_end, take_settings)
 
 # ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----

@@ -78,7 +78,7 @@ def _casa_log(tmp_path_factory):
 @pytest.fixture
 def casa_session():
     """A fresh CASA-prompt namespace with the pipeline stand-in loaded, remembered for restore_pi."""
-    from casa_plugin import session
+    from casa_plugin.prompt import session
     from casa_plugin.testing import pipeline_standin
     saved = list(session._remembered)
     ns = {"__name__": "__main__"}
@@ -94,7 +94,7 @@ def prompt_ns():
     remembered for restore_pi: the real scripts of some generations use those names directly."""
     import casatasks
     from casatools import msmetadata
-    from casa_plugin import session
+    from casa_plugin.prompt import session
     from casa_plugin.testing import pipeline_standin
     saved = list(session._remembered)
     ns = {"__name__": "__main__", "msmd": msmetadata()}

@@ -24,7 +24,8 @@ import numpy as np
 from hypothesis import note, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from casa_plugin import RestoreError, SplitError, casa, split_sci, split_sci_tgt, split_tgt
+from casa_plugin import RestoreError, SplitError, split_sci, split_sci_tgt, split_tgt
+from casa_plugin.ms import casa
 from casa_plugin import record as run_record
 from casa_plugin.testing import compare, synthetic_ms
 
@@ -436,7 +437,8 @@ class DeliveryMachine(RuleBasedStateMachine):
     @rule(which=st.sampled_from(["project", "member0", "member1"]), overwrite=st.booleans(),
           dosplit=st.sampled_from([None, None, True]), interrupt=st.sampled_from([0, 0, 1, 2]))
     def restore(self, which, overwrite, dosplit, interrupt):
-        from casa_plugin import restore_pi, session
+        from casa_plugin import restore_pi
+        from casa_plugin.prompt import session
         from casa_plugin.testing import pipeline_standin
         member = self._vis(which, 0)
         self.restores += 1

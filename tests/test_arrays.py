@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from casa_plugin import arrays
+from casa_plugin.delivery import arrays
 from casa_plugin.testing.tp_member import antenna_xml
 
 

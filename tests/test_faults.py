@@ -162,7 +162,7 @@ def test_ctrl_c_at_the_prompt(restored, tmp_path):
            + casashell_startup_args(startup, tmp_path) + ["-c", str(script)])
     code, out, seen = _kill_when_partial(cmd, restored["project"], signal.SIGINT, cwd=str(tmp_path))
     if seen and "NOT INTERRUPTED" in out:  # CASA 6.2's split can swallow SIGINT: every EB then finishes
-        from casa_plugin.casa import casa_version
+        from casa_plugin.ms.casa import casa_version
         assert casa_version().startswith("6.2."), out[-3000:]
         assert "PROMPT STILL ALIVE" in out and _partials(restored["project"]) == [], out[-3000:]
         return

@@ -25,7 +25,7 @@ out = {"how": how, "split_is_the_task": casatasks.split is split and callable(sp
        "version": casatasks.version_string(), "casalog": type(casatasks.casalog).__name__,
        "tclean_loaded": "casatasks.tclean" in sys.modules}
 if %(vis)r:
-    from casa_plugin import casa
+    from casa_plugin.ms import casa
     casa.split(vis=%(vis)r, outputvis=%(out)r, spw="0", datacolumn="corrected", keepflags=True)
 print("PROBE " + json.dumps(out))
 """

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from casa_plugin import split_sci, split_tgt
-from casa_plugin.arrays import member_array, ms_array
+from casa_plugin.delivery.arrays import member_array, ms_array
 from casa_plugin.testing.matrix import source_differences
 from casa_plugin.testing.mixed_delivery import make_mixed_delivery
 from casa_plugin.testing.pipeline_standin import restore_with_standin, skip_applycal

@@ -174,7 +174,7 @@ class _FakeTable:
 
 def test_plan_weighs_each_eb_by_its_rows_under_mpi(tmp_path, monkeypatch):
     """plan: a split plan's rows (counted when it was made), a dict's 'input_rows', else nrows() of its MS, kept."""
-    from casa_plugin import casa
+    from casa_plugin.ms import casa
     from casa_plugin.parallel import client
     from casa_plugin.plan import Chain, count_rows, science_plans
 

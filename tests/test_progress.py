@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from casa_plugin import progress, split_sci
+from casa_plugin import split_sci
+from casa_plugin.split import progress
 from casa_plugin.parallel._casampi import RANK_VARS
 
 

@@ -46,7 +46,7 @@ _DEFAULTS = {"PROJECT": None, "DRYRUN": False, "WIDTH": 1, "TIMEBIN": "0s", "MAX
 
 
 def test_command_line_project_and_settings():
-    from casa_plugin.recipe_settings import parse_command_line
+    from casa_plugin.prompt.recipe_settings import parse_command_line
     given = parse_command_line(["/data/p", "DRYRUN=True", "WIDTH=8", "TIMEBIN=12s", "MAXJOBS=2"], _DEFAULTS)
     assert given == {"PROJECT": "/data/p", "DRYRUN": True, "WIDTH": 8, "TIMEBIN": "12s", "MAXJOBS": 2}
 
@@ -60,7 +60,7 @@ def test_command_line_project_and_settings():
     (["WIDTH=eight"], "not a valid value of WIDTH"),
 ])
 def test_command_line_bad_arguments(args, match):
-    from casa_plugin.recipe_settings import parse_command_line
+    from casa_plugin.prompt.recipe_settings import parse_command_line
     with pytest.raises(ValueError, match=match):
         parse_command_line(args, _DEFAULTS)
 
@@ -69,7 +69,7 @@ def test_the_summary_table_is_printed_when_a_task_fails(tmp_path):
     """A failed split still prints the table of what every EB came to (from SplitError.results), then raises."""
     import io
     from casa_plugin.errors import SplitError
-    from casa_plugin.recipe_settings import summary_at_end
+    from casa_plugin.prompt.recipe_settings import summary_at_end
     vis = "/d/p/science_goal.uid___A001_X1_X2/group.uid___A001_X1_X3/member.uid___A001_X1_X4/calibrated/%s.ms"
     sci = {"ebs": {vis % "uid___A002_X1_X1": {"vis": vis % "uid___A002_X1_X1", "eb": "uid___A002_X1_X1",
                                                 "status": "split", "spw": [0, 1]},

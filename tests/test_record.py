@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from casa_helpers import assert_same_ms, split_failure
-from casa_plugin import casa, split_sci, split_sci_tgt, split_tgt
+from casa_plugin import split_sci, split_sci_tgt, split_tgt
+from casa_plugin.ms import casa
 from casa_plugin import record as run_record
 from casa_plugin.runner import _partial_left, _Report
 from casa_plugin.staging import partial_name

@@ -11,7 +11,8 @@ import pytest
 
 from casa_helpers import columns, failed_errors, field_names_in_main, flag_versions, snapshot, split_failure, \
     subtable_column
-from casa_plugin import SplitError, casa, split_sci, split_sci_tgt, split_tgt
+from casa_plugin import SplitError, split_sci, split_sci_tgt, split_tgt
+from casa_plugin.ms import casa
 from casa_plugin import record as run_record
 from casa_plugin.testing.pipeline_standin import restore_with_standin
 

@@ -19,7 +19,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 def _tasks():
     import casa_plugin
     from casa_plugin.prompt import TASKS
-    from casa_plugin.task_interface import prompt_task
+    from casa_plugin.prompt.task_interface import prompt_task
     return dict((name, prompt_task(getattr(casa_plugin, name), "casa_plugin", desc, [casa_plugin.split_sci]))
                 for name, desc in TASKS.items())
 

@@ -30,3 +30,16 @@ def test_a_split_sci_walk_starts_at_the_task_and_reaches_the_job(restored):
     assert "calls that climb back up the layer order: %d module pairs" % len(walk.upward) in text
     for (source, module) in walk.upward:  # each one reported really climbs
         assert trace_walk.layer_of(module) < trace_walk.layer_of(source)
+    assert not walk.upward, "split_sci climbs back up the layers: %s" % sorted(walk.upward)
+
+
+def test_every_module_has_a_layer_and_the_top_level_holds_the_data_flow():
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "casa_plugin")
+    top = sorted(name[:-3] for name in os.listdir(root) if name.endswith(".py") and name != "__init__.py")
+    assert len(top) <= 10, "the top level holds %d modules: %s" % (len(top), top)
+    modules = ["casa_plugin." + name for name in top]
+    for package in sorted(os.listdir(root)):
+        if package != "testing" and os.path.isfile(os.path.join(root, package, "__init__.py")):
+            modules += ["casa_plugin.%s.%s" % (package, name[:-3]) for name in os.listdir(os.path.join(root, package))
+                        if name.endswith(".py") and name != "casa5_wrapper.py"]
+    assert [module for module in modules if trace_walk.layer_of(module) is None] == []

@@ -26,17 +26,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: Layer of each module (by prefix, longest first), 1 = top.
 LAYERS = OrderedDict([
-    ("casa_plugin.prompt", 1), ("casa_plugin.task_interface", 1), ("casa_plugin.recipe_settings", 1),
-    ("casa_plugin.session", 1),
+    ("casa_plugin.prompt", 1),
     ("casa_plugin.split.tasks", 2), ("casa_plugin.restore.task", 2),
     ("casa_plugin.runner", 3), ("casa_plugin.parallel.policy", 3), ("casa_plugin.parallel.client", 3),
     ("casa_plugin.restore.side_by_side", 3), ("casa_plugin.restore.concurrency", 3),
     ("casa_plugin.split.jobs", 4), ("casa_plugin.parallel.calls", 4), ("casa_plugin.parallel.worker", 4),
     ("casa_plugin.parallel.server", 4), ("casa_plugin.restore.member_job", 4), ("casa_plugin.restore.external", 4),
     ("casa_plugin.split", 5), ("casa_plugin.restore", 5), ("casa_plugin.delivery_report", 5),
-    ("casa_plugin.report", 5), ("casa_plugin.progress", 5), ("casa_plugin.arrays", 5), ("casa_plugin.plan", 5),
+    ("casa_plugin.report", 5), ("casa_plugin.delivery.arrays", 5), ("casa_plugin.plan", 5),
     ("casa_plugin.delivery", 6), ("casa_plugin.ms", 6), ("casa_plugin.record", 6), ("casa_plugin.flags", 6),
-    ("casa_plugin.staging", 6), ("casa_plugin.logs", 6), ("casa_plugin.errors", 6), ("casa_plugin.casa", 6),
+    ("casa_plugin.staging", 6), ("casa_plugin.logs", 6), ("casa_plugin.errors", 6),
     ("casa_plugin.parallel._casampi", 6), ("casa_plugin.parallel.lean_casatasks", 6),
     ("casa_plugin.parallel", 3),  # the package itself: run_jobs
 ])

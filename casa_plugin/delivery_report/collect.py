@@ -6,12 +6,11 @@ import os
 
 import numpy as np
 
-from .. import casa
+from ..ms import casa
 from .. import record as run_record
-from ..arrays import member_array
+from ..delivery.arrays import member_array
 from ..delivery import EB_NAME, find_calibrated_dirs, restored_ms
 from ..ms import du_bytes, is_ms, read_contents, table_stamp
-from ..parallel.policy import averaging_text
 from .flagsummary import flag_counts, flag_fractions, fractions, holds_whole_groups, row_groups
 
 __all__ = ["report_root", "gather"]
@@ -147,7 +146,7 @@ def _still_a_copy(entry, source, out):
     """
     stamps = entry.get("stamps") or {}
     if entry.get("made_by") != "casa_plugin" or entry.get("status") not in ("split", "done") or \
-            averaging_text(entry.get("request") or {}):
+            run_record.averaging_text(entry.get("request") or {}):
         return False
     try:
         return os.path.realpath(entry.get("input") or entry.get("vis") or "") == os.path.realpath(source) and \

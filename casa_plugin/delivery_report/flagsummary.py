@@ -14,7 +14,7 @@ second pass over FLAG.
 
 import numpy
 
-from .. import casa
+from ..ms import casa
 from ..ms import subtable_columns
 
 __all__ = ["flag_counts", "fractions", "flag_fractions", "row_groups", "holds_whole_groups"]

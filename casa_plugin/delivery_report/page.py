@@ -10,7 +10,7 @@ import os
 import re
 import time
 
-from ..arrays import LABELS, sort_key
+from ..delivery.arrays import LABELS, sort_key
 from ..ms import is_ms
 
 __all__ = ["PICTURES", "file_stem", "has_picture", "page"]

@@ -9,7 +9,7 @@ other task is imported on first use as an attribute (``casatasks.<task>``,
 ``from casatasks import <task>``; Python >= 3.7). Importing a left-out task's
 submodule directly (``import casatasks.partition``) binds the module, not the
 function, to that attribute: code in a worker imports tasks as
-``from casatasks.<task> import <task>``, as ``casa_plugin.casa`` does. If
+``from casatasks.<task> import <task>``, as ``casa_plugin.ms.casa`` does. If
 anything here fails, the whole ``import casatasks`` runs instead.
 """
 
@@ -20,7 +20,7 @@ import sys
 
 __all__ = ["import_casatasks", "WORKER_TASKS"]
 
-#: The tasks a worker runs (``casa_plugin.casa``): imported as the package does.
+#: The tasks a worker runs (``casa_plugin.ms.casa``): imported as the package does.
 WORKER_TASKS = ("split", "mstransform", "flagmanager")
 
 _TASK_LINE = re.compile(r"^from \.(\w+) import (\w+)[ \t]*$", re.M)

@@ -13,7 +13,9 @@ suggest). Each rule compares quantities that differ by a factor of several,
 so a 20-40 % drift of the machine's speed does not flip the choice.
 """
 
-__all__ = ["averages", "averaging_text", "decide", "grow", "serial_seconds", "STARTUP_S", "PLAIN_BYTES_S",
+from ..record import averaging_text
+
+__all__ = ["averages", "decide", "grow", "serial_seconds", "STARTUP_S", "PLAIN_BYTES_S",
            "AVERAGING_BYTES_S", "PLAIN_ROW_S", "AVERAGING_ROW_S"]
 
 #: Seconds the servers' workers take to start (spawn, casatasks with only the worker's tasks, casampi round
@@ -43,20 +45,6 @@ _IDLE_CPU = 0.5
 _SLOW_IO = 0.5
 #: ... over at least this many seconds.
 _MIN_SECONDS = 10.0
-
-
-def averaging_text(job):
-    """``"width=8, timebin='12s'"`` of a split job or request that averages channels or time; '' otherwise.
-
-    ``job`` may be a chain job ``{'sci': ..., 'tgt': ...}`` (its science job decides).
-    """
-    job = job.get("sci", job)
-    parts = []
-    if str(job.get("width", 1)) not in ("1", ""):
-        parts.append("width=%s" % job["width"])
-    if str(job.get("timebin", "0s")) not in ("0s", "0", ""):
-        parts.append("timebin=%r" % job["timebin"])
-    return ", ".join(parts)
 
 
 def averages(job):

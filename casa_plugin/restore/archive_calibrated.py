@@ -49,7 +49,7 @@ import shutil
 import tarfile
 import time
 
-from .. import casa
+from ..ms import casa
 from .. import record as run_record
 from ..errors import RestoreError
 from ..ms import is_ms, read_contents

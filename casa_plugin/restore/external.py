@@ -37,7 +37,7 @@ if _mod is None or os.path.dirname(os.path.abspath(_mod.__file__)) != _pkg:
 from casa_plugin import prompt
 prompt.register(globals())
 if {standin!r}:  # the session restores with the tests' pipeline stand-in: so does this child
-    from casa_plugin import session as _session
+    from casa_plugin.prompt import session as _session
     from casa_plugin.testing.pipeline_standin import load_into
     load_into(_session.namespace())
 print('casa_plugin %s from %s' % (_mod.__version__, _mod.__file__))

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from .. import casa
+from ..ms import casa
 from ..flags import list_versions
 from ..ms import is_ms
 from ..split.selection import match_intents

@@ -6,8 +6,8 @@ import time
 import traceback
 from collections import OrderedDict
 
-from .. import session
-from ..arrays import member_array, sort_key
+from ..prompt import session
+from ..delivery.arrays import member_array, sort_key
 from ..delivery import find_members
 from ..delivery_report import after_interrupt, after_task
 from ..errors import RestoreError

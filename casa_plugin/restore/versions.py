@@ -6,7 +6,7 @@ import os
 import re
 import tarfile
 
-from .. import casa
+from ..ms import casa
 
 __all__ = ["delivery_versions", "running_version", "same_version", "config_path", "casa_executables",
            "executable_for"]

@@ -12,13 +12,13 @@ import shutil
 import time
 import uuid
 
-from .. import casa
+from ..ms import casa
 from .. import record as run_record
-from ..arrays import ms_array
+from ..delivery.arrays import ms_array
 from ..delivery import eb_of
 from ..flags import list_versions, save_once
 from ..ms import column_of, du_bytes, history_datacolumn, is_ms, read_contents, subtable_columns, table_stamp
-from ..progress import watch
+from .progress import watch
 from ..staging import check_space, check_writable, remove_leftovers, staged
 from .contents import averaged_nothing, differences, expected_science, expected_target, science_request, target_request
 from .selection import fields_for_intent, plan_science, science_spws, spw_map

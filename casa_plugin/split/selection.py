@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..casa import msmetadata
+from ..ms.casa import msmetadata
 
 __all__ = ["match_intents", "science_spws", "plan_science", "fields_for_intent", "describe_spws", "spw_map"]
 

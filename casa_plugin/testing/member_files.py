@@ -194,7 +194,7 @@ def antenna_xml(names, dish):
 
 def _antenna_xml(params):
     """A stub's Antenna.xml for its EB parameters (12 m DA antennas; CM ones for the alma7m preset), so a
-    member's array is read before its restore (``casa_plugin.arrays``)."""
+    member's array is read before its restore (``casa_plugin.delivery.arrays``)."""
     if params.get('preset') == 'alma7m':
         return antenna_xml(['CM%02d' % (i + 1) for i in range(int(params.get('nant') or 12))], 7.0)
     return antenna_xml(['DA%02d' % (41 + i) for i in range(int(params.get('nant') or 43))], 12.0)

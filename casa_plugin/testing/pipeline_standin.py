@@ -362,7 +362,7 @@ def load_for_recipe(pipeline, namespace):
         None: the pipeline CASA was started with (``casa --pipeline``);
         ``'standin'``: this stand-in.
     namespace : dict
-        The CASA prompt's namespace (``casa_plugin.session.namespace()``).
+        The CASA prompt's namespace (``casa_plugin.prompt.session.namespace()``).
 
     Returns
     -------
@@ -397,7 +397,7 @@ def restore_with_standin(member, **kwargs):
     For the synthetic deliveries of the tests, benchmark and demo only: the
     namespace restore_pi looks in is put back afterwards.
     """
-    from .. import session
+    from ..prompt import session
     from ..restore import restore_pi
     saved = list(session._remembered)
     namespace = {'__name__': '__main__'}

@@ -40,7 +40,7 @@ _FULL = {'nant': 6, 'nchan': 64, 'nint': None}
 
 def running_casa_version():
     """Return the running casatools version as ``X.Y.Z`` (what a delivery made for it would state)."""
-    from ..casa import casa_version  # not casatools.version_string(): '' in casatools 6.5.6 and 6.6.0
+    from ..ms.casa import casa_version  # not casatools.version_string(): '' in casatools 6.5.6 and 6.6.0
     return '.'.join(casa_version().split('.')[:3])
 
 

@@ -6,8 +6,8 @@ import threading
 import time
 from contextlib import contextmanager
 
-from .ms import du_bytes
-from .parallel._casampi import launched_by_mpi
+from ..ms import du_bytes
+from ..parallel._casampi import launched_by_mpi
 
 __all__ = ["watch", "LOG_EVERY"]
 

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 
-from . import logs
+from .. import logs
 
 __all__ = ["msmetadata", "table", "split", "mstransform", "flagmanager", "casa_version", "safe_path"]
 

@@ -5,7 +5,7 @@ import os
 import re
 import xml.etree.ElementTree as ElementTree
 
-from .ms import is_ms
+from ..ms import is_ms
 
 __all__ = [
     "EB_NAME", "is_eb_name", "find_members", "member_ebs", "read_ppr_ebs",

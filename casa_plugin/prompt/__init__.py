@@ -2,7 +2,7 @@
 
 import sys
 
-from . import logs
+from .. import logs
 
 __all__ = ["register", "TASKS"]
 
@@ -66,7 +66,7 @@ def register(namespace=None):
         for ns in targets:
             ns[name] = task  # a CASA task object: inp/go/default/tget/tput work on it; called with arguments, func
     _list_in_taskhelp(casa_plugin)
-    from .parallel import exit_cleanly
+    from ..parallel import exit_cleanly
     exit_cleanly()  # under MPI: a session that never uses the servers must still let mpirun end with status 0
     if shell is not None:
         install_exception_handler(shell)

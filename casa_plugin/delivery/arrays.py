@@ -6,7 +6,7 @@ import os
 import re
 from xml.etree import ElementTree
 
-from . import casa
+from ..ms import casa
 
 __all__ = ["ARRAYS", "LABELS", "member_array", "ms_array", "asdm_array", "sort_key"]
 

@@ -24,9 +24,10 @@ import os
 import sys
 from contextlib import contextmanager
 
-from . import delivery, logs, session
-from .errors import RestoreError, SplitError
-from .report import summary_table
+from .. import delivery, logs
+from . import session
+from ..errors import RestoreError, SplitError
+from ..report import summary_table
 
 __all__ = ["take_settings", "parse_command_line", "resolve_project", "SPLIT_SETTINGS", "run_splits",
            "recipe_errors", "summary_at_end"]
@@ -284,7 +285,7 @@ def _print_summary(results, out):
 
 def run_splits(run, vis):
     """Run ``split_sci_tgt`` on ``vis`` with a recipe's split settings ``run`` (as ``take_settings`` returns)."""
-    from .split import split_sci_tgt
+    from ..split import split_sci_tgt
     return split_sci_tgt(vis=vis, intent=run["INTENT"], minnchan=run["MINNCHAN"], reindex=run["REINDEX"],
                          target_intent=run["TARGET_INTENT"], overwrite=run["OVERWRITE"], dryrun=run["DRYRUN"],
                          width=run["WIDTH"], timebin=run["TIMEBIN"], parallel=run["PARALLEL"],

@@ -10,8 +10,8 @@ import textwrap
 from collections import OrderedDict
 
 from . import session
-from .logs import mark_task, task_logging
-from .split.tasks import _DATACOLUMNS
+from ..logs import mark_task, task_logging
+from ..split.tasks import _DATACOLUMNS
 
 __all__ = ["PromptTask", "prompt_task", "prompt_globals", "positional_signature"]
 
