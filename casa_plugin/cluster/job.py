@@ -15,6 +15,7 @@ import traceback
 
 from . import jobs_record
 from .members import INCOMPLETE, member_progress
+from .scheduler import SchedulerError, scheduler_named
 
 __all__ = ["run_member_job"]
 
@@ -50,7 +51,21 @@ def _report(project, member, job_id, report):
         log.warning("could not write the job record of %s: %s", project, exc)
 
 
-def run_member_job(member, project, *, time_limit, margin, job_id_variable="SLURM_JOB_ID"):
+def _why_stopped(terminated_at, job_id, scheduler, ran, time_limit, margin):
+    """CANCELLED or TIMEOUT: a cancelled job is CANCELLED at the scheduler already when its SIGTERM comes; one
+    warned of its time limit still runs. Without an answer, a SIGTERM late in the job is taken as the limit's."""
+    if terminated_at is None:
+        return "INTERRUPTED"  # a Ctrl-C: the job was run by hand
+    try:
+        state = scheduler_named(scheduler).states([job_id]).get(str(job_id), {}).get("state") if job_id else None
+    except (SchedulerError, OSError):
+        state = None
+    if state:
+        return "CANCELLED" if state == "CANCELLED" else "TIMEOUT"
+    return "TIMEOUT" if ran >= time_limit * 60 - 2 * margin else "CANCELLED"
+
+
+def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", job_id_variable="SLURM_JOB_ID"):
     """Restore ``member`` (again, if its calibrated/ is incomplete) and split its EBs; return the exit status.
 
     Parameters
@@ -58,15 +73,18 @@ def run_member_job(member, project, *, time_limit, margin, job_id_variable="SLUR
     member, project : str
         The member directory and its project (the job record's home).
     time_limit, margin : int
-        The job's time limit in minutes and the seconds before it at which the scheduler sends SIGTERM:
-        a SIGTERM after ``time_limit * 60 - margin - 60`` seconds is taken as the time limit's.
+        The job's time limit in minutes and the seconds before it at which the scheduler sends SIGTERM (SLURM
+        sends it up to a minute earlier). Whether a SIGTERM was a cancel or the limit's is asked of the
+        scheduler; if it cannot tell, one after ``time_limit * 60 - 2 * margin`` seconds is the limit's.
+    scheduler : str
+        The scheduler's name (``'slurm'``).
     job_id_variable : str
         The environment variable holding the job's id.
 
     Returns
     -------
     int
-        0 when the member is done, 1 when its restore or split failed, 143 after SIGTERM.
+        0 when the member is done, 1 when its restore or split failed, 143 after SIGTERM (or Ctrl-C).
     """
     from ..restore import restore_pi
     from ..split import split_sci_tgt
@@ -83,11 +101,10 @@ def run_member_job(member, project, *, time_limit, margin, job_id_variable="SLUR
         split_sci_tgt(vis=member, parallel=False)
     except KeyboardInterrupt:
         ran = (terminated.at or time.time()) - start
-        timeout = terminated.at is not None and ran >= time_limit * 60 - margin - 60
-        report = {"status": "interrupted", "signal": "TERM" if terminated.at else "INT",
-                  "reason": "TIMEOUT" if timeout else "CANCELLED",
-                  "error": "stopped by SIGTERM after %.0f s (%s)" % (ran, "its time limit's margin" if timeout
-                                                                    else "cancelled")}
+        reason = _why_stopped(terminated.at, job_id, scheduler, ran, time_limit, margin)
+        report = {"status": "interrupted", "signal": "TERM" if terminated.at else "INT", "reason": reason,
+                  "error": "stopped by SIGTERM after %.0f s (%s)" % (ran, {
+                      "TIMEOUT": "its time limit is near", "CANCELLED": "cancelled"}.get(reason, reason))}
         code = 143
     except Exception as exc:
         report = {"status": "failed", "error": "%s: %s" % (type(exc).__name__, exc),

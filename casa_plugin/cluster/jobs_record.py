@@ -23,7 +23,8 @@ __all__ = ["JOBS_DIR", "RECORD_NAME", "jobs_dir", "record_path", "load", "locked
 #: The directory under the project that holds the job scripts, their logs and the record.
 JOBS_DIR = "casa_plugin_jobs"
 RECORD_NAME = "casa_plugin_jobs.json"
-#: Seconds after which a lock is taken as left by a dead process (a job's report takes milliseconds; a submit of a programme holds it while it calls sbatch per member).
+#: Seconds after which a lock is taken as left by a dead process (a job's report holds it for milliseconds; a
+#: submit holds it while it calls sbatch for each member).
 STALE_SECONDS = 600
 _WAIT = STALE_SECONDS + 60  # seconds a writer waits for the lock before it gives up
 

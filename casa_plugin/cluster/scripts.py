@@ -39,7 +39,7 @@ if {standin!r}:  # PIPELINE='standin': the tests' stand-in for the ALMA pipeline
     from casa_plugin.testing.pipeline_standin import load_into
     load_into(_session.namespace())
 from casa_plugin.cluster.job import run_member_job
-_code = run_member_job({member!r}, {project!r}, time_limit={minutes!r}, margin={margin!r})
+_code = run_member_job({member!r}, {project!r}, time_limit={minutes!r}, margin={margin!r}, scheduler={scheduler!r})
 if _code:
     sys.exit(_code)
 """
@@ -76,7 +76,8 @@ def write_job(scheduler, project, plan, options):
     name = os.path.basename(plan["member"])
     _write(files["driver"], _DRIVER.format(package=PACKAGE, name=name, member=plan["member"],
                                            project=os.path.abspath(project), minutes=res["minutes"],
-                                           margin=res["margin"], standin=bool(options.get("standin"))), 0o644)
+                                           margin=res["margin"], scheduler=scheduler.name,
+                                           standin=bool(options.get("standin"))), 0o644)
     what = "%s, %d EB%s" % ({"7m": "7 m", "TP": "total power"}.get(plan["array"], "12 m"), len(plan["ebs"]),
                             "" if len(plan["ebs"]) == 1 else "s")
     _write(files["script"], _SHELL.format(
