@@ -1,11 +1,9 @@
 """The project-level record of batch jobs (``<project>/casa_plugin_jobs/casa_plugin_jobs.json``), locked on NFS too.
 
 Many writers: ``submit`` on the login node and each member's job on its compute node. Every change is a
-read-modify-write under a lock file made with ``link()``, which is atomic on NFS (``O_EXCL`` is not on old
-clients): a unique file is linked to the lock's name, and the lock is held when that link succeeds (or, after
-an NFS retry answered with an error, when the unique file has two links). The record is then rewritten to a
-temporary file and renamed over the old one, so a reader never sees half of it. A lock older than
-``STALE_SECONDS`` (its holder died) is broken.
+read-modify-write under a lock file that works on NFS (:func:`casa_plugin.record.locked`); the record is then
+rewritten to a temporary file and renamed over the old one, so a reader never sees half of it. A lock older
+than ``STALE_SECONDS`` (its holder died) is broken.
 
 ``{'format': 1, 'scheduler': 'slurm', 'members': {member: {'jobs': [job, ...]}}}``, members named by their path
 relative to the project; a job is ``{'job_id', 'script', 'submitted', 'resources', 'raised', 'report'}``, its
@@ -16,7 +14,8 @@ import contextlib
 import json
 import os
 import socket
-import time
+
+from .. import record as run_record
 
 __all__ = ["JOBS_DIR", "RECORD_NAME", "jobs_dir", "record_path", "load", "locked", "write", "update", "STALE_SECONDS"]
 
@@ -49,52 +48,19 @@ def load(project):
     return record
 
 
-def _try_link(unique, lock):
-    try:
-        os.link(unique, lock)
-        return True
-    except FileExistsError:
-        return False
-    except OSError:
-        return os.stat(unique).st_nlink == 2  # NFS: the link was made but its reply was lost
-
-
 @contextlib.contextmanager
 def locked(project):
-    """Hold the project record's lock (``casa_plugin_jobs.json.lock``) while the block runs.
+    """Hold the project record's lock (``casa_plugin_jobs.json.lock``, see :func:`casa_plugin.record.locked`).
 
     Raises
     ------
     TimeoutError
-        If another writer holds it for longer than a minute (the message names the lock and its holder).
+        If another writer holds it for longer than the wait (the message names the lock and its holder).
     """
     folder = jobs_dir(project)
     os.makedirs(folder, exist_ok=True)
-    lock = os.path.join(folder, RECORD_NAME + ".lock")
-    unique = "%s.%s.%d.%d" % (lock, socket.gethostname(), os.getpid(), int(time.time() * 1e6))
-    with open(unique, "w") as f:
-        f.write("%s %d\n" % (socket.gethostname(), os.getpid()))
-    deadline = time.time() + _WAIT
-    try:
-        while not _try_link(unique, lock):
-            try:
-                if time.time() - os.stat(lock).st_mtime > STALE_SECONDS:
-                    os.unlink(lock)  # its holder died while holding it
-                    continue
-            except FileNotFoundError:
-                continue
-            if time.time() > deadline:
-                with open(lock) as f:
-                    holder = f.read().strip()
-                raise TimeoutError("%s: held by %s for more than %d s; if that process is gone, delete the lock "
-                                   "file" % (lock, holder, _WAIT))
-            time.sleep(0.05)
-        try:
-            yield
-        finally:
-            os.unlink(lock)
-    finally:
-        os.unlink(unique)
+    with run_record.locked(os.path.join(folder, RECORD_NAME + ".lock"), stale=STALE_SECONDS, wait=_WAIT):
+        yield
 
 
 def write(project, record):
