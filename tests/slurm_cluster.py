@@ -6,10 +6,10 @@ ports, a unique ClusterName, StateSaveLocation and SlurmdSpoolDir there; no cgro
 ``slurmd -C``; no slurmdbd, no job accounting). Clients find it through ``SLURM_CONF``, set while the cluster runs.
 Needs root (as CI runs) and ``apt-get install slurm-wlm munge``.
 
-Several nodes on one machine: this SLURM build (Debian's 22.05) is not built with multiple-slurmd support, but
-each ``slurmd`` can run in its own UTS namespace (``unshare --uts``, its own host name, as the MPI host tests do),
-listening on its own port (a node's ``Port=``) of 127.0.0.1; the machine's CPUs and memory are then shared out
-among the nodes.
+Several nodes on one machine: each ``slurmd`` runs in its own UTS namespace (``unshare --uts``, its own host
+name, as the MPI host tests do), listening on its own port (a node's ``Port=``) of 127.0.0.1, so each node is a
+host of its own as on a real cluster (several slurmd under one host name need SLURM built with multiple-slurmd
+support; not needed here). The machine's CPUs and memory are shared out among the nodes.
 """
 
 import contextlib
