@@ -11,6 +11,7 @@ input directory's record (the EB's delivery record), so the delivery knows of
 it. Records of format 1 (``{'ebs': {eb: {task: entry}}}``) are converted when read.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -19,7 +20,7 @@ import time
 from .ms import casa
 
 __all__ = ["RECORD_NAME", "FORMAT", "record_path", "load", "entry_of", "entries_of", "update", "mark_running",
-           "update_restore", "by_eb", "alive", "dependents", "averaging_text"]
+           "update_restore", "by_eb", "alive", "dependents", "locked", "averaging_text"]
 
 RECORD_NAME = "casa_plugin_record.json"
 FORMAT = 2
@@ -252,3 +253,53 @@ def update_restore(directory, result):
     record = load(directory)
     record["restore"] = _stamp(result)
     return _rewrite(directory, record)
+
+
+def _try_link(unique, lock):
+    try:
+        os.link(unique, lock)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        return os.stat(unique).st_nlink == 2  # NFS: the link was made but its reply was lost
+
+
+@contextlib.contextmanager
+def locked(lock, *, stale, wait):
+    """Hold the lock file ``lock`` while the block runs: one writer at a time, on NFS too, across hosts.
+
+    ``link()`` is atomic on NFS (``O_EXCL`` is not on old clients): a unique file (host, pid) is linked to
+    the lock's name, and the lock is held when that link succeeds (or, after an NFS retry answered with an
+    error, when the unique file has two links). A lock older than ``stale`` seconds (its holder died) is
+    broken; a writer waits at most ``wait`` seconds.
+
+    Raises
+    ------
+    TimeoutError
+        If another writer holds it longer than ``wait`` (the message names the lock and its holder).
+    """
+    unique = "%s.%s.%d.%d" % (lock, socket.gethostname(), os.getpid(), int(time.time() * 1e6))
+    with open(unique, "w") as f:
+        f.write("%s %d\n" % (socket.gethostname(), os.getpid()))
+    deadline = time.time() + wait
+    try:
+        while not _try_link(unique, lock):
+            try:
+                if time.time() - os.stat(lock).st_mtime > stale:
+                    os.unlink(lock)  # its holder died while holding it
+                    continue
+                if time.time() > deadline:
+                    with open(lock) as f:
+                        holder = f.read().strip()
+                    raise TimeoutError("%s: held by %s for more than %d s; if that process is gone, delete the "
+                                       "lock file" % (lock, holder, wait))
+            except FileNotFoundError:
+                continue
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            os.unlink(lock)
+    finally:
+        os.unlink(unique)

@@ -151,3 +151,18 @@ def restored(restored_delivery, tmp_path):
 def calibrated_dirs(restored):
     """The ``calibrated/`` directories of the restored copy, sorted by member."""
     return [os.path.join(m, "calibrated") for m in sorted(restored["members"])]
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A real SLURM cluster of two nodes on this machine (``tests/slurm_cluster.py``), for the whole session.
+
+    Outside CI, skipped when SLURM, munge or root is missing; under CI a cluster that cannot start fails.
+    """
+    from slurm_cluster import missing, slurm_cluster
+    lacks = missing()
+    if lacks and not os.environ.get("CI"):
+        pytest.skip("no SLURM cluster on this machine: missing %s (apt-get install -y slurm-wlm munge, as root)"
+                    % ", ".join(lacks))
+    with slurm_cluster(nodes=2, folder=str(tmp_path_factory.mktemp("slurm"))) as cluster:
+        yield cluster

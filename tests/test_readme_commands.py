@@ -54,6 +54,8 @@ ELSEWHERE = {
     "make demo   # set-up, then the main job on a built-in synthetic delivery": "make demo / make test",
     ".venv/bin/python -m casashell":
         "tests/test_prompt.py::test_venv_prompt_as_the_readme_says_reads_the_users_startup_file",
+    ".venv/bin/python -m casa_plugin submit /data/2021.1.00690.S --scheduler slurm --partition normal --account "
+    "myproject --max-running 4": "tests/test_cluster_submit.py::test_one_job_per_member_runs_and_status_follows",
 }
 #: Commands that need the network (a registry or data server): only their option is checked here.
 NEEDS_NETWORK = {
@@ -85,6 +87,11 @@ EXPECT = {
     "head -n 1 /data/2021.1.00690.S/science_goal.*/group.*/member.*/script/*casa_pipescript.py":
         r"meant for use with CASA \d",
     "ls /data/2021.1.00690.S/casa_plugin_report/index.html": r"casa_plugin_report/index\.html",
+    ".venv/bin/python -m casa_plugin submit /data/2021.1.00690.S --scheduler slurm --dry-run":
+        r"member\.uid___A001_X15a2_Xb6b: written, not submitted \(--dry-run\): \S+/casa_plugin_jobs/"
+        r"member\.uid___A001_X15a2_Xb6b\.sh",
+    ".venv/bin/python -m casa_plugin status /data/2021.1.00690.S": r"member\.uid___A001_X15a2_Xb6d  not submitted "
+                                                                    r"\(restored\)",
 }
 #: Blocks that end in an error, shown on purpose.
 RAISES = ("split_sci(vis='/data/2021.1.00690.S', width=4)",)

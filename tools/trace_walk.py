@@ -6,7 +6,8 @@ call that climbs back up the layer order below (issue 25: a newcomer should be a
 
 The layers, top (what the user calls) to bottom (what everything uses); a module not listed is reported as such:
 
-1. the CASA-facing layer: registration at the prompt, the task protocol, recipe settings, the session;
+1. the CASA-facing layer: registration at the prompt, the task protocol, recipe settings, the session; the batch
+   cluster's commands and the member job that calls the tasks;
 2. the tasks: ``split.tasks``, ``restore.task``;
 3. orchestration: the runner, the parallel policy and client, the member scheduler;
 4. the per-EB and per-member jobs, and what runs them on a server;
@@ -26,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: Layer of each module (by prefix, longest first), 1 = top.
 LAYERS = OrderedDict([
-    ("casa_plugin.prompt", 1),
+    ("casa_plugin.prompt", 1), ("casa_plugin.cluster", 1), ("casa_plugin.__main__", 1),
+    ("casa_plugin.cluster.members", 5), ("casa_plugin.cluster.jobs_record", 6), ("casa_plugin.cluster.scheduler", 6),
     ("casa_plugin.split.tasks", 2), ("casa_plugin.restore.task", 2),
     ("casa_plugin.runner", 3), ("casa_plugin.parallel.policy", 3), ("casa_plugin.parallel.client", 3),
     ("casa_plugin.restore.side_by_side", 3), ("casa_plugin.restore.concurrency", 3),

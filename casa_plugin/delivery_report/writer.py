@@ -8,6 +8,7 @@ import os
 import time
 import traceback
 
+from .. import record as run_record
 from ..logs import casalog_file, casalog_post
 from .cache import Cache
 from .collect import gather, report_root
@@ -17,6 +18,8 @@ __all__ = ["REPORT_DIR", "write_report", "after_task", "after_interrupt"]
 
 log = logging.getLogger(__name__)
 REPORT_DIR = "casa_plugin_report"
+_LOCK = ".casa_plugin_report.lock"
+_LOCK_STALE = 300  # seconds: a lock older than this was left by a writer that died
 
 
 def _facts(eb, key):
@@ -86,18 +89,20 @@ def write_report(paths, *, task, results=(), restores=None, dryrun=False, plans=
     folder = os.path.join(root, REPORT_DIR)
     if not os.path.isdir(folder):
         os.makedirs(folder)
-    cache = Cache(folder)
-    data = gather(root, cache, results, restores, plans=plans)
-    cache.save()
-    drawn = {}
-    pictures = dict((m["name"], _pictures(folder, m, drawn)) for m in data["members"])
-    html = page(root, data["members"], pictures, task, dryrun)
     index = os.path.join(folder, "index.html")
-    _write(os.path.join(folder, "report.json"), json.dumps({"root": root, "task": task, "dryrun": dryrun,
-                                                            "members": data["members"], "drawn": drawn},
-                                                           indent=1, sort_keys=True, default=str))
-    _write(index, html)
-    _prune(folder, html)
+    # one writer at a time (batch jobs of one programme on several nodes): none prunes pictures another drew
+    with run_record.locked(os.path.join(folder, _LOCK), stale=_LOCK_STALE, wait=_LOCK_STALE + 60):
+        cache = Cache(folder)
+        data = gather(root, cache, results, restores, plans=plans)
+        cache.save()
+        drawn = {}
+        pictures = dict((m["name"], _pictures(folder, m, drawn)) for m in data["members"])
+        html = page(root, data["members"], pictures, task, dryrun)
+        _write(os.path.join(folder, "report.json"), json.dumps({"root": root, "task": task, "dryrun": dryrun,
+                                                                "members": data["members"], "drawn": drawn},
+                                                               indent=1, sort_keys=True, default=str))
+        _write(index, html)
+        _prune(folder, html)
     log.info("report: %s (%.1f s)", index, time.time() - start)
     return index
 

@@ -11,16 +11,17 @@ import tempfile
 
 from . import casa5_wrapper, casa_log
 
-__all__ = ["restore_in_casa", "same_casa", "command", "start_restore", "finish_restore"]
+__all__ = ["LOADER", "PACKAGE", "restore_in_casa", "same_casa", "command", "start_restore", "finish_restore"]
 
 log = logging.getLogger(__name__)
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # casa_plugin/
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # casa_plugin/
 
 # The child runs this very package (a checkout or an installed wheel alike): it is loaded from its
 # directory by location, so nothing else of the parent's sys.path (another Python's site-packages)
 # reaches the child's CASA. A casa_plugin imported from elsewhere by the child's startup file is
 # replaced by this one.
-_DRIVER = """\
+#: The start of a driver script: this package, loaded by location (``{package!r}``) in another CASA's Python.
+LOADER = """\
 import importlib.util, json, logging, os, sys, traceback
 _pkg = {package!r}
 _mod = sys.modules.get('casa_plugin')
@@ -34,6 +35,8 @@ if _mod is None or os.path.dirname(os.path.abspath(_mod.__file__)) != _pkg:
     _mod = importlib.util.module_from_spec(_spec)
     sys.modules['casa_plugin'] = _mod
     _spec.loader.exec_module(_mod)
+"""
+_DRIVER = LOADER + """\
 from casa_plugin import prompt
 prompt.register(globals())
 if {standin!r}:  # the session restores with the tests' pipeline stand-in: so does this child
@@ -94,7 +97,7 @@ def start_restore(cmd, member, options, *, output=None, env=None, standin=False)
             f.write(casa5_wrapper.wrapper_text(member, script2, result, os.path.join(workdir, casa_log.START_NAME),
                                                options))
         else:
-            f.write(_DRIVER.format(package=_PACKAGE, member=member, output=result, standin=standin,
+            f.write(_DRIVER.format(package=PACKAGE, member=member, output=result, standin=standin,
                                    log_start=os.path.join(workdir, casa_log.START_NAME), **options))
     cmd = list(cmd) + ["--pipeline", "--nogui", "--nologger", "--log2term", "--logfile",
                        os.path.join(workdir, casa_log.LOG_NAME), "-c", driver]

@@ -82,7 +82,7 @@ def member_ebs(small=False, members=None, ebs=None):
         keeps only its first EB.
     members : int, optional
         Number of members (default 2, the delivery's own); members past the
-        second get new uids.
+        second get new uids (and, without ``ebs``, one EB each).
     ebs : int, optional
         EBs per member (default: 6 and 2, the delivery's own); EBs past a
         member's own get new uids, one session each.
@@ -113,6 +113,8 @@ def member_ebs(small=False, members=None, ebs=None):
         own, sessions = list(own), list(sessions)
         if ebs is None and small and len(own) > 2:
             own, sessions = own[:1], sessions[:1]
+        elif ebs is None and not own:  # a member past the delivery's own: one EB of its own
+            own, sessions = [_new_uid('uid___A002_Xfa%04x_X1' % index, taken)], ['session_1']
         elif ebs is not None:
             own, sessions = own[:int(ebs)], sessions[:int(ebs)]
             last = own[-1] if own else 'uid___A002_Xfa%04x_X1' % index

@@ -1,0 +1,120 @@
+"""One member's batch job, inside its CASA: restore, then split, reporting to the project's job record.
+
+The scheduler's SIGTERM (``scancel``, or ``--signal=B:TERM@<margin>`` before the time limit) is handled like
+Ctrl-C: restore_pi and split_sci_tgt stop as after a KeyboardInterrupt, so the member's run records say
+interrupted and nothing half-written looks finished; the job's report says whether it was cancelled or ran
+out of time.
+"""
+
+import logging
+import os
+import signal
+import socket
+import time
+import traceback
+
+from . import jobs_record
+from .members import INCOMPLETE, member_progress
+from .scheduler import SchedulerError, scheduler_named
+
+__all__ = ["run_member_job"]
+
+log = logging.getLogger(__name__)
+
+
+class _Terminated(object):
+    """SIGTERM as Ctrl-C, once: a second SIGTERM (the scheduler's, after the shell's) does not cut the clean-up."""
+
+    def __init__(self):
+        self.at = None
+
+    def __call__(self, signum, frame):
+        if self.at is None:
+            self.at = time.time()
+            raise KeyboardInterrupt()
+        log.warning("SIGTERM again while stopping; going on with the clean-up")
+
+
+def _report(project, member, job_id, report):
+    key = os.path.relpath(member, project)
+
+    def change(record):
+        jobs = record["members"].setdefault(key, {}).setdefault("jobs", [])
+        job = next((j for j in jobs if str(j.get("job_id")) == str(job_id)), None)
+        if job is None:  # submitted by hand from its script: recorded now
+            job = {"job_id": job_id, "submitted": None}
+            jobs.append(job)
+        job["report"] = dict(job.get("report") or {}, **report)
+    try:
+        jobs_record.update(project, change)
+    except (OSError, ValueError) as exc:
+        log.warning("could not write the job record of %s: %s", project, exc)
+
+
+def _why_stopped(terminated_at, job_id, scheduler, ran, time_limit, margin):
+    """CANCELLED or TIMEOUT: a cancelled job is CANCELLED at the scheduler already when its SIGTERM comes; one
+    warned of its time limit still runs. Without an answer, a SIGTERM late in the job is taken as the limit's."""
+    if terminated_at is None:
+        return "INTERRUPTED"  # a Ctrl-C: the job was run by hand
+    try:
+        state = scheduler_named(scheduler).states([job_id]).get(str(job_id), {}).get("state") if job_id else None
+    except (SchedulerError, OSError):
+        state = None
+    if state:
+        return "CANCELLED" if state == "CANCELLED" else "TIMEOUT"
+    return "TIMEOUT" if ran >= time_limit * 60 - 2 * margin else "CANCELLED"
+
+
+def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", job_id_variable="SLURM_JOB_ID"):
+    """Restore ``member`` (again, if its calibrated/ is incomplete) and split its EBs; return the exit status.
+
+    Parameters
+    ----------
+    member, project : str
+        The member directory and its project (the job record's home).
+    time_limit, margin : int
+        The job's time limit in minutes and the seconds before it at which the scheduler sends SIGTERM (SLURM
+        sends it up to a minute earlier). Whether a SIGTERM was a cancel or the limit's is asked of the
+        scheduler; if it cannot tell, one after ``time_limit * 60 - 2 * margin`` seconds is the limit's.
+    scheduler : str
+        The scheduler's name (``'slurm'``).
+    job_id_variable : str
+        The environment variable holding the job's id.
+
+    Returns
+    -------
+    int
+        0 when the member is done, 1 when its restore or split failed, 143 after SIGTERM (or Ctrl-C).
+    """
+    from ..restore import restore_pi
+    from ..split import split_sci_tgt
+    start = time.time()
+    job_id = os.environ.get(job_id_variable)
+    terminated = _Terminated()
+    signal.signal(signal.SIGTERM, terminated)
+    _report(project, member, job_id, {"status": "running", "host": socket.gethostname(), "pid": os.getpid(),
+                                      "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    report, code = {"status": "done"}, 0
+    try:
+        overwrite = member_progress(member) == INCOMPLETE  # an earlier job's restore did not finish: redo it
+        restore_pi(member=member, parallel=False, overwrite=overwrite)
+        split_sci_tgt(vis=member, parallel=False)
+    except KeyboardInterrupt:
+        ran = (terminated.at or time.time()) - start
+        reason = _why_stopped(terminated.at, job_id, scheduler, ran, time_limit, margin)
+        report = {"status": "interrupted", "signal": "TERM" if terminated.at else "INT", "reason": reason,
+                  "error": "stopped by SIGTERM after %.0f s (%s)" % (ran, {
+                      "TIMEOUT": "its time limit is near", "CANCELLED": "cancelled"}.get(reason, reason))}
+        code = 143
+    except Exception as exc:
+        report = {"status": "failed", "error": "%s: %s" % (type(exc).__name__, exc),
+                  "traceback": traceback.format_exc()}
+        code = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the report is written whatever comes now
+    report.update({"ended": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.time() - start, 1),
+                   "progress": member_progress(member)})
+    _report(project, member, job_id, report)
+    (log.info if code == 0 else log.error)("%s: job %s %s%s", os.path.basename(member), job_id, report["status"],
+                                           ": " + report["error"] if report.get("error") else "")
+    return code
