@@ -184,13 +184,17 @@ def test_dry_run_writes_scripts_sbatch_accepts_and_submits_nothing(slurm, pristi
     project = str(tmp_path / "p")
     shutil.copytree(pristine_delivery["project"], project, symlinks=True)
     before = slurm.run("squeue", "-h", "-t", "all", "-o", "%i").split()
-    out = _cli("submit", project, "--dry-run", "--max-running", "1", "--partition", "debug").stdout
+    out = _cli("submit", project, "--dry-run", "--max-running", "1", "--partition", "debug", "--scratch",
+               "$TMPDIR").stdout
     scripts = sorted(glob.glob(os.path.join(project, "casa_plugin_jobs", "*.sh")))
     assert len(scripts) == 2 and "wrote (--dry-run: submitted nothing) 2 job script(s)" in out, out
     for script in scripts:
         with open(script) as f:
             text = f.read()
         assert "#SBATCH --signal=B:TERM@300" in text and "--dependency" not in text
+        assert "# Restored on node-local scratch, $TMPDIR" in text
+        with open(script[:-len(".sh")] + ".py") as f:
+            assert "scratch='$TMPDIR')" in f.read()  # expanded in the job, on its node
         slurm.run("sbatch", "--test-only", "--dependency=singleton", script)  # CalledProcessError if refused
     assert slurm.run("squeue", "-h", "-t", "all", "-o", "%i").split() == before
     assert jobs_record.load(project)["members"] == {}

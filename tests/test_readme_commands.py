@@ -90,6 +90,8 @@ EXPECT = {
     ".venv/bin/python -m casa_plugin submit /data/2021.1.00690.S --scheduler slurm --dry-run":
         r"member\.uid___A001_X15a2_Xb6b: written, not submitted \(--dry-run\): \S+/casa_plugin_jobs/"
         r"member\.uid___A001_X15a2_Xb6b\.sh",
+    ".venv/bin/python -m casa_plugin submit /data/2021.1.00690.S --scheduler slurm --scratch '$TMPDIR' --dry-run":
+        r"wrote \(--dry-run: submitted nothing\) \d+ job script",
     ".venv/bin/python -m casa_plugin status /data/2021.1.00690.S": r"member\.uid___A001_X15a2_Xb6d  not submitted "
                                                                     r"\(restored\)",
 }

@@ -26,6 +26,8 @@ def _parser():
     one.add_argument("--mem", type=int, metavar="MB", help="memory per job (default: by the member's array)")
     one.add_argument("--max-running", type=int, metavar="N", help="at most N jobs of the programme at once")
     one.add_argument("--casa", help="the CASA for every job (default: per member, the release it names)")
+    one.add_argument("--scratch", metavar="DIR", help="restore on the node's own disk in DIR (e.g. '$TMPDIR', "
+                     "quoted: expanded on the node), then move calibrated/ back, checked")
     one.add_argument("--dry-run", action="store_true", help="write the job scripts, submit nothing")
     one.add_argument("--pipeline", choices=["standin"], help=argparse.SUPPRESS)  # synthetic deliveries (tests)
     two = sub.add_parser("status", help="each member's state: pending, running, done, failed with the reason")
@@ -47,7 +49,7 @@ def main(argv=None):
         if args.command == "submit":
             result = submit(args.project, scheduler=args.scheduler, partition=args.partition, account=args.account,
                             time=args.time, mem=args.mem, max_running=args.max_running, dry_run=args.dry_run,
-                            casa=args.casa, standin=args.pipeline == "standin")
+                            casa=args.casa, scratch=args.scratch, standin=args.pipeline == "standin")
             print("%s %d job script(s) in %s; %d member(s) not submitted (done, or a job queued or running)" % (
                 "wrote (--dry-run: submitted nothing)" if args.dry_run else "submitted",
                 len(result["written"]), os.path.join(os.path.abspath(args.project), "casa_plugin_jobs"),

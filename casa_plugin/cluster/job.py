@@ -14,8 +14,9 @@ import time
 import traceback
 
 from . import jobs_record
-from .members import INCOMPLETE, member_progress
+from .members import INCOMPLETE, NEW, member_progress
 from .scheduler import SchedulerError, scheduler_named
+from .scratch import restore_on_scratch
 
 __all__ = ["run_member_job"]
 
@@ -65,7 +66,8 @@ def _why_stopped(terminated_at, job_id, scheduler, ran, time_limit, margin):
     return "TIMEOUT" if ran >= time_limit * 60 - 2 * margin else "CANCELLED"
 
 
-def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", job_id_variable="SLURM_JOB_ID"):
+def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", job_id_variable="SLURM_JOB_ID",
+                   scratch=None):
     """Restore ``member`` (again, if its calibrated/ is incomplete) and split its EBs; return the exit status.
 
     Parameters
@@ -80,6 +82,9 @@ def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", jo
         The scheduler's name (``'slurm'``).
     job_id_variable : str
         The environment variable holding the job's id.
+    scratch : str, optional
+        A node-local directory (``$VARIABLES`` expanded on the node): the restore runs on a copy there and
+        ``calibrated/`` is moved back checked (:mod:`.scratch`); the splits run on the member.
 
     Returns
     -------
@@ -96,8 +101,12 @@ def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", jo
                                       "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     report, code = {"status": "done"}, 0
     try:
-        overwrite = member_progress(member) == INCOMPLETE  # an earlier job's restore did not finish: redo it
-        restore_pi(member=member, parallel=False, overwrite=overwrite)
+        progress = member_progress(member)
+        if scratch and progress in (NEW, INCOMPLETE):
+            restore_on_scratch(member, project, scratch, lambda copy: restore_pi(member=copy, parallel=False),
+                               label=job_id or "here")
+        else:  # an incomplete calibrated/ of an earlier job is moved aside and restored again
+            restore_pi(member=member, parallel=False, overwrite=progress == INCOMPLETE)
         split_sci_tgt(vis=member, parallel=False)
     except KeyboardInterrupt:
         ran = (terminated.at or time.time()) - start

@@ -19,6 +19,7 @@ _SHELL = """\
 {header}
 # casa_plugin: restore and split {name} ({what}) in one job: restore_pi, then split_sci_tgt, in CASA {casa_version}.
 # Resources: {source}. Edit and resubmit by hand with: sbatch {script}
+# Restored {where}
 # Its CASA log: {casa_log}
 set -u
 cd {member}
@@ -39,7 +40,8 @@ if {standin!r}:  # PIPELINE='standin': the tests' stand-in for the ALMA pipeline
     from casa_plugin.testing.pipeline_standin import load_into
     load_into(_session.namespace())
 from casa_plugin.cluster.job import run_member_job
-_code = run_member_job({member!r}, {project!r}, time_limit={minutes!r}, margin={margin!r}, scheduler={scheduler!r})
+_code = run_member_job({member!r}, {project!r}, time_limit={minutes!r}, margin={margin!r}, scheduler={scheduler!r},
+                       scratch={scratch!r})
 if _code:
     sys.exit(_code)
 """
@@ -66,7 +68,7 @@ def write_job(scheduler, project, plan, options):
     """Write ``plan``'s batch script and CASA script; return the script's path.
 
     ``plan``: member, array, ebs, casa (a command line), casa_version, resources, name (the job name);
-    ``options``: partition, account, standin.
+    ``options``: partition, account, standin, scratch.
     """
     files = job_files(project, plan["member"])
     os.makedirs(os.path.dirname(files["script"]), exist_ok=True)
@@ -77,12 +79,14 @@ def write_job(scheduler, project, plan, options):
     _write(files["driver"], _DRIVER.format(package=PACKAGE, name=name, member=plan["member"],
                                            project=os.path.abspath(project), minutes=res["minutes"],
                                            margin=res["margin"], scheduler=scheduler.name,
-                                           standin=bool(options.get("standin"))), 0o644)
+                                           standin=bool(options.get("standin")),
+                                           scratch=options.get("scratch")), 0o644)
     what = "%s, %d EB%s" % ({"7m": "7 m", "TP": "total power"}.get(plan["array"], "12 m"), len(plan["ebs"]),
                             "" if len(plan["ebs"]) == 1 else "s")
     _write(files["script"], _SHELL.format(
         header="\n".join(scheduler.script_header(job)), name=name, what=what,
         casa_version=plan.get("casa_version") or "(version not stated by the delivery)",
-        source=res["source"] or "as given", script=files["script"], member=shlex.quote(plan["member"]),
+        source=res["source"] or "as given", where="in place" if not options.get("scratch") else
+        "on node-local scratch, %s (calibrated/ moved back checked; the splits run in place)" % options["scratch"], script=files["script"], member=shlex.quote(plan["member"]),
         command=plan["casa"], casa_log='"%s"' % files["casa_log"], driver=shlex.quote(files["driver"])), 0o755)
     return files["script"]

@@ -68,7 +68,7 @@ def _resources(member, array, last, options):
 
 
 def submit(project, *, scheduler="slurm", partition=None, account=None, time=None, mem=None, max_running=None,
-           dry_run=False, casa=None, standin=False):
+           dry_run=False, casa=None, scratch=None, standin=False):
     """Submit one job per member of ``project`` that is not done and has no job pending or running.
 
     Parameters
@@ -87,6 +87,10 @@ def submit(project, *, scheduler="slurm", partition=None, account=None, time=Non
         Write the scripts and submit nothing.
     casa : str, optional
         The CASA to run every job with; default: per member, the release its delivery names.
+    scratch : str, optional
+        A directory on each node's own disk (``'$TMPDIR'``: variables are expanded in the job, on its node):
+        each restore runs on a copy of the member there, and ``calibrated/`` is moved back checked
+        (:mod:`casa_plugin.cluster.scratch`). Default: restore in place.
     standin : bool
         Load the tests' pipeline stand-in in each job (synthetic deliveries only).
 
@@ -113,7 +117,11 @@ def submit(project, *, scheduler="slurm", partition=None, account=None, time=Non
                                 "cluster's login node, or pass --dry-run to write the scripts only" % scheduler)
     project = os.path.abspath(project)
     find_members(project)  # FileNotFoundError naming the path, before the lock's directory is made
-    options = {"partition": partition, "account": account, "time": time, "mem": mem, "standin": standin}
+    if scratch is not None and (not isinstance(scratch, str) or not scratch.strip()):
+        raise ValueError("scratch=%r: give a directory on the nodes' own disk, e.g. '/scratch' or '$TMPDIR'"
+                         % (scratch,))
+    options = {"partition": partition, "account": account, "time": time, "mem": mem, "standin": standin,
+               "scratch": scratch}
     result = {"submitted": {}, "written": {}, "skipped": {}, "dry_run": dry_run}
     with jobs_record.locked(project):  # two submits at once never both submit a member
         statuses = project_status(project, sched)
