@@ -19,7 +19,7 @@ except NameError:
 from casa_plugin import restore_pi as _restore_pi  # noqa: E402
 from casa_plugin.prompt import session as _session  # noqa: E402
 from casa_plugin.prompt.recipe_settings import (SPLIT_SETTINGS, recipe_errors, resolve_project, run_splits,  # noqa: E402
-                                         summary_at_end, take_settings)
+                                         submit_programme, summary_at_end, take_settings)
 from casa_plugin.testing.pipeline_standin import load_for_recipe  # noqa: E402
 
 # ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
@@ -29,6 +29,7 @@ SETTINGS = dict((
     ("DOSPLIT", None),
     ("DOCONTSUB", None),
     ("RESTORE_PARALLEL", None),  # members restored at once: None auto, False one after the other, True, or N
+    ("SUBMIT", None),  # 'slurm' (or a dict of submit's options): one batch job per member instead, docs/cluster.md
     ("PIPELINE", None),  # None: CASA's own (casa --pipeline); 'standin': the tests' stand-in (venv, synthetic data)
 ) + SPLIT_SETTINGS)  # INTENT, MINNCHAN, REINDEX, TARGET_INTENT, OVERWRITE, DRYRUN, WIDTH, TIMEBIN, PARALLEL, MAXJOBS, TOTALPOWER
 
@@ -39,9 +40,12 @@ with recipe_errors(globals(), __file__), summary_at_end() as _results:
     if _standin:
         print(_standin)
     _project = resolve_project(_run["PROJECT"], "members")
-    restored = _results["restore"] = _restore_pi(
-        member=_project, spacesaving=_run["SPACESAVING"], dosplit=_run["DOSPLIT"], docontsub=_run["DOCONTSUB"],
-        dryrun=_run["DRYRUN"], parallel=_run["RESTORE_PARALLEL"])
-    split = {}
-    if not _run["DRYRUN"] or all(m["status"] == "already restored" for m in restored["members"].values()):
-        split = _results["split"] = run_splits(_run, _project)  # split_sci then split_tgt, per EB
+    if _run["SUBMIT"] is not None:  # the jobs restore and split; nothing runs here
+        submitted = submit_programme(_run, _project)
+    else:
+        restored = _results["restore"] = _restore_pi(
+            member=_project, spacesaving=_run["SPACESAVING"], dosplit=_run["DOSPLIT"], docontsub=_run["DOCONTSUB"],
+            dryrun=_run["DRYRUN"], parallel=_run["RESTORE_PARALLEL"])
+        split = {}
+        if not _run["DRYRUN"] or all(m["status"] == "already restored" for m in restored["members"].values()):
+            split = _results["split"] = run_splits(_run, _project)  # split_sci then split_tgt, per EB

@@ -198,3 +198,27 @@ def test_dry_run_writes_scripts_sbatch_accepts_and_submits_nothing(slurm, pristi
         slurm.run("sbatch", "--test-only", "--dependency=singleton", script)  # CalledProcessError if refused
     assert slurm.run("squeue", "-h", "-t", "all", "-o", "%i").split() == before
     assert jobs_record.load(project)["members"] == {}
+
+
+def test_restore_pi_submit_at_the_prompt_is_the_command_line(delivery, casa_session, caplog):
+    """restore_pi(submit=..., dryrun=True) writes the scripts the command line writes and logs the lines it prints."""
+    from casa_plugin import restore_pi
+    project = delivery["project"]
+    proc = _cli("submit", project, "--pipeline", "standin", "--dry-run", "--max-running", "2", "--scratch", "$TMPDIR")
+    assert proc.returncode == 0, proc.stdout
+    jobs = os.path.join(project, "casa_plugin_jobs")
+    scripts = dict((name, open(os.path.join(jobs, name)).read()) for name in os.listdir(jobs))
+    shutil.rmtree(jobs)
+    caplog.set_level("INFO", logger="casa_plugin")
+    result = restore_pi(member=project, submit={"scheduler": "slurm", "max_running": 2, "scratch": "$TMPDIR"},
+                        dryrun=True)
+    assert result["dry_run"] and result["submitted"] == {} and sorted(result["written"]) == sorted(delivery["members"])
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("casa_plugin.cluster")]
+    assert lines == proc.stdout.splitlines() and len(lines) == 3
+    assert dict((name, open(os.path.join(jobs, name)).read()) for name in os.listdir(jobs)) == scripts
+    assert not glob.glob(os.path.join(project, "*", "*", "*", "calibrated"))
+    with pytest.raises(ValueError, match=r"restore_pi\(submit='slurm'\): spacesaving, parallel only apply to a "
+                                         r"restore on this machine.*leave them unset"):
+        restore_pi(member=project, submit="slurm", dryrun=True, spacesaving=1, parallel=2)
+    with pytest.raises(ValueError, match="submit: no option partiton; the options are scheduler, partition"):
+        restore_pi(member=project, submit={"scheduler": "slurm", "partiton": "normal"}, dryrun=True)

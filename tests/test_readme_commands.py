@@ -92,6 +92,8 @@ EXPECT = {
         r"member\.uid___A001_X15a2_Xb6b\.sh",
     ".venv/bin/python -m casa_plugin submit /data/2021.1.00690.S --scheduler slurm --scratch '$TMPDIR' --dry-run":
         r"wrote \(--dry-run: submitted nothing\) \d+ job script",
+    "restore_pi(member='/data/2021.1.00690.S', submit={'scheduler': 'slurm', 'max_running': 4}, dryrun=True)":
+        r"wrote \(--dry-run: submitted nothing\) \d+ job script",
     ".venv/bin/python -m casa_plugin status /data/2021.1.00690.S": r"member\.uid___A001_X15a2_Xb6d  not submitted "
                                                                     r"\(restored\)",
 }

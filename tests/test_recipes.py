@@ -157,6 +157,25 @@ def test_command_line_settings_after_the_recipe(restored, tmp_path):
 
 @pytest.mark.casa
 @pytest.mark.subprocess
+def test_submit_setting_writes_one_job_per_member_and_runs_nothing_here(delivery, tmp_path):
+    """casa -c restore_and_split.py PROJECT SUBMIT=slurm DRYRUN=True: restore_pi(submit='slurm', dryrun=True)."""
+    project = delivery["project"]
+    proc = run_casa(RESTORE_AND_SPLIT, tmp_path, startup=startup_file(tmp_path, pipeline=False),
+                    args=[project, "SUBMIT=slurm", "DRYRUN=True", "PIPELINE=standin"])
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "wrote (--dry-run: submitted nothing) 2 job script(s) in %s/casa_plugin_jobs" % project in proc.stdout
+    drivers = sorted(glob.glob(os.path.join(project, "casa_plugin_jobs", "member.*.py")))
+    assert [os.path.basename(d) for d in drivers] == sorted(os.path.basename(m) + ".py" for m in delivery["members"])
+    assert "if True:  # PIPELINE='standin'" in pathlib.Path(drivers[0]).read_text()  # the jobs load it too
+    assert not glob.glob(os.path.join(project, "*", "*", "*", "calibrated"))
+    proc = run_casa(RESTORE_AND_SPLIT, tmp_path, startup=startup_file(tmp_path, pipeline=False),
+                    args=[project, "SUBMIT=slurm", "WIDTH=8", "RESTORE_PARALLEL=2"])
+    assert proc.returncode == 1 and not _python_traceback(proc.stdout)
+    assert "ValueError: SUBMIT='slurm': WIDTH only apply to splits run here" in proc.stdout, proc.stdout[-3000:]
+
+
+@pytest.mark.casa
+@pytest.mark.subprocess
 def test_recipe_refuses_a_current_directory_that_is_no_delivery(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -64,7 +64,7 @@ def test_a_misspelt_parameter_is_one_line_with_a_suggestion(tmp_path, monkeypatc
 #: a call such as split_sci('/path', '', 'OBSERVE_TARGET*') must keep its meaning.
 _POSITIONAL = {
     "restore_pi": ["member", "spacesaving", "dosplit", "docontsub", "dryrun", "overwrite", "checkdisk",
-                   "versioncheck", "casa", "parallel"],
+                   "versioncheck", "casa", "parallel", "submit"],
     "split_sci": ["vis", "outputvis", "intent", "minnchan", "spw", "datacolumn", "reindex", "flagversion",
                   "overwrite", "dryrun", "width", "timebin", "parallel", "maxjobs", "totalpower"],
     "split_tgt": ["vis", "outputvis", "intent", "datacolumn", "flagversion", "overwrite", "dryrun", "parallel",
@@ -173,6 +173,9 @@ def test_restore_pi_parallel_takes_a_number_of_members_split_sci_does_not():
     ("restore_pi", "versioncheck", None, "True or False"),
     ("restore_pi", "parallel", 0, "a whole number >= 1"),  # restore_pi's parallel also takes N members
     ("restore_pi", "parallel", "2", "the number of members restored at once"),
+    ("restore_pi", "submit", 3, "a scheduler's name ('slurm')"),
+    ("restore_pi", "submit", "pbs", "one of 'slurm' (the schedulers casa_plugin knows)"),
+    ("restore_pi", "submit", {"partition": "normal"}, "a dict of submit's options with 'scheduler'"),
 ])
 def test_checks_agree_with_the_functions(restored, casa_session, task, name, value, message):
     """What the prompt refuses, the function refuses too; every default passes."""

@@ -2,12 +2,11 @@
 
 import argparse
 import logging
-import os
 import sys
 
 from .scheduler import SchedulerError, scheduler_named
 from .status import FAILED, project_status, status_lines
-from .submit import submit
+from .submit import submit, summary_line
 
 __all__ = ["main"]
 
@@ -50,10 +49,7 @@ def main(argv=None):
             result = submit(args.project, scheduler=args.scheduler, partition=args.partition, account=args.account,
                             time=args.time, mem=args.mem, max_running=args.max_running, dry_run=args.dry_run,
                             casa=args.casa, scratch=args.scratch, standin=args.pipeline == "standin")
-            print("%s %d job script(s) in %s; %d member(s) not submitted (done, or a job queued or running)" % (
-                "wrote (--dry-run: submitted nothing)" if args.dry_run else "submitted",
-                len(result["written"]), os.path.join(os.path.abspath(args.project), "casa_plugin_jobs"),
-                len(result["skipped"])))
+            print(summary_line(result, args.project))
             return 0
         statuses = project_status(args.project, scheduler_named(args.scheduler))
         for line in status_lines(statuses):

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 
-__all__ = ["Scheduler", "Slurm", "SchedulerError", "FAILED_STATES", "scheduler_named"]
+__all__ = ["Scheduler", "Slurm", "SchedulerError", "FAILED_STATES", "SCHEDULERS", "scheduler_named"]
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,8 @@ class Slurm(Scheduler):
 
 
 _SCHEDULERS = {"slurm": Slurm}
+#: The names of the schedulers casa_plugin knows.
+SCHEDULERS = tuple(sorted(_SCHEDULERS))
 
 
 def scheduler_named(name):

@@ -23,7 +23,7 @@ from .scheduler import scheduler_named
 from .scripts import job_files, write_job
 from .status import FAILED, PENDING, RUNNING, project_status
 
-__all__ = ["submit"]
+__all__ = ["submit", "summary_line", "submit_for_restore_pi", "SUBMIT_OPTIONS"]
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,55 @@ def submit(project, *, scheduler="slurm", partition=None, account=None, time=Non
     for member, script in result["written"].items():
         log.info("%s: %s", os.path.basename(member), "job %s (%s)" % (result["submitted"][member], script)
                  if member in result["submitted"] else "written, not submitted (--dry-run): %s" % script)
+    return result
+
+
+def summary_line(result, project):
+    """The last line of a submit: how many job scripts were written or submitted, and where."""
+    return "%s %d job script(s) in %s; %d member(s) not submitted (done, or a job queued or running)" % (
+        "wrote (--dry-run: submitted nothing)" if result["dry_run"] else "submitted", len(result["written"]),
+        jobs_record.jobs_dir(os.path.abspath(project)), len(result["skipped"]))
+
+
+#: What ``restore_pi(submit={...})`` passes on to :func:`submit`, besides the scheduler.
+SUBMIT_OPTIONS = ("partition", "account", "time", "mem", "max_running", "scratch")
+#: restore_pi's options a job does not take (it restores with the defaults), with their defaults.
+_LOCAL_ONLY = (("spacesaving", None), ("dosplit", None), ("docontsub", None), ("overwrite", False),
+               ("checkdisk", True), ("versioncheck", True), ("parallel", None))
+
+
+def submit_for_restore_pi(member, given, options, standin=False):
+    """``restore_pi(member, submit=given, ...)``: submit the programme as ``python -m casa_plugin submit`` does.
+
+    ``given``: a scheduler's name (``'slurm'``) or ``{'scheduler': 'slurm', 'partition': ..., 'account': ...,
+    'time': ..., 'mem': ..., 'max_running': ..., 'scratch': ...}``; ``options``: restore_pi's other arguments
+    (``dryrun`` writes the scripts only; ``casa``: None or 'auto' for each member's release, else that CASA).
+    Returns what :func:`submit` returns and logs its lines and :func:`summary_line`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a ``given`` that is neither, an unknown option, or a restore_pi option a job does not take.
+    """
+    if isinstance(given, str):
+        given = {"scheduler": given}
+    if not isinstance(given, dict) or not isinstance(given.get("scheduler"), str):
+        raise TypeError("submit=%r: give a scheduler's name ('slurm') or a dict of its options with 'scheduler', "
+                        "e.g. {'scheduler': 'slurm', 'partition': 'normal', 'max_running': 4}" % (given,))
+    unknown = sorted(set(given) - set(SUBMIT_OPTIONS) - {"scheduler"})
+    if unknown:
+        raise ValueError("submit: no option %s; the options are scheduler, %s" % (
+            ", ".join(unknown), ", ".join(SUBMIT_OPTIONS)))
+    local = [name for name, default in _LOCAL_ONLY if options.get(name) != default]
+    if local:
+        raise ValueError("restore_pi(submit=%r): %s only apply to a restore on this machine; each job restores "
+                         "with restore_pi's defaults (redoing an incomplete calibrated/ itself): leave %s unset, "
+                         "or restore here without submit" % (given["scheduler"], ", ".join(local),
+                                                            "it" if len(local) == 1 else "them"))
+    casa = options.get("casa")
+    result = submit(member, dry_run=bool(options.get("dryrun")), casa=None if casa in (None, "auto") else casa,
+                    standin=standin, **given)
+    log.info(summary_line(result, member))
     return result
 
 

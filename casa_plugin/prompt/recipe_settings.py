@@ -30,7 +30,7 @@ from ..errors import RestoreError, SplitError
 from ..report import summary_table
 
 __all__ = ["take_settings", "parse_command_line", "resolve_project", "SPLIT_SETTINGS", "run_splits",
-           "recipe_errors", "summary_at_end"]
+           "submit_programme", "recipe_errors", "summary_at_end"]
 
 #: The split settings of both recipes and their defaults (each run prints the values it uses).
 SPLIT_SETTINGS = (
@@ -290,3 +290,19 @@ def run_splits(run, vis):
                          target_intent=run["TARGET_INTENT"], overwrite=run["OVERWRITE"], dryrun=run["DRYRUN"],
                          width=run["WIDTH"], timebin=run["TIMEBIN"], parallel=run["PARALLEL"],
                          maxjobs=run["MAXJOBS"], totalpower=run["TOTALPOWER"])
+
+
+def submit_programme(run, project):
+    """``restore_and_split.py`` with ``SUBMIT``: ``restore_pi(submit=...)``, one batch job per member; its result.
+
+    Each job runs restore_pi and split_sci_tgt with their defaults, so split settings other than DRYRUN are
+    refused (ValueError naming them), as restore_pi refuses the restore settings a job does not take.
+    """
+    from ..restore import restore_pi
+    changed = [name for name, default in SPLIT_SETTINGS if name != "DRYRUN" and run[name] != default]
+    if changed:
+        raise logs.mark_task(ValueError(
+            "SUBMIT=%r: %s only apply to splits run here; each job splits with split_sci_tgt's defaults: leave "
+            "them unset, or run without SUBMIT" % (run["SUBMIT"], ", ".join(changed))), "recipe")
+    return restore_pi(member=project, submit=run["SUBMIT"], dryrun=run["DRYRUN"], spacesaving=run["SPACESAVING"],
+                      dosplit=run["DOSPLIT"], docontsub=run["DOCONTSUB"], parallel=run["RESTORE_PARALLEL"])

@@ -10,6 +10,7 @@ import textwrap
 from collections import OrderedDict
 
 from . import session
+from ..cluster.scheduler import SCHEDULERS
 from ..logs import mark_task, task_logging
 from ..split.tasks import _DATACOLUMNS
 
@@ -91,10 +92,20 @@ def _check_casa(value):
     return None if isinstance(value, str) else (TypeError, "None, 'auto' or the path of a CASA executable")
 
 
+def _check_submit(value):
+    what = "None, a scheduler's name ('slurm') or a dict of submit's options with 'scheduler'"
+    if isinstance(value, dict):
+        return None if isinstance(value.get("scheduler"), str) else (ValueError, what)
+    if not isinstance(value, str):
+        return TypeError, what
+    return None if value in SCHEDULERS else (ValueError, "one of %s (the schedulers casa_plugin knows)" % ", ".join(
+        repr(n) for n in SCHEDULERS))
+
+
 # What a parameter must be, where its default's type does not say it all (the functions check the same).
 _RULES = {"vis": _check_vis, "spw": _check_spw, "datacolumn": _check_datacolumn, "width": _check_width,
           "maxjobs": _check_maxjobs, "spacesaving": _check_spacesaving, "flagversion": _check_flagversion,
-          "casa": _check_casa}
+          "casa": _check_casa, "submit": _check_submit}
 _BOOLS = ("parallel", "dosplit", "docontsub")  # default None, else True or False
 
 

@@ -119,7 +119,7 @@ def _warn_spacesaving(options):
 
 
 def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dryrun=False, overwrite=False,
-               checkdisk=True, versioncheck=True, casa=None, parallel=None):
+               checkdisk=True, versioncheck=True, casa=None, parallel=None, submit=None):
     """Restore the pipeline calibration of every member at or below ``member`` by running its scriptForPI.
 
     Parameters
@@ -164,6 +164,16 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         when at least two members to restore have 1 GB or more in raw/ (a
         CASA start-up is then small against a restore), else as False.
         The choice and its reason are logged and returned (``'parallel'``).
+    submit : str or dict, optional
+        Submit the members to a batch cluster instead of restoring them here,
+        as ``python -m casa_plugin submit`` does (docs/cluster.md): a
+        scheduler's name (``'slurm'``) or ``{'scheduler': 'slurm',
+        'partition': ..., 'account': ..., 'time': ..., 'mem': ...,
+        'max_running': ..., 'scratch': ...}``. One job per member not done,
+        restoring then splitting it; ``dryrun=True`` writes the job scripts
+        and submits nothing; ``casa`` picks the jobs' CASA. Returns what
+        ``casa_plugin.cluster.submit`` returns (``submitted``, ``written``,
+        ``skipped``, ``dry_run``).
 
     Returns
     -------
@@ -192,6 +202,10 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
     with task_logging("restore_pi"):
         _check_options(options)
         check_parallel(parallel)
+        if submit is not None:  # imported here: the cluster's jobs import restore_pi
+            from ..cluster.submit import submit_for_restore_pi
+            return submit_for_restore_pi(member, submit, dict(options, parallel=parallel),
+                                         standin=_standin(session.namespace()))
         exit_cleanly()  # under MPI, a serial restore must still let mpirun end with status 0
         ns = session.namespace()
         members = find_members(member)
