@@ -48,6 +48,8 @@ def test_a_member_restored_on_scratch_matches_one_restored_in_place(delivery, re
     restore = run_record.load(os.path.join(member, "calibrated"))["restore"]
     assert restore["scratch"].startswith(str(scratch)) and restore["status"] == "restored"
     assert os.listdir(str(scratch)) == []  # the copy is removed
+    with open(os.path.join(delivery["project"], "casa_plugin_report", "index.html")) as f:
+        assert ": <b>done on " in f.read()  # the page rewritten after the job's end was recorded
     assert not [n for n in os.listdir(member) if n.startswith(".calibrated")]  # no partial left
     for folder in ("raw", "script", "calibration"):  # inputs as after an in-place restore (unpacked aux files too)
         assert tree_differences(os.path.join(reference, folder), os.path.join(member, folder)) == []

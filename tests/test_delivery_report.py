@@ -606,3 +606,30 @@ def _check_step_numbers(project):
             for suffix in (".split.cal", ".split.cal.source"):
                 assert eb["restored"] + suffix in shown
     return shown
+
+
+def test_each_member_shows_its_batch_job_from_the_project_job_record(restored):
+    """A programme submitted to a cluster: the page shows each member's last job as the job record says."""
+    from casa_plugin.cluster import jobs_record
+    from casa_plugin.delivery_report import write_report
+    project = restored["project"]
+    first, second = sorted(restored["members"])
+    with open(write_report([project], task="restore_pi")) as f:
+        assert "Batch job" not in f.read()  # no job record: no job line
+
+    def change(record):
+        record["members"][os.path.relpath(first, project)] = {"jobs": [
+            {"job_id": "11", "submitted": "2026-12-07T10:00:00"},
+            {"job_id": "12", "submitted": "2026-12-07T11:00:00", "report": {
+                "status": "interrupted", "reason": "TIMEOUT", "host": "node2",
+                "error": "stopped by SIGTERM after 45 s (its time limit is near)"}}]}
+        record["members"][os.path.relpath(second, project)] = {"jobs": [
+            {"job_id": "13", "submitted": "2026-12-07T11:00:01"}]}
+    jobs_record.update(project, change)
+    with open(write_report([project], task="restore_pi")) as f:
+        text = f.read()
+    assert ("Batch job 12: <b>failed: TIMEOUT; stopped by SIGTERM after 45 s (its time limit is near)</b>" in text
+            and "Batch job 11" not in text)  # the member's last job
+    assert "Batch job 13: <b>submitted at 2026-12-07T11:00:01, not started yet" in text
+    sections = text.split("<h2 id=")
+    assert "job 12" in [s for s in sections if os.path.basename(first)[len("member."):] in s.split(">")[0]][0]

@@ -52,6 +52,15 @@ def _report(project, member, job_id, report):
         log.warning("could not write the job record of %s: %s", project, exc)
 
 
+def _rewrite_page(member, job_id):
+    """The delivery report again, now that the job's end is in the job record (the tasks wrote it before)."""
+    from ..delivery_report import write_report
+    try:
+        write_report([member], task="batch job %s" % job_id)
+    except Exception as exc:  # the page is a view: its failure does not change the job's outcome
+        log.warning("could not rewrite the delivery report after job %s: %s: %s", job_id, type(exc).__name__, exc)
+
+
 def _why_stopped(terminated_at, job_id, scheduler, ran, time_limit, margin):
     """CANCELLED or TIMEOUT: a cancelled job is CANCELLED at the scheduler already when its SIGTERM comes; one
     warned of its time limit still runs. Without an answer, a SIGTERM late in the job is taken as the limit's."""
@@ -124,6 +133,7 @@ def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", jo
     report.update({"ended": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.time() - start, 1),
                    "progress": member_progress(member)})
     _report(project, member, job_id, report)
+    _rewrite_page(member, job_id)
     (log.info if code == 0 else log.error)("%s: job %s %s%s", os.path.basename(member), job_id, report["status"],
                                            ": " + report["error"] if report.get("error") else "")
     return code

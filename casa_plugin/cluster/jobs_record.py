@@ -17,7 +17,8 @@ import socket
 
 from .. import record as run_record
 
-__all__ = ["JOBS_DIR", "RECORD_NAME", "jobs_dir", "record_path", "load", "locked", "write", "update", "STALE_SECONDS"]
+__all__ = ["JOBS_DIR", "RECORD_NAME", "jobs_dir", "record_path", "load", "locked", "write", "update", "STALE_SECONDS",
+           "last_jobs", "reported_state"]
 
 #: The directory under the project that holds the job scripts, their logs and the record.
 JOBS_DIR = "casa_plugin_jobs"
@@ -82,3 +83,28 @@ def update(project, change):
         record["format"] = 1
         write(project, record)
         return record
+
+
+def last_jobs(project):
+    """``{member path: its last job}`` from the project's record (``{}`` without one): what the report shows."""
+    record = load(project)
+    return dict((os.path.normpath(os.path.join(os.path.abspath(project), key)), entry["jobs"][-1])
+                for key, entry in record["members"].items() if entry.get("jobs"))
+
+
+def reported_state(job):
+    """``(state, text)`` of a job from the record alone: submitted, running, done or failed (with the reason).
+
+    Without the scheduler a job that has not reported is only known as submitted (pending, or lost before it
+    started); ``python -m casa_plugin status`` asks the scheduler.
+    """
+    report = job.get("report") or {}
+    status = report.get("status")
+    if status == "running":
+        return "running", "running on %s since %s" % (report.get("host"), report.get("started"))
+    if status == "done":
+        return "done", "done on %s at %s" % (report.get("host"), report.get("ended"))
+    if status in ("interrupted", "failed"):
+        reason = report.get("reason") or ("FAILED" if status == "failed" else "CANCELLED")
+        return "failed", "failed: %s%s" % (reason, "; %s" % report["error"] if report.get("error") else "")
+    return "submitted", "submitted at %s, not started yet (or lost before it started)" % job.get("submitted")

@@ -379,9 +379,27 @@ def gather(root, cache, results=(), restores=None, plans=()):
         if not entry["ebs"]:
             entry["ebs"] = [{"eb": eb, "restored": None, "sci": None, "tgt": None, "science": [], "rule": "",
                              "spws": None, "scans": None, "flags": {}} for eb in plan.get("ebs") or []]
+    jobs = _batch_jobs(root)
     for member, entry in members.items():  # read cheaply (scripts, Antenna.xml, an ANTENNA table): not cached
         entry["array"] = member_array(member)
+        if member in jobs:
+            entry["job"] = jobs[member]
     return {"root": root, "members": [members[m] for m in sorted(members)]}
+
+
+def _batch_jobs(root):
+    """Each member's last batch job with its state from the project's job record; ``{}`` without a record."""
+    from ..cluster import jobs_record  # here: the cluster package imports the tasks, which import this report
+    try:
+        jobs = jobs_record.last_jobs(root)
+    except (OSError, ValueError) as exc:
+        log.warning("report: cannot read the job record of %s: %s", root, exc)
+        return {}
+    out = {}
+    for member, job in jobs.items():
+        state, text = jobs_record.reported_state(job)
+        out[member] = {"job_id": job.get("job_id"), "state": state, "text": text, "log": job.get("output")}
+    return out
 
 
 def _member_name(member, root):

@@ -143,10 +143,20 @@ def _restore_line(member):
     return "<p>%s</p>%s" % ("; ".join(parts), error)
 
 
+def _job_line(member):
+    """The member's last batch job, as the project's job record says (``python -m casa_plugin submit``)."""
+    job = member.get("job")
+    if not job:
+        return ""
+    return ("<p class='job job-%s'>Batch job %s: <b>%s</b> (from the job record when this page was written; "
+            "<code>python -m casa_plugin status</code> asks the scheduler)</p>" % (
+                _e(job["state"]), _e(job["job_id"]), _e(job["text"])))
+
+
 def _member_html(member, pictures):
     out = ["<h2 id='%s'>Member %s</h2>" % (file_stem(member["name"]), _e(member["name"])),
            "<p class='array'>Array: %s</p>" % _e(LABELS.get(member.get("array"), member.get("array"))),
-           _restore_line(member)]
+           _job_line(member), _restore_line(member)]
     for key, _, title in PICTURES:
         name = pictures.get(key)
         out.append("<h3>%s</h3>" % title)
