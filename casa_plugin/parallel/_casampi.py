@@ -105,9 +105,10 @@ def control(cl, command):
 
 #: Sent by a client to an idle server on its host; ignored by default, so harmless before the handler is set.
 _WAKE = getattr(signal, "SIGURG", None)
-_FIRST_S = 0.25   # an idle server's first look for waiting messages; doubled each time up to:
+_FIRST_S = 1.0    # an idle server's first look for waiting messages; doubled each time up to:
 _LOCAL_S = 30.0   # ... on the client's host (the client's signal wakes it at once)
 _REMOTE_S = 1.0   # ... elsewhere (nothing but its looks wakes it)
+_ANSWER_S = 1.0   # a client waking the servers waits this long at most for them to have started idling
 _idle = {"on": False, "wakes": 0, "hooked": False, "pipe": None, "local": False, "ids": [], "pids": {}}
 _woken = threading.Condition()
 
@@ -200,11 +201,16 @@ def _wake_client(cl=None):
     if cl is None:
         from casampi.MPICommandClient import MPICommandClient
         cl = MPICommandClient()
-    if _idle["ids"]:
-        for resp in responses(cl, _idle["ids"]):
-            ret = resp.get("ret")
-            if resp.get("successful") and isinstance(ret, dict) and ret.get("local"):
-                _idle["pids"][resp["server"]] = ret["pid"]
+    ids, deadline = _idle["ids"], time.time() + _ANSWER_S
+    got = responses(cl, ids) if ids else []
+    while len(got) < len(ids) and time.time() < deadline:  # a server still to idle would sleep through the signal
+        time.sleep(0.01)
+        got = responses(cl, ids)
+    _idle["ids"] = []
+    for resp in got:
+        ret = resp.get("ret")
+        if resp.get("successful") and isinstance(ret, dict) and ret.get("local"):
+            _idle["pids"][resp["server"]] = ret["pid"]
     for pid in _idle["pids"].values():
         try:
             os.kill(pid, _WAKE)

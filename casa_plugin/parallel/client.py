@@ -93,7 +93,7 @@ def idle_servers():
     stop signal, pings), competing with the EBs split in the client. Idle,
     a server on this host wakes only when this process signals it (any
     command sent, casampi's exit) and looks for waiting messages less and
-    less often (at most every 30 s; every 1 s on another host). The
+    less often (after 1 s, 2 s, ... up to every 30 s; every 1 s on another host). The
     heartbeat pauses meanwhile, so an idle server is never declared lost.
     Does nothing before casampi's client services run, or while idle already.
     Returns True if the servers were asked to idle.
