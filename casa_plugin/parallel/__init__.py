@@ -10,6 +10,7 @@ It must be importable without CASA's startup file (servers never run it).
 """
 
 import logging
+import sys
 
 from ..errors import ParallelUnavailable
 from . import client, policy
@@ -63,8 +64,9 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
     if mpi:
         log.info("parallel: %s: %s", "serial in the client" if choice["mode"] == "serial" else
                  "on the casampi servers", choice["reason"])
-        if choice["mode"] == "serial":  # measured: without casampi's client services running, a serial run under
-            client.quick_exit()         # mpirun used 13-19 CPU s more than serial (5 s with them) and exited slower
+    if choice["mode"] == "serial" and jobs and (mpi or ("casatasks" in sys.modules and server_ranks())):
+        client.quick_exit()    # measured: without casampi's client services running, a serial run under mpirun
+        client.idle_servers()  # used 13-19 CPU s more than serial (5 s with them) and exited slower
     if on_plan is not None:
         on_plan(choice)
     if choice["mode"] == "parallel":

@@ -11,8 +11,8 @@ from ..errors import ParallelUnavailable
 from . import _casampi, policy
 from .calls import failure
 
-__all__ = ["NoServers", "server_ranks", "server_hosts", "want_parallel", "plan", "quick_exit", "start_workers",
-           "run_parallel"]
+__all__ = ["NoServers", "server_ranks", "server_hosts", "want_parallel", "plan", "quick_exit", "idle_servers",
+           "start_workers", "run_parallel"]
 
 server_ranks = _casampi.server_ranks
 
@@ -81,6 +81,33 @@ def quick_exit():
         _kept.extend(_push(client, "server_keep", server_ranks(), {"path": _PARENT, "keep": _EXIT}))
     except Exception as exc:  # only the exit's speed depends on it
         log.warning("mpi: could not shorten casampi's stop at exit (%s)", exc)
+        return False
+    return True
+
+
+def idle_servers():
+    """Under MPI, while no EB runs on the servers: casampi's service threads, here and on each server, wait
+    instead of polling, until the next command or control signal anyone sends to a server.
+
+    casampi polls ~15-30 times a second per server while idle (commands,
+    stop signal, pings), competing with the EBs split in the client. Idle,
+    a server on this host wakes only when this process signals it (any
+    command sent, casampi's exit) and looks for waiting messages less and
+    less often (after 1 s, 2 s, ... up to every 30 s; every 1 s on another host). The
+    heartbeat pauses meanwhile, so an idle server is never declared lost.
+    Does nothing before casampi's client services run, or while idle already.
+    Returns True if the servers were asked to idle.
+    """
+    if not server_ranks() or not _casampi.client_started() or _casampi.is_idle():
+        return False
+    try:
+        client = _casampi.client()
+        if not _casampi.running(client):
+            return False
+        ids = _push(client, "server_idle", server_ranks(), {"path": _PARENT, "client": _casampi.host_identity()})
+        _casampi.idle_client(client, ids)
+    except Exception as exc:  # only what idle servers cost depends on it
+        log.warning("mpi: could not let casampi's servers idle (%s)", exc)
         return False
     return True
 
@@ -303,6 +330,7 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
         ids = [i for rank in sorted(servers) for i in _push(client, "server_restore", [rank], {"path": _PARENT})]
         _wait(client, ids, 10)
         _casampi.apply(dict(_original, **{_RESPONSE_SLEEP: _QUIET_POLL}))  # it polls while a lost request is pending
+        idle_servers()
 
 
 class _Run(object):

@@ -15,7 +15,7 @@ from . import _casampi
 from .calls import failure
 from .worker import FrameTimeout, read_frame
 
-__all__ = ["server_hello", "server_keep", "server_restore", "server_run", "interrupt_worker"]
+__all__ = ["server_hello", "server_keep", "server_idle", "server_restore", "server_run", "interrupt_worker"]
 
 log = logging.getLogger(__name__)
 _worker = {}  # the process that runs this server's EBs
@@ -91,6 +91,11 @@ def server_hello(req):
 def server_keep(req):
     """On a server: take casampi's settings in ``req['keep']`` (a quick exit at the end); start nothing."""
     _casampi.apply(req.get("keep", {}))
+
+
+def server_idle(req):
+    """On a server: wait, not poll, until the client sends anything (``_casampi.idle_server``); start nothing."""
+    return _casampi.idle_server(req.get("client"))
 
 
 def server_restore(req):
