@@ -188,7 +188,7 @@ def _rewrite(directory, record):
 
 #: What an entry knows about the output on disk; a later failed or interrupted run never loses it.
 _RUN_KEYS = ("status", "error", "error_type", "traceback", "seconds", "recorded", "mpi", "previous", "running",
-             "lost", "partial")
+             "lost", "partial", "stopped")
 
 
 def _merge(previous, result, entry, exists):

@@ -23,6 +23,16 @@ def project_of(path):
     return parts[goals[-1] - 1] if goals and goals[-1] > 0 else ""
 
 
+#: How the table names a batch job's stop (the record's ``stopped``), after "interrupted".
+_STOPPED = {"CANCELLED": "cancelled", "TIMEOUT": "time limit"}
+
+
+def _stopped(status, entry):
+    """``status``, with the cause when a batch job's scheduler stopped the run: ``interrupted (time limit)``."""
+    reason = (entry.get("stopped") or {}).get("reason")
+    return "%s (%s)" % (status, _STOPPED.get(reason, reason)) if reason and status == "interrupted" else status
+
+
 def _status(result):
     if result is None:
         return "-"
@@ -34,8 +44,8 @@ def _status(result):
     if result.get("seconds") is not None and status == "split":
         return "%s %.1fs" % (status, result["seconds"])
     if status in ("failed", "interrupted") and is_ms(result.get("outputvis") or ""):
-        return "kept (%s)" % status  # an output made before is intact (e.g. a refused request), as the report says
-    return status
+        return "kept (%s)" % _stopped(status, result)  # an output made before is intact, as the report says
+    return _stopped(status, result)
 
 
 def _restore_status(vis, known):
@@ -43,7 +53,8 @@ def _restore_status(vis, known):
     directory = os.path.dirname(os.path.abspath(vis))
     if directory not in known:
         try:
-            known[directory] = (run_record.load(directory).get("restore") or {}).get("status") or "-"
+            restore = run_record.load(directory).get("restore") or {}
+            known[directory] = _stopped(restore.get("status") or "-", restore)
         except (OSError, ValueError):
             known[directory] = "-"
     return known[directory]
@@ -84,7 +95,7 @@ def summary_table(restored=None, science=None, target=None):
     for member, plan in ((restored or {}).get("members") or {}).items():
         for eb in plan.get("ebs") or []:
             row = rows.setdefault((member_of(member + os.sep + "x"), eb), {})
-            row["restore"] = plan.get("status")
+            row["restore"] = _stopped(plan.get("status"), plan)
             row["array"], row["member_dir"] = plan.get("array"), member
     restores, arrays = {}, {}
     for row in rows.values():

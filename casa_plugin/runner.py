@@ -10,7 +10,7 @@ from .parallel import run_jobs
 from . import record as run_record
 from .delivery import eb_of
 from .delivery_report import after_interrupt, after_task
-from .errors import SplitError
+from .errors import JobStopped, SplitError, interruption
 from .logs import progress_line
 from .report import TaskResult
 from .staging import partial_name
@@ -215,7 +215,10 @@ class _Report(object):
         if not plan.dryrun:
             _record(self.task, plan, result)
 
-    def interrupted(self):
+    def interrupted(self, exc):
+        """Record the EBs this run started and did not finish as interrupted (by ``exc``: a batch job's record
+        names its scheduler's cause)."""
+        cause = interruption(exc) if isinstance(exc, JobStopped) else {}
         for plan in self.plans:
             if plan.vis in self.started and plan.vis not in self.results and not plan.dryrun:
                 if _finished_before(plan, self.identities.get(plan.vis)):
@@ -223,9 +226,10 @@ class _Report(object):
                                 self.task, plan.vis, os.path.basename(plan.outputvis))
                     _record(self.task, plan, _finished_result(self.task, plan))
                     continue
-                log.warning("%s: interrupted before %s -> %s was finished (nothing of it is kept); %s",
-                            self.task, plan.vis, os.path.basename(plan.outputvis), _again(self.task, plan))
-                _record(self.task, plan, {"status": "interrupted", "vis": plan.vis, "outputvis": plan.outputvis})
+                log.warning("%s: interrupted%s before %s -> %s was finished (nothing of it is kept); %s",
+                            self.task, " (%s)" % exc if cause else "", plan.vis, os.path.basename(plan.outputvis),
+                            _again(self.task, plan))
+                _record(self.task, plan, dict(cause, status="interrupted", vis=plan.vis, outputvis=plan.outputvis))
         unfinished = [p for p in self.plans if p.vis not in self.results and not p.dryrun and p.overwrite
                       and not (p.vis in self.started and _finished_before(p, self.identities.get(p.vis)))]
         if unfinished:
@@ -303,8 +307,8 @@ def run_eb_jobs(task, func_path, plans, *, parallel=False, maxjobs=None):
     try:
         run_jobs(func_path, plans, on_result=report.add, parallel=parallel, maxjobs=maxjobs,
                  on_start=report.start, on_plan=choice.update)
-    except KeyboardInterrupt:
-        report.interrupted()
+    except KeyboardInterrupt as exc:
+        report.interrupted(exc)
         after_interrupt(task, [p.vis for p in plans], plans=plans)
         raise
     summary = report.summary()
@@ -344,9 +348,9 @@ def run_chain_jobs(chains, *, parallel=False, maxjobs=None):
     try:
         run_jobs("casa_plugin.split.jobs:chain_job", chains, on_result=on_result, parallel=parallel,
                  maxjobs=maxjobs, on_start=on_start, on_plan=choice.update)
-    except KeyboardInterrupt:
-        sci.interrupted()
-        tgt.interrupted()
+    except KeyboardInterrupt as exc:
+        sci.interrupted(exc)
+        tgt.interrupted(exc)
         after_interrupt("split_sci_tgt", [c.sci.vis for c in chains], plans=[c.sci for c in chains])
         raise
     summary = TaskResult(sci=sci.summary(), tgt=tgt.summary(), parallel=choice)

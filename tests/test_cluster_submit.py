@@ -72,6 +72,11 @@ def _wait(what, check, timeout=_WAIT):
     pytest.fail("waited %d s for %s" % (timeout, what))
 
 
+def _report_page(project):
+    with open(os.path.join(project, "casa_plugin_report", "index.html")) as f:
+        return f.read()
+
+
 def _job_ids(project, name):
     record = jobs_record.load(project)
     (entry,) = [e for key, e in record["members"].items() if key.endswith(name)]
@@ -123,6 +128,9 @@ def test_scancel_marks_the_member_cancelled_and_submit_redoes_only_it(programme)
     assert line.startswith("failed: CANCELLED; stopped by SIGTERM") and line.endswith("job %s" % job_id), line
     restore = run_record.load(os.path.join(member, "calibrated"))["restore"]
     assert restore["status"] == "interrupted"  # the restore saw the SIGTERM as a Ctrl-C: nothing looks finished
+    assert restore["error"] == "cancelled by the scheduler (scancel), job %s" % job_id  # and says why
+    assert restore["stopped"] == {"reason": "CANCELLED", "job_id": job_id}
+    assert "cancelled by the scheduler (scancel), job %s" % job_id in _report_page(project)
     assert not glob.glob(os.path.join(member, "calibrated", "*.split.cal*"))
     script, text = programme["held"]
     with open(script, "w") as f:  # the sleep was the test's; the member's own script again
@@ -174,6 +182,11 @@ def test_a_job_over_its_time_shows_timeout_and_the_next_submit_doubles_it(progra
     line = _wait("the 1-minute job to end", lambda: (lambda s: s[XB6B] if s[XB6B].startswith("failed") else None)(
         _status(late)), timeout=_WAIT)
     assert line.startswith("failed: TIMEOUT"), line
+    (job_id,) = _job_ids(late, XB6B)
+    restore = run_record.load(os.path.join(_member(late, XB6B), "calibrated"))["restore"]
+    assert restore["status"] == "interrupted" and restore["stopped"] == {"reason": "TIMEOUT", "job_id": job_id}
+    assert restore["error"] == "stopped at the job's time limit, job %s" % job_id
+    assert "stopped at the job&#x27;s time limit, job %s" % job_id in _report_page(late)
     out = _cli("submit", late, "--pipeline", "standin", "--dry-run").stdout
     assert "its last job ran out of time (1 min): asking for 2 min" in out, out
     with open(glob.glob(os.path.join(late, "casa_plugin_jobs", "*.sh"))[0]) as f:
@@ -214,7 +227,8 @@ def test_restore_pi_submit_at_the_prompt_is_the_command_line(delivery, casa_sess
                         dryrun=True)
     assert result["dry_run"] and result["submitted"] == {} and sorted(result["written"]) == sorted(delivery["members"])
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("casa_plugin.cluster")]
-    assert lines == proc.stdout.splitlines() and len(lines) == 3
+    assert lines == proc.stdout.splitlines() and len(lines) == 4
+    assert lines[0].startswith("scratch $TMPDIR: its free space cannot be checked from here")
     assert dict((name, open(os.path.join(jobs, name)).read()) for name in os.listdir(jobs)) == scripts
     assert not glob.glob(os.path.join(project, "*", "*", "*", "calibrated"))
     with pytest.raises(ValueError, match=r"restore_pi\(submit='slurm'\): spacesaving, parallel only apply to a "

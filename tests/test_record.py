@@ -273,6 +273,33 @@ def test_ctrl_c_in_the_target_split_keeps_the_record_of_the_science_split_just_m
         split_tgt(vis=vis + ".split.cal")
 
 
+def test_a_split_stopped_by_a_batch_job_s_scheduler_records_the_cause(calibrated_dirs, monkeypatch, caplog):
+    """A batch job cancelled (scancel) in an EB's target split: that output's record, its line and the summary
+    table name the cancel and the job, where a Ctrl-C records interrupted alone."""
+    from casa_plugin.errors import JobStopped
+    from casa_plugin.report import summary_table
+    cal = calibrated_dirs[1]
+    real = casa.split
+
+    def split(**kwargs):
+        if ".source" in kwargs["outputvis"]:
+            raise JobStopped("CANCELLED", "77")
+        return real(**kwargs)
+    monkeypatch.setattr(casa, "split", split)
+    with pytest.raises(JobStopped):
+        split_sci_tgt(vis=cal)
+    monkeypatch.undo()
+    vis = _ebs(cal)[0]
+    entry = run_record.entry_of(vis + ".split.cal.source")
+    assert entry["status"] == "interrupted" and entry["error"] == "cancelled by the scheduler (scancel), job 77"
+    assert entry["stopped"] == {"reason": "CANCELLED", "job_id": "77"}
+    assert "split_tgt: interrupted (cancelled by the scheduler (scancel), job 77) before %s" % vis in caplog.text
+    table = summary_table(target={"ebs": {vis: dict(entry, vis=vis, eb=entry["eb"])}})
+    assert "interrupted (cancelled)" in table, table
+    assert split_tgt(vis=vis + ".split.cal")["counts"] == {"split": 1}  # the next run: no cause left behind
+    assert "stopped" not in run_record.entry_of(vis + ".split.cal.source")
+
+
 def test_the_report_after_ctrl_c_is_written_again_or_says_it_is_out_of_date(restored, calibrated_dirs, monkeypatch,
                                                                             ctrl_c_in_target_split):
     """Found by the stateful test: an interrupted call left the page's numbers of the outputs it replaced."""

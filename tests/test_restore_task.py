@@ -209,7 +209,7 @@ def test_not_a_delivery(tmp_path, casa_session):
         restore_pi(member=str(tmp_path))
 
 
-def _restore_stopped_at_the_third_eb(delivery, monkeypatch):
+def _restore_stopped_at_the_third_eb(delivery, monkeypatch, interrupt=KeyboardInterrupt):
     """A serial restore of the project, Ctrl-C as the pipeline (stand-in) restores its 3rd EB: Xb6d's second."""
     from casa_plugin.testing import synthetic_ms
     real, calls = synthetic_ms.make_eb_ms, []
@@ -217,7 +217,7 @@ def _restore_stopped_at_the_third_eb(delivery, monkeypatch):
     def make_then_ctrl_c(vis, **kwargs):
         calls.append(vis)
         if len(calls) == 3:
-            raise KeyboardInterrupt()
+            raise interrupt()
         return real(vis, **kwargs)
     monkeypatch.setattr(synthetic_ms, "make_eb_ms", make_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
@@ -233,12 +233,35 @@ def test_ctrl_c_in_a_serial_restore_prints_the_members_line_and_saves_no_context
     assert re.search(r"\[2/2\] %s -> calibrated/ \(INTERRUPTED \(Ctrl-C\): calibrated/ is incomplete; to restore this "
                      r"member again: restore_pi\(member='%s', overwrite=True\)\) \d" % (XB6D, re.escape(member)),
                      caplog.text), caplog.text
-    assert run_record.load(os.path.join(member, "calibrated"))["restore"]["status"] == "interrupted"
+    restore = run_record.load(os.path.join(member, "calibrated"))["restore"]
+    assert restore["status"] == "interrupted" and restore["error"] == "interrupted (Ctrl-C)" and "stopped" not in restore
     # the restore script calls h_save in its finally: after Ctrl-C the stand-in saves no context
     assert glob.glob(os.path.join(member, "calibrated", "working", "*.context")) == []
     assert "h_save (pipeline stand-in): interrupted (Ctrl-C); no context saved" in caplog.text
     whole = _member(delivery, XB6B)  # restored before the Ctrl-C: h_save ran as usual
     assert len(glob.glob(os.path.join(whole, "calibrated", "working", "*.context"))) == 1
+
+
+def test_a_batch_job_stopped_by_its_scheduler_names_the_cause_in_the_member_s_records(delivery, casa_session,
+                                                                                     monkeypatch, caplog):
+    """A batch job's SIGTERM goes up as JobStopped (a KeyboardInterrupt): the member's line, its restore record,
+    the summary table and the delivery report say why, not Ctrl-C."""
+    from casa_plugin.errors import JobStopped
+    from casa_plugin.report import summary_table
+    _restore_stopped_at_the_third_eb(delivery, monkeypatch, lambda: JobStopped("TIMEOUT", "4242"))
+    member = _member(delivery, XB6D)
+    assert re.search(r"\[2/2\] %s -> calibrated/ \(INTERRUPTED, stopped at the job's time limit, job 4242: "
+                     r"calibrated/ is incomplete" % XB6D, caplog.text), caplog.text
+    restore = run_record.load(os.path.join(member, "calibrated"))["restore"]
+    assert restore["status"] == "interrupted" and restore["error"] == "stopped at the job's time limit, job 4242"
+    assert restore["stopped"] == {"reason": "TIMEOUT", "job_id": "4242"}
+    (made,) = glob.glob(os.path.join(member, "calibrated", "working", "uid___*.ms"))  # restored before the stop
+    eb = os.path.basename(made)[:-len(".ms")]
+    vis = os.path.join(member, "calibrated", eb + ".ms")  # where a split would read it
+    table = summary_table(science={"ebs": {vis: {"vis": vis, "eb": eb, "status": "planned"}}})
+    assert "interrupted (time limit)" in table, table  # the restore column, read from the record
+    with open(os.path.join(delivery["project"], "casa_plugin_report", "index.html")) as f:
+        assert "stopped at the job&#x27;s time limit, job 4242" in f.read()
 
 
 def test_after_an_interrupted_restore_overwrite_redoes_only_the_incomplete_member(delivery, casa_session,

@@ -27,6 +27,9 @@ def _parser():
     one.add_argument("--casa", help="the CASA for every job (default: per member, the release it names)")
     one.add_argument("--scratch", metavar="DIR", help="restore on the node's own disk in DIR (e.g. '$TMPDIR', "
                      "quoted: expanded on the node), then move calibrated/ back, checked")
+    one.add_argument("--checkdisk", default="True", choices=["True", "False"], help="refuse a programme whose "
+                     "restores would not fit their filesystems by the scriptForPI's own disk rule (default True, "
+                     "as restore_pi's checkdisk)")
     one.add_argument("--dry-run", action="store_true", help="write the job scripts, submit nothing")
     one.add_argument("--pipeline", choices=["standin"], help=argparse.SUPPRESS)  # synthetic deliveries (tests)
     two = sub.add_parser("status", help="each member's state: pending, running, done, failed with the reason")
@@ -48,7 +51,8 @@ def main(argv=None):
         if args.command == "submit":
             result = submit(args.project, scheduler=args.scheduler, partition=args.partition, account=args.account,
                             time=args.time, mem=args.mem, max_running=args.max_running, dry_run=args.dry_run,
-                            casa=args.casa, scratch=args.scratch, standin=args.pipeline == "standin")
+                            casa=args.casa, scratch=args.scratch, checkdisk=args.checkdisk == "True",
+                            standin=args.pipeline == "standin")
             print(summary_line(result, args.project))
             return 0
         statuses = project_status(args.project, scheduler_named(args.scheduler))

@@ -1,9 +1,10 @@
 """One member's batch job, inside its CASA: restore, then split, reporting to the project's job record.
 
 The scheduler's SIGTERM (``scancel``, or ``--signal=B:TERM@<margin>`` before the time limit) is handled like
-Ctrl-C: restore_pi and split_sci_tgt stop as after a KeyboardInterrupt, so the member's run records say
-interrupted and nothing half-written looks finished; the job's report says whether it was cancelled or ran
-out of time.
+Ctrl-C: restore_pi and split_sci_tgt stop as after a KeyboardInterrupt (a ``JobStopped``, which says whether
+the job was cancelled or ran out of time), so nothing half-written looks finished and the member's run records
+and the job's report say interrupted, and why: "cancelled by the scheduler (scancel), job N" or "stopped at
+the job's time limit, job N".
 """
 
 import logging
@@ -13,6 +14,7 @@ import socket
 import time
 import traceback
 
+from ..errors import JobStopped
 from . import jobs_record
 from .members import INCOMPLETE, NEW, member_progress
 from .scheduler import SchedulerError, scheduler_named
@@ -24,15 +26,20 @@ log = logging.getLogger(__name__)
 
 
 class _Terminated(object):
-    """SIGTERM as Ctrl-C, once: a second SIGTERM (the scheduler's, after the shell's) does not cut the clean-up."""
+    """SIGTERM as Ctrl-C, once: a ``JobStopped`` naming the cause, asked of the scheduler at once (the run records
+    written while it goes up say it); a second SIGTERM (the scheduler's, after the shell's) does not cut the
+    clean-up."""
 
-    def __init__(self):
+    def __init__(self, start, job_id, scheduler, time_limit, margin):
         self.at = None
+        self.start, self.job_id, self.scheduler, self.time_limit, self.margin = (start, job_id, scheduler,
+                                                                                time_limit, margin)
 
     def __call__(self, signum, frame):
         if self.at is None:
             self.at = time.time()
-            raise KeyboardInterrupt()
+            raise JobStopped(_why_stopped(self.job_id, self.scheduler, self.at - self.start, self.time_limit,
+                                          self.margin), self.job_id)
         log.warning("SIGTERM again while stopping; going on with the clean-up")
 
 
@@ -61,18 +68,18 @@ def _rewrite_page(member, job_id):
         log.warning("could not rewrite the delivery report after job %s: %s: %s", job_id, type(exc).__name__, exc)
 
 
-def _why_stopped(terminated_at, job_id, scheduler, ran, time_limit, margin):
-    """CANCELLED or TIMEOUT: a cancelled job is CANCELLED at the scheduler already when its SIGTERM comes; one
-    warned of its time limit still runs. Without an answer, a SIGTERM late in the job is taken as the limit's."""
-    if terminated_at is None:
-        return "INTERRUPTED"  # a Ctrl-C: the job was run by hand
+def _why_stopped(job_id, scheduler, ran, time_limit, margin):
+    """CANCELLED or TIMEOUT. A job warned of its time limit (``--signal=B:TERM@margin``, which SLURM sends up to a
+    minute early) still runs; a cancelled one is being ended already (SLURM: COMPLETING, then CANCELLED). Without
+    an answer, or for a running job's SIGTERM long before its limit (a signal sent by hand), the time decides."""
     try:
         state = scheduler_named(scheduler).states([job_id]).get(str(job_id), {}).get("state") if job_id else None
     except (SchedulerError, OSError):
         state = None
-    if state:
-        return "CANCELLED" if state == "CANCELLED" else "TIMEOUT"
-    return "TIMEOUT" if ran >= time_limit * 60 - 2 * margin else "CANCELLED"
+    near_limit = ran >= time_limit * 60 - 2 * margin - 60
+    if state == "TIMEOUT" or (state in (None, "RUNNING") and near_limit):
+        return "TIMEOUT"
+    return "CANCELLED"
 
 
 def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", job_id_variable="SLURM_JOB_ID",
@@ -104,7 +111,7 @@ def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", jo
     from ..split import split_sci_tgt
     start = time.time()
     job_id = os.environ.get(job_id_variable)
-    terminated = _Terminated()
+    terminated = _Terminated(start, job_id, scheduler, time_limit, margin)
     signal.signal(signal.SIGTERM, terminated)
     _report(project, member, job_id, {"status": "running", "host": socket.gethostname(), "pid": os.getpid(),
                                       "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -117,9 +124,9 @@ def run_member_job(member, project, *, time_limit, margin, scheduler="slurm", jo
         else:  # an incomplete calibrated/ of an earlier job is moved aside and restored again
             restore_pi(member=member, parallel=False, overwrite=progress == INCOMPLETE)
         split_sci_tgt(vis=member, parallel=False)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         ran = (terminated.at or time.time()) - start
-        reason = _why_stopped(terminated.at, job_id, scheduler, ran, time_limit, margin)
+        reason = exc.reason if isinstance(exc, JobStopped) else "INTERRUPTED"  # a Ctrl-C: the job run by hand
         report = {"status": "interrupted", "signal": "TERM" if terminated.at else "INT", "reason": reason,
                   "error": "stopped by SIGTERM after %.0f s (%s)" % (ran, {
                       "TIMEOUT": "its time limit is near", "CANCELLED": "cancelled"}.get(reason, reason))}

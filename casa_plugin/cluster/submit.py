@@ -18,7 +18,8 @@ from ..delivery import find_members, member_ebs
 from ..restore import external
 from ..restore import versions as casa_versions
 from . import jobs_record, resources as job_resources
-from .members import DONE
+from .disk import check_programme_disk
+from .members import DONE, INCOMPLETE, NEW
 from .scheduler import scheduler_named
 from .scripts import job_files, write_job
 from .status import FAILED, PENDING, RUNNING, project_status
@@ -68,7 +69,7 @@ def _resources(member, array, last, options):
 
 
 def submit(project, *, scheduler="slurm", partition=None, account=None, time=None, mem=None, max_running=None,
-           dry_run=False, casa=None, scratch=None, standin=False):
+           dry_run=False, casa=None, scratch=None, checkdisk=True, standin=False):
     """Submit one job per member of ``project`` that is not done and has no job pending or running.
 
     Parameters
@@ -91,6 +92,12 @@ def submit(project, *, scheduler="slurm", partition=None, account=None, time=Non
         A directory on each node's own disk (``'$TMPDIR'``: variables are expanded in the job, on its node):
         each restore runs on a copy of the member there, and ``calibrated/`` is moved back checked
         (:mod:`casa_plugin.cluster.scratch`). Default: restore in place.
+    checkdisk : bool
+        Refuse, before anything is submitted (a dry run too), a programme whose restores would not fit: the
+        scriptForPI's own disk rule of each member to restore, summed per filesystem that will hold its
+        calibrated/ (or the scratch, if it is a directory here), with at most ``max_running`` restores at once
+        (:mod:`casa_plugin.cluster.disk`). False logs the shortfall and submits anyway, as restore_pi's
+        ``checkdisk=False``: each job's scriptForPI still checks its own need.
     standin : bool
         Load the tests' pipeline stand-in in each job (synthetic deliveries only).
 
@@ -107,11 +114,16 @@ def submit(project, *, scheduler="slurm", partition=None, account=None, time=Non
         If ``project`` holds no member, or the scheduler's commands are missing.
     ValueError
         If a member's CASA cannot be found, or an option is not valid (nothing is submitted).
+    OSError
+        If the restores would not fit their filesystems (nothing is submitted; the message names the path, the
+        bytes needed and free, and the fix).
     """
     sched = scheduler_named(scheduler)
     for name, value in (("time", time), ("mem", mem), ("max_running", max_running)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError("%s=%r: give a whole number of at least 1" % (name, value))
+    if not isinstance(checkdisk, bool):
+        raise TypeError("checkdisk must be True or False, not %r" % (checkdisk,))
     if not dry_run and not sched.available():
         raise FileNotFoundError("%s: its commands (sbatch, squeue, scancel) are not on PATH; run submit on the "
                                 "cluster's login node, or pass --dry-run to write the scripts only" % scheduler)
@@ -146,6 +158,8 @@ def submit(project, *, scheduler="slurm", partition=None, account=None, time=Non
                           "name": _slot_name(project, index, max_running)})
         if problems:
             raise ValueError("submit: nothing was submitted:\n" + "\n".join("  " + p for p in problems))
+        check_programme_disk([p["member"] for p in plans if statuses[p["member"]]["progress"] in (NEW, INCOMPLETE)],
+                             scratch=scratch, max_running=max_running, checkdisk=checkdisk)
         for plan in plans:
             script = write_job(sched, project, plan, options)
             result["written"][plan["member"]] = script
@@ -173,7 +187,7 @@ def summary_line(result, project):
 SUBMIT_OPTIONS = ("partition", "account", "time", "mem", "max_running", "scratch")
 #: restore_pi's options a job does not take (it restores with the defaults), with their defaults.
 _LOCAL_ONLY = (("spacesaving", None), ("dosplit", None), ("docontsub", None), ("overwrite", False),
-               ("checkdisk", True), ("versioncheck", True), ("parallel", None))
+               ("versioncheck", True), ("parallel", None))
 
 
 def submit_for_restore_pi(member, given, options, standin=False):
@@ -181,7 +195,8 @@ def submit_for_restore_pi(member, given, options, standin=False):
 
     ``given``: a scheduler's name (``'slurm'``) or ``{'scheduler': 'slurm', 'partition': ..., 'account': ...,
     'time': ..., 'mem': ..., 'max_running': ..., 'scratch': ...}``; ``options``: restore_pi's other arguments
-    (``dryrun`` writes the scripts only; ``casa``: None or 'auto' for each member's release, else that CASA).
+    (``dryrun`` writes the scripts only; ``casa``: None or 'auto' for each member's release, else that CASA;
+    ``checkdisk`` as submit's).
     Returns what :func:`submit` returns and logs its lines and :func:`summary_line`.
 
     Raises
@@ -206,7 +221,7 @@ def submit_for_restore_pi(member, given, options, standin=False):
                                                             "it" if len(local) == 1 else "them"))
     casa = options.get("casa")
     result = submit(member, dry_run=bool(options.get("dryrun")), casa=None if casa in (None, "auto") else casa,
-                    standin=standin, **given)
+                    checkdisk=options.get("checkdisk", True), standin=standin, **given)
     log.info(summary_line(result, member))
     return result
 

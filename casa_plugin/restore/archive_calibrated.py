@@ -51,7 +51,7 @@ import time
 
 from ..ms import casa
 from .. import record as run_record
-from ..errors import RestoreError
+from ..errors import RestoreError, interruption
 from ..ms import is_ms, read_contents
 from ..split.selection import science_spws
 from ..staging import check_space, remove_tree, size_text, staged
@@ -381,8 +381,8 @@ def unpack_member(plan):
             os.makedirs(calibrated, exist_ok=True)
             checks = dict((eb, _unpack_eb(member, eb, path, archive["contents"][eb]))
                           for eb, path in sorted(archive["tars"].items()))
-    except KeyboardInterrupt:
-        plan.update({"status": "interrupted", "error": "interrupted (Ctrl-C)", "seconds": time.time() - start})
+    except KeyboardInterrupt as exc:
+        plan.update(dict(interruption(exc), status="interrupted", seconds=time.time() - start))
         _record(plan, calibrated)
         raise
     plan["postflight"] = checks
@@ -409,6 +409,8 @@ def _record(plan, calibrated):
     archive = plan["archive"]
     entry = dict((k, plan.get(k)) for k in ("status", "seconds", "casa_version", "error", "products", "moved_aside",
                                             "postflight"))
+    if plan.get("stopped"):  # a batch job stopped by its scheduler: which job, and why
+        entry["stopped"] = plan["stopped"]
     entry.update({"from": "archive", "source": SOURCE, "found_unpacked": archive["found"],
                   "tars": dict((eb, os.path.abspath(p)) for eb, p in archive["tars"].items())})
     try:

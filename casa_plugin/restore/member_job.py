@@ -71,6 +71,8 @@ def record_member(plan):
         return
     entry = dict((k, plan.get(k)) for k in ("status", "seconds", "casa_version", "delivery_versions",
                                             "options", "error", "products", "moved_aside", "casa", "postflight"))
+    if plan.get("stopped"):  # a batch job stopped by its scheduler: which job, and why
+        entry["stopped"] = plan["stopped"]
     try:
         run_record.update_restore(calibrated, entry)
     except OSError as exc:

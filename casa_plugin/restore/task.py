@@ -10,7 +10,7 @@ from ..prompt import session
 from ..delivery.arrays import member_array, sort_key
 from ..delivery import find_members
 from ..delivery_report import after_interrupt, after_task
-from ..errors import RestoreError
+from ..errors import JobStopped, RestoreError, interruption
 from ..logs import casa_cause, log_mark, progress_line, task_logging
 from ..parallel import exit_cleanly
 from ..report import TaskResult
@@ -99,12 +99,14 @@ def _standin(ns):
     return getattr(ns.get("h_init"), "__module__", None) == "casa_plugin.testing.pipeline_standin"
 
 
-def _interrupted_text(member):
-    """A serial restore's line after Ctrl-C: what it left and how to go on."""
+def _interrupted_text(member, exc):
+    """A serial restore's line after Ctrl-C (or its batch job's SIGTERM): what it left and how to go on."""
+    why = ", %s" % exc if isinstance(exc, JobStopped) else " (Ctrl-C)"
     if os.path.lexists(os.path.join(member, "calibrated")):
-        return ("INTERRUPTED (Ctrl-C): calibrated/ is incomplete; to restore this member again: "
-                "restore_pi(member=%r, overwrite=True)" % member)
-    return "INTERRUPTED (Ctrl-C) before the scriptForPI made calibrated/; run restore_pi again"
+        return ("INTERRUPTED%s: calibrated/ is incomplete; to restore this member again: "
+                "restore_pi(member=%r, overwrite=True)" % (why, member))
+    return "INTERRUPTED%s%s before the scriptForPI made calibrated/; run restore_pi again" % (
+        why, "," if isinstance(exc, JobStopped) else "")
 
 
 def _warn_spacesaving(options):
@@ -171,7 +173,8 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         'partition': ..., 'account': ..., 'time': ..., 'mem': ...,
         'max_running': ..., 'scratch': ...}``. One job per member not done,
         restoring then splitting it; ``dryrun=True`` writes the job scripts
-        and submits nothing; ``casa`` picks the jobs' CASA. Returns what
+        and submits nothing; ``casa`` picks the jobs' CASA; ``checkdisk``
+        checks the programme's disk before submitting. Returns what
         ``casa_plugin.cluster.submit`` returns (``submitted``, ``written``,
         ``skipped``, ``dry_run``).
 
@@ -282,10 +285,10 @@ def _run_members(plans, scope, variables, options):
         try:
             _restore(plan, scope, variables, options)
             plan["status"] = "restored"
-        except KeyboardInterrupt:
-            plan.update({"status": "interrupted", "error": "interrupted (Ctrl-C)", "seconds": time.time() - start})
+        except KeyboardInterrupt as exc:
+            plan.update(dict(interruption(exc), status="interrupted", seconds=time.time() - start))
             record_member(plan)
-            log.error(progress_line(index, total, name, "calibrated/", _interrupted_text(plan["member"]),
+            log.error(progress_line(index, total, name, "calibrated/", _interrupted_text(plan["member"], exc),
                                     plan["seconds"]))
             raise
         except Exception as exc:
@@ -309,8 +312,8 @@ def _unpack(plan, index, total, options):
         if plan.get("move_aside"):
             plan["moved_aside"] = move_aside(plan["member"])
         unpack_member(plan)  # sets status, products, postflight, seconds; records the restore
-    except KeyboardInterrupt:
-        log.error(progress_line(index, total, name, "calibrated/", _interrupted_text(plan["member"]),
+    except KeyboardInterrupt as exc:
+        log.error(progress_line(index, total, name, "calibrated/", _interrupted_text(plan["member"], exc),
                                 plan.get("seconds")))
         raise
     except Exception as exc:
