@@ -43,54 +43,215 @@ def subtable_column(vis, subtable, name):
         tb.close()
 
 
-_CHUNK_BYTES = 256 << 20  # per column read: ALMA-sized EBs do not fit in memory twice
+_CHUNK_BYTES = 64 << 20  # per column and MS read at once: an ALMA-sized EB does not fit in memory twice
+_SHAPE_ROWS = 100000  # rows whose cell shapes are read at once
+_ITEM_BYTES = {"boolean": 1, "uchar": 1, "short": 2, "ushort": 2, "int": 4, "uint": 4, "int64": 8, "float": 4,
+               "double": 8, "complex": 8, "dcomplex": 16, "string": 64}
+_NOT_COMPARED = ("HISTORY",)  # each task adds its own lines there
 
 
-def _main_differences(a, b):
-    """Main-table columns compared per data description, in row chunks (one shape per chunk, bounded memory)."""
+def _open(path):
     from casatools import table
-    ta, tb_ = table(), table()
-    ta.open(a)
-    tb_.open(b)
+    tb = table()
+    tb.open(path)
+    return tb
+
+
+def _same(x, y):
+    """Whether two keyword values (numbers, strings, arrays, records) are equal, NaN equal to NaN."""
+    if isinstance(x, dict) or isinstance(y, dict):
+        return isinstance(x, dict) and isinstance(y, dict) and sorted(x) == sorted(y) and \
+            all(_same(x[k], y[k]) for k in x)
+    x, y = np.asarray(x), np.asarray(y)
+    return x.shape == y.shape and x.dtype.kind == y.dtype.kind and not _differing(x[..., None], y[..., None]).size
+
+
+def _differing(x, y):
+    """Indices along the last (row) axis where arrays ``x`` and ``y`` of one shape differ, NaN equal to NaN."""
+    diff = np.asarray(x != y)
+    if x.dtype.kind in "fc":
+        diff &= ~(np.isnan(x) & np.isnan(y))
+    return np.flatnonzero(diff.reshape(-1, diff.shape[-1]).any(axis=0))
+
+
+def _row_bytes(desc, shape=None):
+    size = int(np.prod(shape if shape is not None else desc.get("shape", [1]) or [1]))
+    return max(1, size * _ITEM_BYTES.get(desc["valueType"], 64))
+
+
+def _rows_differing(ta, tb, name, start, nrow, step, rows=None):
+    """Rows in ``[start, start + nrow)`` where column ``name`` differs, read ``step`` rows at a time with getcol;
+    ``rows`` maps the tables' row numbers to the MS's (tables made by selectrows). Returns an array of rows."""
+    found = []
+    for first in range(start, start + nrow, step):
+        n = min(step, start + nrow - first)
+        x, y = np.asarray(ta.getcol(name, first, n)), np.asarray(tb.getcol(name, first, n))
+        bad = (_differing(x, y) if x.shape == y.shape else np.arange(n)) + first
+        if bad.size:
+            found.append(bad if rows is None else rows[bad])
+    return np.concatenate(found) if found else np.zeros(0, int)
+
+
+def _cell_shapes(tb, name, nrow):
+    """The shape of each cell of column ``name`` as text (``''``: no array in that row)."""
+    shapes = []
+    for start in range(0, nrow, _SHAPE_ROWS):
+        n = min(_SHAPE_ROWS, nrow - start)
+        defined = [tb.iscelldefined(name, r) for r in range(start, start + n)]
+        if all(defined):
+            shapes.extend(tb.getcolshapestring(name, start, n))
+        else:  # getcolshapestring raises on an empty cell
+            shapes.extend(tb.getcolshapestring(name, r, 1)[0] if d else "" for r, d in zip(range(start, start + n),
+                                                                                        defined))
+    return np.array(shapes)
+
+
+def _varcol_rows_differing(ta, tb, name, desc, nrow):
+    """Rows where a column of varying cell shapes differs: cell shapes first, then the cells of each shape
+    (getcol reads one shape at a time; on mixed shapes casatools aborts), through selectrows where they are
+    not contiguous. Returns ``(rows, what)``."""
+    sa, sb = _cell_shapes(ta, name, nrow), _cell_shapes(tb, name, nrow)
+    bad = np.flatnonzero(sa != sb)
+    if bad.size:
+        return bad, "cell shape %s, not %s" % (sb[bad[0]] or "(empty)", sa[bad[0]] or "(empty)")
+    found = []
+    for shape in np.unique(sa):
+        if not shape:  # no array in those rows of either MS
+            continue
+        rows = np.flatnonzero(sa == shape)
+        step = max(1, _CHUNK_BYTES // _row_bytes(desc, [int(n) for n in shape.strip("[]").split(",")]))
+        if rows[-1] - rows[0] + 1 == rows.size:
+            found.append(_rows_differing(ta, tb, name, int(rows[0]), int(rows.size), step))
+            continue
+        ra, rb = ta.selectrows(rows.tolist()), tb.selectrows(rows.tolist())
+        try:
+            found.append(_rows_differing(ra, rb, name, 0, int(rows.size), step, rows))
+        finally:
+            ra.close()
+            rb.close()
+    return np.sort(np.concatenate(found)) if found else np.zeros(0, int), "value"
+
+
+def _column_differences(ta, tb, name, where):
+    """What differs in column ``name`` of two open tables of the same number of rows."""
+    da, db = ta.getcoldesc(name), tb.getcoldesc(name)
+    for part in ("valueType", "ndim", "shape"):
+        if not _same(da.get(part, ""), db.get(part, "")):
+            return ["%s: column %s: %s %s, not %s" % (where, name, part, db.get(part), da.get(part))]
+    problems = []
+    if not _same(da.get("keywords", {}), db.get("keywords", {})):
+        problems.append("%s: column %s: keywords differ (%s, not %s)" % (where, name, db.get("keywords"),
+                                                                         da.get("keywords")))
+    nrow = ta.nrows()
+    if not nrow:
+        return problems
+    if da["valueType"] == "record":  # no getcol for records: cell by cell
+        rows, what = np.array([r for r in range(nrow) if not _same(ta.getcell(name, r), tb.getcell(name, r))],
+                              dtype=int), "value"
+    elif ta.isvarcol(name) or tb.isvarcol(name):
+        rows, what = _varcol_rows_differing(ta, tb, name, da, nrow)
+    else:
+        rows, what = _rows_differing(ta, tb, name, 0, nrow, max(1, _CHUNK_BYTES // _row_bytes(da))), "value"
+    if rows.size:
+        problems.append("%s: column %s: %s differs in row %d (%d of %d rows differ)" % (
+            where, name, what, rows[0], rows.size, nrow) if what == "value" else
+            "%s: column %s: row %d has %s (%d of %d rows differ)" % (where, name, rows[0], what, rows.size, nrow))
+    return problems
+
+
+def _subtable_path(value):
+    """The path a table keyword's value names (``'Table: /path/ANTENNA'``), or None for any other value."""
+    if isinstance(value, str) and value.startswith("Table: "):
+        return value[len("Table: "):]
+    return None
+
+
+def _table_differences(a, b, where, skip=()):
+    """What differs between tables ``a`` and ``b``: rows, columns, keywords, then every subtable they name
+    (but those in ``skip``). A subtable named but absent in both is no difference."""
+    ta, tb = _open(a), _open(b)
     try:
-        if ta.nrows() != tb_.nrows():
-            return ["%s: %d rows, %s has %d" % (b, tb_.nrows(), a, ta.nrows())]
-        ddid_a, ddid_b = ta.getcol("DATA_DESC_ID"), tb_.getcol("DATA_DESC_ID")
-        if not np.array_equal(ddid_a, ddid_b):
-            return ["%s: DATA_DESC_ID differs from %s" % (b, a)]
-        found = set()
-        for ddid in np.unique(ddid_a):
-            rows = np.flatnonzero(ddid_a == ddid)
-            sa, sb = ta.selectrows(rows.tolist()), tb_.selectrows(rows.tolist())
-            try:
-                cell = sa.getcell("DATA", 0) if sa.nrows() else np.zeros(1)
-                step = max(1, int(_CHUNK_BYTES // max(cell.nbytes, 1)))
-                for start in range(0, sa.nrows(), step):
-                    n = min(step, sa.nrows() - start)
-                    for name in MAIN_COLUMNS:
-                        if name in found:
-                            continue
-                        x, y = sa.getcol(name, start, n), sb.getcol(name, start, n)
-                        if x.shape != y.shape or not np.array_equal(x, y):
-                            found.add(name)
-            finally:
-                sa.close()
-                sb.close()
-        return ["%s: %s differs from %s" % (b, name, a) for name in MAIN_COLUMNS if name in found]
+        problems, subtables = [], {}
+        if ta.nrows() != tb.nrows():
+            problems.append("%s: %d rows, not %d" % (where, tb.nrows(), ta.nrows()))
+        cols_a, cols_b = ta.colnames(), tb.colnames()
+        for name in sorted(set(cols_a) ^ set(cols_b)):
+            problems.append("%s: column %s only in %s" % (where, name, a if name in cols_a else b))
+        if ta.info() != tb.info():
+            problems.append("%s: table info %s, not %s" % (where, tb.info(), ta.info()))
+        ka, kb = ta.getkeywords(), tb.getkeywords()
+        for key in sorted(set(ka) | set(kb)):
+            pa, pb = _subtable_path(ka.get(key)), _subtable_path(kb.get(key))
+            if key not in ka or key not in kb:
+                problems.append("%s: keyword %s only in %s" % (where, key, a if key in ka else b))
+            elif pa is not None and pb is not None:
+                subtables[key] = (pa, pb)
+            elif not _same(ka[key], kb[key]):
+                problems.append("%s: keyword %s is %r, not %r" % (where, key, kb[key], ka[key]))
+        if ta.nrows() == tb.nrows():
+            for name in [c for c in cols_a if c in cols_b]:
+                problems.extend(_column_differences(ta, tb, name, where))
     finally:
         ta.close()
-        tb_.close()
+        tb.close()
+    for key in sorted(subtables):
+        if key in skip:
+            continue
+        pa, pb = subtables[key]
+        name = key if where == "main table" else "%s/%s" % (where, key)
+        here_a, here_b = os.path.isdir(pa), os.path.isdir(pb)
+        if here_a and here_b:
+            problems.extend(_table_differences(pa, pb, name))
+        elif here_a or here_b:
+            problems.append("%s: subtable missing in %s" % (name, b if here_a else a))
+    return problems
+
+
+def _version_list(flagversions):
+    """``[(name, comment)]`` of a ``.flagversions`` directory's FLAG_VERSION_LIST, in its order."""
+    path = os.path.join(flagversions, "FLAG_VERSION_LIST")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return [tuple(part.strip() for part in line.rstrip("\n").split(" : ", 1)) for line in f if line.strip()]
+
+
+def _flagversion_differences(a, b):
+    """What differs between the flag versions of MSs ``a`` and ``b``: the list (names, comments, order) and
+    each saved flag table (``flags.<name>``). No ``.flagversions`` beside either MS is no difference."""
+    fa, fb = a + ".flagversions", b + ".flagversions"
+    if not os.path.isdir(fa) and not os.path.isdir(fb):
+        return []
+    if not (os.path.isdir(fa) and os.path.isdir(fb)):
+        return [".flagversions: missing beside %s" % (b if os.path.isdir(fa) else a)]
+    problems = []
+    la, lb = _version_list(fa), _version_list(fb)
+    if la != lb:
+        problems.append(".flagversions: FLAG_VERSION_LIST (name, comment) %s, not %s" % (lb, la))
+    ea, eb = set(os.listdir(fa)), set(os.listdir(fb))
+    for name in sorted(ea ^ eb):
+        problems.append(".flagversions: %s only beside %s" % (name, a if name in ea else b))
+    for name in sorted(ea & eb):
+        if name.startswith("flags.") and os.path.isdir(os.path.join(fa, name)):
+            problems.extend(_table_differences(os.path.join(fa, name), os.path.join(fb, name),
+                                               ".flagversions/" + name))
+    return problems
 
 
 def ms_differences(a, b):
-    """Return what differs between MSs ``a`` and ``b`` (main columns, spw CHAN_FREQ); ``[]`` if identical."""
+    """Return what differs between MSs ``a`` and ``b``, one line each; ``[]`` if they are identical.
+
+    Compared: the main table (rows, every column's cells and keywords, table keywords), every subtable a table
+    keyword names (recursively) but HISTORY, and the flag versions beside each MS (``<ms>.flagversions``: the
+    names, comments and order of FLAG_VERSION_LIST, every saved flag table). Each line names the MS ``b``, the
+    table (``main table``, ``SOURCE``, ``.flagversions/flags.original_flags``), and the column and first row
+    that differ. Columns are read with getcol in chunks of rows (at most ``_CHUNK_BYTES`` each), one cell shape
+    at a time. Nothing is written.
+    """
     if not os.path.isdir(b):
         return ["%s: missing" % b]
-    found = _main_differences(a, b)
-    fa, fb = subtable_column(a, "SPECTRAL_WINDOW", "CHAN_FREQ"), subtable_column(b, "SPECTRAL_WINDOW", "CHAN_FREQ")
-    if len(fa) != len(fb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(fa, fb)):
-        found.append("%s: SPECTRAL_WINDOW CHAN_FREQ differs from %s" % (b, a))
-    return found
+    found = _table_differences(a, b, "main table", skip=_NOT_COMPARED) + _flagversion_differences(a, b)
+    return ["%s (against %s): %s" % (b, a, text) for text in found]
 
 
 def loop_science(vis, outputvis, spw="", intent="OBSERVE_TARGET*", minnchan=5, datacolumn="corrected",
