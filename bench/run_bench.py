@@ -186,7 +186,9 @@ def build(data, spec, total_bytes, quick=False):
     members, ebs = spec["members"], spec["ebs"]
     nebs = members * ebs if ebs else 8
     eb_bytes = total_bytes / nebs
-    if spec["preset"] and not quick:  # a preset's EB has a smallest size: fewer EBs (at least 2) rather than more GB
+    # a preset's EB has a smallest size: fewer EBs (one a member) rather than more GB; a single EB (wsu) was sized to
+    # fit the disk, and is at least that
+    if spec["preset"] and not quick and nebs > 1:
         from casa_plugin.testing.presets import describe
         least = 1.05e9 * describe(spec["preset"])["min_gb"]
         ebs = ebs if total_bytes >= members * ebs * least else 1
@@ -417,8 +419,9 @@ def check_outputs(data, key, regime, run):
     if result["problems"] or result["compared"] != expected:
         sys.exit("outputs of %s (%s, run %d) differ from the reference %s (%d of %d compared):\n%s" % (
             key, regime, run + 1, REFERENCE_OF[key], result["compared"], expected, "\n".join(result["problems"])))
-    print("  outputs identical to the reference '%s': %d MSs, their subtables and flag versions (compared in %.0f s)"
-          % (REFERENCE_OF[key], result["compared"], result["wall"]), flush=True)
+    print("  outputs identical to the %sreference '%s': %d MSs, their subtables and flag versions (compared in %.0f s)"
+          % ("digest of the " if PROJECTS[data.name].get("digest") else "", REFERENCE_OF[key], result["compared"],
+             result["wall"]), flush=True)
     return result["compared"]
 
 
