@@ -260,7 +260,7 @@ def _cell_differences(ta, tb, name, desc, nrow, where, varying):
                                                                               nrow)]
 
 
-def ms_differences(a, b):
+def ms_differences(a, b, flagversions=True):
     """Return what differs between MSs ``a`` and ``b``, one line each; ``[]`` if they are identical.
 
     Compared: the main table (rows, every column's cells, descriptions and keywords, the table's keywords and
@@ -273,6 +273,8 @@ def ms_differences(a, b):
     ----------
     a, b : str
         The MSs: ``a`` the reference, ``b`` the one checked.
+    flagversions : bool
+        False: leave the flag versions out (for an MS whose maker saves none, or whose user removed them).
 
     Returns
     -------
@@ -281,7 +283,7 @@ def ms_differences(a, b):
     if not os.path.isdir(b):
         return ["%s: missing" % b]
     found = _table_differences(a, b, _MAIN, skip=_NOT_COMPARED)
-    va, vb = _versions(a), _versions(b)
+    va, vb = (_versions(a), _versions(b)) if flagversions else (None, None)
     found += _versions_differences(va, vb, a, b)
     if va and vb:
         for name in sorted(set(va["tables"]) & set(vb["tables"])):
