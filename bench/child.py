@@ -1,4 +1,4 @@
-"""One measured process of the benchmark: build, manual loop, plugin (serial or under mpirun), or compare."""
+"""One process of the benchmark: build, manual loop, plugin (serial or under mpirun), compare or digest outputs."""
 
 import argparse
 import glob
@@ -13,11 +13,16 @@ import time
 _T0 = time.time()  # interpreter start (approximately): start-up is reported apart from the timed work
 MARK = "BENCH_RESULT "
 from casa_plugin.testing.compare import manual_loop, ms_differences  # the tests' manual loop and comparison
-from machine_load import HZ, disk_bytes, disk_since, processes  # bench/machine_load.py
+from casa_plugin.testing.ms_compare import digest_differences, ms_digest
+from machine_load import HZ, disk_bytes, disk_since, memory, processes  # bench/machine_load.py
 
 
 def emit(payload):
-    """Print the result line the driver parses."""
+    """Print the result line the driver parses, with this process's peak resident memory (``rss_peak``, bytes).
+
+    From VmHWM: ru_maxrss would start at the driver's size when it was started (Linux keeps the parent's
+    high-water mark across fork + exec)."""
+    payload = dict(payload, rss_peak=memory(os.getpid())[1])
     sys.stdout.write(MARK + json.dumps(payload, default=str) + "\n")
     sys.stdout.flush()
 
@@ -194,16 +199,43 @@ def plugin(args):
           "done_at": done})
 
 
+def _outputs(root, suffix=""):
+    """The .split.cal and .split.cal.source below ``root`` (with ``suffix``: the files named after them)."""
+    found = glob.glob(os.path.join(root, "**", "*.split.cal*" + suffix), recursive=True)
+    return sorted(p for p in found if p.endswith((".split.cal" + suffix, ".split.cal.source" + suffix)))
+
+
 def compare(args):
-    """Compare every .split.cal and .split.cal.source below ``reference`` with its twin below ``project``."""
+    """Compare every .split.cal and .split.cal.source below ``reference`` (or its digest there) with its twin below
+    ``project``: ms_differences, or digest_differences."""
     problems, compared = [], 0
-    for ref in sorted(glob.glob(os.path.join(args.reference, "**", "*.split.cal*"), recursive=True)):
-        if not ref.endswith((".split.cal", ".split.cal.source")):
-            continue
-        twin = os.path.join(args.project, os.path.relpath(ref, args.reference))
-        problems.extend(ms_differences(ref, twin))
+    for ref in _outputs(args.reference):
+        problems.extend(ms_differences(ref, os.path.join(args.project, os.path.relpath(ref, args.reference))))
+        compared += 1
+    for ref in _outputs(args.reference, _DIGEST):
+        with open(ref) as f:
+            digest = json.load(f)
+        twin = os.path.join(args.project, os.path.relpath(ref, args.reference)[:-len(_DIGEST)])
+        problems.extend(digest_differences(digest, twin))
         compared += 1
     emit({"compared": compared, "problems": problems})
+
+
+_DIGEST = ".digest.json"
+
+
+def digest(args):
+    """Write the digest (ms_digest) of every .split.cal and .split.cal.source below ``project`` to ``reference``,
+    as ``<its path below project>.digest.json``."""
+    written = 0
+    for vis in _outputs(args.project):
+        path = os.path.join(args.reference, os.path.relpath(vis, args.project) + _DIGEST)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(ms_digest(vis), f)
+        os.replace(path + ".tmp", path)
+        written += 1
+    emit({"digests": written})
 
 
 def main():
@@ -227,10 +259,14 @@ def main():
     p = sub.add_parser("compare")
     p.add_argument("reference")
     p.add_argument("project")
+    p = sub.add_parser("digest")
+    p.add_argument("project")
+    p.add_argument("reference")
     p = sub.add_parser("report")
     p.add_argument("project")
     args = parser.parse_args()
-    {"build": build, "manual": manual, "plugin": plugin, "compare": compare, "report": report}[args.mode](args)
+    {"build": build, "manual": manual, "plugin": plugin, "compare": compare, "digest": digest,
+     "report": report}[args.mode](args)
 
 
 if __name__ == "__main__":

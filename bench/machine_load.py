@@ -1,4 +1,4 @@
-"""The benchmark's view of a shared machine: CPU seconds of other processes, of the measured ones, stolen."""
+"""The benchmark's view of a shared machine: others' CPU seconds, the measured processes' CPU and memory, steal."""
 
 import os
 import platform
@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 
-__all__ = ["Load", "disk_bytes", "disk_since", "machine", "ram_bytes", "wait_for_quiet"]
+__all__ = ["Load", "disk_bytes", "disk_since", "machine", "memory", "ram_bytes", "wait_for_quiet"]
 
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -48,14 +48,29 @@ def steal_ticks():
         return int(f.readline().split()[8])
 
 
+def memory(pid):
+    """``(VmRSS, VmHWM)`` of a process in bytes (resident now, resident at its peak); ``(0, 0)`` if it is gone."""
+    found = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    found[line[:5]] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return found.get("VmRSS", 0), found.get("VmHWM", 0)
+
+
 class Load(threading.Thread):
-    """While a measurement runs (sampled every 0.25 s): CPU seconds of other processes, of the measured ones, stolen."""
+    """While a measurement runs (sampled every 0.25 s): CPU seconds of other processes, of the measured ones, stolen;
+    the measured processes' peak resident memory."""
 
     def __init__(self):
         super(Load, self).__init__(daemon=True)
         self.seen = dict((pid, (start, cpu)) for pid, (_, start, cpu) in others(processes(), os.getpid()).items())
         self.boot, self.steal = self.ticks_now(), steal_ticks()
         self.ticks, self.done, self.mine = 0, threading.Event(), {}
+        self.rss_sum, self.hwm = 0, {}  # largest sum of the measured processes' VmRSS; each one's VmHWM
 
     @staticmethod
     def ticks_now():
@@ -65,9 +80,14 @@ class Load(threading.Thread):
     def sample(self):
         procs = processes()
         rest = others(procs, os.getpid())
+        rss = 0
         for pid in procs:
             if pid not in rest and pid != os.getpid():
                 self.mine[(pid, procs[pid][1])] = procs[pid][2]
+                now, peak = memory(pid)
+                rss += now
+                self.hwm[(pid, procs[pid][1])] = max(peak, self.hwm.get((pid, procs[pid][1]), 0))
+        self.rss_sum = max(self.rss_sum, rss)
         for pid, (_, start, cpu) in rest.items():
             if (pid, start) in self.mine:  # one of ours, orphaned while it exits
                 continue
@@ -83,12 +103,15 @@ class Load(threading.Thread):
             self.sample()
 
     def stop(self):
-        """Return ``{'other_cpu', 'own_cpu', 'steal'}`` in CPU seconds."""
+        """Return ``{'other_cpu', 'own_cpu', 'steal'}`` in CPU seconds, ``'rss_peak_max'`` (the largest VmHWM of one
+        measured process) and ``'rss_peak_sum'`` (the largest sum of their VmRSS at one sample), in bytes; both are
+        sampled, so a process that lives less than 0.25 s may be missed."""
         self.done.set()
         self.join()
         self.sample()
         return {"other_cpu": self.ticks / float(HZ), "own_cpu": sum(self.mine.values()) / float(HZ),
-                "steal": (steal_ticks() - self.steal) / float(HZ)}
+                "steal": (steal_ticks() - self.steal) / float(HZ),
+                "rss_peak_max": max(self.hwm.values() or [0]), "rss_peak_sum": self.rss_sum}
 
 
 def wait_for_quiet(limit, threshold=0.05):

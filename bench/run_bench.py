@@ -1,12 +1,11 @@
-"""Benchmark of issue 12: the tutorial's loop against split_sci_tgt serially and under mpirun -n 3 (parallel=None
-and True), plain and averaging, warm and cold, on ALMA 12 m-shaped and small-row projects, with I/O yardsticks."""
+"""Benchmark of issues 12 and 26: the tutorial's loop against split_sci_tgt serially and under mpirun -n 3
+(parallel=None and True), plain and averaging, warm and cold, on ALMA 12 m-shaped, small-row or wsu projects."""
 
 import argparse
 import glob
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -15,6 +14,9 @@ from casa_plugin.staging import remove_tree as remove
 from machine_load import (Load, disk_bytes, disk_since, machine, ram_bytes,  # bench/machine_load.py: a shared machine
                           wait_for_quiet)
 from casa_plugin.testing.compare import mpirun_command  # the package's own: links removed, never followed
+from paired import LEVEL, MIN_ROUNDS  # bench/paired.py: paired ratios and their interval
+from wsu_size import wsu_eb_bytes  # bench/wsu_size.py
+from figures import MEASUREMENTS, report, run_line  # bench/figures.py: what is measured, the tables and ratios
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -22,45 +24,18 @@ CHILD = os.path.join(BENCH, "child.py")
 PY = sys.executable
 PROJECT_CODE = "2021.1.00690.S"
 MARK = "BENCH_RESULT "
-AVERAGING = ["--width", "8", "--timebin", "12s"]
 CHUNK = 16 * 1024 * 1024
 TIMEOUT = 3 * 3600
 
-#: The bench projects: an EB preset of casa_plugin.testing (None: the small-row EBs of the tests), members, EBs each.
+#: The bench projects: an EB preset of casa_plugin.testing (None: the small-row EBs of the tests), members, EBs each;
+#: ``digest``: the reference outputs are kept as a digest (ms_compare.ms_digest), not a copy; ``skip``: measurements
+#: left out. wsu (``--preset wsu``): the largest EB the disk holds beside one output set (bench/wsu_size.py), so no
+#: second output set and no copy of the inputs (cp).
 PROJECTS = {"alma12m": {"preset": "alma12m", "members": 2, "ebs": 2},
-            "small": {"preset": None, "members": None, "ebs": None}}   # the delivery's own 6 + 2 EBs
-# (key, label, kind, MPI servers or None, child arguments after the project, regimes)
-BOTH, WARM = ("warm", "cold"), ("warm",)
-MEASUREMENTS = [
-    ("a", "tutorial loop", "manual", None, [], BOTH),
-    ("b", "plugin serial", "plugin", None, ["--parallel", "false"], BOTH),
-    ("n", "parallel=None, mpirun -n 3", "plugin", 2, ["--parallel", "none"], BOTH),
-    ("t", "parallel=True, mpirun -n 3", "plugin", 2, ["--parallel", "true"], BOTH),
-    ("db", "serial, width=8 timebin=12s", "plugin", None, ["--parallel", "false"] + AVERAGING, WARM),
-    ("dn", "parallel=None -n 3, averaging", "plugin", 2, ["--parallel", "none"] + AVERAGING, WARM),
-    ("dt", "parallel=True -n 3, averaging", "plugin", 2, ["--parallel", "true"] + AVERAGING, WARM),
-    ("cp", "yardstick: cp -r + sync of the inputs", "cp", None, [], BOTH),
-    ("cold", "yardstick: cold read of the inputs", "cold", None, [], ("cold",)),
-]
+            "small": {"preset": None, "members": None, "ebs": None},   # the delivery's own 6 + 2 EBs
+            "wsu": {"preset": "wsu", "members": 1, "ebs": 1, "digest": True, "skip": ("cp",)}}
 REFERENCE_OF = {"a": "manual", "b": "manual", "n": "manual", "t": "manual",
                 "db": "averaged", "dn": "averaged", "dt": "averaged"}
-# (name, projects, regime, numerator, denominator, op, target); op None: reported, no target
-TARGETS = [("plugin serial / loop", None, "warm", "b", "a", "<=", 1.03),
-           ("parallel=None / serial, plain", None, "warm", "n", "b", "<=", 1.02),
-           ("parallel=None / serial, plain", None, "cold", "n", "b", "<=", 1.02),
-           ("averaging: parallel=None / serial", ("alma12m",), "warm", "dn", "db", "<=", 0.65),
-           ("plugin serial / cp -r + sync, s per GB the disk moved (no further from the disk)", None, "cold",
-            "b+disk", "cp+disk", "<=", 1.0),
-           ("plugin serial / cp -r + sync, seconds", None, "cold", "b", "cp", None, None),
-           ("plugin serial less the delivery report / loop", None, "warm", "b-report", "a", None, None),
-           ("plugin serial / loop", None, "cold", "b", "a", None, None),
-           ("parallel=True / serial, plain", None, "warm", "t", "b", None, None),
-           ("parallel=True / serial, plain", None, "cold", "t", "b", None, None),
-           ("averaging: parallel=None / serial", ("small",), "warm", "dn", "db", None, None),
-           ("averaging: parallel=True / serial", None, "warm", "dt", "db", None, None),
-           ("plugin serial / cold read", None, "cold", "b", "cold", None, None)]
-
-
 def default_total_gb(data_dir, small_gb):
     """Larger than RAM (nothing stays cached) where the disk holds it (inputs + two sets of outputs); else what fits."""
     probe = data_dir
@@ -81,9 +56,12 @@ def parse_args():
     parser.add_argument("--total-gb", type=float, help="GB of the alma12m project (4 EBs); default 1.1 x RAM where "
                         "the disk holds 3.5 x that, else what fits (then caches are dropped, as root)")
     parser.add_argument("--small-gb", type=float, help="GB of the small-row project (8 EBs; default 5.6)")
+    parser.add_argument("--preset", choices=["wsu"], help="wsu: measure one wsu-shaped EB instead of the projects, "
+                        "the largest the free disk holds beside one output set (--total-gb: at most that), cold only")
     parser.add_argument("--regimes", default="warm,cold", help="warm (page cache) and/or cold (caches dropped)")
     parser.add_argument("--reuse", action="store_true", help="use the datasets already built in --data-dir")
-    parser.add_argument("--runs", type=int, help="runs per measurement, the median is reported (default 3)")
+    parser.add_argument("--runs", type=int, help="rounds: runs of each measurement, one per round; each ratio is the "
+                        "median of its paired rounds (default %d; --quick: 1)" % MIN_ROUNDS)
     parser.add_argument("--quick", action="store_true", help="small data and 1 run: checks the script end to end")
     parser.add_argument("--only", help="comma-separated measurement keys (%s)" % ",".join(m[0] for m in MEASUREMENTS))
     parser.add_argument("--quiet-wait", type=float, default=600,
@@ -93,10 +71,19 @@ def parse_args():
     parser.add_argument("--retries", type=int, default=2, help="redos of a noisy run (default 2)")
     parser.add_argument("--results", help="write the table there (default bench/RESULTS.md; not with --quick)")
     args = parser.parse_args()
-    args.runs = args.runs or (1 if args.quick else 3)
+    args.runs = args.runs or (1 if args.quick else MIN_ROUNDS)
+    if args.runs < MIN_ROUNDS and not args.quick:
+        print("note: %d rounds; a ratio's %d %% interval needs at least %d to mean much" % (
+            args.runs, 100 * LEVEL, MIN_ROUNDS), flush=True)
     args.data_dir = os.path.abspath(args.data_dir or os.path.join(REPO, "work", "bench-quick" if args.quick else "bench"))
     args.small_gb = args.small_gb or (0.1 if args.quick else 5.6)
-    args.total_gb = args.total_gb or (0.3 if args.quick else default_total_gb(args.data_dir, args.small_gb))
+    if args.preset:
+        if args.projects and args.projects != args.preset or args.regimes != "cold":
+            print("note: --preset %s measures the %s project, cold only" % (args.preset, args.preset), flush=True)
+        args.projects, args.regimes = args.preset, "cold"
+        args.total_gb = args.total_gb or (0.3 if args.quick else None)  # None: what the disk holds
+    else:
+        args.total_gb = args.total_gb or (0.3 if args.quick else default_total_gb(args.data_dir, args.small_gb))
     if args.quick:
         args.quiet_wait, args.retries = min(args.quiet_wait, 5), 0
     if args.results is None and not args.quick:
@@ -167,7 +154,9 @@ def build(data, spec, total_bytes, quick=False):
     members, ebs = spec["members"], spec["ebs"]
     nebs = members * ebs if ebs else 8
     eb_bytes = total_bytes / nebs
-    if spec["preset"] and not quick:  # a preset's EB has a smallest size: fewer EBs (at least 2) rather than more GB
+    # a preset's EB has a smallest size: fewer EBs (one a member) rather than more GB; a single EB (wsu) was sized to
+    # fit the disk, and is at least that
+    if spec["preset"] and not quick and nebs > 1:
         from casa_plugin.testing.presets import describe
         least = 1.05e9 * describe(spec["preset"])["min_gb"]
         ebs = ebs if total_bytes >= members * ebs * least else 1
@@ -191,9 +180,21 @@ def build(data, spec, total_bytes, quick=False):
     return info
 
 
+def wsu_total(args):
+    """The wsu EB's bytes: ``--total-gb`` with --quick, else the largest the disk holds (bench/wsu_size.py)."""
+    if args.quick:
+        print("wsu --quick: one %.1f GB EB of the reduced quick shape (checks the script)" % args.total_gb, flush=True)
+        return args.total_gb * 1e9
+    probe = args.data_dir
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    total, lines = wsu_eb_bytes(shutil.disk_usage(probe).free, ram_bytes(), args.total_gb)
+    print("\n".join(lines), flush=True)
+    return total
+
+
 def dataset(args, name):
     data = Dataset(os.path.join(args.data_dir, name), name)
-    total = 1e9 * (args.total_gb if name == "alma12m" else args.small_gb)
     if data.exists():
         with open(data.info_path) as f:
             info = json.load(f)
@@ -203,6 +204,7 @@ def dataset(args, name):
         print("reusing the %s dataset in %s (built %s; %s)" % (name, data.root, info["built"], info["shape"]),
               flush=True)
     else:
+        total = wsu_total(args) if name == "wsu" else 1e9 * (args.total_gb if name == "alma12m" else args.small_gb)
         os.makedirs(data.root, exist_ok=True)
         info = build(data, PROJECTS[name], total, args.quick)
     if not os.path.isdir(data.pristine_report):
@@ -341,18 +343,6 @@ def _measure(data, key, kind, servers, extra, run, regime):
     return result
 
 
-def disk_rate(run):
-    """Bytes the disk read and wrote per second, from the start of the work until its outputs were synced."""
-    if run.get("disk_read") is None:
-        return float("nan")
-    return (run["disk_read"] + run["disk_written"]) / (run["seconds"] + (run.get("sync_seconds") or 0))
-
-
-def gb_moved(run):
-    """GB the disk read and wrote for the work (the block device's counters); nan where unknown."""
-    return float("nan") if run.get("disk_read") is None else (run["disk_read"] + run["disk_written"]) / 1e9
-
-
 def outputs(data):
     return [os.path.join(c, n) for c in data.calibrated() for n in sorted(os.listdir(c)) if ".ms.split.cal" in n]
 
@@ -367,132 +357,28 @@ def keep_as_reference(data, name):
         os.rename(path, dest)
 
 
-def check_outputs(data, key, run):
-    """Compare this measurement's outputs with its reference; return the number of MSs compared."""
+def check_outputs(data, key, regime, run):
+    """Compare this measurement's outputs with its reference (``compare.ms_differences``: every column, every
+    subtable but HISTORY, the flag versions), or keep them as the reference if there is none yet; print what was
+    done and return the number of MSs compared (0: kept as the reference). A difference stops the bench."""
     ref = os.path.join(data.reference, REFERENCE_OF[key])
     if not os.path.isdir(ref):
-        keep_as_reference(data, REFERENCE_OF[key])
+        if PROJECTS[data.name].get("digest"):
+            run_child([PY, CHILD, "digest", data.project, ref], data, "digest-%s-%s-%d" % (key, regime, run))
+            print("  digest of the outputs kept as the reference '%s'" % REFERENCE_OF[key], flush=True)
+        else:
+            keep_as_reference(data, REFERENCE_OF[key])
+            print("  outputs kept as the reference '%s'" % REFERENCE_OF[key], flush=True)
         return 0
-    result = run_child([PY, CHILD, "compare", ref, data.project], data, "compare-%s-%d" % (key, run))
+    result = run_child([PY, CHILD, "compare", ref, data.project], data, "compare-%s-%s-%d" % (key, regime, run))
     expected = 2 * len(data.eb_links())
     if result["problems"] or result["compared"] != expected:
-        sys.exit("outputs of %s (run %d) differ from the reference %s (%d of %d compared):\n%s" % (
-            key, run, REFERENCE_OF[key], result["compared"], expected, "\n".join(result["problems"])))
+        sys.exit("outputs of %s (%s, run %d) differ from the reference %s (%d of %d compared):\n%s" % (
+            key, regime, run + 1, REFERENCE_OF[key], result["compared"], expected, "\n".join(result["problems"])))
+    print("  outputs identical to the %sreference '%s': %d MSs, their subtables and flag versions (compared in %.0f s)"
+          % ("digest of the " if PROJECTS[data.name].get("digest") else "", REFERENCE_OF[key], result["compared"],
+             result["wall"]), flush=True)
     return result["compared"]
-
-
-# --- the report ---
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def mode_text(runs):
-    """How the plugin ran: the policy's mode and the EBs at once per EB, each run."""
-    texts = []
-    for r in runs:
-        plan = r.get("plan") or {}
-        levels = ",".join(str(x) for x in r.get("concurrency") or [] if x)
-        texts.append((plan.get("mode", "") + (" " + levels if levels else "")).strip())
-    return " / ".join(t for t in texts if t)
-
-
-def split_key(spec):
-    """``'b'``, ``'b-report'`` or ``'b+disk'`` -> ``('b', how)``."""
-    for sep in "-+":
-        if sep in spec:
-            key, _, how = spec.partition(sep)
-            return key, sep + how
-    return spec, ""
-
-
-def seconds_of(run, how=""):
-    """A run's figure: its seconds; ``-report``: less the delivery report's; ``+disk``: seconds (its outputs'
-    sync included) per GB the disk read and wrote, the inverse of its disk rate."""
-    if how == "+disk":
-        rate = disk_rate(run)
-        return 1e9 / rate if rate > 0 else float("nan")
-    return run["seconds"] - (run.get("report_seconds") or 0 if how == "-report" else 0)
-
-
-def fig(results, project, regime, spec):
-    """The median figure of a measurement (``seconds_of``) named ``<key>[-report|+disk]``."""
-    key, how = split_key(spec)
-    return median([seconds_of(r, how) for r in results.get((project, regime, key), [])])
-
-
-def ratio_text(value):
-    return "" if value != value else "%.3f" % value
-
-
-def table(results, project, regime, input_bytes):
-    loop, cp, cold = (fig(results, project, regime, k) for k in ("a", "cp", "cold"))
-    if cold != cold:
-        cold = fig(results, project, "cold", "cold")
-    lines = ["%s, %s:" % (project, regime), "",
-             "| measurement | median s | runs (s) | / loop | / cp -r + sync | / cold read | input GB/s "
-             "| disk GB read + written | disk GB/s (sync incl.) | of which delivery report s | own CPU s "
-             "| others' CPU s | mode, EBs at once |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for key, label, _, _, _, regimes in MEASUREMENTS:
-        runs = results.get((project, regime, key))
-        if not runs:
-            continue
-        secs = median([r["seconds"] for r in runs])
-        report = median([r["report_seconds"] for r in runs if r.get("report_seconds") is not None])
-        lines.append("| %s | %.2f | %s | %s | %s | %s | %.2f | %.1f | %.2f | %s | %.1f | %.1f | %s |" % (
-            label, secs, ", ".join("%.2f%s" % (r["seconds"], "*" if r.get("noisy") else "") for r in runs),
-            ratio_text(secs / loop), ratio_text(secs / cp), ratio_text(secs / cold), input_bytes / 1e9 / secs,
-            median([gb_moved(r) for r in runs]), median([disk_rate(r) / 1e9 for r in runs]),
-            "" if report != report else "%.1f" % report, median([r["own_cpu"] for r in runs]),
-            median([r["other_cpu"] for r in runs]), mode_text(runs)))
-    return lines + [""]
-
-
-def ratios(results, projects):
-    """The ratios of the medians, judged against the targets; then the same ratio within each round (drift)."""
-    lines = []
-    for name, only, regime, num, den, op, target in TARGETS:
-        for project in projects:
-            a, b = (results.get((project, regime, split_key(k)[0])) for k in (num, den))
-            if (only and project not in only) or not a or not b:
-                continue
-            value = fig(results, project, regime, num) / fig(results, project, regime, den)
-            rounds = "  rounds: %s" % ", ".join("%.3f" % (seconds_of(x, split_key(num)[1]) /
-                                                          seconds_of(y, split_key(den)[1])) for x, y in zip(a, b))
-            label = "%s, %s: %s" % (project, regime, name)
-            if op is None:
-                lines.append("%-72s %.3f%s" % (label, value, rounds))
-            else:
-                ok = value <= target if op == "<=" else value >= target
-                lines.append("%-72s %.3f  (target %s %.2f)  %s%s" % (label, value, op, target,
-                                                                   "OK" if ok else "MISSED", rounds))
-    return lines
-
-
-def report(results, datasets, args):
-    lines = []
-    for name, (data, info) in datasets.items():
-        sizes = data.eb_sizes()
-        lines.append("- %s: %d EBs, %.2f GB (%s; %s GB each)" % (name, len(sizes), sum(sizes.values()) / 1e9,
-                     info["shape"], ", ".join("%.2f" % (s / 1e9) for s in sorted(sizes.values()))))
-    lines.append("")
-    for name, (data, _) in datasets.items():
-        for regime in args.regimes:
-            lines += table(results, name, regime, sum(data.eb_sizes().values()))
-    return lines + ["```"] + ratios(results, list(datasets)) + ["```", ""]
-
-
-def run_line(run, project, regime, label, result, checked):
-    return "run %d %s %s %-40s %7.2f s%s%s%s%s  own %.1f, others %.1f, stolen %.1f CPU s%s%s" % (
-        run + 1, project, regime, label, result["seconds"],
-        "  disk %.1f GB, %.2f GB/s (sync %.1f s)" % (gb_moved(result), disk_rate(result) / 1e9,
-                                                    result.get("sync_seconds") or 0) if "disk_read" in result else "",
-        "  start-up %.1f s, exit %.1f s" % (result["startup"], result["exit"]) if "startup" in result else "",
-        "  MPI set-up %.1f s" % result["mpi_setup"] if result.get("mpi_setup") is not None else "",
-        "  %s" % mode_text([result]) if mode_text([result]) else "",
-        result["own_cpu"], result["other_cpu"], result["steal"], " (NOISY)" if result["noisy"] else "",
-        "" if checked is None else ("  (reference kept)" if checked == 0 else "  (%d MSs identical)" % checked))
 
 
 def save_runs(results_path, results):
@@ -511,25 +397,22 @@ def main():
     results, dropped = {}, True
     for name, (data, _) in datasets.items():
         remove(data.reference)
-        compared = set()  # each key's outputs are compared once (its first run), not once per regime
         for run in range(args.runs):
             # the VM slows down under sustained load, so a fixed order would favour the first measurements of a
             # round: every other round runs the regimes and the measurements in reverse order
             for regime in args.regimes if run % 2 == 0 else args.regimes[::-1]:
                 for key, label, kind, servers, extra, regimes in MEASUREMENTS if run % 2 == 0 else MEASUREMENTS[::-1]:
-                    if key not in args.only or regime not in regimes:
+                    if key not in args.only or regime not in regimes or key in PROJECTS[name].get("skip", ()):
                         continue
                     for attempt in range(args.retries + 1):
                         result = measure(data, regime, key, kind, servers, extra, run, args.quiet_wait)
-                        checked = None
-                        if key in REFERENCE_OF and key not in compared:
-                            checked = check_outputs(data, key, run)
-                            compared.add(key)
                         result["noisy"] = (result["other_cpu"] > args.max_other * result["seconds"] + 0.1
                                            or result.get("servers_idle") is False)  # servers still starting
-                        print(run_line(run, name, regime, label, result, checked), flush=True)
+                        print(run_line(run, name, regime, label, result), flush=True)
                         if not result["noisy"]:
                             break
+                    if key in REFERENCE_OF:  # every round's outputs, after the clock
+                        result["compared"] = check_outputs(data, key, regime, run)
                     dropped = dropped and result["dropped"]
                     results.setdefault((name, regime, key), []).append(result)
                     if args.results:  # every run so far, kept if the bench is stopped before its end
@@ -543,10 +426,12 @@ def main():
     if args.results:
         head = ["# Benchmark results (issue 12)", "", "- date: %s" % time.strftime("%Y-%m-%d %H:%M %Z"),
                 "- machine: %s" % machine(),
-                "- each figure: median of %d run(s) of the work inside the process (start-up and exit apart); before "
-                "each: outputs removed, sync, page cache %s, inputs read once (warm) or not (cold)" % (
+                "- each figure: median of %d round(s) of the work inside the process (start-up and exit apart); "
+                "before each: outputs removed, sync, page cache %s, inputs read once (warm) or not (cold)" % (
                     args.runs, "dropped" if dropped else "NOT dropped (not root)"),
-                "- outputs of every plain case identical to the loop's, of every averaging case to serial's",
+                "- each ratio: median of the ratios round by round, with its %d %% bootstrap interval" % (100 * LEVEL),
+                "- outputs of every plain case identical to the loop's, of every averaging case to serial's, in "
+                "every round (every column, every subtable but HISTORY, the flag versions)",
                 "- command: `%s`; whole benchmark %.0f s" % (" ".join(["bench/run_bench.py"] + sys.argv[1:]), wall),
                 ""]
         with open(args.results, "w") as f:

@@ -543,7 +543,9 @@ class DeliveryMachine(RuleBasedStateMachine):
         for out, known in sorted(self.model.items()):
             if not os.path.isdir(out):
                 continue
-            problems = compare.ms_differences(self._oracle(known["chain"], out), out)
+            # the scriptForPI's own split saves no flag version (ALMA's does not), and a user may delete them
+            problems = compare.ms_differences(self._oracle(known["chain"], out), out, flagversions=(
+                known["made_by"] != "scriptForPI" and not known.get("flags_deleted")))
             assert not problems, "%s (made by %s for %s) differs from the tutorial's loop: %s" % (
                 out, known["made_by"], known["request"], problems)
 

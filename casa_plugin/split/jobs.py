@@ -321,7 +321,7 @@ def _science(plan):
             result["note"] = "timebin=%s averaged nothing: CASA kept the %.3f s integrations" % (
                 job["timebin"], expected["interval_s"])
         result["spw_map"] = spw_map(src, tmp, spws, before)  # raises if a selected spw is missing
-        save_once(tmp, job["flagversion"], "flags after split_sci")
+        save_once(tmp, job["flagversion"])  # as the tutorial saves it (no comment): the loop's flag versions
     return _written(result, out, actual, start)
 
 
@@ -367,7 +367,7 @@ def target_job(plan, input_made=None):
         actual = _checked(tmp, vis, job["request"], expected)
         if os.path.lexists(tmp + ".flagversions"):  # never carry flag versions over from the input
             shutil.rmtree(tmp + ".flagversions")
-        save_once(tmp, job["flagversion"], "flags after split_tgt")
+        save_once(tmp, job["flagversion"])
     return _written(result, out, actual, start)
 
 

@@ -1,14 +1,15 @@
-"""The tutorial's manual loop, an MS comparison and the mpirun command line, for the tests and the benchmark.
+"""The tutorial's manual loop, column readers, the MS comparison and the mpirun command line, for tests and bench.
 
 Nothing here uses the code under test: the loop is the tutorial's msmd + split
-+ flagmanager, and the comparison reads both MSs with casatools' table tool.
++ flagmanager; the comparison (``ms_differences``, from ``ms_compare``) reads
+both MSs with casatools' table tool.
 """
 
 import glob
 import os
 import shutil
 
-import numpy as np
+from .ms_compare import ms_differences
 
 __all__ = ["MAIN_COLUMNS", "columns", "subtable_column", "ms_differences", "manual_loop", "loop_science",
            "loop_target", "mpirun_command"]
@@ -41,56 +42,6 @@ def subtable_column(vis, subtable, name):
         return list(tb.getcol(name))
     finally:
         tb.close()
-
-
-_CHUNK_BYTES = 256 << 20  # per column read: ALMA-sized EBs do not fit in memory twice
-
-
-def _main_differences(a, b):
-    """Main-table columns compared per data description, in row chunks (one shape per chunk, bounded memory)."""
-    from casatools import table
-    ta, tb_ = table(), table()
-    ta.open(a)
-    tb_.open(b)
-    try:
-        if ta.nrows() != tb_.nrows():
-            return ["%s: %d rows, %s has %d" % (b, tb_.nrows(), a, ta.nrows())]
-        ddid_a, ddid_b = ta.getcol("DATA_DESC_ID"), tb_.getcol("DATA_DESC_ID")
-        if not np.array_equal(ddid_a, ddid_b):
-            return ["%s: DATA_DESC_ID differs from %s" % (b, a)]
-        found = set()
-        for ddid in np.unique(ddid_a):
-            rows = np.flatnonzero(ddid_a == ddid)
-            sa, sb = ta.selectrows(rows.tolist()), tb_.selectrows(rows.tolist())
-            try:
-                cell = sa.getcell("DATA", 0) if sa.nrows() else np.zeros(1)
-                step = max(1, int(_CHUNK_BYTES // max(cell.nbytes, 1)))
-                for start in range(0, sa.nrows(), step):
-                    n = min(step, sa.nrows() - start)
-                    for name in MAIN_COLUMNS:
-                        if name in found:
-                            continue
-                        x, y = sa.getcol(name, start, n), sb.getcol(name, start, n)
-                        if x.shape != y.shape or not np.array_equal(x, y):
-                            found.add(name)
-            finally:
-                sa.close()
-                sb.close()
-        return ["%s: %s differs from %s" % (b, name, a) for name in MAIN_COLUMNS if name in found]
-    finally:
-        ta.close()
-        tb_.close()
-
-
-def ms_differences(a, b):
-    """Return what differs between MSs ``a`` and ``b`` (main columns, spw CHAN_FREQ); ``[]`` if identical."""
-    if not os.path.isdir(b):
-        return ["%s: missing" % b]
-    found = _main_differences(a, b)
-    fa, fb = subtable_column(a, "SPECTRAL_WINDOW", "CHAN_FREQ"), subtable_column(b, "SPECTRAL_WINDOW", "CHAN_FREQ")
-    if len(fa) != len(fb) or any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(fa, fb)):
-        found.append("%s: SPECTRAL_WINDOW CHAN_FREQ differs from %s" % (b, a))
-    return found
 
 
 def loop_science(vis, outputvis, spw="", intent="OBSERVE_TARGET*", minnchan=5, datacolumn="corrected",

@@ -219,7 +219,11 @@ def _simulate(vis, array, spws, plan, integration=_INTEGRATION_S, autocorr=False
 
 
 def _fix_metadata(vis, eb_uid, scan_starts, integration=_INTEGRATION_S):
-    """Give all spws of a scan one SCAN_NUMBER; write the EB uid to OBSERVATION."""
+    """Give all spws of a scan one SCAN_NUMBER; write the EB uid to OBSERVATION; date SOURCE by the data.
+
+    The simulator dates the SOURCE rows by the clock when it ran: two builds of one seed would differ there
+    (and so would the outputs of a split that keeps SOURCE).
+    """
     import casatools
     tb, tobs = casatools.table(), casatools.table()
     try:
@@ -238,6 +242,10 @@ def _fix_metadata(vis, eb_uid, scan_starts, integration=_INTEGRATION_S):
                                            'ExecBlock ' + uid])
             tobs.putcell('SCHEDULE_TYPE', row, 'ALMA')
         tobs.putkeyword('EB_UID', eb_uid)
+        tobs.close()
+        tobs.open(vis + '/SOURCE', nomodify=False)
+        if tobs.nrows():
+            tobs.putcol('TIME', np.full(tobs.nrows(), tmin))
     finally:
         tobs.close()
         tb.close()
