@@ -261,6 +261,7 @@ plans = []
 tiny = [{"vis": "eb%%d" %% i, "input_bytes": 2 * 10 ** 6, "width": 8} for i in range(3)]
 tiny = mapper.run_jobs("big_job:run", tiny, on_plan=plans.append)  # averaging splits of a small project
 from casa_plugin.parallel import _casampi, client
+client.settled()  # serial runs start casampi's client in a thread beside their first EB
 services = _casampi.client_started()  # serial runs start casampi's client, or mpirun's exit status is 1
 os.environ["OMPI_COMM_WORLD_LOCAL_SIZE"] = "1"  # as if the servers were elsewhere: each is asked its host name
 asked = client.server_hosts(client.server_ranks())

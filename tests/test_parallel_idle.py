@@ -42,6 +42,9 @@ def switches(pids):
     return total
 
 first = split_sci(vis=%(project)r)  # parallel=None: a small project, split here
+from casa_plugin.parallel import client
+client.settled()  # the servers were told to idle beside the first EB (quiet_servers_soon): counted from then on,
+time.sleep(2)     # once they have read it
 pids = servers()
 before, start, rounds = switches(pids), time.time(), 0
 while time.time() - start < 6:

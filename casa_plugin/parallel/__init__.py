@@ -58,6 +58,7 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
     if maxjobs is not None and (isinstance(maxjobs, bool) or not isinstance(maxjobs, int) or maxjobs < 1):
         raise ValueError("maxjobs=%r: give a whole number of EBs run at once per host, or None" % (maxjobs,))
     mpi = client.want_parallel(parallel) and bool(jobs)  # raises for parallel=True outside MPI
+    client.settled()  # a previous serial run's start of casampi's services (quiet_servers_soon)
     client.exit_cleanly()
     choice = client.plan(jobs, parallel=parallel, maxjobs=maxjobs) if mpi else policy.decide(
         parallel=parallel, hosts={}, client_host="", cores={}, sizes=[], averaging=False)
@@ -65,8 +66,9 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
         log.info("parallel: %s: %s", "serial in the client" if choice["mode"] == "serial" else
                  "on the casampi servers", choice["reason"])
     if choice["mode"] == "serial" and jobs and (mpi or ("casatasks" in sys.modules and server_ranks())):
-        client.quick_exit()    # measured: without casampi's client services running, a serial run under mpirun
-        client.idle_servers()  # used 13-19 CPU s more than serial (5 s with them) and exited slower
+        # measured: without casampi's client services running, a serial run under mpirun used 13-19 CPU s more
+        # than serial (5 s with them) and exited slower; started in a thread, their start-up overlaps the first EB
+        client.quiet_servers_soon()
     if on_plan is not None:
         on_plan(choice)
     if choice["mode"] == "parallel":

@@ -5,6 +5,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 
 from ..errors import ParallelUnavailable
@@ -12,7 +13,7 @@ from . import _casampi, policy
 from .calls import failure
 
 __all__ = ["NoServers", "server_ranks", "server_hosts", "want_parallel", "plan", "quick_exit", "idle_servers",
-           "start_workers", "run_parallel"]
+           "quiet_servers_soon", "settled", "start_workers", "run_parallel"]
 
 server_ranks = _casampi.server_ranks
 
@@ -37,6 +38,7 @@ _started = []          # the ids of the server_hello commands start_workers push
 _kept = []             # the ids of the server_keep commands quick_exit pushed
 _exit_hook = []        # exit_cleanly registered its exit handler
 _hosts = {}            # {server ranks: {host: servers}} once asked (servers on several hosts)
+_settling = []         # the thread quiet_servers_soon started, until settled() has joined it
 _CMD = ("((lambda s, p: p in s.path or s.path.insert(0, p))(__import__('sys'), _cp_req['path']), "
         "__import__('importlib').import_module('casa_plugin.parallel.server').%s(_cp_req))[1]")
 
@@ -71,6 +73,11 @@ def quick_exit():
     stop and heartbeat sleeps, as a parallel run does; starts no worker.
     Once per session; returns True if the command was sent.
     """
+    settled()
+    return _quick_exit()
+
+
+def _quick_exit():
     if _kept or _started or not server_ranks():
         return False
     try:
@@ -98,6 +105,11 @@ def idle_servers():
     Does nothing before casampi's client services run, or while idle already.
     Returns True if the servers were asked to idle.
     """
+    settled()
+    return _idle_servers()
+
+
+def _idle_servers():
     if not server_ranks() or not _casampi.client_started() or _casampi.is_idle():
         return False
     try:
@@ -110,6 +122,38 @@ def idle_servers():
         log.warning("mpi: could not let casampi's servers idle (%s)", exc)
         return False
     return True
+
+
+def quiet_servers_soon():
+    """Under MPI, as EBs start to run serially in the client: ``quick_exit`` then ``idle_servers``, in a thread.
+
+    Starting casampi's client services waits on its own polling: the
+    servers answer the start signal and each service thread is polled into
+    life, ~0.9 s of sleeps (measured) that would delay a 1-EB member's split
+    by as much. In a thread they overlap the split, which never uses casampi.
+    Every other use of casampi here first waits for it (``settled``).
+    Returns the thread, or None when there is nothing to do.
+    """
+    settled()
+    if not server_ranks() or (_casampi.client_started() and (_kept or _started) and _casampi.is_idle()):
+        return None
+
+    def quiet():
+        _quick_exit()
+        _idle_servers()
+
+    thread = threading.Thread(target=quiet, name="casa_plugin: quiet casampi servers")
+    thread.daemon = True  # joined at exit by quick_exit, before casampi's own exit handler
+    _settling.append(thread)
+    thread.start()
+    return thread
+
+
+def settled():
+    """Wait until the thread of ``quiet_servers_soon`` (if any) is done; from inside that thread, return at once."""
+    while _settling and _settling[0] is not threading.current_thread():
+        _settling[0].join()
+        _settling.pop(0)
 
 
 def exit_cleanly():
@@ -139,6 +183,7 @@ def start_workers():
     casatasks is imported (the servers are not listening yet), or after the
     first call. Returns True if the workers were asked to start.
     """
+    settled()
     if _started or "casatasks" not in sys.modules or not server_ranks():
         return False
     try:
@@ -189,6 +234,7 @@ def server_hosts(ranks):
     if tuple(ranks) in _hosts:  # asked once per session
         return dict(_hosts[tuple(ranks)])
     __import__("casatasks")
+    settled()
     client = _casampi.client()
     hosts = {}
     try:
@@ -295,6 +341,7 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
         If no server could take jobs (nothing was run).
     """
     __import__("casatasks")  # on the client this sets up casampi's client side
+    settled()
     client = _casampi.client()
     if not _casampi.running(client):
         raise NoServers("casampi's client has been stopped in this session")
