@@ -14,7 +14,7 @@ _T0 = time.time()  # interpreter start (approximately): start-up is reported apa
 MARK = "BENCH_RESULT "
 from casa_plugin.testing.compare import manual_loop, ms_differences  # the tests' manual loop and comparison
 from casa_plugin.testing.ms_compare import digest_differences, ms_digest
-from machine_load import HZ, disk_bytes, disk_since, memory, processes  # bench/machine_load.py
+from machine_load import HZ, disk_bytes, disk_since, memory, processes, reported_bytes, wait_for_reporting
 
 
 def emit(payload):
@@ -73,18 +73,26 @@ def report(args):
 def start_casa(parallel=False):
     """CASA start-up, not timed: import casatasks (under mpirun ranks >= 1 become casampi servers there and never
     return) and, under mpirun, wait until the servers' own start-up is over (they use no CPU for 1 s), so that it
-    does not compete with the timed work.
+    does not compete with the timed work; then, in every mode, wait until the VM has handed back to its
+    hypervisor the memory freed before (``wait_for_reporting``), so that each measurement starts from that state.
 
     casampi's client services are not started: a user's session starts them only when a task goes to the
-    servers, and the plugin does that inside the timed work. Returns ``{'seconds': the wait, 'idle': whether the
-    servers went idle}``, or None if not under mpirun.
+    servers, and the plugin does that inside the timed work. Returns ``{'reporting_wait'}``, and under mpirun
+    ``'seconds'`` (the wait for the servers) and ``'idle'`` (whether they went idle).
     """
     importlib.import_module("casatasks")
     if not parallel:
-        return None
+        return {"reporting_wait": wait_for_reporting()}
     start = time.time()
     idle = wait_for_servers()
-    return {"seconds": time.time() - start, "idle": idle}
+    waited = time.time() - start
+    return {"seconds": waited, "idle": idle, "reporting_wait": wait_for_reporting()}
+
+
+def returned(before):
+    """GB of free memory the VM handed back to its hypervisor since ``before`` (``reported_bytes``), or None."""
+    after = reported_bytes()
+    return None if before is None or after is None else (after - before) / 1e9
 
 
 def _ranks_beside_me():
@@ -126,12 +134,13 @@ def disk_after(project, before):
 
 def manual(args):
     """Time the manual loop over every calibrated/ directory."""
-    start_casa()
-    before, ready = disk_bytes(args.project), time.time()
+    waited = start_casa()
+    before, ready, handed, cpu = disk_bytes(args.project), time.time(), reported_bytes(), os.times()
     for calibrated in calibrated_dirs(args.project):
         manual_loop(calibrated)
-    done = time.time()
-    emit(dict(disk_after(args.project, before), seconds=done - ready, startup=ready - _T0))
+    done, cpu = time.time(), [b - a for a, b in zip(cpu, os.times())]
+    emit(dict(disk_after(args.project, before), seconds=done - ready, startup=ready - _T0, user_s=cpu[0],
+              system_s=cpu[1], handed_back_gb=returned(handed), reporting_wait=waited["reporting_wait"]))
 
 
 def _concurrency(summary):
@@ -174,15 +183,17 @@ def _faults():
 def plugin(args):
     """Time split_sci_tgt on the project, serially or (under mpirun) with parallel=None or True."""
     parallel = {"none": None, "true": True, "false": False}[args.parallel]
-    waited = start_casa(parallel is not False) or {}
+    waited = start_casa(parallel is not False)
     from casa_plugin import split_sci_tgt
     moments, reports = _Moments(), _Reports()
     logging.getLogger("casa_plugin.parallel.client").addHandler(moments)
     logging.getLogger("casa_plugin.delivery_report").addHandler(reports)
     before, ready, cpu, faults = disk_bytes(args.project), time.time(), os.times(), _faults()
+    handed = reported_bytes()
     result = split_sci_tgt(vis=args.project, parallel=parallel, width=args.width, timebin=args.timebin,
                            maxjobs=args.maxjobs)
     done, cpu, faults = time.time(), [b - a for a, b in zip(cpu, os.times())], _faults() - faults
+    handed = returned(handed)
     disk = disk_after(args.project, before)
     sci = result["sci"]["ebs"].values()
     emit({"sync_seconds": disk["sync_seconds"], "disk_read": disk.get("disk_read"),
@@ -190,7 +201,7 @@ def plugin(args):
           "servers_wait": waited.get("seconds"), "servers_idle": waited.get("idle"),
           "concurrency": _concurrency(result), "plan": result.get("parallel"),
           "report_seconds": reports.seconds, "user_s": cpu[0], "system_s": cpu[1],
-          "page_faults": faults,
+          "page_faults": faults, "handed_back_gb": handed, "reporting_wait": waited["reporting_wait"],
           "mpi_setup": moments.first - ready if moments.first else None,
           "mpi_loop": moments.last - moments.first if moments.first else None,
           "counts": [result["sci"]["counts"], result["tgt"]["counts"]],
