@@ -69,3 +69,35 @@ def test_idle_servers_wait_while_the_client_splits_and_still_take_ebs(restored, 
     assert report["rate"] < _BOUND, report
     assert [status for status, _ in report["after"]] == ["split"] * 3
     assert {server for _, server in report["after"]} <= {1, 2} and None not in {s for _, s in report["after"]}
+
+
+_RACE = '''
+import sys
+sys.path.insert(0, %(repo)r)
+import casatasks  # ranks >= 1 become casampi servers here and never come back
+import json, threading, time
+from casampi.MPICommandClient import MPICommandClient
+from casa_plugin.parallel import client
+quiet = client.quiet_servers_soon()  # what a serial run does: casampi's services start in a thread
+result = {}
+def as_casa_does():  # CASA's ParallelTaskHelper (a Multi-MS split, tclean(parallel=True)) at the same time
+    start = time.time()
+    MPICommandClient().start_services()
+    result["took"] = time.time() - start
+caller = threading.Thread(target=as_casa_does, daemon=True)
+caller.start()
+caller.join(60)
+client.settled()
+json.dump({"quiet": quiet is not None, "returned": not caller.is_alive(), "took": result.get("took"),
+           "state": MPICommandClient().get_lifecyle_state()}, open("report.json", "w"))
+'''
+
+
+def test_casas_own_start_of_casampi_waits_for_the_quieting_thread(tmp_path):
+    """Under mpirun -n 3: casampi's services starting in our thread while CASA starts them too (a second start
+    signal the servers never answer, without the lock) -> the second start returns, and mpirun exits 0."""
+    (tmp_path / "driver.py").write_text(_RACE % {"repo": REPO})
+    code, out = _mpirun([sys.executable, tmp_path / "driver.py"], tmp_path)
+    assert code == 0, out[-5000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["quiet"] and report["returned"] and report["state"] == 1, report

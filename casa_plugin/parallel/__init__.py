@@ -81,11 +81,14 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
             log.warning("%s; running the %d job(s) serially on the client", exc, len(jobs))
             choice.update(mode="serial", reason="%s (%s)" % (exc, choice["reason"]), per_host={})
     results = []
-    for job in jobs:
-        if on_start is not None:
-            on_start(job)
-        result = call_job(func_path, job)
-        if on_result is not None:
-            on_result(job, result)
-        results.append(result)
+    try:
+        for job in jobs:
+            if on_start is not None:
+                on_start(job)
+            result = call_job(func_path, job)
+            if on_result is not None:
+                on_result(job, result)
+            results.append(result)
+    finally:
+        client.settled()  # returns (or is interrupted) with casampi's services started and the servers idle
     return results

@@ -69,6 +69,33 @@ def client():
     return cl
 
 
+_start_lock = threading.Lock()
+_serialised = []
+
+
+def serialise_start():
+    """Make casampi's client start its services under one lock, whoever calls it (this package, or CASA's own
+    ParallelTaskHelper for a Multi-MS or ``tclean(parallel=True)``).
+
+    casampi marks its services started only at the end of ``start_services``; a second caller meanwhile would
+    send the servers a second start signal that they never answer, and wait for ever. Under the lock the second
+    caller waits, then finds them started. Once per process; call it from the main thread before starting the
+    services in another thread.
+    """
+    if _serialised:
+        return
+    from casampi.MPICommandClient import MPICommandClient
+    impl = MPICommandClient()._MPICommandClient__instance
+    start = impl.start_services
+
+    def start_services(*args, **kwargs):
+        with _start_lock:
+            return start(*args, **kwargs)
+
+    impl.start_services = start_services
+    _serialised.append(True)
+
+
 def client_started():
     """True if casampi's command client has started its services in this process; never starts them."""
     from casampi.MPICommandClient import MPICommandClient

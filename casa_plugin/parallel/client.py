@@ -39,6 +39,7 @@ _kept = []             # the ids of the server_keep commands quick_exit pushed
 _exit_hook = []        # exit_cleanly registered its exit handler
 _hosts = {}            # {server ranks: {host: servers}} once asked (servers on several hosts)
 _settling = []         # the thread quiet_servers_soon started, until settled() has joined it
+_settling_lock = threading.Lock()
 _CMD = ("((lambda s, p: p in s.path or s.path.insert(0, p))(__import__('sys'), _cp_req['path']), "
         "__import__('importlib').import_module('casa_plugin.parallel.server').%s(_cp_req))[1]")
 
@@ -137,6 +138,7 @@ def quiet_servers_soon():
     settled()
     if not server_ranks() or (_casampi.client_started() and (_kept or _started) and _casampi.is_idle()):
         return None
+    _casampi.serialise_start()  # CASA's own casampi calls (a Multi-MS split) wait for this thread's start
 
     def quiet():
         _quick_exit()
@@ -151,9 +153,14 @@ def quiet_servers_soon():
 
 def settled():
     """Wait until the thread of ``quiet_servers_soon`` (if any) is done; from inside that thread, return at once."""
-    while _settling and _settling[0] is not threading.current_thread():
-        _settling[0].join()
-        _settling.pop(0)
+    while _settling:
+        thread = _settling[0]
+        if thread is threading.current_thread():
+            return
+        thread.join()
+        with _settling_lock:
+            if _settling and _settling[0] is thread:
+                _settling.pop(0)
 
 
 def exit_cleanly():
