@@ -132,11 +132,11 @@ def quiet_servers_soon():
     servers answer the start signal and each service thread is polled into
     life, ~0.9 s of sleeps (measured) that would delay a 1-EB member's split
     by as much. In a thread they overlap the split, which never uses casampi.
-    Every other use of casampi here first waits for it (``settled``).
-    Returns the thread, or None when there is nothing to do.
+    Every other use of casampi here first waits for it (``settled``); each
+    step does nothing when done already. Returns the thread, or None outside MPI.
     """
     settled()
-    if not server_ranks() or (_casampi.client_started() and (_kept or _started) and _casampi.is_idle()):
+    if not server_ranks():
         return None
     _casampi.serialise_start()  # CASA's own casampi calls (a Multi-MS split) wait for this thread's start
 
