@@ -13,15 +13,18 @@ it. Records of format 1 (``{'ebs': {eb: {task: entry}}}``) are converted when re
 
 import contextlib
 import json
+import logging
 import os
 import socket
+import threading
 import time
 
 from .ms import casa
 
 __all__ = ["RECORD_NAME", "FORMAT", "record_path", "load", "entry_of", "entries_of", "update", "mark_running",
-           "update_restore", "by_eb", "alive", "dependents", "locked", "averaging_text"]
+           "update_restore", "by_eb", "alive", "dependents", "locked", "averaging_text", "batched"]
 
+log = logging.getLogger(__name__)
 RECORD_NAME = "casa_plugin_record.json"
 FORMAT = 2
 _DEFAULT_SUFFIX = {"split_sci": ".ms.split.cal", "split_tgt": ".ms.split.cal.source"}
@@ -70,6 +73,9 @@ def load(directory):
     An entry whose status is ``running`` but whose process is gone (a killed
     run, a lost MPI rank) reads as ``interrupted``, with ``lost`` saying so.
     """
+    pending = _pending()
+    if pending is not None and os.path.abspath(directory) in pending:
+        return pending[os.path.abspath(directory)]
     path = record_path(directory)
     if not os.path.isfile(path):
         return {"format": FORMAT, "outputs": {}, "elsewhere": {}}
@@ -173,11 +179,51 @@ def _stamp(result):
     return entry
 
 
+#: Per thread: the records changed inside ``batched()``, by directory, not yet written (None outside it).
+_BATCH = threading.local()
+
+
+def _pending():
+    return getattr(_BATCH, "records", None)
+
+
+@contextlib.contextmanager
+def batched():
+    """Write each record changed inside the block once, when it ends (also when it raises).
+
+    For changes made together (a chain's science and target entries, marked running before its job starts and
+    recorded when it ends): one rewrite of the record, not one each. Reads inside the block see the changes. A
+    record that cannot be written is a warning, as the runner's single updates are.
+    """
+    if _pending() is not None:  # nested: the outer block writes
+        yield
+        return
+    _BATCH.records = {}
+    try:
+        yield
+    finally:
+        pending, _BATCH.records = _BATCH.records, None
+        for directory, record in pending.items():
+            try:
+                _write(directory, record)
+            except OSError as exc:  # as the runner says of a single update
+                log.warning("could not update the run record in %s: %s", directory, exc)
+
+
 def _rewrite(directory, record):
+    """Write the record (inside ``batched()``: when the block ends); return it as written."""
+    record = dict(record, format=FORMAT)
+    pending = _pending()
+    if pending is not None:
+        pending[os.path.abspath(directory)] = record
+        return record
+    return _write(directory, record)
+
+
+def _write(directory, record):
     """Write the record to a temporary file and rename it over the old one: complete after any crash."""
     path = record_path(directory)
     tmp = "%s.%d.tmp" % (path, os.getpid())
-    record = dict(record, format=FORMAT)
     with open(tmp, "w") as f:
         json.dump(record, f, indent=1, sort_keys=True, default=str)
         f.flush()

@@ -327,15 +327,17 @@ def run_chain_jobs(chains, *, parallel=False, maxjobs=None):
     tgt = _Report("split_tgt", [c.tgt for c in chains])
 
     def on_result(chain, result):
-        for report, key in ((sci, "sci"), (tgt, "tgt")):
-            step = dict(result.get(key) or result)  # a lost worker fails both steps
-            if result.get("mpi"):
-                step.setdefault("mpi", result["mpi"])
-            report.add(getattr(chain, key), step)
+        with run_record.batched():  # both entries in one rewrite of the record
+            for report, key in ((sci, "sci"), (tgt, "tgt")):
+                step = dict(result.get(key) or result)  # a lost worker fails both steps
+                if result.get("mpi"):
+                    step.setdefault("mpi", result["mpi"])
+                report.add(getattr(chain, key), step)
 
     def on_start(chain):
-        sci.start(chain.sci)
-        tgt.begin(chain.tgt)  # no line of its own: the chain's start line is the science split's
+        with run_record.batched():  # written before the job starts
+            sci.start(chain.sci)
+            tgt.begin(chain.tgt)  # no line of its own: the chain's start line is the science split's
 
     choice = {}
     for chain in chains:  # an EB whose science or target output another process is making: neither step runs

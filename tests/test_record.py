@@ -360,3 +360,58 @@ def test_split_sci_tgt_after_the_split_cal_was_deleted_by_hand_refuses_the_old_s
     with split_failure(r"\.source exists but is stale: its input \S+ was remade at \S+ by split_sci\("):
         split_sci_tgt(vis=cal)
     assert split_sci_tgt(vis=cal, overwrite=True)["tgt"]["counts"] == {"split": 2}
+
+
+def test_changes_made_together_are_written_once_and_read_back_before(tmp_path, monkeypatch, caplog):
+    """A chain marks (and records) its science and target outputs in one rewrite of the record; reads in between
+    see both; a record that cannot be written then is a warning, as a single update's is."""
+    d = str(tmp_path)
+    eb = "uid___A002_X1_X2"
+    sci, tgt = os.path.join(d, eb + ".ms.split.cal"), os.path.join(d, eb + ".ms.split.cal.source")
+    writes, real = [], run_record._write
+    monkeypatch.setattr(run_record, "_write", lambda directory, record: writes.append(directory) or
+                        real(directory, record))
+    with run_record.batched():
+        run_record.mark_running(eb, "split_sci", {"vis": os.path.join(d, eb + ".ms"), "outputvis": sci})
+        with run_record.batched():  # nested: the outer block writes
+            run_record.mark_running(eb, "split_tgt", {"vis": sci, "outputvis": tgt})
+        assert not os.path.exists(run_record.record_path(d))
+        assert run_record.entry_of(sci)["status"] == run_record.entry_of(tgt)["status"] == "running"
+    assert writes == [d]
+    with open(run_record.record_path(d)) as f:
+        assert sorted(json.load(f)["outputs"]) == sorted(os.path.basename(p) for p in (sci, tgt))
+
+    def full(directory, record):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run_record, "_write", full)
+    with caplog.at_level(logging.WARNING, logger="casa_plugin.record"):
+        with run_record.batched():
+            run_record.update(eb, "split_sci", {"status": "failed", "vis": os.path.join(d, eb + ".ms"),
+                                                "outputvis": sci})
+    assert "could not update the run record in %s" % d in caplog.text and "No space left" in caplog.text
+    assert run_record.entry_of(sci)["status"] == "running"  # the old record is intact
+
+
+def test_split_sci_tgt_writes_the_record_once_before_and_once_after_each_chain(calibrated_dirs, monkeypatch):
+    """Both entries say running on disk before the chain's first split starts; each chain rewrites the record
+    twice (its two marks, its two results), not four times."""
+    cal = calibrated_dirs[1]
+    ebs = _ebs(cal)
+    seen, writes = [], []
+    real_split, real_write = casa.split, run_record._write
+
+    def split_and_look(**kwargs):
+        if not seen:
+            seen.extend(run_record.entries_of([ebs[0] + ".split.cal", ebs[0] + ".split.cal.source"]).values())
+        return real_split(**kwargs)
+
+    monkeypatch.setattr(casa, "split", split_and_look)
+    monkeypatch.setattr(run_record, "_write", lambda directory, record: writes.append(directory) or
+                        real_write(directory, record))
+    result = split_sci_tgt(vis=cal, reindex=True)
+    assert result["sci"]["counts"] == result["tgt"]["counts"] == {"split": len(ebs)}
+    assert [e["status"] for e in seen] == ["running", "running"]
+    assert writes == [cal] * (2 * len(ebs))
+    statuses = [e["status"] for e in run_record.load(cal)["outputs"].values()]
+    assert statuses == ["split"] * (2 * len(ebs))
