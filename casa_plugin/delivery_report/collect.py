@@ -229,8 +229,8 @@ def _eb(calibrated, eb, tasks, cache, others=(), plan=None, made_ids=()):
             info.setdefault("extents", {})[key] = _cached(cache, "extent", out,
                                                           _known_extent(*_made_now(entry, made_ids)))
             if info["spws"] and restored:
-                info.setdefault("spw_maps", {})[key] = _spw_map(info["spws"], _cached(cache, "used spws", out,
-                                                                                      _used_spws))
+                info.setdefault("spw_maps", {})[key] = _spw_map(info["spws"], _cached(
+                    cache, "used spws", out, _used_spws_of(entry, made_ids)))
     held = sorted(int(s) for s in (info.get("spw_maps") or {}).get(".split.cal") or {})
     if held and held != science:  # the science spws are those the .split.cal holds, whatever its record says
         info["science"] = held
@@ -255,6 +255,15 @@ def _read_back(entry, spws, cache):
 
 def _used_spws(vis):
     return read_contents(vis)["spws"]
+
+
+def _used_spws_of(entry, made_ids):
+    """How to get the spws an output's main table uses: from its entry if this call made it (its split read them
+    from the output it had just written), else read from the MS."""
+    spws = (entry.get("contents") or {}).get("spws")
+    if entry.get("made_id") in made_ids and spws is not None:
+        return lambda vis: spws
+    return _used_spws
 
 
 def _spw_map(spws, used):
