@@ -25,7 +25,7 @@ COMPAT_IN_TEST  ?= check36 compat-old
 COMPAT_SOURCES   = $(wildcard casa_plugin/*.py casa_plugin/*/*.py casa_plugin/testing/templates/* init.py recipes/*.py tests/*.py) \
                    setup.cfg pyproject.toml
 
-.PHONY: setup demo test test-suite check36 clean-work compat compat-old clean-compat fuzz
+.PHONY: setup demo test test-suite test-suite-rest test-stateful check36 clean-work compat compat-old clean-compat fuzz
 
 setup: $(STAMP)
 
@@ -38,13 +38,25 @@ $(STAMP): setup.cfg pyproject.toml tools/write_casasiteconfig.py
 demo: setup
 	$(PY) tools/demo.py --workdir $(WORKDIR)/demo
 
-# The old CASA line and the main suite run side by side: each keeps about one of this machine's 2 cores busy
-# (CASA start-ups, one split at a time), so together they take the time of the longer one, not the sum.
+# Two streams side by side, each keeping about one of this machine's 2 cores busy (CASA start-ups, one split at a
+# time): the main suite but its stateful test (~15 min), and the old CASA line (~10 min) followed by the stateful
+# test (~5 min); make -j2 starts them in this order. With PYTEST_ARGS (a selection) the main suite is one pytest run.
+ifeq ($(strip $(PYTEST_ARGS)),)
+SUITE_PARTS := test-suite-rest $(COMPAT_IN_TEST) test-stateful
+else
+SUITE_PARTS := test-suite $(COMPAT_IN_TEST)
+endif
 test: setup
-	$(MAKE) --no-print-directory -j2 $(COMPAT_IN_TEST) test-suite
+	$(MAKE) --no-print-directory -j2 $(SUITE_PARTS)
 
 test-suite: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-suite-rest: setup
+	$(PY) -m pytest --ignore=tests/test_stateful.py
+
+test-stateful: setup
+	$(PY) -m pytest tests/test_stateful.py
 
 # The stateful test of tests/test_stateful.py for MINUTES, one seed after another from SEED (not part of `make test`,
 # which runs one seed with a small budget); prints each failure's shortest sequence of calls.
