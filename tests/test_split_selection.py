@@ -76,3 +76,35 @@ def test_describe_spws_frequencies(eb):
     assert sorted(info) == [1, 3]
     assert info[1]["nchan"] >= 64
     assert 200 < info[1]["freq_ghz"][0] < info[1]["freq_ghz"][1] < 300
+
+
+def _kept_ids_split(eb, tmp_path):
+    """A science split keeping the spw ids (as the scriptForPI's DOSPLIT makes): its SPECTRAL_WINDOW has every
+    spw, its main table uses only 1, 3, 5, 7."""
+    from casatasks import mstransform
+    out = str(tmp_path / "kept.ms.split.cal")
+    mstransform(vis=eb, outputvis=out, spw="1,3,5,7", datacolumn="data", reindex=False)
+    return out
+
+
+def test_the_tables_answer_as_msmetadata_does(eb, eb_dot, tmp_path):
+    """plan_science reads intents, spws and channels from the tables, not through msmetadata (whose open caches the
+    whole main table): every answer it uses is msmetadata's, on an EB, one with '.' separators and an off-source
+    scan, and a split keeping the spw ids."""
+    from casatools import msmetadata
+    for vis in (eb, eb_dot, _kept_ids_split(eb, tmp_path)):
+        md, tables = msmetadata(), science_spws._Tables(vis)
+        md.open(vis)
+        try:
+            assert tables.intents() == sorted(md.intents())
+            for intent in md.intents():
+                assert tables.spwsforintent(intent) == sorted(int(s) for s in md.spwsforintent(intent)), intent
+            assert tables.nspw() == md.nspw()
+            spws = list(range(md.nspw()))
+            assert tables.namesforspws(spws) == list(md.namesforspws(spws))
+            for spw in spws:
+                assert tables.nchan(spw) == md.nchan(spw)
+                assert (tables.chanfreqs(spw) == md.chanfreqs(spw)).all()
+        finally:
+            md.close()
+    assert science_spws.science_spws(vis) == [1, 3, 5, 7]
