@@ -6,7 +6,7 @@ import os
 import pytest
 
 from casa_helpers import snapshot, split_failure
-from casa_plugin import RestoreError, SplitError, restore_pi, split_sci, split_tgt
+from casa_plugin import RestoreError, SplitError, restore_pi, split_sci, split_sci_tgt, split_tgt
 
 pytestmark = pytest.mark.casa
 
@@ -76,6 +76,14 @@ CASES = [
      SplitError, r"X1b2e.ms: cannot read this table .*truncated or corrupted"),
     ("wrong argument type", lambda r, t: lambda: split_sci(vis=_eb(r), reindex="no"),
      TypeError, r"reindex must be True, False or None \(the member's numbering\), not 'no'"),
+    # CASA's split warns "Parameter width is invalid. Using 1 as default" (or, for -3, says nothing) and writes an
+    # unaveraged output that the record would call width='eight' (found by a new user's run)
+    ("a width CASA ignores", lambda r, t: lambda: split_sci(vis=_eb(r), outputvis=str(t / "w8.ms"), width="eight"),
+     ValueError, r"width='eight': give the number of channels to average, a positive integer such as 8"),
+    ("a negative width", lambda r, t: lambda: split_sci_tgt(vis=r["project"], width=-3),
+     ValueError, r"width=-3: give the number of channels to average"),
+    ("a timebin that is no time", lambda r, t: lambda: split_sci(vis=_eb(r), timebin="12 parsec", dryrun=True),
+     ValueError, r"timebin='12 parsec': give a time such as '12s', '30s' or '1.5min' to average over"),
     ("restore option as a string", lambda r, t: lambda: restore_pi(member=r["project"], spacesaving="3"),
      TypeError, r"spacesaving must be None \(unset"),
     ("restore of a non-delivery", lambda r, t: (t.joinpath("nodata").mkdir(),

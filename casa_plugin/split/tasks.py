@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 
 from ..delivery import expand_vis
 from ..logs import task_logging
@@ -119,7 +120,9 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
         Report the plan and write no MS (only the delivery report shows the plan).
     width, timebin : int or str, str
         CASA split's channel and time averaging, done while splitting
-        (``width=8, timebin='12s'``); no averaging by default.
+        (``width=8, timebin='12s'``); no averaging by default. A width that is
+        not a positive channel count, or a timebin that is not a time, is
+        refused before anything runs (CASA would split without averaging).
     parallel : bool or None
         None: under MPI (``mpicasa``/``mpirun``), on the casampi servers only
         where they win (``casa_plugin.parallel.policy``), else serially in
@@ -165,6 +168,7 @@ def _science_jobs(vis, *, outputvis, intent, minnchan, spw, datacolumn, reindex,
     _require("reindex", reindex, (bool, type(None)), "True, False or None (the member's numbering)")
     _require("width", width, (int, str), "a channel count (int) or CASA width string")
     _require("timebin", timebin, str, "a CASA time string such as '12s'")
+    _check_averaging(width, timebin)
     spw = _normal_spw(spw)
     paths = _absolute(expand_vis(vis))
     _refuse_science_splits(paths, datacolumn)
@@ -173,6 +177,22 @@ def _science_jobs(vis, *, outputvis, intent, minnchan, spw, datacolumn, reindex,
                      "overwrite": overwrite, "dryrun": dryrun, "width": width, "timebin": timebin,
                      "totalpower": totalpower}
                     for v, o in zip(paths, _outputs(paths, outputvis, ".split.cal"))])
+
+
+#: A time CASA's split averages over: a number and a unit of time.
+_TIMEBIN = re.compile(r"^\s*(\d+(\.\d*)?|\.\d+)\s*(s|ms|us|min|h|d)\s*$")
+
+
+def _check_averaging(width, timebin):
+    """Refuse a width or timebin CASA would not average with: it warns, or not, and splits unaveraged, so the
+    output would say less than the request and the record."""
+    parts = str(width).replace(" ", "").split(",")
+    if not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise ValueError("width=%r: give the number of channels to average, a positive integer such as 8 (or one "
+                         "per spw: '8,8,4,4'); 1 averages nothing" % (width,))
+    if timebin.strip() not in ("", "0") and not _TIMEBIN.match(timebin):
+        raise ValueError("timebin=%r: give a time such as '12s', '30s' or '1.5min' to average over; '0s' "
+                         "averages nothing" % (timebin,))
 
 
 def _target_jobs(paths, *, outputvis, intent, datacolumn, flagversion, overwrite, dryrun, totalpower):
