@@ -24,7 +24,7 @@ from casa_plugin.testing.pipeline_standin import load_for_recipe  # noqa: E402
 
 # ---- settings and their defaults (set one before execfile, or NAME=value after the recipe under casa -c) ----
 SETTINGS = dict((
-    ("PROJECT", None),  # project, science goal, group or member; None: the current directory, if a delivery
+    ("PROJECT", None),  # project, science goal, group or member; None: the current directory (a delivery at or below it)
     ("SPACESAVING", None),  # passed to the scriptForPI only when set
     ("DOSPLIT", None),
     ("DOCONTSUB", None),
