@@ -43,7 +43,7 @@ def _width(width):
     try:
         return int(width)
     except (TypeError, ValueError):
-        return None  # a per-spw list or a frequency: the channel count is not checked
+        return None  # one width per spw (split_sci refuses anything else): the channel count is not checked
 
 
 def _seconds(timebin):
