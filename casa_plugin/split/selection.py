@@ -55,7 +55,7 @@ class _Tables(object):
         self.vis = vis
         names, nchan = subtable_columns(vis, "SPECTRAL_WINDOW", "NAME", "NUM_CHAN")
         self.names, self.nchans = [str(n) for n in names], [int(n) for n in nchan]
-        self._freqs, self._by_intent = {}, None
+        self._freqs, self._by_intent, self._obs_modes = {}, None, None
 
     def nspw(self):
         return len(self.names)
@@ -78,8 +78,13 @@ class _Tables(object):
 
     def intents(self):
         """Every intent of the STATE table, whether or not a row of the main table has it (as msmetadata's)."""
-        modes, = subtable_columns(self.vis, "STATE", "OBS_MODE")
-        return sorted(set(i.strip() for m in modes for i in str(m).split(",") if i.strip()))
+        return sorted(set(i.strip() for m in self._modes() for i in str(m).split(",") if i.strip()))
+
+    def _modes(self):
+        """The STATE table's OBS_MODE column, read once."""
+        if self._obs_modes is None:
+            self._obs_modes, = subtable_columns(self.vis, "STATE", "OBS_MODE")
+        return self._obs_modes
 
     def spwsforintent(self, intent):
         return sorted(self._observed().get(intent, ()))
@@ -95,7 +100,7 @@ class _Tables(object):
                 ddid = tb.getcol("DATA_DESC_ID") if rows else np.zeros(0, int)
             finally:
                 tb.close()
-            modes, = subtable_columns(self.vis, "STATE", "OBS_MODE")
+            modes = self._modes()
             spw_of, = subtable_columns(self.vis, "DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
             kept = state >= 0  # -1: a row with no state
             n = max(len(spw_of), 1)
