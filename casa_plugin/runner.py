@@ -164,6 +164,13 @@ def _places(plans):
                 for p in plans)
 
 
+def _output_name(plan):
+    """The output as its EB's lines name it: its name beside the EB, else its whole path (the user chose
+    another place, and the line must say where the data went)."""
+    same = os.path.dirname(os.path.abspath(plan.outputvis)) == os.path.dirname(os.path.abspath(plan.vis))
+    return os.path.basename(plan.outputvis) if same else plan.outputvis
+
+
 class _Report(object):
     """Collect one task's per-EB results in order, logging and recording each as it comes."""
 
@@ -178,7 +185,7 @@ class _Report(object):
         """Note that ``plan`` started (serially, or dispatched to an MPI server), and say so on its line."""
         if self.begin(plan):
             log.info("[%d/%d started] %s: %s -> %s (%s)", len(self.started), len(self.plans),
-                     self.places[plan.vis], os.path.basename(plan.vis), os.path.basename(plan.outputvis),
+                     self.places[plan.vis], os.path.basename(plan.vis), _output_name(plan),
                      _size(plan))
 
     def begin(self, plan):
@@ -209,7 +216,7 @@ class _Report(object):
             result["stale"] = run_record.dependents(plan.outputvis)
         self.results[plan.vis] = result
         line = progress_line(self.number(plan), len(self.plans), "%s: %s" % (
-            self.places[plan.vis], os.path.basename(plan.vis)), os.path.basename(plan.outputvis),
+            self.places[plan.vis], os.path.basename(plan.vis)), _output_name(plan),
             _detail(result), result.get("seconds"))
         (log.error if result["status"] == "failed" else log.info)(line)
         if not plan.dryrun:
@@ -223,11 +230,11 @@ class _Report(object):
             if plan.vis in self.started and plan.vis not in self.results and not plan.dryrun:
                 if _finished_before(plan, self.identities.get(plan.vis)):
                     log.warning("%s: %s -> %s was finished just before the interrupt; it is kept",
-                                self.task, plan.vis, os.path.basename(plan.outputvis))
+                                self.task, plan.vis, _output_name(plan))
                     _record(self.task, plan, _finished_result(self.task, plan))
                     continue
                 log.warning("%s: interrupted%s before %s -> %s was finished (nothing of it is kept); %s",
-                            self.task, " (%s)" % exc if cause else "", plan.vis, os.path.basename(plan.outputvis),
+                            self.task, " (%s)" % exc if cause else "", plan.vis, _output_name(plan),
                             _again(self.task, plan))
                 _record(self.task, plan, dict(cause, status="interrupted", vis=plan.vis, outputvis=plan.outputvis))
         unfinished = [p for p in self.plans if p.vis not in self.results and not p.dryrun and p.overwrite
@@ -241,7 +248,7 @@ class _Report(object):
             self.results[plan.vis] = dict(vis=plan.vis, outputvis=plan.outputvis, eb=eb_of(plan.vis),
                                           status="failed", error=_busy_error(self.busy[plan.vis]))
             log.error(progress_line(len(self.results), len(self.plans), "%s: %s" % (
-                self.places[plan.vis], os.path.basename(plan.vis)), os.path.basename(plan.outputvis),
+                self.places[plan.vis], os.path.basename(plan.vis)), _output_name(plan),
                 "FAILED: %s" % self.results[plan.vis]["error"], None))
         return [p for p in self.plans if p.vis not in self.busy]
 

@@ -100,3 +100,15 @@ def test_live_line_on_a_terminal_but_not_in_an_mpi_rank(tmp_path, monkeypatch, m
         time.sleep(0.3)
     drawn = "".join(tty.text)
     assert ("\033[K" in drawn) == (mpi_env is None), drawn
+
+
+@pytest.mark.casa
+def test_lines_give_the_whole_path_of_an_output_away_from_its_eb(restored, calibrated_dirs, tmp_path, caplog):
+    """An outputvis the user put elsewhere is named by its path: the line says where the data went."""
+    caplog.set_level(logging.INFO, logger="casa_plugin")
+    eb = os.path.join(calibrated_dirs[1], "uid___A002_Xf7ad58_Xd406.ms")
+    elsewhere = str(tmp_path / "mine.ms.split.cal")
+    split_sci(vis=eb, outputvis=elsewhere)
+    assert "[1/1 started] member " in caplog.text
+    assert ": uid___A002_Xf7ad58_Xd406.ms -> %s (" % elsewhere in caplog.text
+    assert "[1/1] member " in caplog.text and " -> %s (spw 1,3,5,7) " % elsewhere in caplog.text
