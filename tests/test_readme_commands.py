@@ -8,6 +8,7 @@ twin here that is run. The blocks of docs/guide.md are one walk through a delive
 one sandbox, starting from the archive's tar files.
 """
 
+import fnmatch
 import glob
 import json
 import os
@@ -306,7 +307,12 @@ def _run_block(block, box, tmp_path):
     else:  # in bash; `casa` is the venv's casashell (the docs say so)
         preamble = 'set -e\ncasa() { "%s/python" -m casashell "$@"; }\n' % VENV_BIN
         argv = ["bash", "-c", preamble + text]
-    code, out = _run(argv, REPO, box["home"])
+    # at the prompt a user is anywhere (the prompt's files go there); the docs' shell blocks run from the clone
+    before = set(os.listdir(REPO))
+    code, out = _run(argv, tmp_path if _kind(block) == "prompt" else REPO, box["home"])
+    for name in set(os.listdir(REPO)) - before:  # CASA's log and its tasks' .last files of this run
+        if fnmatch.fnmatch(name, "casa-*.log") or name.endswith(".last"):
+            os.remove(os.path.join(REPO, name))
     where = "%s (%s)\n%s" % (_id(block), argv[-1][-300:], out[-5000:])
     first = _first(block)
     if first in RAISES:
