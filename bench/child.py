@@ -143,6 +143,90 @@ def manual(args):
               system_s=cpu[1], handed_back_gb=returned(handed), reporting_wait=waited["reporting_wait"]))
 
 
+def _science_spws(msmd, vis):
+    """The tutorial's science spws of ``vis``: OBSERVE_TARGET* spws of more than 4 channels, as its loop finds them."""
+    msmd.open(vis)
+    try:
+        return ",".join(str(s) for s in msmd.spwsforintent("OBSERVE_TARGET*") if msmd.nchan(s) > 4)
+    finally:
+        msmd.close()
+
+
+def pair(args):
+    """Time the tutorial's chain per EB with its target split in a second process, beside the science split.
+
+    The two halves issue 26 asks about, as plain CASA calls (no plugin): this process makes each EB's
+    ``.split.cal`` and saves its flags, as the loop does; a second process (started inside the timed work, its
+    start-up counted once a call, as a pair would start it) makes the ``.split.cal.source`` from the EB: two
+    splits (``--one-pass``: one, which is not the loop's output; see target_half) and its flags. Emits the
+    seconds, this process's and the second one's CPU seconds and the seconds each half took per EB.
+    """
+    waited = start_casa()
+    import subprocess
+    from casatasks import flagmanager, split
+    from casatools import msmetadata
+    msmd = msmetadata()
+    before, ready, handed, cpu = disk_bytes(args.project), time.time(), reported_bytes(), os.times()
+    half = subprocess.Popen([sys.executable, os.path.abspath(__file__), "target-half"]
+                            + (["--one-pass"] if args.one_pass else []),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, universal_newlines=True)
+    science, target = [], []
+    for calibrated in calibrated_dirs(args.project):
+        for vis in sorted(glob.glob(os.path.join(calibrated, "*[!_t].ms"))):
+            spws = _science_spws(msmd, vis)
+            half.stdin.write(json.dumps({"vis": vis, "spw": spws}) + "\n")
+            half.stdin.flush()
+            start = time.time()
+            split(vis=vis, outputvis=vis + ".split.cal", spw=spws)
+            flagmanager(vis=vis + ".split.cal", mode="save", versionname="original_flags")
+            science.append(time.time() - start)
+            target.append(_half_done(half))
+    half.stdin.close()
+    if half.wait() != 0:
+        sys.exit("the target half's process ended with status %d" % half.returncode)
+    done, cpu = time.time(), [b - a for a, b in zip(cpu, os.times())]
+    emit(dict(disk_after(args.project, before), seconds=done - ready, startup=ready - _T0, user_s=cpu[0],
+              system_s=cpu[1], half_user_s=cpu[2], half_system_s=cpu[3], science_seconds=science,
+              target_seconds=target, handed_back_gb=returned(handed), reporting_wait=waited["reporting_wait"]))
+
+
+_HALF_MARK = "HALF_DONE "
+
+
+def _half_done(half):
+    """Wait for the second process's line about its EB; return the seconds it took (from its job's arrival)."""
+    for line in half.stdout:
+        if line.startswith(_HALF_MARK):
+            return json.loads(line[len(_HALF_MARK):])["seconds"]
+    sys.exit("the target half's process ended before its EB was done (status %s)" % half.wait())
+
+
+def target_half(args):
+    """The pair's second process: for each EB named on stdin, make its ``.split.cal.source`` from the EB.
+
+    Two splits, as the loop's ``.source`` needs: the science split's selection with the target intents
+    (``datacolumn='corrected'``), then the loop's target split of that (``datacolumn='data'``), which recomputes
+    WEIGHT from SIGMA as the loop's does. ``--one-pass``: the first split straight into the ``.source``; its
+    WEIGHT differs from the loop's in the last bit (so the bench compares it and counts the differences).
+    """
+    from casatasks import flagmanager, split
+    from casa_plugin.staging import remove_tree
+    for line in sys.stdin:
+        job, start = json.loads(line), time.time()
+        vis = job["vis"]
+        source = vis + ".split.cal.source"
+        first = source if args.one_pass else vis + ".pair-intermediate"
+        split(vis=vis, outputvis=first, spw=job["spw"], intent="*TARGET*")
+        if not args.one_pass:
+            split(vis=first, outputvis=source, intent="*TARGET*", datacolumn="data")
+            remove_tree(first)
+            remove_tree(first + ".flagversions")
+        remove_tree(source + ".flagversions")
+        flagmanager(vis=source, mode="save", versionname="original_flags")
+        sys.stdout.write(_HALF_MARK + json.dumps({"seconds": time.time() - start}) + "\n")
+        sys.stdout.flush()
+
+
 def _concurrency(summary):
     """Return the EBs-at-once level of each EB's science split, in the order they finished."""
     return [eb.get("mpi", {}).get("concurrency") for eb in summary["sci"]["ebs"].values()]
@@ -267,6 +351,11 @@ def main():
     p.add_argument("--width", type=int, default=1)
     p.add_argument("--timebin", default="0s")
     p.add_argument("--maxjobs", type=int)
+    p = sub.add_parser("pair")
+    p.add_argument("project")
+    p.add_argument("--one-pass", action="store_true")
+    p = sub.add_parser("target-half")
+    p.add_argument("--one-pass", action="store_true")
     p = sub.add_parser("compare")
     p.add_argument("reference")
     p.add_argument("project")
@@ -277,7 +366,7 @@ def main():
     p.add_argument("project")
     args = parser.parse_args()
     {"build": build, "manual": manual, "plugin": plugin, "compare": compare, "digest": digest,
-     "report": report}[args.mode](args)
+     "report": report, "pair": pair, "target-half": target_half}[args.mode](args)
 
 
 if __name__ == "__main__":

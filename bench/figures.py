@@ -17,6 +17,8 @@ MEASUREMENTS = [
     ("db", "serial, width=8 timebin=12s", "plugin", None, ["--parallel", "false"] + AVERAGING, WARM),
     ("dn", "parallel=None -n 3, averaging", "plugin", 2, ["--parallel", "none"] + AVERAGING, WARM),
     ("dt", "parallel=True -n 3, averaging", "plugin", 2, ["--parallel", "true"] + AVERAGING, WARM),
+    ("p", "pair: target split beside science", "pair", None, [], BOTH),
+    ("p1", "pair, one pass (not the loop's)", "pair", None, ["--one-pass"], WARM),
     ("cp", "yardstick: cp -r + sync of the inputs", "cp", None, [], BOTH),
     ("cold", "yardstick: cold read of the inputs", "cold", None, [], ("cold",)),
 ]
@@ -26,6 +28,9 @@ TARGETS = [("plugin serial / loop", None, "warm", "b", "a", "<=", 1.03),
            ("parallel=None / serial, plain", None, "warm", "n", "b", "<=", 1.05),
            ("parallel=None / serial, plain", None, "cold", "n", "b", "<=", 1.05),
            ("averaging: parallel=None / serial", ("alma12m",), "warm", "dn", "db", "<=", 0.60),
+           ("pair of CASA processes / loop (1-EB members)", ("alma12m",), "warm", "p", "a", "<=", 0.75),
+           ("pair of CASA processes / loop (1-EB members)", None, "cold", "p", "a", None, None),
+           ("pair, one pass (outputs differ) / loop", None, "warm", "p1", "a", None, None),
            ("plugin serial / cp -r + sync, s per GB the disk moved (no further from the disk)", None, "cold",
             "b+disk", "cp+disk", "<=", 1.0),
            ("plugin serial / cp -r + sync, seconds", None, "cold", "b", "cp", None, None),
@@ -166,6 +171,15 @@ def report(results, datasets, args):
     return lines + ["```"] + ratios(results, list(datasets)) + ["```", ""]
 
 
+def halves_text(result):
+    """A pair's halves: each EB's seconds of the science half and the target half, and the target process's CPU."""
+    if "target_seconds" not in result:
+        return ""
+    return "  halves s: science %s, target %s (its CPU %.1f s)" % (
+        ",".join("%.1f" % x for x in result["science_seconds"]), ",".join("%.1f" % x for x in result["target_seconds"]),
+        result["half_user_s"] + result["half_system_s"])
+
+
 def run_line(run, project, regime, label, result):
     return "run %d %s %s %-40s %7.2f s%s%s%s%s  own %.1f, others %.1f, stolen %.1f CPU s%s%s" % (
         run + 1, project, regime, label, result["seconds"],
@@ -173,6 +187,6 @@ def run_line(run, project, regime, label, result):
                                                     result.get("sync_seconds") or 0) if "disk_read" in result else "",
         "  start-up %.1f s, exit %.1f s" % (result["startup"], result["exit"]) if "startup" in result else "",
         "  MPI set-up %.1f s" % result["mpi_setup"] if result.get("mpi_setup") is not None else "",
-        "  %s" % mode_text([result]) if mode_text([result]) else "",
+        ("  %s" % mode_text([result]) if mode_text([result]) else "") + halves_text(result),
         result["own_cpu"], result["other_cpu"], result["steal"],
         "  peak RSS %s GB" % peak_text([result]) if peak_text([result]) else "", " (NOISY)" if result["noisy"] else "")
