@@ -204,3 +204,19 @@ def test_the_docstrings_say_what_an_existing_output_gets():
     from casa_plugin import split_sci, split_tgt
     assert "if not, that EB fails" in " ".join(split_sci.__doc__.split())
     assert "is stale: that EB fails until ``overwrite=True`` redoes it" in " ".join(split_tgt.__doc__.split())
+
+
+def test_a_split_of_other_than_the_calibrated_data_says_so(restored, calibrated_dirs, tmp_path, caplog):
+    """At the prompt a datacolumn can come from the other task's globals: the EB's line says what was split."""
+    import logging
+    caplog.set_level(logging.INFO, logger="casa_plugin")
+    eb = os.path.join(calibrated_dirs[1], "uid___A002_Xf7ad58_Xd406.ms")
+    raw = split_sci(vis=eb, outputvis=str(tmp_path / "raw.ms.split.cal"), datacolumn="data")["ebs"][eb]
+    assert raw["status"] == "split" and "the EB's uncalibrated DATA, not its calibrated CORRECTED_DATA" in raw["note"]
+    assert "uncalibrated DATA" in caplog.text  # on the EB's line
+    whole = split_tgt(vis=eb, outputvis=str(tmp_path / "eb.source"), datacolumn="corrected")["ebs"][eb]
+    assert whole["status"] == "split"
+    assert "a restored EB split as it is (every spw, its CORRECTED_DATA), not a science split" in whole["note"]
+    science = split_sci(vis=eb)["ebs"][eb]["outputvis"]
+    with split_failure("its DATA is what split_tgt splits: leave datacolumn at its default"):
+        split_tgt(vis=science, datacolumn="corrected")

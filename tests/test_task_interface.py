@@ -52,7 +52,7 @@ def test_a_misspelt_parameter_is_one_line_with_a_suggestion(tmp_path, monkeypatc
     """split_sci(widht=2) at the prompt: one TypeError naming the parameter and the likely one, nothing run."""
     monkeypatch.chdir(tmp_path)
     ns = _prompt_ns()
-    with pytest.raises(TypeError, match=r"^split_sci not run: 'widht' is no parameter of split_sci; "
+    with pytest.raises(TypeError, match=r"^split_sci not run: 'widht' is not a parameter of split_sci; "
                                         r"did you mean 'width'\?$") as info:
         exec("split_sci(vis='/no/such', widht=2)", ns)
     assert info.value.__cause__ is None and info.value.__suppress_context__  # no second traceback
@@ -305,3 +305,20 @@ def test_interactive_prompt(restored, tmp_path):
     assert "-> calibrated" in seen[3] or "planned" in seen[3], seen[3]
     assert "ValueError: split_sci not run: datacolumn='bogus': must be one of" in seen[5]
     assert "DC False" in seen[7]
+
+
+def test_globals_another_task_left_are_named_before_the_run(restored, tmp_path, monkeypatch, caplog):
+    """tget(split_tgt) then go(split_sci): the globals they share by name (datacolumn, intent) are split_tgt's;
+    the call says which values are not split_sci's defaults, and a None names its likely source."""
+    import logging
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.INFO, logger="casa_plugin")
+    ns = _prompt_ns(vis=restored["project"], dryrun=True, datacolumn="data", intent="*TARGET*")
+    exec("r = split_sci()", ns)
+    assert "split_sci: from the prompt's globals, not the defaults: " in caplog.text
+    assert "intent='*TARGET*'" in caplog.text and "datacolumn='data'" in caplog.text
+    assert "default(split_sci) resets them" in caplog.text
+    ns.update(datacolumn=None, intent="OBSERVE_TARGET*")
+    with pytest.raises(TypeError, match=r"datacolumn=None: must be .*another task's parameters\? "
+                                        r"default\(split_sci\) resets"):
+        exec("split_sci()", ns)

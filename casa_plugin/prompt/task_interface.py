@@ -2,6 +2,7 @@
 
 import difflib
 import inspect
+import logging
 import os
 import re
 import shutil
@@ -13,6 +14,13 @@ from . import session
 from ..cluster.scheduler import SCHEDULERS
 from ..logs import mark_task, task_logging
 from ..split.tasks import _DATACOLUMNS
+
+log = logging.getLogger(__name__)
+
+
+def _same(value, default):
+    """True if ``value`` is the parameter's default (a value equal to it, of the same type)."""
+    return type(value) is type(default) and value == default
 
 __all__ = ["PromptTask", "prompt_task", "prompt_globals", "positional_signature"]
 
@@ -123,8 +131,9 @@ _TASK_RULES = {("restore_pi", "parallel"): _check_members_at_once}
 
 def _check(name, value, default, task=None):
     """Return None if ``value`` is valid for parameter ``name``, else (exception type, what it must be)."""
-    if value is None:
-        return None if default is None else (TypeError, _what(name, default))
+    if value is None:  # at the prompt most often another task's global of that name (its tget sets them all)
+        return None if default is None else (TypeError, "%s (a None left by another task's parameters? "
+                                             "default(%s) resets this task's)" % (_what(name, default), task))
     rule = _TASK_RULES.get((task, name)) or _RULES.get(name)
     if rule is not None:
         return rule(value)
@@ -236,7 +245,7 @@ class PromptTask(object):
         for name in kwargs:
             if name not in self._defaults:
                 close = difflib.get_close_matches(name, list(self._defaults), n=1)
-                hints.append("%r is no parameter of %s%s" % (name, self.__name__,
+                hints.append("%r is not a parameter of %s%s" % (name, self.__name__,
                                                               "; did you mean %r?" % close[0] if close else ""))
         return "%s not run: %s" % (self.__name__, "; ".join(hints) if hints else exc)
 
@@ -261,6 +270,7 @@ class PromptTask(object):
                 return self._func(**given)
             with task_logging(self.__name__):
                 self.check(values)
+                self._say_globals(values)
             return self._func(**values)
         finally:
             if wrote:
@@ -268,6 +278,14 @@ class PromptTask(object):
                     os.rename(pre, last)
                 except OSError:
                     pass
+
+    def _say_globals(self, values):
+        """Log the parameters a call with no arguments took from the prompt's globals that are not its defaults:
+        globals are shared by name between tasks (``tget`` of one task sets another's ``datacolumn``)."""
+        changed = ["%s=%r" % (n, v) for n, v in values.items() if not _same(v, self._defaults[n])]
+        if changed:
+            log.info("%s: from the prompt's globals, not the defaults: %s (default(%s) resets them)",
+                     self.__name__, ", ".join(changed), self.__name__)
 
     def _write(self, path, values):
         def text(value):

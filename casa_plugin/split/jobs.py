@@ -61,6 +61,9 @@ def _check_input(vis, datacolumn, task):
 
 def _column_hint(vis, wanted, task):
     name = os.path.basename(os.path.normpath(vis))
+    if wanted == "CORRECTED_DATA" and task == "split_tgt":
+        return ("its DATA is what split_tgt splits: leave datacolumn at its default (None; a 'corrected' at the "
+                "prompt may come from split_sci's parameters: default(split_tgt) resets them) or pass 'data'")
     if wanted == "CORRECTED_DATA" and name.endswith(_PRODUCTS):
         return ("it is already a science split (its DATA is calibrated): split its targets with "
                 "split_tgt(vis=%r), or split_sci the restored EB %s" % (vis, name.split(".ms")[0] + ".ms"))
@@ -83,6 +86,11 @@ def _target_column(job, source):
             "uncalibrated DATA and every spw. Run split_sci on it first and split_tgt on its .split.cal, "
             "or pass datacolumn='corrected' (or 'data') to split this MS as it is" % job["vis"])
     return "data"
+
+
+def _add_note(result, text):
+    """Add ``text`` to the note the EB's line and record carry."""
+    result["note"] = "; ".join(n for n in (result.get("note"), text) if n)
 
 
 def _made_by(job, task):
@@ -303,6 +311,9 @@ def _science(plan):
     spws, input_spws, before = plan_science(src, job["intent"], job["minnchan"], plan.spws)
     expected = expected_science(source, spws, job["request"])
     result.update({"spw": spws, "input_spws": input_spws, "input_bytes": plan.input_bytes, "input": src})
+    if job["datacolumn"].lower() == "data" and "CORRECTED_DATA" in source["columns"]:
+        _add_note(result, "datacolumn='data': the EB's uncalibrated DATA, not its calibrated CORRECTED_DATA "
+                  "(the default datacolumn='corrected' splits the calibrated data)")
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", expected))
     if job["dryrun"]:
@@ -318,8 +329,8 @@ def _science(plan):
                 casa.mstransform(**_kept_ids(kwargs))
         actual = _checked(tmp, src, job["request"], expected)
         if averaged_nothing(expected, actual):
-            result["note"] = "timebin=%s averaged nothing: CASA kept the %.3f s integrations" % (
-                job["timebin"], expected["interval_s"])
+            _add_note(result, "timebin=%s averaged nothing: CASA kept the %.3f s integrations" % (
+                job["timebin"], expected["interval_s"]))
         result["spw_map"] = spw_map(src, tmp, spws, before)  # raises if a selected spw is missing
         save_once(tmp, job["flagversion"])  # as the tutorial saves it (no comment): the loop's flag versions
     return _written(result, out, actual, start)
@@ -355,6 +366,11 @@ def target_job(plan, input_made=None):
     if not job["request_datacolumn"] and job["datacolumn"] == "corrected":
         result["note"] = ("from the .split.cal's CORRECTED_DATA (a flux script of the delivery recalibrated it; "
                           "its DATA is not flux-scaled)")
+    elif job["request_datacolumn"] and "CORRECTED_DATA" in source["columns"] and \
+            not os.path.normpath(vis).endswith(".split.cal"):
+        result["note"] = ("datacolumn=%r: a restored EB split as it is (every spw, %s), not a science split"
+                          % (job["datacolumn"], "its uncalibrated DATA" if job["datacolumn"].lower() == "data"
+                             else "its CORRECTED_DATA"))
     if existing:
         return dict(result, seconds=time.time() - start, **_existing(job, "split_tgt", expected))
     if job["dryrun"]:
