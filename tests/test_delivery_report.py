@@ -485,6 +485,20 @@ def test_a_refused_request_shows_the_output_kept_not_failed(restored):
     assert "made by casa_plugin for another request" in steps  # the refusal is still shown, as the last error
 
 
+def test_a_target_split_skipped_after_a_refused_science_split_shows_its_output_kept(restored):
+    """The recipes' split_sci_tgt with other options: each science split is refused, so each target split is
+    skipped; the .source made before is intact and the report says so (it said 'skipped')."""
+    from casa_plugin import SplitError, split_sci_tgt
+    project = restored["project"]
+    split_sci_tgt(vis=project)
+    with pytest.raises(SplitError):
+        split_sci_tgt(vis=project, width=4)
+    _, page, _ = _report(project)
+    steps = page[page.index("<h3>Steps</h3>"):]
+    assert steps.count("kept (last run failed)") == 3 and steps.count("kept (last run skipped)") == 3
+    assert "<td>skipped</td>" not in steps
+
+
 def test_restore_rows_give_the_restored_ms_size_and_rows(restored):
     """Issue 23, case 13: a restore row shows its MS's size and rows (they were empty), read from the MS."""
     from casa_plugin.ms import du_bytes
