@@ -138,9 +138,33 @@ def _unfinished_advice(task, plans):
     them without redoing the ones it did (their old outputs are still there)."""
     vis = [p.vis for p in plans]
     return ("%s: %d EB(s) of this overwrite=True run were not finished (their old outputs, if any, are kept): "
-            "%s. To finish the run without redoing the EBs it finished, run it again on these only: %s(vis=%r, "
-            "..., overwrite=True)" % (task, len(vis), ", ".join(os.path.basename(v) for v in vis), task,
-                                      vis[0] if len(vis) == 1 else vis))
+            "%s. To finish the run without redoing the EBs it finished, run it again on these only: %s(vis=%r%s, "
+            "overwrite=True)" % (task, len(vis), ", ".join(os.path.basename(v) for v in vis), task,
+                                 vis[0] if len(vis) == 1 else vis, _same_options(task, plans)))
+
+
+#: The options a call to finish a run repeats where they are not the task's defaults (vis, overwrite apart).
+#: Not reindex: the plans hold it as resolved per member, and reindex=None resolves it so again (a member left
+#: with both numberings is refused, naming the reindex to pass).
+_REPEATED = ("outputvis", "intent", "minnchan", "spw", "datacolumn", "flagversion", "width", "timebin",
+             "totalpower")
+
+
+def _same_options(task, plans):
+    """``", width=8, timebin='12s'"``: the options ``plans`` share that are not ``task``'s defaults."""
+    import inspect
+    from . import split
+    defaults = dict((n, p.default) for n, p in inspect.signature(getattr(split, task)).parameters.items())
+    parts = []
+    for name in _REPEATED:
+        values = set(repr(p.options().get(name)) for p in plans)
+        if name == "outputvis":
+            custom = [p for p in plans if os.path.dirname(p.outputvis) != os.path.dirname(p.vis)]
+            if len(plans) == 1 and custom:
+                parts.append("outputvis=%r" % plans[0].outputvis)
+        elif name in defaults and len(values) == 1 and values != {repr(defaults[name])} and values != {"None"}:
+            parts.append("%s=%s" % (name, values.pop()))
+    return "".join(", " + part for part in parts)
 
 
 def _busy_error(mark):

@@ -10,3 +10,27 @@ def test_the_line_of_an_averaging_split_says_so_planned_or_done():
     assert planned == "spw 1 (230.000-231.900 GHz, 1920 ch); planned with width=8, timebin='12s'"
     assert _detail({"status": "split", "spw": [1], "request": request}) == "spw 1; width=8, timebin='12s'"
     assert _detail({"status": "split", "spw": [1], "request": {"width": 1, "timebin": "0s"}}) == "spw 1"
+
+
+def test_the_call_that_finishes_an_interrupted_run_repeats_its_options():
+    """After Ctrl-C in an overwrite=True run, the advised call is pasteable and keeps what the run asked for."""
+    from casa_plugin.plan import Plan
+    from casa_plugin.runner import _unfinished_advice
+
+    def plan(vis, out=None, **request):
+        base = dict(intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=None,
+                    flagversion="original_flags", width=1, timebin="0s", totalpower=False, overwrite=True)
+        return Plan(task="split_sci", vis=vis, input=vis, outputvis=out or vis + ".split.cal",
+                    request=dict(base, **request), input_bytes=1, input_rows=1, spws=None, member="m", project="p",
+                    work_bytes=1)
+
+    two = [plan("/d/a.ms", width=8, timebin="12s"), plan("/d/b.ms", width=8, timebin="12s")]
+    assert _unfinished_advice("split_sci", two).endswith(
+        "run it again on these only: split_sci(vis=['/d/a.ms', '/d/b.ms'], width=8, timebin='12s', overwrite=True)")
+    one = [plan("/d/a.ms", out="/elsewhere/mine.ms", spw="1,3")]
+    assert _unfinished_advice("split_sci", one).endswith(
+        "split_sci(vis='/d/a.ms', outputvis='/elsewhere/mine.ms', spw='1,3', overwrite=True)")
+    mixed = [plan("/d/a.ms", reindex=True), plan("/d/b.ms", reindex=False)]  # each member's own numbering
+    assert _unfinished_advice("split_sci", mixed).endswith("split_sci(vis=['/d/a.ms', '/d/b.ms'], overwrite=True)")
+    resolved = [plan("/d/a.ms", reindex=False, numbering="spw ids kept, as ...")]  # reindex=None, resolved
+    assert _unfinished_advice("split_sci", resolved).endswith("split_sci(vis='/d/a.ms', overwrite=True)")

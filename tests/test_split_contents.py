@@ -206,8 +206,8 @@ def test_interrupted_overwrite_marks_only_started_ebs_and_keeps_what_was_known(r
     unfinished = [v for v in split_sci(vis=project, dryrun=True)["ebs"]][1:]  # in the run's order
     assert "split_sci: 2 EB(s) of this overwrite=True run were not finished (their old outputs, if any, are " \
            "kept): %s. To finish the run without redoing the EBs it finished, run it again on these only: " \
-           "split_sci(vis=%r, ..., overwrite=True)" % (", ".join(os.path.basename(v) for v in unfinished),
-                                                        unfinished) in caplog.text, caplog.text
+           "split_sci(vis=%r, overwrite=True)" % (", ".join(os.path.basename(v) for v in unfinished),
+                                                   unfinished) in caplog.text, caplog.text  # pasteable as it is
     statuses = {}
     for c in cals:
         for eb, tasks in run_record.by_eb(run_record.load(c)).items():
