@@ -168,6 +168,14 @@ def test_dosplit_split_cal_is_recognised_and_checked(delivery, caplog):
     assert flag_versions(cals[0]) == ["original_flags"]
     with split_failure(r"spw 1,3,5,7 have 64 channels; this request gives 8\. "):
         split_sci(vis=calibrated, reindex=False, width=8)
+    caplog.clear()
+    replaced = split_sci(vis=calibrated, reindex=False, width=8, overwrite=True)["ebs"]  # says what it replaces
+    notes = [r.get("note", "") for r in replaced.values()]
+    assert all("replaces the delivery's own split (made by its scriptForPI); split_sci(vis=" in n for n in notes)
+    assert all("overwrite=True, reindex=False) makes that split again from " in n and "working" in n for n in notes)
+    assert "replaces the delivery's own split" in caplog.text
+    again = split_sci(vis=calibrated, reindex=False, overwrite=True)["ebs"]  # now casa_plugin's: nothing to say
+    assert not any("delivery's own split" in r.get("note", "") for r in again.values())
 
 
 def test_spacesaving_2_split_cal_without_its_input(delivery):

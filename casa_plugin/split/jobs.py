@@ -93,6 +93,19 @@ def _add_note(result, text):
     result["note"] = "; ".join(n for n in (result.get("note"), text) if n)
 
 
+def _say_if_delivered(result, job, src):
+    """An output the delivery made (its scriptForPI's split, the archive's) that overwrite=True replaces: say so
+    on the EB's line, and how to get it back (the default split of the same input makes it again)."""
+    if not (job["overwrite"] and os.path.lexists(job["outputvis"])):
+        return
+    who = _made_by(job, "split_sci")[0]
+    if who in ("scriptForPI", "archive"):
+        _add_note(result, "replaces the delivery's own split (made by %s); split_sci(vis=%r, overwrite=True, "
+                  "reindex=False) makes that split again from %s" % (
+                      "its scriptForPI" if who == "scriptForPI" else "the archive's calibrated MSs",
+                      result["vis"], src))
+
+
 def _made_by(job, task):
     """Return ``(who, request, entry)``: who made the existing output of ``job``, with what request, and its
     record entry, where known.
@@ -320,6 +333,7 @@ def _science(plan):
         return dict(result, status="planned", fields=source["fields"])
     needed = _estimate_bytes(src, source["_ddid"], source["_field"], spws=spws)
     _check_destination(out, needed)
+    _say_if_delivered(result, job, src)
     with staged(out, overwrite=job["overwrite"]) as tmp:
         kwargs = _split_args(job, src, tmp, ",".join(str(s) for s in spws))
         with watch(tmp, needed, os.path.basename(out)):
