@@ -440,7 +440,9 @@ def main():
                     args.runs, "dropped" if dropped else "NOT dropped (not root)"),
                 "- each ratio: median of the ratios round by round, with its %d %% bootstrap interval" % (100 * LEVEL),
                 "- outputs of every plain case identical to the loop's, of every averaging case to serial's, in "
-                "every round (every column, every subtable but HISTORY, the flag versions)",
+                "every round (every column, every subtable but HISTORY, the flag versions)%s" % (
+                    "; except %s, whose differences are counted" % ", ".join(k for k in DIFFER if k in args.only)
+                    if any(k in args.only for k in DIFFER) else ""),
                 "- command: `%s`; whole benchmark %.0f s" % (" ".join(["bench/run_bench.py"] + sys.argv[1:]), wall),
                 ""]
         with open(args.results, "w") as f:
