@@ -52,6 +52,12 @@ def test_already_restored_member_is_skipped(restored, casa_session):
     result = restore_pi(member=restored["project"])
     assert result["counts"] == {"already restored": 2}
     assert snapshot(restored["project"]) == before
+    member = sorted(result["members"])[0]
+    again = restore_pi(member=member, dosplit=True)["members"][member]  # the options cannot apply: it says so
+    assert again["status"] == "already restored"
+    assert again["note"] == ("dosplit=True not applied: they are the scriptForPI's options, for a new restore; to "
+                             "restore it again with them: restore_pi(member=%r, dosplit=True, overwrite=True)" % member)
+    assert snapshot(restored["project"]) == before
 
 
 def test_options_reach_the_script_and_never_leak(delivery, casa_session):

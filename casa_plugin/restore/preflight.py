@@ -232,6 +232,12 @@ def _check_calibrated(plan, member, options, problems):
         if options["overwrite"]:
             plan["note"] = ("complete, so overwrite=True on a directory above members leaves it; to restore it "
                             "again, name it: %s" % again)
+        given = ["%s=%r" % (k, options[k]) for k in ("spacesaving", "dosplit", "docontsub")
+                 if options.get(k) is not None]
+        if given and not options["overwrite"]:
+            plan["note"] = ("%s not applied: they are the scriptForPI's options, for a new restore; to restore it "
+                            "again with them: restore_pi(member=%r, %s, overwrite=True)" % (
+                                ", ".join(given), member, ", ".join(given)))
         return True
     why = ("has no calibrated MS for %s" % (", ".join(missing) or "any EB") if missing or not plan["ebs"] else
            "has every EB's MS but its last restore was %s (casa_plugin_record.json%s)" % (status, _why_failed(last)))

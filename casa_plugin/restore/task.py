@@ -130,16 +130,21 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         A member directory, its ``script/``, or a directory above members
         (science goal, group, project): every member below, in sorted order.
     spacesaving, dosplit, docontsub : int, bool, bool, optional
-        Set as ``SPACESAVING``, ``DOSPLIT``, ``DOCONTSUB`` for the scriptForPI,
-        only when given (the session's own globals of those names are ignored).
+        The scriptForPI's options, each set only when given: ``SPACESAVING``
+        (how much of its intermediate data it deletes), ``DOSPLIT`` (it splits
+        the science spws into ``.split.cal`` itself), ``DOCONTSUB`` (it
+        subtracts the continuum); the session's globals of those names are
+        ignored.
         ``spacesaving``: an integer >= -1; unset, the script uses level 0;
         ``-1`` makes the script skip its own disk check (and this one too).
     dryrun : bool
         Run the preflight checks and report the plan; run nothing (only the
         delivery report, ``<project>/casa_plugin_report/``, is written).
     overwrite : bool
-        Restore again a member that has a ``calibrated/`` (complete or not):
-        the old one is moved aside as ``calibrated.<date>``, never deleted.
+        Restore again a member that has a ``calibrated/``: the member named,
+        complete or not; below a project, group or science goal only those
+        whose restore is incomplete. The old one is moved aside as
+        ``calibrated.<date>``, never deleted.
     checkdisk : bool
         Refuse a member whose scriptForPI would stop on its own disk check
         (its rule: ``du`` of raw/ x 11, 7 or 3 for SPACESAVING unset or 0, 1,
@@ -151,9 +156,9 @@ def restore_pi(member=".", *, spacesaving=None, dosplit=None, docontsub=None, dr
         Refuse a member made with another CASA version than the running one.
     casa : str, optional
         Restore in a separate CASA process: the path (or command line) of a
-        CASA executable, or ``'auto'`` to pick, per member, the executable that
-        the user's configuration (``casa_versions.config_path()``) maps to the
-        delivery's CASA version.
+        CASA executable, or ``'auto'`` to pick, per member, the executable the
+        user's file ``~/.config/casa_plugin/casa_versions.json`` (or
+        ``$CASA_PLUGIN_CONFIG``) maps to the delivery's CASA version.
     parallel : None, bool or int
         Members restored at once, each in its own CASA process (the running
         CASA's ``python -m casashell``, or ``casa``), with its output in

@@ -102,9 +102,9 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
     datacolumn : str
         Column to split (written as DATA); ``'corrected'`` by default.
     reindex : bool or None
-        True numbers the output's spws from 0 (CASA's split); False keeps the
-        input's spw ids. None (default): one numbering per member, that of
-        the ``.split.cal`` already beside the EB (the scriptForPI's with
+        How the output's spws are numbered: None (default) one numbering per
+        member, True from 0 (CASA's split), False the input's spw ids. None
+        takes that of the ``.split.cal`` already beside the EB (the scriptForPI's with
         ``DOSPLIT`` keep the ids, so new splits keep them too and the
         script's count as made), else from 0; a directory holding both is
         refused, naming them. The line says when ids are kept this way.
@@ -124,11 +124,12 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
         not a positive channel count, or a timebin that is not a time, is
         refused before anything runs (CASA would split without averaging).
     parallel : bool or None
-        None: under MPI (``mpicasa``/``mpirun``), on the casampi servers only
-        where they win (``casa_plugin.parallel.policy``), else serially in
-        the client without starting the servers' workers; the choice and its
-        reason are in ``result['parallel']``. True forces MPI (an error
-        outside it); False forces serial.
+        None (default): under MPI (``mpicasa``/``mpirun``) on the casampi
+        servers only where they win, else serially; True forces the servers
+        (an error outside MPI); False forces serial. Under None the client
+        splits serially without starting the servers' workers; the choice
+        and its reason are logged and in ``result['parallel']``
+        (``casa_plugin.parallel.policy`` decides).
     maxjobs : int, optional
         Under MPI, EBs run at once per host; default the policy's.
     totalpower : bool
@@ -227,8 +228,8 @@ def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagv
     intent : str
         Fields observed with this intent are kept (globs; separator variants match).
     datacolumn : str, optional
-        Column to split. None (default): ``'data'``, since a ``.split.cal``
-        holds calibrated DATA; a ``.split.cal`` that also has CORRECTED_DATA
+        Column to split; None (default) splits DATA, which a ``.split.cal``
+        holds calibrated. With None, a ``.split.cal`` that also has CORRECTED_DATA
         (a manual member's flux script recalibrated it) gives ``'corrected'``,
         and its line says so; an input with CORRECTED_DATA that is not a
         ``.split.cal`` (a restored EB) is an error, as its DATA is
