@@ -472,15 +472,19 @@ def test_flag_counts_are_those_of_casas_flagdata_summary(restored):
             assert ours["antenna"][key] == pytest.approx(counts["flagged"] / counts["total"], abs=1e-6)
 
 
+def _steps_after_a_refusal(project, task):
+    """The report's Steps after ``task`` on ``project``, then again with width=4 (refused on every EB)."""
+    from casa_plugin import SplitError
+    task(vis=project)
+    with pytest.raises(SplitError):
+        task(vis=project, width=4)
+    _, page, _ = _report(project)
+    return page[page.index("<h3>Steps</h3>"):]
+
+
 def test_a_refused_request_shows_the_output_kept_not_failed(restored):
     """After a good split, a call with other options is refused per EB; the report says the output is kept."""
-    from casa_plugin import SplitError
-    project = restored["project"]
-    split_sci(vis=project)
-    with pytest.raises(SplitError):
-        split_sci(vis=project, width=4)
-    _, page, _ = _report(project)
-    steps = page[page.index("<h3>Steps</h3>"):]
+    steps = _steps_after_a_refusal(restored["project"], split_sci)
     assert steps.count("kept (last run failed)") == 3 and "<td>failed</td>" not in steps
     assert "made by casa_plugin for another request" in steps  # the refusal is still shown, as the last error
 
@@ -488,13 +492,8 @@ def test_a_refused_request_shows_the_output_kept_not_failed(restored):
 def test_a_target_split_skipped_after_a_refused_science_split_shows_its_output_kept(restored):
     """The recipes' split_sci_tgt with other options: each science split is refused, so each target split is
     skipped; the .source made before is intact and the report says so (it said 'skipped')."""
-    from casa_plugin import SplitError, split_sci_tgt
-    project = restored["project"]
-    split_sci_tgt(vis=project)
-    with pytest.raises(SplitError):
-        split_sci_tgt(vis=project, width=4)
-    _, page, _ = _report(project)
-    steps = page[page.index("<h3>Steps</h3>"):]
+    from casa_plugin import split_sci_tgt
+    steps = _steps_after_a_refusal(restored["project"], split_sci_tgt)
     assert steps.count("kept (last run failed)") == 3 and steps.count("kept (last run skipped)") == 3
     assert "<td>skipped</td>" not in steps
 
