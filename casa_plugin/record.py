@@ -174,6 +174,9 @@ def alive(running):
 def _stamp(result):
     from . import __version__
     entry = dict(result)
+    # the outputs a split made stale: said on its line; in the record a .source's input_made_id against its
+    # .split.cal's made_id says it, and stays true when the .source is redone
+    entry.pop("stale", None)
     entry.update({"recorded": time.strftime("%Y-%m-%dT%H:%M:%S"), "casa_version": result.get("casa_version")
                   or casa.casa_version(), "casa_plugin_version": __version__, "host": socket.gethostname()})
     return entry

@@ -97,6 +97,8 @@ def test_remade_split_cal_makes_its_source_stale(restored, calibrated_dirs, capl
     split_sci(vis=cal, width=4, overwrite=True)
     assert caplog.text.count("now stale, made from the output this replaced: uid___") == 2, caplog.text
     assert "overwrite=True))" in caplog.text
+    # the record says it by made ids, which stay true once the .source is redone (a list of stale outputs did not)
+    assert not any("stale" in entry for entry in run_record.load(cal)["outputs"].values())
     with split_failure(r"\.source exists but is stale: its input \S+\.split\.cal was remade at \S+ by "
                        r"split_sci\(.*width=4.*\), after this output was made at \S+ \(it holds spws 0 \(64 ch\).*"
                        r"It is left as it is; pass overwrite=True"):
