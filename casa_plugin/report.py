@@ -43,7 +43,7 @@ def _status(result):
         return "done (%s)" % result["made_by"]
     if result.get("seconds") is not None and status == "split":
         return "%s %.1fs" % (status, result["seconds"])
-    if status in ("failed", "interrupted") and is_ms(result.get("outputvis") or ""):
+    if status in ("failed", "interrupted", "skipped") and is_ms(result.get("outputvis") or ""):
         return "kept (%s)" % _stopped(status, result)  # an output made before is intact, as the report says
     return _stopped(status, result)
 

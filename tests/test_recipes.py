@@ -90,6 +90,12 @@ def test_the_summary_table_is_printed_when_a_task_fails(tmp_path):
     sci["ebs"][vis % "uid___A002_X1_X2"]["outputvis"] = str(kept)
     from casa_plugin.report import summary_table
     assert "kept (failed)" in summary_table(None, sci, None)
+    source = tmp_path / "uid___A002_X1_X2.ms.split.cal.source"  # its target split skipped: made before, intact
+    source.mkdir()
+    (source / "table.dat").write_bytes(b"")
+    tgt = {"ebs": {str(kept): {"vis": str(kept), "eb": "uid___A002_X1_X2", "status": "skipped",
+                               "outputvis": str(source)}}}
+    assert "kept (skipped)" in summary_table(None, sci, tgt)
     quiet = io.StringIO()
     with pytest.raises(ValueError):
         with summary_at_end(quiet):
