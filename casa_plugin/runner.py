@@ -133,37 +133,40 @@ def _again(task, plan):
     return "its old output is kept (the line after this one says how to finish the run)"
 
 
-def _unfinished_advice(task, plans):
+def _unfinished_advice(task, plans, defaults=None):
     """One line for an interrupted overwrite=True run: the EBs it did not finish, and the call that finishes
-    them without redoing the ones it did (their old outputs are still there)."""
+    them without redoing the ones it did (their old outputs are still there), with the run's options that are
+    not ``defaults`` (the task's, ``{name: default}``)."""
     vis = [p.vis for p in plans]
     return ("%s: %d EB(s) of this overwrite=True run were not finished (their old outputs, if any, are kept): "
             "%s. To finish the run without redoing the EBs it finished, run it again on these only: %s(vis=%r%s, "
             "overwrite=True)" % (task, len(vis), ", ".join(os.path.basename(v) for v in vis), task,
-                                 vis[0] if len(vis) == 1 else vis, _same_options(task, plans)))
+                                 vis[0] if len(vis) == 1 else vis, _same_options(task, plans, defaults or {})))
 
 
 #: The options a call to finish a run repeats where they are not the task's defaults (vis, overwrite apart).
-#: Not reindex: the plans hold it as resolved per member, and reindex=None resolves it so again (a member left
-#: with both numberings is refused, naming the reindex to pass).
-_REPEATED = ("outputvis", "intent", "minnchan", "spw", "datacolumn", "flagversion", "width", "timebin",
-             "totalpower")
+_REPEATED = ("intent", "minnchan", "spw", "datacolumn", "reindex", "flagversion", "width", "timebin", "totalpower")
+#: The output a task names by default: ``<vis><suffix>``.
+_DEFAULT_SUFFIX = {"split_sci": ".split.cal", "split_tgt": ".source"}
 
 
-def _same_options(task, plans):
-    """``", width=8, timebin='12s'"``: the options ``plans`` share that are not ``task``'s defaults."""
-    import inspect
-    from . import split
-    defaults = dict((n, p.default) for n, p in inspect.signature(getattr(split, task)).parameters.items())
+def _same_options(task, plans, defaults):
+    """``", width=8, timebin='12s'"``: the options of ``plans`` that are not ``task``'s ``defaults``.
+
+    A ``reindex`` the member's numbering decided (``reindex_from``) is left to decide again; an option the
+    plans do not share is left out (the call then takes its default), and so is a custom ``outputvis`` of
+    several plans (one call names one).
+    """
     parts = []
+    if len(plans) == 1 and plans[0].outputvis != plans[0].vis + _DEFAULT_SUFFIX.get(task, ""):
+        parts.append("outputvis=%r" % plans[0].outputvis)
     for name in _REPEATED:
-        values = set(repr(p.options().get(name)) for p in plans)
-        if name == "outputvis":
-            custom = [p for p in plans if os.path.dirname(p.outputvis) != os.path.dirname(p.vis)]
-            if len(plans) == 1 and custom:
-                parts.append("outputvis=%r" % plans[0].outputvis)
-        elif name in defaults and len(values) == 1 and values != {repr(defaults[name])} and values != {"None"}:
-            parts.append("%s=%s" % (name, values.pop()))
+        values = set(repr(p.request.get(name)) for p in plans)
+        if name not in defaults or len(values) != 1 or values == {repr(defaults[name])}:
+            continue
+        if name == "reindex" and any(p.request.get("reindex_from") for p in plans):
+            continue
+        parts.append("%s=%s" % (name, values.pop()))
     return "".join(", " + part for part in parts)
 
 
@@ -198,8 +201,9 @@ def _output_name(plan):
 class _Report(object):
     """Collect one task's per-EB results in order, logging and recording each as it comes."""
 
-    def __init__(self, task, plans, chained=False):
+    def __init__(self, task, plans, chained=False, defaults=None):
         self.task, self.plans, self.results, self.started = task, plans, OrderedDict(), []
+        self.defaults = defaults  # the task's parameters' defaults: the options an advised call repeats
         self.chained = chained  # split_sci_tgt: each target split follows its science split at once
         self.identities = {}  # vis -> what its output was when the job started (_identity)
         self.previous, self.busy = _previous(plans)
@@ -264,7 +268,7 @@ class _Report(object):
         unfinished = [p for p in self.plans if p.vis not in self.results and not p.dryrun and p.overwrite
                       and not (p.vis in self.started and _finished_before(p, self.identities.get(p.vis)))]
         if unfinished:
-            log.warning(_unfinished_advice(self.task, unfinished))
+            log.warning(_unfinished_advice(self.task, unfinished, self.defaults))
 
     def refuse_busy(self):
         """Fail, without running them, the EBs whose output another live process is making; return the rest."""
@@ -317,7 +321,7 @@ def _raise_failures(reports, summary):
                          results=summary)
 
 
-def run_eb_jobs(task, func_path, plans, *, parallel=False, maxjobs=None):
+def run_eb_jobs(task, func_path, plans, *, parallel=False, maxjobs=None, defaults=None):
     """Run ``func_path`` on every plan (``casa_plugin.plan.Plan``), log ``[i/n]`` lines, update run records, and
     summarise.
 
@@ -333,7 +337,7 @@ def run_eb_jobs(task, func_path, plans, *, parallel=False, maxjobs=None):
     KeyboardInterrupt
         After noting the unfinished EBs as interrupted in their run records.
     """
-    report, choice = _Report(task, plans), {}
+    report, choice = _Report(task, plans, defaults=defaults), {}
     plans = report.refuse_busy()
     try:
         run_jobs(func_path, plans, on_result=report.add, parallel=parallel, maxjobs=maxjobs,
@@ -349,13 +353,14 @@ def run_eb_jobs(task, func_path, plans, *, parallel=False, maxjobs=None):
     return summary
 
 
-def run_chain_jobs(chains, *, parallel=False, maxjobs=None):
+def run_chain_jobs(chains, *, parallel=False, maxjobs=None, defaults=(None, None)):
     """Run each EB's science split and then its target split as one job (one process per EB).
 
-    ``chains`` are ``casa_plugin.plan.Chain``. Returns ``{'sci': summary, 'tgt': summary}``.
+    ``chains`` are ``casa_plugin.plan.Chain``; ``defaults``: split_sci's and split_tgt's parameters' defaults.
+    Returns ``{'sci': summary, 'tgt': summary}``.
     """
-    sci = _Report("split_sci", [c.sci for c in chains], chained=True)
-    tgt = _Report("split_tgt", [c.tgt for c in chains])
+    sci = _Report("split_sci", [c.sci for c in chains], chained=True, defaults=defaults[0])
+    tgt = _Report("split_tgt", [c.tgt for c in chains], defaults=defaults[1])
 
     def on_result(chain, result):
         with run_record.batched():  # both entries in one rewrite of the record

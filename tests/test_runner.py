@@ -14,23 +14,36 @@ def test_the_line_of_an_averaging_split_says_so_planned_or_done():
 
 def test_the_call_that_finishes_an_interrupted_run_repeats_its_options():
     """After Ctrl-C in an overwrite=True run, the advised call is pasteable and keeps what the run asked for."""
+    from casa_plugin import split_sci, split_tgt
     from casa_plugin.plan import Plan
     from casa_plugin.runner import _unfinished_advice
+    from casa_plugin.split.tasks import _defaults
 
-    def plan(vis, out=None, **request):
+    def plan(vis, out=None, suffix=".split.cal", **request):
         base = dict(intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=None,
                     flagversion="original_flags", width=1, timebin="0s", totalpower=False, overwrite=True)
-        return Plan(task="split_sci", vis=vis, input=vis, outputvis=out or vis + ".split.cal",
+        return Plan(task="split_sci", vis=vis, input=vis, outputvis=out or vis + suffix,
                     request=dict(base, **request), input_bytes=1, input_rows=1, spws=None, member="m", project="p",
                     work_bytes=1)
 
+    def advice(plans, task=split_sci):
+        return _unfinished_advice(task.__name__, plans, _defaults(task))
+
     two = [plan("/d/a.ms", width=8, timebin="12s"), plan("/d/b.ms", width=8, timebin="12s")]
-    assert _unfinished_advice("split_sci", two).endswith(
+    assert advice(two).endswith(
         "run it again on these only: split_sci(vis=['/d/a.ms', '/d/b.ms'], width=8, timebin='12s', overwrite=True)")
     one = [plan("/d/a.ms", out="/elsewhere/mine.ms", spw="1,3")]
-    assert _unfinished_advice("split_sci", one).endswith(
-        "split_sci(vis='/d/a.ms', outputvis='/elsewhere/mine.ms', spw='1,3', overwrite=True)")
-    mixed = [plan("/d/a.ms", reindex=True), plan("/d/b.ms", reindex=False)]  # each member's own numbering
-    assert _unfinished_advice("split_sci", mixed).endswith("split_sci(vis=['/d/a.ms', '/d/b.ms'], overwrite=True)")
-    resolved = [plan("/d/a.ms", reindex=False, numbering="spw ids kept, as ...")]  # reindex=None, resolved
-    assert _unfinished_advice("split_sci", resolved).endswith("split_sci(vis='/d/a.ms', overwrite=True)")
+    assert advice(one).endswith("split_sci(vis='/d/a.ms', outputvis='/elsewhere/mine.ms', spw='1,3', overwrite=True)")
+    beside = [plan("/d/a.ms", out="/d/a_avg.ms.split.cal", width=8)]  # a custom name in the EB's directory
+    assert advice(beside).endswith("split_sci(vis='/d/a.ms', outputvis='/d/a_avg.ms.split.cal', width=8, "
+                                   "overwrite=True)")
+    decided = [plan("/d/a.ms", reindex=True, reindex_from="member"), plan("/d/b.ms", reindex=True,
+                                                                           reindex_from="member")]
+    assert advice(decided).endswith("split_sci(vis=['/d/a.ms', '/d/b.ms'], overwrite=True)")
+    given = [plan("/d/a.ms", reindex=False)]  # the user's: repeated, or the member's numbering might differ
+    assert advice(given).endswith("split_sci(vis='/d/a.ms', reindex=False, overwrite=True)")
+    target = [plan("/d/a.ms.split.cal", suffix=".source", intent="*TARGET*", datacolumn=None)]
+    assert advice(target, split_tgt).endswith("split_tgt(vis='/d/a.ms.split.cal', overwrite=True)")
+    mine = [plan("/d/a.ms.split.cal", out="/d/mine.source", intent="*TARGET*", datacolumn=None)]
+    assert advice(mine, split_tgt).endswith("split_tgt(vis='/d/a.ms.split.cal', outputvis='/d/mine.source', "
+                                            "overwrite=True)")

@@ -85,6 +85,7 @@ def resolve(jobs):
         if directory not in decided:
             decided[directory] = _decide(directory)
         job["reindex"], note = decided[directory]
+        job["reindex_from"] = "member"  # not given: decided again by a call that leaves it None
         if note:
             job["numbering"] = note
     return jobs

@@ -1,5 +1,6 @@
 """split_sci and split_tgt: the task-like entry points that plan per-EB jobs and report on them."""
 
+import inspect
 import logging
 import os
 import re
@@ -34,6 +35,11 @@ def _normal_spw(spw):
     if spw and not all(part.isdigit() for part in spw.split(",")):
         raise ValueError("spw=%r: give spw ids separated by commas, e.g. '17,19,21,23'" % spw)
     return spw
+
+
+def _defaults(task):
+    """``{parameter: default}`` of a task function (the options a call to finish its run repeats)."""
+    return dict((name, p.default) for name, p in inspect.signature(task).parameters.items())
 
 
 def _common_checks(outputvis, datacolumn, flagversion, overwrite, dryrun, totalpower):
@@ -158,7 +164,8 @@ def split_sci(vis="", *, outputvis="", intent="OBSERVE_TARGET*", minnchan=5, spw
                              dryrun=dryrun, width=width, timebin=timebin, totalpower=totalpower)
         _check_parallel(parallel)
         return run_eb_jobs("split_sci", "casa_plugin.split.jobs:science_job",
-                           science_plans(jobs, rows=_policy_rows(parallel)), parallel=parallel, maxjobs=maxjobs)
+                           science_plans(jobs, rows=_policy_rows(parallel)), parallel=parallel, maxjobs=maxjobs,
+                           defaults=_defaults(split_sci))
 
 
 def _science_jobs(vis, *, outputvis, intent, minnchan, spw, datacolumn, reindex, flagversion, overwrite, dryrun,
@@ -257,7 +264,8 @@ def split_tgt(vis="", *, outputvis="", intent="*TARGET*", datacolumn=None, flagv
                             totalpower=totalpower)
         _check_parallel(parallel)
         return run_eb_jobs("split_tgt", "casa_plugin.split.jobs:target_job",
-                           target_plans(jobs, rows=_policy_rows(parallel)), parallel=parallel, maxjobs=maxjobs)
+                           target_plans(jobs, rows=_policy_rows(parallel)), parallel=parallel, maxjobs=maxjobs,
+                           defaults=_defaults(split_tgt))
 
 
 def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datacolumn="corrected", reindex=None,
@@ -291,4 +299,4 @@ def split_sci_tgt(vis="", *, intent="OBSERVE_TARGET*", minnchan=5, spw="", datac
                            flagversion=flagversion, overwrite=overwrite, dryrun=dryrun, totalpower=totalpower)
         _check_parallel(parallel)
         return run_chain_jobs(chain_plans(sci, tgt, rows=_policy_rows(parallel)), parallel=parallel,
-                              maxjobs=maxjobs)
+                              maxjobs=maxjobs, defaults=(_defaults(split_sci), _defaults(split_tgt)))
