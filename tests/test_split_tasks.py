@@ -220,3 +220,13 @@ def test_a_split_of_other_than_the_calibrated_data_says_so(restored, calibrated_
     science = split_sci(vis=eb)["ebs"][eb]["outputvis"]
     with split_failure("its DATA is what split_tgt splits: leave datacolumn at its default"):
         split_tgt(vis=science, datacolumn="corrected")
+
+
+def test_the_hint_for_a_missing_corrected_data_fits_the_input():
+    """split_tgt(datacolumn='corrected') on a science split: leave the default; on an EB that was never
+    calibrated: restore it first (its DATA is not calibrated, so the default is no fix there)."""
+    from casa_plugin.split.jobs import _column_hint
+    assert _column_hint("/d/uid___A.ms.split.cal", "CORRECTED_DATA", "split_tgt").startswith(
+        "its DATA is what split_tgt splits: leave datacolumn at its default")
+    assert _column_hint("/d/uid___A.ms", "CORRECTED_DATA", "split_tgt").startswith(
+        "this MS holds no calibrated data: restore the calibration first")

@@ -61,7 +61,7 @@ def _check_input(vis, datacolumn, task):
 
 def _column_hint(vis, wanted, task):
     name = os.path.basename(os.path.normpath(vis))
-    if wanted == "CORRECTED_DATA" and task == "split_tgt":
+    if wanted == "CORRECTED_DATA" and task == "split_tgt" and name.endswith(_PRODUCTS):
         return ("its DATA is what split_tgt splits: leave datacolumn at its default (None; a 'corrected' at the "
                 "prompt may come from split_sci's parameters: default(split_tgt) resets them) or pass 'data'")
     if wanted == "CORRECTED_DATA" and name.endswith(_PRODUCTS):
@@ -93,14 +93,30 @@ def _add_note(result, text):
     result["note"] = "; ".join(n for n in (result.get("note"), text) if n)
 
 
+def _is_product(path):
+    """True for a ``.split.cal`` or ``.source`` (a split's output, whose DATA is calibrated)."""
+    return os.path.normpath(path).endswith(_PRODUCTS)
+
+
+def _with_notes(result, existing, start):
+    """``result`` for an output that exists (``existing``: what ``_existing`` found), keeping both notes."""
+    existing = dict(existing)
+    note = existing.pop("note", None)
+    out = dict(result, seconds=time.time() - start, **existing)
+    if note:
+        _add_note(out, note)
+    return out
+
+
 def _say_if_delivered(result, job, src):
     """An output the delivery made (its scriptForPI's split, the archive's) that overwrite=True replaces: say so
-    on the EB's line, and how to get it back (the default split of the same input makes it again)."""
+    on the EB's line (a dry run: that it would), and how to get it back (the default split of the same input
+    makes it again)."""
     if not (job["overwrite"] and os.path.lexists(job["outputvis"])):
         return
     who = _made_by(job, "split_sci")[0]
-    if who in ("scriptForPI", "archive"):
-        _add_note(result, "replaces the delivery's own split (made by %s); split_sci(vis=%r, overwrite=True, "
+    if who in _DELIVERED:
+        _add_note(result, ("would replace" if job["dryrun"] else "replaces") + " the delivery's own split (made by %s); split_sci(vis=%r, overwrite=True, "
                   "reindex=False) makes that split again from %s" % (
                       "its scriptForPI" if who == "scriptForPI" else "the archive's calibrated MSs",
                       result["vis"], src))
@@ -324,16 +340,18 @@ def _science(plan):
     spws, input_spws, before = plan_science(src, job["intent"], job["minnchan"], plan.spws)
     expected = expected_science(source, spws, job["request"])
     result.update({"spw": spws, "input_spws": input_spws, "input_bytes": plan.input_bytes, "input": src})
-    if job["datacolumn"].lower() == "data" and "CORRECTED_DATA" in source["columns"]:
-        _add_note(result, "datacolumn='data': the EB's uncalibrated DATA, not its calibrated CORRECTED_DATA "
-                  "(the default datacolumn='corrected' splits the calibrated data)")
+    column = column_of(job["datacolumn"])
+    if column not in (None, "CORRECTED_DATA") and "CORRECTED_DATA" in source["columns"] and not _is_product(src):
+        _add_note(result, "datacolumn=%r: the EB's %s, not its calibrated CORRECTED_DATA (the default "
+                  "datacolumn='corrected' splits the calibrated data)" % (
+                      job["datacolumn"], "uncalibrated DATA" if column == "DATA" else column))
     if existing:
-        return dict(result, seconds=time.time() - start, **_existing(job, "split_sci", expected))
+        return _with_notes(result, _existing(job, "split_sci", expected), start)
+    _say_if_delivered(result, job, src)
     if job["dryrun"]:
         return dict(result, status="planned", fields=source["fields"])
     needed = _estimate_bytes(src, source["_ddid"], source["_field"], spws=spws)
     _check_destination(out, needed)
-    _say_if_delivered(result, job, src)
     with staged(out, overwrite=job["overwrite"]) as tmp:
         kwargs = _split_args(job, src, tmp, ",".join(str(s) for s in spws))
         with watch(tmp, needed, os.path.basename(out)):
@@ -380,13 +398,12 @@ def target_job(plan, input_made=None):
     if not job["request_datacolumn"] and job["datacolumn"] == "corrected":
         result["note"] = ("from the .split.cal's CORRECTED_DATA (a flux script of the delivery recalibrated it; "
                           "its DATA is not flux-scaled)")
-    elif job["request_datacolumn"] and "CORRECTED_DATA" in source["columns"] and \
-            not os.path.normpath(vis).endswith(".split.cal"):
-        result["note"] = ("datacolumn=%r: a restored EB split as it is (every spw, %s), not a science split"
-                          % (job["datacolumn"], "its uncalibrated DATA" if job["datacolumn"].lower() == "data"
-                             else "its CORRECTED_DATA"))
+    elif job["request_datacolumn"] and "CORRECTED_DATA" in source["columns"] and not _is_product(vis):
+        result["note"] = "datacolumn=%r: a restored EB split as it is (every spw, its %s), not a science split" % (
+            job["datacolumn"], "uncalibrated DATA" if job["datacolumn"].lower() == "data" else
+            column_of(job["datacolumn"]) or "columns: %s" % job["datacolumn"])
     if existing:
-        return dict(result, seconds=time.time() - start, **_existing(job, "split_tgt", expected))
+        return _with_notes(result, _existing(job, "split_tgt", expected), start)
     if job["dryrun"]:
         return dict(result, status="planned")
     needed = _estimate_bytes(vis, source["_ddid"], source["_field"], fields=fields)
