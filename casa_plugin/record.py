@@ -247,7 +247,7 @@ def _merge(previous, result, entry, exists):
         if status == "split":
             entry["made"] = entry["recorded"]
         return entry
-    merged = dict((k, v) for k, v in previous.items() if k not in _RUN_KEYS + ("last_run", "checked"))
+    merged = dict((k, v) for k, v in previous.items() if k not in _RUN_KEYS + ("last_run", "checked", "stale"))
     if status == "done":  # checked against this request: keep how it was made, refresh what it holds
         for key in ("request", "made_by"):
             merged.setdefault(key, result.get(key))

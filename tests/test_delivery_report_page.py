@@ -70,6 +70,21 @@ def test_a_skipped_split_shows_its_state_and_reason_below_its_row():
     assert "last error" not in steps  # a decision, not an error
 
 
+def test_a_skipped_split_of_an_output_made_before_shows_it_kept_and_why(tmp_path):
+    """A TP EB split before with totalpower=True, then skipped by a default call: kept, and the reason below."""
+    member = alma_member(nscans=8)
+    member["array"] = "TP"
+    note = "total power: single-dish FLOAT_DATA autocorrelations, imaged with sdimaging, not split"
+    made = tmp_path / "uid___A002_X1_X1.ms.split.cal"
+    made.mkdir()
+    (made / "table.dat").write_bytes(b"")
+    member["ebs"][0]["sci"].update({"status": "skipped", "note": note, "error": note, "outputvis": str(made),
+                                    "made": "2026-12-07T10:00:00"})
+    steps = _steps(page("/nowhere", [member], {}, "split_sci", False))
+    assert re.search(r"<td>kept \(last run skipped\)</td></tr>\n<tr class='skipped'><td></td><td colspan='\d+'>"
+                     r"<div class='err'>not split: %s</div>" % re.escape(note), steps), steps
+
+
 def test_members_of_several_arrays_get_a_heading_each_in_array_order_and_one_array_none():
     members = []
     for name, array in (("uid___A001_X1_X3", "TP"), ("uid___A001_X1_X1", "12m"), ("uid___A001_X1_X2", "7m")):

@@ -102,9 +102,9 @@ def _table(member):
         out.append("<tr class='%s'>%s</tr>" % (css, "".join(
             "<td class='n'>%s</td>" % c if i in (4, 5, 9) else "<td class='p'>%s</td>" % c if i in (2, 3) else
             "<td>%s</td>" % c for i, c in enumerate(cells))))
-        if status == "skipped" and (entry.get("note") or entry.get("error")):  # why not split (total power)
+        if entry.get("status") == "skipped" and entry.get("note"):  # why not split (total power), kept or not
             out.append("<tr class='skipped'><td></td><td colspan='%d'>%s</td></tr>" % (
-                len(head) - 1, _error(entry.get("note") or entry["error"], "not split: ")))
+                len(head) - 1, _error(entry["note"], "not split: ")))
         elif entry.get("error"):  # below its row, the table's width: a long error stays a few lines
             out.append("<tr class='%s'><td></td><td colspan='%d'>%s</td></tr>" % (
                 css, len(head) - 1, _error(entry["error"], "last error: ")))

@@ -15,14 +15,9 @@ from ..cluster.scheduler import SCHEDULERS
 from ..logs import mark_task, task_logging
 from ..split.tasks import _DATACOLUMNS
 
-log = logging.getLogger(__name__)
-
-
-def _same(value, default):
-    """True if ``value`` is the parameter's default (a value equal to it, of the same type)."""
-    return type(value) is type(default) and value == default
-
 __all__ = ["PromptTask", "prompt_task", "prompt_globals", "positional_signature"]
+
+log = logging.getLogger(__name__)
 
 _STATE = "__casashell_state__"  # casashell defines it in the prompt's namespace (and its -c scripts' copies)
 _NAME_WIDTH = 11  # CASA's inp and .last layout: '%-11s = %s'

@@ -229,21 +229,33 @@ def _check_calibrated(plan, member, options, problems):
         return False
     if complete:
         plan["status"] = "already restored"
-        if options["overwrite"]:
-            plan["note"] = ("complete, so overwrite=True on a directory above members leaves it; to restore it "
-                            "again, name it: %s" % again)
-        given = ["%s=%r" % (k, options[k]) for k in ("spacesaving", "dosplit", "docontsub")
-                 if options.get(k) is not None]
-        if given and not options["overwrite"]:
-            plan["note"] = ("%s not applied: they are the scriptForPI's options, for a new restore; to restore it "
-                            "again with them: restore_pi(member=%r, %s, overwrite=True)" % (
-                                ", ".join(given), member, ", ".join(given)))
+        note = _already_note(member, options, last)
+        if note:
+            plan["note"] = note
         return True
     why = ("has no calibrated MS for %s" % (", ".join(missing) or "any EB") if missing or not plan["ebs"] else
            "has every EB's MS but its last restore was %s (casa_plugin_record.json%s)" % (status, _why_failed(last)))
     problems.append("%s: calibrated/ exists but %s; an earlier restore did not finish: to move it aside "
                     "(calibrated.<date>) and restore this member again: %s" % (os.path.basename(member), why, again))
     return True
+
+
+def _already_note(member, options, last):
+    """Why a complete member is not restored again, where the call asked for something it does not get: an
+    overwrite=True above members, or scriptForPI options (they apply only to a new restore; a member restored
+    from the archive's calibrated MSs has no scriptForPI run at all). None otherwise."""
+    given = ["%s=%r" % (k, options[k]) for k in ("spacesaving", "dosplit", "docontsub") if options.get(k) is not None]
+    again = "restore_pi(member=%r%s, overwrite=True)" % (member, "".join(", " + g for g in given))
+    if options["overwrite"]:
+        return "complete, so overwrite=True on a directory above members leaves it; to restore it again, name it: " \
+            + again
+    if given and last.get("from") == "archive":
+        return ("%s not applied: it was restored from the archive's calibrated MSs, where no scriptForPI runs"
+                % ", ".join(given))
+    if given:
+        return ("%s not applied: they are the scriptForPI's options, for a new restore; to restore it again with "
+                "them: %s" % (", ".join(given), again))
+    return None
 
 
 def already_text(plan):
