@@ -167,20 +167,26 @@ def pair(args):
     from casatools import msmetadata
     msmd = msmetadata()
     before, ready, handed, cpu = disk_bytes(args.project), time.time(), reported_bytes(), os.times()
-    half = subprocess.Popen([sys.executable, os.path.abspath(__file__), "target-half"]
+    marks, mark_end = os.pipe()  # the half's "done" lines: apart from its stdout, which CASA may fill
+    half = subprocess.Popen([sys.executable, os.path.abspath(__file__), "target-half", "--marks", str(mark_end)]
                             + (["--one-pass"] if args.one_pass else []),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, universal_newlines=True)
+                            stdin=subprocess.PIPE, universal_newlines=True, pass_fds=(mark_end,))
+    os.close(mark_end)
+    marks = os.fdopen(marks)
     science, target = [], []
     for calibrated in calibrated_dirs(args.project):
         for vis in sorted(glob.glob(os.path.join(calibrated, "*[!_t].ms"))):
             spws = _science_spws(msmd, vis)
-            half.stdin.write(json.dumps({"vis": vis, "spw": spws}) + "\n")
-            half.stdin.flush()
+            try:
+                half.stdin.write(json.dumps({"vis": vis, "spw": spws}) + "\n")
+                half.stdin.flush()
+            except BrokenPipeError:
+                sys.exit("the target half's process ended before %s (status %s)" % (vis, half.wait()))
             start = time.time()
             split(vis=vis, outputvis=vis + ".split.cal", spw=spws)
             flagmanager(vis=vis + ".split.cal", mode="save", versionname="original_flags")
             science.append(time.time() - start)
-            target.append(_half_done(half))
+            target.append(_half_done(half, marks))
     half.stdin.close()
     if half.wait() != 0:
         sys.exit("the target half's process ended with status %d" % half.returncode)
@@ -193,9 +199,9 @@ def pair(args):
 _HALF_MARK = "HALF_DONE "
 
 
-def _half_done(half):
+def _half_done(half, marks):
     """Wait for the second process's line about its EB; return the seconds it took (from its job's arrival)."""
-    for line in half.stdout:
+    for line in marks:
         if line.startswith(_HALF_MARK):
             return json.loads(line[len(_HALF_MARK):])["seconds"]
     sys.exit("the target half's process ended before its EB was done (status %s)" % half.wait())
@@ -211,6 +217,7 @@ def target_half(args):
     """
     from casatasks import flagmanager, split
     from casa_plugin.staging import remove_tree
+    marks = os.fdopen(args.marks, "w")
     for line in sys.stdin:
         job, start = json.loads(line), time.time()
         vis = job["vis"]
@@ -223,8 +230,8 @@ def target_half(args):
             remove_tree(first + ".flagversions")
         remove_tree(source + ".flagversions")
         flagmanager(vis=source, mode="save", versionname="original_flags")
-        sys.stdout.write(_HALF_MARK + json.dumps({"seconds": time.time() - start}) + "\n")
-        sys.stdout.flush()
+        marks.write(_HALF_MARK + json.dumps({"seconds": time.time() - start}) + "\n")
+        marks.flush()
 
 
 def _concurrency(summary):
@@ -356,6 +363,7 @@ def main():
     p.add_argument("--one-pass", action="store_true")
     p = sub.add_parser("target-half")
     p.add_argument("--one-pass", action="store_true")
+    p.add_argument("--marks", type=int, required=True, help="the file descriptor its 'done' lines go to")
     p = sub.add_parser("compare")
     p.add_argument("reference")
     p.add_argument("project")

@@ -91,6 +91,9 @@ def parse_args():
         args.results = os.path.join(BENCH, "RESULTS.md")
     keys = [m[0] for m in MEASUREMENTS]
     args.only = args.only.split(",") if args.only else keys
+    if any(k in args.only for k in DIFFER) and "a" not in args.only:
+        parser.error("--only %s needs a (the loop's outputs are the reference %s is compared with)" % (
+            ",".join(args.only), ", ".join(DIFFER)))
     args.projects = (args.projects or ("alma12m" if args.quick else "alma12m,small")).split(",")
     args.regimes = args.regimes.split(",")
     for name, given, known in (("--only", args.only, keys), ("--projects", args.projects, list(PROJECTS)),
@@ -361,11 +364,12 @@ def keep_as_reference(data, name):
 def check_outputs(data, key, regime, run):
     """Compare this measurement's outputs with its reference (``compare.ms_differences``: every column, every
     subtable but HISTORY, the flag versions), or keep them as the reference if there is none yet; print what was
-    done and return the number of MSs compared (0: kept as the reference). A difference stops the bench."""
+    done and return ``{'compared': MSs compared}`` (0: kept as the reference; for a DIFFER key also
+    ``'differences'``, each one found). A difference stops the bench, but for a DIFFER key."""
     ref = os.path.join(data.reference, REFERENCE_OF[key])
     if not os.path.isdir(ref) and key in DIFFER:  # never the reference of the others
         print("  outputs not compared: no reference '%s' yet" % REFERENCE_OF[key], flush=True)
-        return 0
+        return {"compared": 0}
     if not os.path.isdir(ref):
         if PROJECTS[data.name].get("digest"):
             run_child([PY, CHILD, "digest", data.project, ref], data, "digest-%s-%s-%d" % (key, regime, run))
@@ -373,21 +377,21 @@ def check_outputs(data, key, regime, run):
         else:
             keep_as_reference(data, REFERENCE_OF[key])
             print("  outputs kept as the reference '%s'" % REFERENCE_OF[key], flush=True)
-        return 0
+        return {"compared": 0}
     result = run_child([PY, CHILD, "compare", ref, data.project], data, "compare-%s-%s-%d" % (key, regime, run))
     expected = 2 * len(data.eb_links())
     if key in DIFFER and result["compared"] == expected:
         print("  outputs compared with the reference '%s': %d difference(s)%s" % (
             REFERENCE_OF[key], len(result["problems"]), (", the first: " + result["problems"][0].split("): ", 1)[-1])
             if result["problems"] else ""), flush=True)
-        return result["compared"]
+        return {"compared": result["compared"], "differences": result["problems"]}
     if result["problems"] or result["compared"] != expected:
         sys.exit("outputs of %s (%s, run %d) differ from the reference %s (%d of %d compared):\n%s" % (
             key, regime, run + 1, REFERENCE_OF[key], result["compared"], expected, "\n".join(result["problems"])))
     print("  outputs identical to the %sreference '%s': %d MSs, their subtables and flag versions (compared in %.0f s)"
           % ("digest of the " if PROJECTS[data.name].get("digest") else "", REFERENCE_OF[key], result["compared"],
              result["wall"]), flush=True)
-    return result["compared"]
+    return {"compared": result["compared"]}
 
 
 def save_runs(results_path, results):
@@ -421,7 +425,7 @@ def main():
                         if not result["noisy"]:
                             break
                     if key in REFERENCE_OF:  # every round's outputs, after the clock
-                        result["compared"] = check_outputs(data, key, regime, run)
+                        result.update(check_outputs(data, key, regime, run))
                     dropped = dropped and result["dropped"]
                     results.setdefault((name, regime, key), []).append(result)
                     if args.results:  # every run so far, kept if the bench is stopped before its end
