@@ -6,7 +6,7 @@ from . import record as run_record
 from .delivery.arrays import member_array, sort_key
 from .ms import is_ms
 
-__all__ = ["summary_table", "member_of", "project_of", "TaskResult"]
+__all__ = ["summary_table", "member_of", "project_of", "project_dir", "TaskResult"]
 
 
 def member_of(path):
@@ -75,6 +75,20 @@ def _array_of(row, known):
 _SHORT = {"12m": "12 m", "7m": "7 m", "TP": "TP"}
 
 
+def _member_dir(path):
+    """The member directory a path lies in (``.../member.uid___...``), else the path's directory."""
+    parts = os.path.abspath(path).split(os.sep)
+    found = [i for i, p in enumerate(parts) if p.startswith("member.")]
+    return os.sep.join(parts[:found[-1] + 1]) if found else os.path.dirname(os.path.abspath(path))
+
+
+def project_dir(path):
+    """The project directory a path lies in (the one above ``science_goal.*``), else the path's parent."""
+    parts = os.path.abspath(path).split(os.sep)
+    goals = [i for i, p in enumerate(parts) if p.startswith("science_goal.")]
+    return os.sep.join(parts[:goals[-1]]) if goals and goals[-1] > 0 else os.path.dirname(os.path.abspath(path))
+
+
 def summary_table(restored=None, science=None, target=None):
     """Return a text table: member, EB, science spws, ``.split.cal`` and ``.source`` status, fields.
 
@@ -85,16 +99,16 @@ def summary_table(restored=None, science=None, target=None):
     restored, science, target : dict, optional
         The results of ``restore_pi``, ``split_sci`` and ``split_tgt``.
     """
-    rows = {}
+    rows = {}  # by member directory and EB: two copies of a project (or of a member) keep a row each
     for result in ((science or {}).get("ebs") or {}).values():
-        row = rows.setdefault((member_of(result["vis"]), result["eb"]), {})
+        row = rows.setdefault((_member_dir(result["vis"]), result["eb"]), {})
         row["sci"] = result
     for result in ((target or {}).get("ebs") or {}).values():
-        row = rows.setdefault((member_of(result["vis"]), result["eb"]), {})
+        row = rows.setdefault((_member_dir(result["vis"]), result["eb"]), {})
         row["tgt"] = result
     for member, plan in ((restored or {}).get("members") or {}).items():
         for eb in plan.get("ebs") or []:
-            row = rows.setdefault((member_of(member + os.sep + "x"), eb), {})
+            row = rows.setdefault((_member_dir(member + os.sep + "x"), eb), {})
             row["restore"] = _stopped(plan.get("status"), plan)
             row["array"], row["member_dir"] = plan.get("array"), member
     restores, arrays = {}, {}
@@ -104,14 +118,17 @@ def summary_table(restored=None, science=None, target=None):
             row["restore"] = _restore_status(vis, restores) if vis else "-"
         row["array"] = _array_of(row, arrays)
     mixed = len(set(row["array"] for row in rows.values())) > 1
-    header = ("member",) + (("array",) if mixed else ()) + (
+    several = len(set(member_of(d + os.sep + "x") for d, _ in rows)) < len(set(d for d, _ in rows))
+    header = (("project",) if several else ()) + ("member",) + (("array",) if mixed else ()) + (
         "EB", "restore", "science spws", ".split.cal", ".source", "target fields")
     lines = [header]
-    for (member, eb), row in sorted(rows.items(), key=lambda kv: (sort_key(kv[1]["array"]), kv[0])):
+    for (member_dir, eb), row in sorted(rows.items(), key=lambda kv: (sort_key(kv[1]["array"]), kv[0])):
         sci, tgt = row.get("sci"), row.get("tgt")
         spws = ",".join(str(s) for s in (sci or {}).get("spw") or []) or "-"
         fields = ",".join((tgt or {}).get("fields") or []) or "-"
-        lines.append((member,) + ((_SHORT.get(row["array"], "-"),) if mixed else ()) + (
+        member = member_of(member_dir + os.sep + "x")
+        lines.append(((project_dir(member_dir),) if several else ()) + (member,) + (
+            (_SHORT.get(row["array"], "-"),) if mixed else ()) + (
             eb, row.get("restore", "-"), spws, _status(sci), _status(tgt), fields))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     text = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]

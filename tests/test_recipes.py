@@ -309,3 +309,39 @@ def test_synthetic_delivery_bad_sizes():
     from casa_plugin.testing.synthetic_delivery import member_ebs
     with pytest.raises(ValueError, match="ebs=0: give at least 1"):
         member_ebs(ebs=0)
+
+
+def test_the_summary_table_keeps_a_row_per_copy_of_a_project(tmp_path):
+    """Two copies of a delivery below one directory (PROJECT unset there): a row per EB of each, and a project
+    column to tell them apart (the rows of the same member and EB were merged into one)."""
+    from casa_plugin.report import summary_table
+    member = os.path.join("science_goal.uid___A001_X1_X1", "group.uid___A001_X1_X2", "member.uid___A001_X1_X3",
+                          "calibrated", "uid___A002_X1_X1.ms")
+    ebs = {}
+    for copy, status in (("a", "split"), ("b", "done")):
+        vis = str(tmp_path / copy / "2021.1.00690.S" / member)
+        ebs[vis] = {"vis": vis, "eb": "uid___A002_X1_X1", "status": status}
+    lines = summary_table(science={"ebs": ebs}).splitlines()
+    assert lines[0].split()[:2] == ["project", "member"] and len(lines) == 4, lines
+    assert lines[2].startswith(str(tmp_path / "a" / "2021.1.00690.S")) and " split" in lines[2], lines
+    assert lines[3].startswith(str(tmp_path / "b" / "2021.1.00690.S")) and " done" in lines[3], lines
+    one = summary_table(science={"ebs": dict(list(ebs.items())[:1])}).splitlines()
+    assert one[0].split()[0] == "member" and len(one) == 3, one  # one project: no project column
+
+
+def test_project_unset_names_every_delivery_it_takes(restored, tmp_path, monkeypatch):
+    """PROJECT unset in a directory holding several deliveries: the recipe says it takes all of them."""
+    import io
+    from casa_plugin.prompt.recipe_settings import resolve_project
+    here = tmp_path / "here"
+    for copy in ("a", "b"):
+        _copy(restored["project"], str(here / copy / "2021.1.00690.S"))
+    monkeypatch.chdir(here)
+    out = io.StringIO()
+    assert resolve_project(None, "calibrated", out=out) == str(here)
+    assert ("it holds 2 deliveries, all of them taken: %s, %s (set PROJECT to work on one)" % (
+        here / "a" / "2021.1.00690.S", here / "b" / "2021.1.00690.S")) in out.getvalue(), out.getvalue()
+    one = io.StringIO()
+    monkeypatch.chdir(here / "a")
+    resolve_project(None, "members", out=one)
+    assert "deliveries" not in one.getvalue()  # one delivery: the line names the directory, as before

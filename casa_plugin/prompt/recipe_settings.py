@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from .. import delivery, logs
 from . import session
 from ..errors import RestoreError, SplitError
-from ..report import summary_table
+from ..report import project_dir, summary_table
 
 __all__ = ["take_settings", "parse_command_line", "resolve_project", "SPLIT_SETTINGS", "run_splits",
            "submit_programme", "recipe_errors", "summary_at_end"]
@@ -218,13 +218,12 @@ def resolve_project(project, need, out=None):
     cwd = os.getcwd()
     if need == "members":
         try:
-            delivery.find_members(cwd)
-            found = True
+            found = delivery.find_members(cwd)
         except FileNotFoundError:
-            found = False
+            found = []
         what = "no member.uid___* directory at or below it"
     else:
-        found = bool(delivery.find_calibrated_dirs(cwd))
+        found = [os.path.dirname(c) for c in delivery.find_calibrated_dirs(cwd)]
         what = "no calibrated/ directory or EB MS at or below it"
     if not found:
         raise logs.mark_task(FileNotFoundError(
@@ -232,6 +231,10 @@ def resolve_project(project, need, out=None):
             "project: PROJECT = '/data/2021.1.00690.S' before execfile, or after the recipe: "
             "casa -c recipe.py /data/2021.1.00690.S" % (cwd, what)), "recipe")
     print("PROJECT is not set: working on the current directory %s" % cwd, file=out)
+    projects = sorted(set(project_dir(member) for member in found))
+    if len(projects) > 1:
+        print("  it holds %d deliveries, all of them taken: %s (set PROJECT to work on one)" % (
+            len(projects), ", ".join(projects)), file=out)
     return cwd
 
 
