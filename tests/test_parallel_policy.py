@@ -60,7 +60,9 @@ def test_servers_on_several_hosts_take_one_plain_split_each():
 def test_parallel_true_and_maxjobs():
     forced = _decide(parallel=True, sizes=[1000] * 2)
     assert forced["mode"] == "parallel" and forced["per_host"] == {"here": 1}
-    assert forced["reason"].startswith("parallel=True: plain splits (bandwidth-bound)")
+    assert forced["reason"].startswith("parallel=True: plain splits (bandwidth-bound), EBs at once per host")
+    members = _decide(parallel=True, sizes=[1000] * 2, unit="member")  # restores: said as such
+    assert members["reason"] == "parallel=True: members side by side, members at once per host here: 1"
     assert _decide(parallel=True, maxjobs=2)["per_host"] == {"here": 2}
     assert _decide(parallel=True, maxjobs=5)["per_host"] == {"here": 2}  # no more than the servers
     assert _decide(maxjobs=2)["mode"] == "serial"  # maxjobs sets the level, not the choice

@@ -212,6 +212,8 @@ def test_members_run_on_the_servers_under_mpirun(pristine_delivery, tmp_path, ca
     out = run_mpi(mpirun_command(3) + [sys.executable, tmp_path / "driver.py"], tmp_path, 600)
     result = json.loads(report.read_text())
     assert result["parallel"]["mode"] == "mpi" and "on 2 casampi server(s)" in result["parallel"]["reason"]
+    assert "mpi: 2 member(s) on 2 casampi server(s)" in out and "parallel=True: members side by side" in out
+    assert "plain splits" not in out and "EB(s) at once" not in out and "(maxjobs)" not in out  # restores, not EBs
     members = result["members"]
     assert [m["status"] for m in members.values()] == ["restored", "restored"]
     assert sorted(m["mpi"]["server"] for m in members.values()) == [1, 2]  # side by side, one per server

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, timeout=None, on_start=None,
-             on_plan=None):
+             on_plan=None, unit="EB"):
     """Run each job with ``func_path`` and return the results in job order.
 
     Parameters
@@ -51,6 +51,8 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
         (ParallelUnavailable outside MPI). False: serially here.
     maxjobs : int, optional
         Under MPI, EBs run at once per host (fixed); default the policy's.
+    unit : str
+        What a job is, in the log lines and the choice's reason (``'EB'``; ``'member'`` for restores).
     timeout : float, optional
         Under MPI, seconds one job may run before its worker is killed and
         the EB reported failed; default 3600 + 1 s per MB of input.
@@ -60,7 +62,7 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
     mpi = client.want_parallel(parallel) and bool(jobs)  # raises for parallel=True outside MPI
     client.settled()  # a previous serial run's start of casampi's services (quiet_servers_soon)
     client.exit_cleanly()
-    choice = client.plan(jobs, parallel=parallel, maxjobs=maxjobs) if mpi else policy.decide(
+    choice = client.plan(jobs, parallel=parallel, maxjobs=maxjobs, unit=unit) if mpi else policy.decide(
         parallel=parallel, hosts={}, client_host="", cores={}, sizes=[], averaging=False)
     if mpi:
         log.info("parallel: %s: %s", "serial in the client" if choice["mode"] == "serial" else
@@ -74,7 +76,7 @@ def run_jobs(func_path, jobs, *, on_result=None, parallel=None, maxjobs=None, ti
     if choice["mode"] == "parallel":
         try:
             return client.run_parallel(func_path, jobs, on_result, maxjobs=maxjobs, timeout=timeout,
-                                       on_start=on_start, per_host=choice["per_host"])
+                                       on_start=on_start, per_host=choice["per_host"], unit=unit)
         except client.NoServers as exc:
             if parallel:
                 raise ParallelUnavailable("parallel=True, but %s" % exc)

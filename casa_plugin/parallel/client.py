@@ -259,7 +259,7 @@ def server_hosts(ranks):
     return hosts
 
 
-def plan(jobs, *, parallel, maxjobs=None):
+def plan(jobs, *, parallel, maxjobs=None, unit="EB"):
     """Return ``policy.decide``'s choice for ``jobs``: ``{'mode', 'reason', 'per_host'}``; starts no worker."""
     ranks = server_ranks() if parallel is not False else []
     hosts = server_hosts(ranks) if ranks else {}
@@ -268,7 +268,7 @@ def plan(jobs, *, parallel, maxjobs=None):
     rows = [_input_rows(j) if size else None for j, size in zip(jobs, sizes)]  # none for EBs only checked
     return policy.decide(parallel=parallel, hosts=hosts, client_host=here, cores={here: _cores()}, sizes=sizes,
                          averaging=any(policy.averages(_request(j)) for j in jobs), maxjobs=maxjobs,
-                         started=bool(_started), rows=rows)
+                         started=bool(_started), rows=rows, unit=unit)
 
 
 def _is_plan(job):
@@ -326,7 +326,8 @@ def _wait(client, ids, seconds):
     return got
 
 
-def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on_start=None, per_host=None):
+def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on_start=None, per_host=None,
+                 unit="EB"):
     """Run the jobs on the casampi servers, a worker process per server; return the results in job order.
 
     Parameters
@@ -371,7 +372,7 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
                             ret["error"] if isinstance(ret, dict) else resp.get("traceback"))
         if not servers:
             raise NoServers("no casampi server could start a worker process (see the warnings above)")
-        return _Run(client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start, per_host).loop()
+        return _Run(client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start, per_host, unit).loop()
     except KeyboardInterrupt:  # Ctrl-C the running EBs too: a control signal runs beside the busy command
         servers, stop = {}, "import sys\nif 'casa_plugin.parallel.server' in sys.modules:\n    " \
             "sys.modules['casa_plugin.parallel.server'].interrupt_worker()"
@@ -390,8 +391,10 @@ def run_parallel(func_path, jobs, on_result=None, maxjobs=None, timeout=None, on
 class _Run(object):
     """One parallel run: dispatch, collect, adapt, and report each EB as it finishes."""
 
-    def __init__(self, client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start=None, per_host=None):
+    def __init__(self, client, servers, func_path, jobs, on_result, maxjobs, timeout, on_start=None, per_host=None,
+                 unit="EB"):
         self.client, self.servers, self.jobs, self.on_result = client, servers, jobs, on_result
+        self.unit = unit  # what a job is, in the log: an EB's split, or a member's restore
         self.on_start = on_start
         self.func_path, self.timeout = func_path, timeout
         names = sorted(set(s["host"] for s in servers.values()))
@@ -402,9 +405,10 @@ class _Run(object):
             policy.PLAIN_BYTES_S
         self.usable, self.running, self.pending = set(servers), {}, list(range(len(jobs)))
         self.results, self.errors = [None] * len(jobs), []
-        log.info("mpi: %d EB(s) on %d casampi server(s) (%s); EBs at once per host: %s", len(jobs), len(servers),
-                 "; ".join("%s: %s" % (h.name, ",".join(str(r) for r in h.ranks)) for h in self.hosts),
-                 ", ".join("%s %d" % (h.name, h.level) for h in self.hosts) + (" (maxjobs)" if maxjobs else ""))
+        log.info("mpi: %d %s(s) on %d casampi server(s) (%s); %ss at once per host: %s", len(jobs), unit,
+                 len(servers), "; ".join("%s: %s" % (h.name, ",".join(str(r) for r in h.ranks)) for h in self.hosts),
+                 unit, ", ".join("%s %d" % (h.name, h.level) for h in self.hosts)
+                 + (" (maxjobs)" if maxjobs and unit == "EB" else ""))
 
     def loop(self):
         start = last = time.time()
@@ -481,11 +485,11 @@ class _Run(object):
             result["mpi"] = {"server": rank, "host": host.name, "concurrency": entry["level"],
                              "throughput_mb_s": mb_s, "input_bytes": entry["bytes"], "seconds": seconds,
                              "cpu_per_s": cpu_s}
-            log.info("mpi: %s on server %d (%s): %s in %.1f s, %s MB/s, %s CPU s per s, %d EB(s) at once",
+            log.info("mpi: %s on server %d (%s): %s in %.1f s, %s MB/s, %s CPU s per s, %d %s(s) at once",
                      os.path.basename(str(_vis(self.jobs[index], index))), rank, host.name,
                      result.get("status"), seconds or time.time() - entry["start"],
                      "?" if mb_s is None else "%.1f" % mb_s, "?" if cpu_s is None else "%.2f" % cpu_s,
-                     entry["level"])
+                     entry["level"], self.unit)
             if seconds and result.get("status") not in ("failed", "done", "planned"):  # not real work
                 host.record(entry["level"], cpu_s, entry["bytes"] / max(seconds, 1e-3), self.yardstick, seconds)
         self.results[index] = result

@@ -72,7 +72,8 @@ def serial_seconds(size, rows, averaging):
     return seconds
 
 
-def decide(*, parallel, hosts, client_host, cores, sizes, averaging, maxjobs=None, started=False, rows=None):
+def decide(*, parallel, hosts, client_host, cores, sizes, averaging, maxjobs=None, started=False, rows=None,
+           unit="EB"):
     """Choose where the EBs run.
 
     Parameters
@@ -109,10 +110,11 @@ def decide(*, parallel, hosts, client_host, cores, sizes, averaging, maxjobs=Non
     if not nservers:
         return _serial("not an MPI client with casampi servers")
     per_host = _per_host(hosts, cores, averaging, maxjobs)
-    kind = "averaging splits (CPU-bound)" if averaging else "plain splits (bandwidth-bound)"
+    kind = "%ss side by side" % unit if unit != "EB" else \
+        "averaging splits (CPU-bound)" if averaging else "plain splits (bandwidth-bound)"
     where = ", ".join("%s: %d" % (h, n) for h, n in sorted(per_host.items()))
     if parallel:
-        return {"mode": "parallel", "reason": "parallel=True: %s, EBs at once per host %s" % (kind, where),
+        return {"mode": "parallel", "reason": "parallel=True: %s, %ss at once per host %s" % (kind, unit, where),
                 "per_host": per_host}
     rows = list(rows or [])
     rows += [None] * (len(sizes) - len(rows))

@@ -128,7 +128,8 @@ def run_side_by_side(plans, decision, options, variables, standin):
         for first in range(0, len(jobs), wave):
             try:
                 run_jobs(JOB_FUNCTION, jobs[first:first + wave], on_start=reporter.started,
-                         on_result=reporter.finished, parallel=True, maxjobs=decision["at_once"], timeout=_TIMEOUT)
+                         on_result=reporter.finished, parallel=True, maxjobs=decision["at_once"], timeout=_TIMEOUT,
+                         unit="member")
             except ParallelUnavailable as exc:  # no server could start its worker: nothing of this wave ran
                 log.warning("restore_pi: %s; restoring the members here, one at a time, each in its own CASA", exc)
                 decision.update({"mode": "local", "at_once": 1, "reason": decision["reason"] + "; " + str(exc)})
