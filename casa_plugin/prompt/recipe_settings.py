@@ -240,7 +240,7 @@ def resolve_project(project, need, out=None):
 
 @contextmanager
 def recipe_errors(recipe_globals, recipe_file):
-    """The body of a recipe: under ``casa -c``, a failed task or a bad setting ends the script in two lines.
+    """The body of a recipe: under ``casa -c``, a failed task, a bad setting or Ctrl-C ends the script in two lines.
 
     The error is printed as ``ExcType: message`` and where its traceback is
     (the CASA log), and the script ends with exit status 1 (``SystemExit``),
@@ -258,6 +258,12 @@ def recipe_errors(recipe_globals, recipe_file):
             raise
         logs.show_task_error(exc, task, sys.stderr)
         raise SystemExit(1)
+    except KeyboardInterrupt as exc:  # Ctrl-C, not a batch job's stop (JobStopped: its job script reads it)
+        if type(exc) is not KeyboardInterrupt or not _is_command_line_script(recipe_file, caller):
+            raise
+        print("interrupted (Ctrl-C): the lines above say what each EB came to; nothing half-written is kept. "
+              "Run the same command again to finish.", file=sys.stderr)
+        raise SystemExit(130)
 
 
 @contextmanager
