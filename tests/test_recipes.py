@@ -177,7 +177,7 @@ def test_submit_setting_writes_one_job_per_member_and_runs_nothing_here(delivery
     proc = run_casa(RESTORE_AND_SPLIT, tmp_path, startup=startup_file(tmp_path, pipeline=False),
                     args=[project, "SUBMIT=slurm", "WIDTH=8", "RESTORE_PARALLEL=2"])
     assert proc.returncode == 1 and not _python_traceback(proc.stdout)
-    assert "ValueError: SUBMIT='slurm': WIDTH only apply to splits run here" in proc.stdout, proc.stdout[-3000:]
+    assert "ValueError: SUBMIT='slurm': WIDTH only applies to splits run here; each job splits with split_sci_tgt's defaults: leave it unset" in proc.stdout, proc.stdout[-3000:]
 
 
 @pytest.mark.casa

@@ -215,9 +215,10 @@ def submit_for_restore_pi(member, given, options, standin=False):
             ", ".join(unknown), ", ".join(SUBMIT_OPTIONS)))
     local = [name for name, default in _LOCAL_ONLY if options.get(name) != default]
     if local:
-        raise ValueError("restore_pi(submit=%r): %s only apply to a restore on this machine; each job restores "
+        raise ValueError("restore_pi(submit=%r): %s only %s to a restore on this machine; each job restores "
                          "with restore_pi's defaults (redoing an incomplete calibrated/ itself): leave %s unset, "
                          "or restore here without submit" % (given["scheduler"], ", ".join(local),
+                                                            "applies" if len(local) == 1 else "apply",
                                                             "it" if len(local) == 1 else "them"))
     casa = options.get("casa")
     result = submit(member, dry_run=bool(options.get("dryrun")), casa=None if casa in (None, "auto") else casa,

@@ -311,7 +311,9 @@ def submit_programme(run, project):
     changed = [name for name, default in SPLIT_SETTINGS if name != "DRYRUN" and run[name] != default]
     if changed:
         raise logs.mark_task(ValueError(
-            "SUBMIT=%r: %s only apply to splits run here; each job splits with split_sci_tgt's defaults: leave "
-            "them unset, or run without SUBMIT" % (run["SUBMIT"], ", ".join(changed))), "recipe")
+            "SUBMIT=%r: %s only %s to splits run here; each job splits with split_sci_tgt's defaults: leave "
+            "%s unset, or run without SUBMIT" % (run["SUBMIT"], ", ".join(changed),
+                                                 "applies" if len(changed) == 1 else "apply",
+                                                 "it" if len(changed) == 1 else "them")), "recipe")
     return restore_pi(member=project, submit=run["SUBMIT"], dryrun=run["DRYRUN"], spacesaving=run["SPACESAVING"],
                       dosplit=run["DOSPLIT"], docontsub=run["DOCONTSUB"], parallel=run["RESTORE_PARALLEL"])
