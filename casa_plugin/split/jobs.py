@@ -61,7 +61,7 @@ def _check_input(vis, datacolumn, task):
 
 def _column_hint(vis, wanted, task):
     name = os.path.basename(os.path.normpath(vis))
-    if wanted == "CORRECTED_DATA" and task == "split_tgt" and name.endswith(_PRODUCTS):
+    if wanted == "CORRECTED_DATA" and task == "split_tgt" and _is_product(vis):
         return ("its DATA is what split_tgt splits: leave datacolumn at its default (None; a 'corrected' at the "
                 "prompt may come from split_sci's parameters: default(split_tgt) resets them) or pass 'data'")
     if wanted == "CORRECTED_DATA" and name.endswith(_PRODUCTS):
@@ -116,8 +116,9 @@ def _say_if_delivered(result, job, src):
         return
     who = _made_by(job, "split_sci")[0]
     if who in _DELIVERED:
-        _add_note(result, ("would replace" if job["dryrun"] else "replaces") + " the delivery's own split (made by %s); split_sci(vis=%r, overwrite=True, "
+        _add_note(result, "%s the delivery's own split (made by %s); split_sci(vis=%r, overwrite=True, "
                   "reindex=False) makes that split again from %s" % (
+                      "would replace" if job["dryrun"] else "replaces",
                       "its scriptForPI" if who == "scriptForPI" else "the archive's calibrated MSs",
                       result["vis"], src))
 
