@@ -118,6 +118,7 @@ def summary_table(restored=None, science=None, target=None):
             row["restore"] = _restore_status(vis, restores) if vis else "-"
         row["array"] = _array_of(row, arrays)
     mixed = len(set(row["array"] for row in rows.values())) > 1
+    # one member uid in several directories (copies of a project): a project column tells their rows apart
     several = len(set(member_of(d + os.sep + "x") for d, _ in rows)) < len(set(d for d, _ in rows))
     header = (("project",) if several else ()) + ("member",) + (("array",) if mixed else ()) + (
         "EB", "restore", "science spws", ".split.cal", ".source", "target fields")

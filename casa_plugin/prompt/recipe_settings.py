@@ -240,7 +240,8 @@ def resolve_project(project, need, out=None):
 
 @contextmanager
 def recipe_errors(recipe_globals, recipe_file):
-    """The body of a recipe: under ``casa -c``, a failed task, a bad setting or Ctrl-C ends the script in two lines.
+    """The body of a recipe: under ``casa -c``, a failed task or a bad setting ends the script in two lines, Ctrl-C
+    in one (exit status 130).
 
     The error is printed as ``ExcType: message`` and where its traceback is
     (the CASA log), and the script ends with exit status 1 (``SystemExit``),
