@@ -1,10 +1,12 @@
 """Shared fixtures: a synthetic ALMA delivery, built and restored once per session, copied per test."""
 
+import glob
 import logging
 import os
 import shutil
 import signal
 import tempfile
+import time
 
 import pytest
 
@@ -68,7 +70,9 @@ def _plugin_records_in_caplog(caplog, monkeypatch):
 
 @pytest.fixture(scope="session", autouse=True)
 def _casa_log(tmp_path_factory):
-    """Keep CASA's log out of the repository: one log file per test session."""
+    """Keep CASA's log out of the repository: one log file per test session; the start-up banners that the
+    session's CASA processes (a test's subprocess importing casatasks in the clone) left there are removed."""
+    start = time.time()
     if casatools is not None:
         from casatasks import casalog
         first = casalog.logfile()  # opened by the import in the working directory (the clone)
@@ -76,6 +80,21 @@ def _casa_log(tmp_path_factory):
         if first and os.path.basename(first).startswith("casa-") and os.path.isfile(first):
             os.remove(first)  # only the import's banner: nothing of a test's
     yield
+    for path in glob.glob(os.path.join(_REPO, "casa-*.log")):
+        if os.path.getmtime(path) >= start - 1 and _banner_only(path):
+            os.remove(path)
+
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _banner_only(path):
+    """True for a CASA log holding only CASA's start-up banner (origin ``::casa``): no task wrote to it."""
+    try:
+        with open(path, errors="replace") as f:
+            return all("\t::casa\t" in line for line in f if line.strip())
+    except OSError:
+        return False
 
 
 @pytest.fixture
