@@ -9,18 +9,36 @@ from .ms import is_ms
 __all__ = ["summary_table", "member_of", "project_of", "project_dir", "TaskResult"]
 
 
+def _last(path, prefix):
+    """``(its parts, the index of the last part starting with prefix or None)`` of the absolute ``path``."""
+    parts = os.path.abspath(path).split(os.sep)
+    found = [i for i, p in enumerate(parts) if p.startswith(prefix)]
+    return parts, (found[-1] if found else None)
+
+
 def member_of(path):
     """Return the member (MOUS) uid a path lies in, e.g. ``uid___A001_X3_X5``, else its directory."""
-    parts = os.path.abspath(path).split(os.sep)
-    members = [p for p in parts if p.startswith("member.")]
-    return members[-1][len("member."):] if members else os.path.dirname(os.path.abspath(path))
+    member = _member_dir(path)
+    name = os.path.basename(member)
+    return name[len("member."):] if name.startswith("member.") else member
+
+
+def _member_dir(path):
+    """The member directory a path lies in (``.../member.uid___...``), else the path's directory."""
+    parts, i = _last(path, "member.")
+    return os.sep.join(parts[:i + 1]) if i is not None else os.path.dirname(os.path.abspath(path))
 
 
 def project_of(path):
     """Return the project directory name a path lies in (the one above ``science_goal.*``), else ''."""
-    parts = os.path.abspath(path).split(os.sep)
-    goals = [i for i, p in enumerate(parts) if p.startswith("science_goal.")]
-    return parts[goals[-1] - 1] if goals and goals[-1] > 0 else ""
+    parts, i = _last(path, "science_goal.")
+    return parts[i - 1] if i else ""
+
+
+def project_dir(path):
+    """The project directory a path lies in (the one above ``science_goal.*``), else the path's parent."""
+    parts, i = _last(path, "science_goal.")
+    return os.sep.join(parts[:i]) if i else os.path.dirname(os.path.abspath(path))
 
 
 #: How the table names a batch job's stop (the record's ``stopped``), after "interrupted".
@@ -73,20 +91,6 @@ def _array_of(row, known):
 
 
 _SHORT = {"12m": "12 m", "7m": "7 m", "TP": "TP"}
-
-
-def _member_dir(path):
-    """The member directory a path lies in (``.../member.uid___...``), else the path's directory."""
-    parts = os.path.abspath(path).split(os.sep)
-    found = [i for i, p in enumerate(parts) if p.startswith("member.")]
-    return os.sep.join(parts[:found[-1] + 1]) if found else os.path.dirname(os.path.abspath(path))
-
-
-def project_dir(path):
-    """The project directory a path lies in (the one above ``science_goal.*``), else the path's parent."""
-    parts = os.path.abspath(path).split(os.sep)
-    goals = [i for i, p in enumerate(parts) if p.startswith("science_goal.")]
-    return os.sep.join(parts[:goals[-1]]) if goals and goals[-1] > 0 else os.path.dirname(os.path.abspath(path))
 
 
 def summary_table(restored=None, science=None, target=None):

@@ -64,7 +64,7 @@ def _column_hint(vis, wanted, task):
     if wanted == "CORRECTED_DATA" and task == "split_tgt" and _is_product(vis):
         return ("its DATA is what split_tgt splits: leave datacolumn at its default (None; a 'corrected' at the "
                 "prompt may come from split_sci's parameters: default(split_tgt) resets them) or pass 'data'")
-    if wanted == "CORRECTED_DATA" and name.endswith(_PRODUCTS):
+    if wanted == "CORRECTED_DATA" and _is_product(vis):
         return ("it is already a science split (its DATA is calibrated): split its targets with "
                 "split_tgt(vis=%r), or split_sci the restored EB %s" % (vis, name.split(".ms")[0] + ".ms"))
     if wanted == "CORRECTED_DATA":
