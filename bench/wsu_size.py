@@ -56,6 +56,10 @@ def wsu_eb_bytes(free_bytes, ram, limit_gb=None):
     fits = size
     if limit_gb:
         size = min(size, limit_gb * 1e9)
+    if limit_gb and fits >= least["bytes"] > size:
+        raise SystemExit("--total-gb %g is below the wsu preset's smallest EB (%.1f GB: one target/phase cycle); pass "
+                         "at least %.1f, or leave --total-gb out to take the largest EB the disk holds (%.1f GB)"
+                         % (limit_gb, least["bytes"] / 1e9, math.ceil(least["bytes"] / 1e8) / 10, fits / 1e9))
     if size < least["bytes"]:
         raise SystemExit(
             "the disk has %.1f GB free: a wsu EB needs at least %.1f GB (one target/phase cycle) plus %.0f %% of "
