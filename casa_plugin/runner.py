@@ -133,15 +133,32 @@ def _again(task, plan):
     return "its old output is kept (the line after this one says how to finish the run)"
 
 
-def _unfinished_advice(task, plans, defaults=None):
+def _unfinished_advice(task, plans, defaults=None, more=""):
     """One line for an interrupted overwrite=True run: the EBs it did not finish, and the call that finishes
     them without redoing the ones it did (their old outputs are still there), with the run's options that are
-    not ``defaults`` (the task's, ``{name: default}``)."""
+    not ``defaults`` (the task's, ``{name: default}``), and ``more`` (", name=value" of other options)."""
     vis = [p.vis for p in plans]
     return ("%s: %d EB(s) of this overwrite=True run were not finished (their old outputs, if any, are kept): "
-            "%s. To finish the run without redoing the EBs it finished, run it again on these only: %s(vis=%r%s, "
+            "%s. To finish the run without redoing the EBs it finished, run it again on these only: %s(vis=%r%s%s, "
             "overwrite=True)" % (task, len(vis), ", ".join(os.path.basename(v) for v in vis), task,
-                                 vis[0] if len(vis) == 1 else vis, _same_options(task, plans, defaults or {})))
+                                 vis[0] if len(vis) == 1 else vis, _same_options(task, plans, defaults or {}), more))
+
+
+def _chain_advice(chains, left, defaults):
+    """The lines for an interrupted overwrite=True split_sci_tgt: ``left`` = (the science plans, the target
+    plans) it did not finish. One split_sci_tgt call where they are the same EBs' two steps; else a call of each
+    task (an EB whose science split was finished needs its target split only)."""
+    sci, tgt = left
+    if not sci and not tgt:
+        return []
+    by_target = dict((c.tgt.vis, c.sci.vis) for c in chains)
+    if sorted(p.vis for p in sci) != sorted(by_target.get(p.vis) for p in tgt):
+        return [_unfinished_advice(task, plans, options) for task, plans, options in
+                (("split_sci", sci, defaults[0]), ("split_tgt", tgt, defaults[1])) if plans]
+    intents = set(p.request.get("intent") for p in tgt)
+    given = len(intents) == 1 and intents != {(defaults[1] or {}).get("intent", "*TARGET*")}
+    return [_unfinished_advice("split_sci_tgt", sci, defaults[0], ", target_intent=%r" % intents.pop() if given
+                               else "")]
 
 
 #: The options a call to finish a run repeats where they are not the task's defaults (vis, overwrite apart).
@@ -158,7 +175,7 @@ def _same_options(task, plans, defaults):
     several plans (one call names one).
     """
     parts = []
-    if len(plans) == 1 and plans[0].outputvis != plans[0].vis + _DEFAULT_SUFFIX.get(task, ""):
+    if task in _DEFAULT_SUFFIX and len(plans) == 1 and plans[0].outputvis != plans[0].vis + _DEFAULT_SUFFIX[task]:
         parts.append("outputvis=%r" % plans[0].outputvis)
     for name in _REPEATED:
         values = set(repr(p.request.get(name)) for p in plans)
@@ -250,9 +267,10 @@ class _Report(object):
         if not plan.dryrun:
             _record(self.task, plan, result)
 
-    def interrupted(self, exc):
+    def interrupted(self, exc, advise=True):
         """Record the EBs this run started and did not finish as interrupted (by ``exc``: a batch job's record
-        names its scheduler's cause)."""
+        names its scheduler's cause); return the plans of an overwrite=True run left unfinished, and with
+        ``advise`` log the call that finishes them."""
         cause = interruption(exc) if isinstance(exc, JobStopped) else {}
         for plan in self.plans:
             if plan.vis in self.started and plan.vis not in self.results and not plan.dryrun:
@@ -267,8 +285,9 @@ class _Report(object):
                 _record(self.task, plan, dict(cause, status="interrupted", vis=plan.vis, outputvis=plan.outputvis))
         unfinished = [p for p in self.plans if p.vis not in self.results and not p.dryrun and p.overwrite
                       and not (p.vis in self.started and _finished_before(p, self.identities.get(p.vis)))]
-        if unfinished:
+        if unfinished and advise:
             log.warning(_unfinished_advice(self.task, unfinished, self.defaults))
+        return unfinished
 
     def refuse_busy(self):
         """Fail, without running them, the EBs whose output another live process is making; return the rest."""
@@ -387,8 +406,9 @@ def run_chain_jobs(chains, *, parallel=False, maxjobs=None, defaults=(None, None
         run_jobs("casa_plugin.split.jobs:chain_job", chains, on_result=on_result, parallel=parallel,
                  maxjobs=maxjobs, on_start=on_start, on_plan=choice.update)
     except KeyboardInterrupt as exc:
-        sci.interrupted(exc)
-        tgt.interrupted(exc)
+        left = sci.interrupted(exc, advise=False), tgt.interrupted(exc, advise=False)
+        for line in _chain_advice(chains, left, defaults):
+            log.warning(line)
         after_interrupt("split_sci_tgt", [c.sci.vis for c in chains], plans=[c.sci for c in chains])
         raise
     summary = TaskResult(sci=sci.summary(), tgt=tgt.summary(), parallel=choice)

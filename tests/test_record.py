@@ -274,6 +274,33 @@ def test_ctrl_c_in_the_target_split_keeps_the_record_of_the_science_split_just_m
         split_tgt(vis=vis + ".split.cal")
 
 
+def test_an_interrupted_split_sci_tgt_is_finished_by_the_one_call_it_prints(calibrated_dirs, monkeypatch, caplog):
+    """Ctrl-C in the first EB's science split of an overwrite=True split_sci_tgt: one line names the call that
+    finishes the run (it advised split_sci and split_tgt apart), and that call, pasted, does."""
+    cal = calibrated_dirs[1]
+    split_sci_tgt(vis=cal)
+    real = casa.split
+
+    def ctrl_c_in_science_split(**kwargs):
+        if ".source" not in kwargs["outputvis"]:  # the science split's (partial) output
+            raise KeyboardInterrupt()
+        return real(**kwargs)
+
+    monkeypatch.setattr(casa, "split", ctrl_c_in_science_split)
+    with pytest.raises(KeyboardInterrupt):
+        split_sci_tgt(vis=cal, width=4, overwrite=True)
+    monkeypatch.undo()
+    advice = [r.getMessage() for r in caplog.records if "run it again on these only" in r.getMessage()]
+    assert len(advice) == 1 and advice[0].startswith("split_sci_tgt: %d EB(s)" % len(_ebs(cal))), advice
+    call = advice[0].split("run it again on these only: ")[1]
+    assert call.startswith("split_sci_tgt(vis=") and call.endswith(", width=4, overwrite=True)"), call
+    result = eval(call, {"split_sci_tgt": split_sci_tgt})
+    assert result["sci"]["counts"] == result["tgt"]["counts"] == {"split": len(_ebs(cal))}
+    for vis in _ebs(cal):
+        assert run_record.entry_of(vis + ".split.cal")["request"]["width"] == 4
+        assert run_record.entry_of(vis + ".split.cal.source")["status"] == "split"
+
+
 def test_a_split_stopped_by_a_batch_job_s_scheduler_records_the_cause(calibrated_dirs, monkeypatch, caplog):
     """A batch job cancelled (scancel) in an EB's target split: that output's record, its line and the summary
     table name the cancel and the job, where a Ctrl-C records interrupted alone."""

@@ -47,3 +47,38 @@ def test_the_call_that_finishes_an_interrupted_run_repeats_its_options():
     mine = [plan("/d/a.ms.split.cal", out="/d/mine.source", intent="*TARGET*", datacolumn=None)]
     assert advice(mine, split_tgt).endswith("split_tgt(vis='/d/a.ms.split.cal', outputvis='/d/mine.source', "
                                             "overwrite=True)")
+
+
+def test_an_interrupted_split_sci_tgt_is_finished_by_one_call_where_its_ebs_lack_both_steps():
+    """A Ctrl-C'd overwrite=True split_sci_tgt advised two calls (split_sci, then split_tgt); where the same EBs
+    lack both steps one split_sci_tgt call finishes them, with the run's options (target_intent too)."""
+    from casa_plugin import split_sci, split_tgt
+    from casa_plugin.plan import Chain, Plan
+    from casa_plugin.runner import _chain_advice
+    from casa_plugin.split.tasks import _defaults
+
+    def plan(task, vis, out, **request):
+        return Plan(task=task, vis=vis, input=vis, outputvis=out, request=dict(request, overwrite=True),
+                    input_bytes=1, input_rows=1, spws=None, member="m", project="p", work_bytes=1)
+
+    def chain(eb, width=1, target_intent="*TARGET*"):
+        sci = plan("split_sci", eb, eb + ".split.cal", intent="OBSERVE_TARGET*", minnchan=5, spw="",
+                   datacolumn="corrected", reindex=None, flagversion="original_flags", width=width, timebin="0s",
+                   totalpower=False)
+        tgt = plan("split_tgt", sci.outputvis, sci.outputvis + ".source", intent=target_intent, datacolumn=None,
+                   flagversion="original_flags", totalpower=False)
+        return Chain(sci, tgt, 1)
+
+    defaults = (_defaults(split_sci), _defaults(split_tgt))
+    a, b = chain("/d/a.ms", width=8), chain("/d/b.ms", width=8)
+    both = _chain_advice([a, b], ([a.sci, b.sci], [a.tgt, b.tgt]), defaults)
+    assert len(both) == 1 and both[0].startswith("split_sci_tgt: 2 EB(s)"), both
+    assert both[0].endswith("split_sci_tgt(vis=['/d/a.ms', '/d/b.ms'], width=8, overwrite=True)"), both
+    other = chain("/d/a.ms", target_intent="OBSERVE_TARGET#ON_SOURCE")
+    assert _chain_advice([other], ([other.sci], [other.tgt]), defaults)[0].endswith(
+        "split_sci_tgt(vis='/d/a.ms', target_intent='OBSERVE_TARGET#ON_SOURCE', overwrite=True)")
+    halves = _chain_advice([a, b], ([b.sci], [a.tgt, b.tgt]), defaults)  # a's science split was finished
+    assert [line.split(":")[0] for line in halves] == ["split_sci", "split_tgt"], halves
+    assert halves[0].endswith("split_sci(vis='/d/b.ms', width=8, overwrite=True)"), halves
+    assert halves[1].endswith("split_tgt(vis=['/d/a.ms.split.cal', '/d/b.ms.split.cal'], overwrite=True)"), halves
+    assert _chain_advice([a], ([], []), defaults) == []
