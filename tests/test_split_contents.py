@@ -168,6 +168,9 @@ def test_dosplit_split_cal_is_recognised_and_checked(delivery, caplog):
     assert flag_versions(cals[0]) == ["original_flags"]
     with split_failure(r"spw 1,3,5,7 have 64 channels; this request gives 8\. "):
         split_sci(vis=calibrated, reindex=False, width=8)
+    with open(os.path.join(delivery["project"], "casa_plugin_report", "index.html")) as f:
+        steps = "".join(f.read().split("<h3>Steps</h3>")[1:])  # the script's split is kept, as the table says
+    assert steps.count("kept (last run failed)") == 2 and "<td>failed</td>" not in steps, steps
     planned = split_sci(vis=calibrated, reindex=False, width=8, overwrite=True, dryrun=True)["ebs"]
     assert all("would replace the delivery's own split (made by its scriptForPI)" in r.get("note", "")
                for r in planned.values())

@@ -84,9 +84,9 @@ def _table(member):
         status = entry.get("status") or "-"
         if status == "failed" and entry.get("dryrun"):
             status = "would fail"  # this dry run's: nothing was written
-        elif status in ("failed", "interrupted", "skipped") and entry.get("made") and \
-                is_ms(entry.get("outputvis") or ""):  # the output made before is intact: the new request was
-            status = "kept (last run %s)" % status    # refused (or, for a .source, its science split was)
+        elif status in ("failed", "interrupted", "skipped") and is_ms(entry.get("outputvis") or ""):
+            status = "kept (last run %s)" % status  # the output there before (casa_plugin's, the scriptForPI's)
+            # is intact: the new request was refused (or, for a .source, its science split was), as the table says
         elif status in ("split", "done") and entry.get("outputvis") and not os.path.lexists(entry["outputvis"]):
             status = "gone (removed since)"  # the record's, but no longer on disk
         fields = entry.get("fields") or (entry.get("contents") or {}).get("fields") or []
