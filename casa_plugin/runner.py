@@ -13,7 +13,7 @@ from .delivery_report import after_interrupt, after_task
 from .errors import JobStopped, SplitError, interruption
 from .logs import progress_line
 from .report import TaskResult
-from .staging import partial_name
+from .staging import partial_name, remove_replaced
 
 __all__ = ["run_eb_jobs", "run_chain_jobs"]
 
@@ -185,6 +185,14 @@ def _same_options(task, plans, defaults):
             continue
         parts.append("%s=%s" % (name, values.pop()))
     return "".join(", " + part for part in parts)
+
+
+def _remove_replaced(plans):
+    """After an interrupt: remove the old outputs of EBs finished with overwrite=True whose removal it stopped
+    (the advised call does not run those EBs again, so nothing else would)."""
+    for plan in plans:
+        if not plan.dryrun and plan.overwrite:
+            remove_replaced(plan.outputvis)
 
 
 def _busy_error(mark):
@@ -364,6 +372,7 @@ def run_eb_jobs(task, func_path, plans, *, parallel=False, maxjobs=None, default
     except KeyboardInterrupt as exc:
         report.interrupted(exc)
         after_interrupt(task, [p.vis for p in plans], plans=plans)
+        _remove_replaced(plans)
         raise
     summary = report.summary()
     summary["parallel"] = choice
@@ -410,6 +419,7 @@ def run_chain_jobs(chains, *, parallel=False, maxjobs=None, defaults=(None, None
         for line in _chain_advice(chains, left, defaults):
             log.warning(line)
         after_interrupt("split_sci_tgt", [c.sci.vis for c in chains], plans=[c.sci for c in chains])
+        _remove_replaced([p for c in chains for p in (c.sci, c.tgt)])
         raise
     summary = TaskResult(sci=sci.summary(), tgt=tgt.summary(), parallel=choice)
     summary["sci"]["parallel"] = summary["tgt"]["parallel"] = choice

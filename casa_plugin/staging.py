@@ -8,7 +8,7 @@ import time
 from contextlib import contextmanager
 
 
-__all__ = ["partial_name", "remove_leftovers", "staged", "check_writable", "check_space", "remove_tree",
+__all__ = ["partial_name", "remove_leftovers", "remove_replaced", "staged", "check_writable", "check_space", "remove_tree",
            "size_text"]
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,19 @@ def remove_leftovers(final):
     """
     for tmp in (partial_name(final), partial_name(final) + ".replaced"):
         _remove_ours(tmp)
+
+
+def remove_replaced(final):
+    """Remove the old output a replacement of ``final`` left (``.replaced``) where ``final`` is in place.
+
+    An interrupt while the old output is being removed leaves it, and the call advised to finish the run need
+    not touch ``final`` again. Never raises OSError (another process may be removing it too).
+    """
+    if os.path.lexists(final):
+        try:
+            _remove_ours(partial_name(final) + ".replaced")
+        except OSError:
+            pass
 
 
 def check_writable(directory):

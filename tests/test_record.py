@@ -301,6 +301,30 @@ def test_an_interrupted_split_sci_tgt_is_finished_by_the_one_call_it_prints(cali
         assert run_record.entry_of(vis + ".split.cal.source")["status"] == "split"
 
 
+def test_ctrl_c_while_the_replaced_output_is_removed_leaves_no_copy_of_it(calibrated_dirs, monkeypatch):
+    """Found by a new user: Ctrl-C while an overwrite=True run removed an EB's old output (its new one in place)
+    left the old one under its hidden '.replaced' name; the advised call does not run that EB again, so it held
+    the disk until a later run of the whole member. The interrupted call removes it."""
+    from casa_plugin import staging
+    cal = calibrated_dirs[1]
+    split_sci(vis=cal)
+    real = staging._remove_ours
+
+    def ctrl_c_removing_the_old_output(tmp, why="removing leftover of an interrupted run"):
+        if why is None and tmp.endswith(".replaced") and os.path.lexists(tmp):  # _commit's last step
+            staging.remove_tree(os.path.join(tmp, "table.dat"))  # part of it removed, as by rmtree
+            raise KeyboardInterrupt()
+        return real(tmp, why)
+
+    monkeypatch.setattr(staging, "_remove_ours", ctrl_c_removing_the_old_output)
+    with pytest.raises(KeyboardInterrupt):
+        split_sci(vis=cal, width=4, overwrite=True)
+    monkeypatch.undo()
+    first = _ebs(cal)[0]
+    assert run_record.entry_of(first + ".split.cal")["request"]["width"] == 4  # finished: it is not run again
+    assert [n for n in os.listdir(cal) if n.endswith((".replaced", ".replaced.flagversions"))] == []
+
+
 def test_a_split_stopped_by_a_batch_job_s_scheduler_records_the_cause(calibrated_dirs, monkeypatch, caplog):
     """A batch job cancelled (scancel) in an EB's target split: that output's record, its line and the summary
     table name the cancel and the job, where a Ctrl-C records interrupted alone."""
