@@ -48,10 +48,19 @@ class _CasalogHandler(logging.Handler):
     """
 
     def emit(self, record):
+        if _own_thread(record):
+            return  # the terminal handler prints it
         try:
             casalog_post(self.format(record), _origin[-1], _CASA_PRIORITY.get(record.levelno, "INFO"))
         except Exception:  # logging must never break a task
             self.handleError(record)
+
+
+def _own_thread(record):
+    """Whether ``record`` comes from a thread of this package (progress, quieting casampi's servers), which runs
+    beside a CASA task: such records never touch casalog, whose origin and posts are not thread-safe (CASA 6.2
+    crashed in ``casalog.origin`` when the progress thread posted while ``split`` set its origin)."""
+    return (record.threadName or "").startswith("casa_plugin")
 
 
 def casalog_post(message, origin, priority="INFO"):
@@ -226,7 +235,7 @@ class _TerminalHandler(logging.StreamHandler):
         super(_TerminalHandler, self).__init__()
 
     def emit(self, record):
-        if casalog_echoes(record.levelno):
+        if casalog_echoes(record.levelno) and not _own_thread(record):
             return  # casalog printed it already: once is enough
         super(_TerminalHandler, self).emit(record)
 

@@ -74,6 +74,27 @@ def test_a_post_puts_casalogs_origin_back(prompt_origin):
         assert _origins(_new_lines(logfile, start), "ANOTHER LINE") == ["split_sci::split_sci::casa"]
 
 
+def test_lines_of_the_packages_own_threads_reach_the_terminal_not_casalog(prompt_origin, capsys):
+    """CASA 6.2 crashed (segfault in casalog.origin) when the progress thread posted while split, in the task's
+    thread, set casalog's origin: casalog is not thread-safe. A line from a thread of this package (progress,
+    quieting casampi's servers) is printed, never posted."""
+    import logging
+    import threading
+    from casa_plugin.logs import task_logging
+    logfile = prompt_origin.logfile()
+    start = os.path.getsize(logfile)
+    with task_logging("split_sci"):
+        for name in ("casa_plugin-progress", "some other thread"):
+            thread = threading.Thread(target=logging.getLogger("casa_plugin.test").info, name=name,
+                                      args=("A LINE FROM %s" % name,))
+            thread.start()
+            thread.join()
+    lines = _new_lines(logfile, start)
+    assert not [line for line in lines if "A LINE FROM casa_plugin-progress" in line], lines
+    assert _origins(lines, "A LINE FROM some other thread") == ["split_sci::split_sci::casa"]
+    assert capsys.readouterr().out.count("A LINE FROM casa_plugin-progress") == 1
+
+
 @pytest.mark.parametrize("log2term", [True, False])
 def test_each_line_reaches_the_terminal_once(restored, tmp_path, log2term):
     startup = tmp_path / "startup.py"
