@@ -8,8 +8,8 @@ import time
 from contextlib import contextmanager
 
 
-__all__ = ["partial_name", "remove_leftovers", "remove_replaced", "staged", "check_writable", "check_space", "remove_tree",
-           "size_text"]
+__all__ = ["partial_name", "remove_leftovers", "remove_replaced", "staged", "check_writable", "check_space",
+           "remove_tree", "size_text"]
 
 log = logging.getLogger(__name__)
 _PARTIAL = ".partial"
@@ -22,6 +22,11 @@ def partial_name(final):
     """
     head, tail = os.path.split(os.path.normpath(final))
     return os.path.join(head, "." + re.sub(r"[^A-Za-z0-9_.+\-]", "_", tail) + _PARTIAL)
+
+
+def _replaced_name(final):
+    """Where an output being replaced waits, once the new one is complete, until it is removed."""
+    return partial_name(final) + ".replaced"
 
 
 def remove_tree(path):
@@ -47,7 +52,7 @@ def remove_leftovers(final):
     Called when ``final`` is found complete, so a partial output killed with
     its process (Ctrl-C under MPI, a crash) does not hold disk space forever.
     """
-    for tmp in (partial_name(final), partial_name(final) + ".replaced"):
+    for tmp in (partial_name(final), _replaced_name(final)):
         _remove_ours(tmp)
 
 
@@ -59,7 +64,7 @@ def remove_replaced(final):
     """
     if os.path.lexists(final):
         try:
-            _remove_ours(partial_name(final) + ".replaced")
+            _remove_ours(_replaced_name(final))
         except OSError:
             pass
 
@@ -114,7 +119,7 @@ def staged(final, overwrite=False):
 
 def _commit(tmp, final):
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    old = partial_name(final) + ".replaced"
+    old = _replaced_name(final)
     _remove_ours(old)
     if os.path.lexists(final):
         os.rename(final, old)
